@@ -1,0 +1,212 @@
+// Package registry is the personal-data registry: every package that owns
+// tables declares here, for each table and column, whether it holds
+// personal data, of which policy category, how the subject is found, and
+// whether the row was provided by the subject or observed. The rights
+// engine exports and erases through these declarations, and a test fails on
+// any live table or column that no declaration covers.
+package registry
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Origin says how a row came to exist.
+type Origin string
+
+const (
+	// Provided rows were given by the subject (a form, an upload, an API
+	// call): they are part of a portability export (GDPR Art. 20).
+	Provided Origin = "provided"
+	// Observed rows were recorded about the subject (a login, a page view).
+	Observed Origin = "observed"
+	// Derived rows were computed by Steward from other data.
+	Derived Origin = "derived"
+	// System rows hold no personal data (configuration, job state).
+	System Origin = "system"
+)
+
+// Column declares one column.
+type Column struct {
+	Name string
+	// Category is the policy category of the personal data the column holds,
+	// or "" when the column holds none (ids, timestamps, flags).
+	Category string
+	// Sensitive columns are encrypted with the subject's data key for the
+	// category, so destroying that key makes them unreadable everywhere.
+	Sensitive bool
+	// Hashed columns hold a one-way hash or keyed digest of personal data
+	// (a normalised email's lookup digest, a token hash): they identify a
+	// subject only to someone who already holds the value.
+	Hashed bool
+}
+
+// Table declares one table.
+type Table struct {
+	Name  string
+	Owner string // the package that owns the table and its SQL
+	// Dataset is the stable name of the table's rows in exports; it stays
+	// the same when the table layout changes. Empty for non-personal tables.
+	Dataset string
+	// SubjectColumn holds the subject id of the row, or "" when the table
+	// holds no personal data.
+	SubjectColumn string
+	Origin        Origin
+	// SourceColumn, when set, holds where each row came from (the subject,
+	// a form, a seminar or survey import, a third party). Otherwise every
+	// row has the fixed Source.
+	SourceColumn string
+	Source       string
+	// PolicyVersionColumn holds the number of the policy version the row was
+	// collected under.
+	PolicyVersionColumn string
+	// KeptBecause, when set, names why rows survive the subject's erasure
+	// (for example "legal-obligation" for the audit log).
+	KeptBecause string
+	Columns     []Column
+	Description string
+}
+
+// Personal reports whether the table holds personal data.
+func (t Table) Personal() bool { return t.SubjectColumn != "" }
+
+// Column returns the declaration of the named column.
+func (t Table) Column(name string) (Column, bool) {
+	for _, c := range t.Columns {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Column{}, false
+}
+
+// Categories returns the categories the table's columns hold, sorted.
+func (t Table) Categories() []string {
+	seen := map[string]bool{}
+	for _, c := range t.Columns {
+		if c.Category != "" {
+			seen[c.Category] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Registry is the set of all declared tables.
+type Registry struct {
+	tables []Table
+	byName map[string]int
+}
+
+// New builds a registry and checks the declarations are coherent.
+func New(tables ...[]Table) (*Registry, error) {
+	r := &Registry{byName: map[string]int{}}
+	for _, group := range tables {
+		for _, t := range group {
+			if _, dup := r.byName[t.Name]; dup {
+				return nil, fmt.Errorf("registry: table %s declared twice", t.Name)
+			}
+			if err := t.validate(); err != nil {
+				return nil, err
+			}
+			r.byName[t.Name] = len(r.tables)
+			r.tables = append(r.tables, t)
+		}
+	}
+	return r, nil
+}
+
+func (t Table) validate() error {
+	if t.Owner == "" || t.Origin == "" {
+		return fmt.Errorf("registry: table %s needs an owner and an origin", t.Name)
+	}
+	seen := map[string]bool{}
+	for _, c := range t.Columns {
+		if seen[c.Name] {
+			return fmt.Errorf("registry: column %s.%s declared twice", t.Name, c.Name)
+		}
+		seen[c.Name] = true
+		if c.Category != "" && !t.Personal() {
+			return fmt.Errorf("registry: %s.%s holds %s data but the table names no subject column", t.Name, c.Name, c.Category)
+		}
+	}
+	for _, name := range []string{t.SubjectColumn, t.SourceColumn, t.PolicyVersionColumn} {
+		if name != "" && !seen[name] {
+			return fmt.Errorf("registry: %s names column %s, which it does not declare", t.Name, name)
+		}
+	}
+	if t.Personal() {
+		if t.Dataset == "" {
+			return fmt.Errorf("registry: personal table %s needs a dataset name for exports", t.Name)
+		}
+		if t.SourceColumn == "" && t.Source == "" {
+			return fmt.Errorf("registry: personal table %s must say where its rows come from (Source or SourceColumn)", t.Name)
+		}
+	}
+	return nil
+}
+
+// Tables returns every declared table in declaration order.
+func (r *Registry) Tables() []Table { return r.tables }
+
+// Table returns the declaration of the named table.
+func (r *Registry) Table(name string) (Table, bool) {
+	i, ok := r.byName[name]
+	if !ok {
+		return Table{}, false
+	}
+	return r.tables[i], true
+}
+
+// Personal returns the tables that hold personal data.
+func (r *Registry) Personal() []Table {
+	var out []Table
+	for _, t := range r.tables {
+		if t.Personal() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// LiveColumn is a column found in the live database.
+type LiveColumn struct{ Table, Name string }
+
+// Undeclared returns every live table or column that no declaration
+// covers, and every declared one missing from the live schema, as
+// readable lines. Tables in ignore (the migration ledger) are skipped.
+func (r *Registry) Undeclared(live []LiveColumn, ignore ...string) []string {
+	skip := map[string]bool{}
+	for _, s := range ignore {
+		skip[s] = true
+	}
+	var problems []string
+	liveSet := map[string]bool{}
+	for _, c := range live {
+		if skip[c.Table] {
+			continue
+		}
+		liveSet[c.Table+"."+c.Name] = true
+		t, ok := r.Table(c.Table)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("table %s.%s is not declared in the registry", c.Table, c.Name))
+			continue
+		}
+		if _, ok := t.Column(c.Name); !ok {
+			problems = append(problems, fmt.Sprintf("column %s.%s is not declared in the registry (owner %s)", c.Table, c.Name, t.Owner))
+		}
+	}
+	for _, t := range r.tables {
+		for _, c := range t.Columns {
+			if !liveSet[t.Name+"."+c.Name] {
+				problems = append(problems, fmt.Sprintf("column %s.%s is declared but not in the database", t.Name, c.Name))
+			}
+		}
+	}
+	sort.Strings(problems)
+	return problems
+}

@@ -1,0 +1,143 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"steward/internal/store"
+	"steward/internal/store/storetest"
+)
+
+func testMods() []store.Migrations {
+	return []store.Migrations{{Module: "alpha", FS: fstest.MapFS{
+		"0001_things.sql":        {Data: []byte(`CREATE TABLE things (id TEXT PRIMARY KEY, at TIMESTAMP NOT NULL, blob BYTEA, ok BOOLEAN NOT NULL DEFAULT FALSE)`)},
+		"0002_more.sqlite.sql":   {Data: []byte(`CREATE TABLE counters (id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL)`)},
+		"0002_more.postgres.sql": {Data: []byte(`CREATE TABLE counters (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n INTEGER NOT NULL)`)},
+	}}}
+}
+
+func TestStorage(t *testing.T) {
+	storetest.Each(t, testMods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		t.Run("round trip of time, bytes and booleans", func(t *testing.T) {
+			at := time.Date(2026, 1, 31, 23, 59, 58, 123456000, time.UTC)
+			if _, err := db.ExecContext(ctx, `INSERT INTO things (id, at, blob, ok) VALUES ($1, $2, $3, $4)`, "a", at, []byte{0, 1, 255}, true); err != nil {
+				t.Fatal(err)
+			}
+			var got time.Time
+			var blob []byte
+			var ok bool
+			if err := db.QueryRowContext(ctx, `SELECT at, blob, ok FROM things WHERE id = $1 AND at <= $2`, "a", at).Scan(&got, &blob, &ok); err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(at) || len(blob) != 3 || blob[2] != 255 || !ok {
+				t.Fatalf("got %v %v %v, want %v [0 1 255] true", got, blob, ok, at)
+			}
+		})
+		t.Run("transaction rolls back on error", func(t *testing.T) {
+			boom := errors.New("boom")
+			err := db.InTx(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO things (id, at) VALUES ($1, $2)`, "rolled", time.Now().UTC()); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("InTx error = %v, want boom", err)
+			}
+			var n int
+			db.QueryRowContext(ctx, `SELECT COUNT(*) FROM things WHERE id = 'rolled'`).Scan(&n)
+			if n != 0 {
+				t.Fatalf("rolled-back row is present")
+			}
+		})
+		t.Run("unique violation is recognised", func(t *testing.T) {
+			_, err := db.ExecContext(ctx, `INSERT INTO things (id, at) VALUES ($1, $2)`, "a", time.Now().UTC())
+			if !store.IsUniqueViolation(err) {
+				t.Fatalf("IsUniqueViolation(%v) = false", err)
+			}
+		})
+		t.Run("migrate again is a no-op and the schema checks", func(t *testing.T) {
+			n, err := db.Migrate(ctx, testMods())
+			if err != nil || n != 0 {
+				t.Fatalf("Migrate again = %d, %v; want 0, nil", n, err)
+			}
+			if err := db.CheckSchema(ctx, testMods()); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Run("a schema from a newer binary is refused", func(t *testing.T) {
+			older := []store.Migrations{{Module: "alpha", FS: fstest.MapFS{"0001_things.sql": testMods()[0].FS.(fstest.MapFS)["0001_things.sql"]}}}
+			if err := db.CheckSchema(ctx, older); err == nil {
+				t.Fatal("CheckSchema accepted a database newer than the binary")
+			}
+			if _, err := db.Migrate(ctx, older); err == nil {
+				t.Fatal("Migrate accepted a database newer than the binary")
+			}
+			if err := db.CheckSchema(ctx, nil); err == nil {
+				t.Fatal("CheckSchema accepted a database with an unknown module")
+			}
+		})
+		t.Run("columns are listed", func(t *testing.T) {
+			cols, err := db.Columns(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := map[string]bool{}
+			for _, c := range cols {
+				found[c.Table+"."+c.Name] = true
+			}
+			for _, want := range []string{"things.id", "things.at", "counters.n", "schema_migrations.module"} {
+				if !found[want] {
+					t.Errorf("Columns lacks %s", want)
+				}
+			}
+		})
+	})
+}
+
+// Several processes starting together must not apply a migration twice.
+func TestConcurrentMigrate(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			var dbURL, dir string
+			if engine == "postgres" {
+				dbURL = storetest.PostgresURL(t)
+			} else {
+				dir = t.TempDir()
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			counts := make([]int, 4)
+			for i := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					db, err := store.Open(context.Background(), dbURL, dir)
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					defer db.Close()
+					counts[i], errs[i] = db.Migrate(context.Background(), testMods())
+				}()
+			}
+			wg.Wait()
+			total := 0
+			for i := range 4 {
+				if errs[i] != nil {
+					t.Fatalf("process %d: %v", i, errs[i])
+				}
+				total += counts[i]
+			}
+			if total != 2 {
+				t.Fatalf("migrations applied %d times in all, want 2", total)
+			}
+		})
+	}
+}
