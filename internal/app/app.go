@@ -1,0 +1,303 @@
+// Package app wires Steward together: it loads the policy, opens and
+// migrates the database, publishes the policy version, builds every domain
+// service and the HTTP handler, and runs the server and the job runner
+// until the context ends. cmd/steward and the end-to-end tests both start
+// Steward through here.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"steward/examples"
+	"steward/internal/audit"
+	"steward/internal/clock"
+	"steward/internal/identity"
+	"steward/internal/jobs"
+	"steward/internal/keys"
+	"steward/internal/mail"
+	"steward/internal/policy"
+	"steward/internal/registry"
+	"steward/internal/store"
+	"steward/internal/subject"
+	"steward/internal/web"
+)
+
+// Modules lists every package's migrations in the order they apply.
+func Modules() []store.Migrations {
+	return []store.Migrations{
+		policy.Migrations(),
+		subject.Migrations(),
+		keys.Migrations(),
+		audit.Migrations(),
+		jobs.Migrations(),
+		mail.Migrations(),
+		identity.Migrations(),
+	}
+}
+
+// Registry is the personal-data registry of every table Steward creates.
+func Registry() (*registry.Registry, error) {
+	return registry.New(
+		policy.Tables(),
+		subject.Tables(),
+		keys.Tables(),
+		audit.Tables(),
+		jobs.Tables(),
+		mail.Tables(),
+		identity.Tables(),
+	)
+}
+
+// LoadPolicy reads the policy file, or the embedded default when path is
+// empty. A path "embedded:NAME" names one of the embedded examples.
+func LoadPolicy(path string) (*policy.Policy, error) {
+	name, data, err := readPolicy(path)
+	if err != nil {
+		return nil, err
+	}
+	return policy.Parse(name, data)
+}
+
+func readPolicy(path string) (string, []byte, error) {
+	if path == "" {
+		path = "embedded:" + examples.DefaultPolicy
+	}
+	if len(path) > 9 && path[:9] == "embedded:" {
+		name := path[9:]
+		data, err := fs.ReadFile(examples.FS, name)
+		if err != nil {
+			return "", nil, fmt.Errorf("no embedded policy %q (have jmir.yaml, mixi.yaml)", name)
+		}
+		return "examples/" + name, data, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("read policy: %w", err)
+	}
+	return path, data, nil
+}
+
+// OpenStore opens and migrates the database the config names.
+func OpenStore(ctx context.Context, cfg Config) (*store.DB, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx, Modules()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.CheckSchema(ctx, Modules()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// App is a running Steward's parts.
+type App struct {
+	Config   Config
+	Log      *slog.Logger
+	Clock    clock.Clock
+	DB       *store.DB
+	Policy   *policy.Policy
+	Version  policy.Version
+	Guard    *policy.Guard
+	Master   *keys.Master
+	Keys     *keys.Keyring
+	Subjects *subject.Store
+	Audit    *audit.Log
+	Jobs     *jobs.Runner
+	Outbox   *mail.Outbox
+	Identity *identity.Service
+	Metrics  *prometheus.Registry
+	Handler  http.Handler
+}
+
+// Options adjust Open for tests.
+type Options struct {
+	Clock clock.Clock
+	// PasswordParams, when set, lowers argon2id cost for fast tests.
+	Identity func(*identity.Deps)
+}
+
+// DevKey reports whether Steward may create a master key in the data
+// directory: in --dev, or on the embedded database listening on loopback
+// only (the README's first command), never in production.
+func (c Config) DevKey() bool {
+	return c.Dev || (c.DatabaseURL == "" && c.LoopbackOnly())
+}
+
+// Open builds every part of Steward from the config, ready to serve.
+func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger, opt Options) (*App, error) {
+	a := &App{Config: cfg, Log: log, Clock: opt.Clock}
+	if a.Clock == nil {
+		a.Clock = clock.Real{}
+	}
+	pol, err := LoadPolicy(cfg.PolicyPath)
+	if err != nil {
+		return nil, err
+	}
+	a.Policy = pol
+	db, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.DB = db
+	ok := false
+	defer func() {
+		if !ok {
+			db.Close()
+		}
+	}()
+	if a.Master, err = keys.LoadMaster(getenv, cfg.KeyFile, cfg.DataDir, cfg.DevKey(), log); err != nil {
+		return nil, err
+	}
+	a.Audit = audit.New(db, a.Clock)
+	if err := a.publishPolicy(ctx); err != nil {
+		return nil, err
+	}
+	a.Guard = policy.NewGuard(pol, a.Audit)
+	a.Keys = keys.NewKeyring(db, a.Master, a.Clock)
+	a.Subjects = subject.NewStore(db, a.Clock)
+	a.Jobs = jobs.NewRunner(db, a.Clock, log)
+	if a.Outbox, err = mail.NewOutbox(db, a.Clock, a.Jobs, mail.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom}, log); err != nil {
+		return nil, err
+	}
+	deps := identity.Deps{
+		DB: db, Clock: a.Clock, Log: log, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit,
+		Outbox: a.Outbox, Policy: pol, PolicyVersion: a.Version.Number, BaseURL: cfg.BaseURL,
+	}
+	if opt.Identity != nil {
+		opt.Identity(&deps)
+	}
+	if a.Identity, err = identity.New(deps); err != nil {
+		return nil, err
+	}
+	a.Metrics = prometheus.NewRegistry()
+	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.Handler, err = web.New(a.webDeps()); err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+// publishPolicy publishes the policy file as version N+1 when its hash
+// differs from the last published one, and audits the publication.
+func (a *App) publishPolicy(ctx context.Context) error {
+	v, published, err := policy.Publish(ctx, a.DB, a.Policy, a.Clock.Now())
+	if err != nil {
+		return err
+	}
+	a.Version = v
+	if published {
+		class := "minor"
+		if v.Significant {
+			class = "significant"
+		}
+		a.Log.Info("policy published", "version", v.Number, "hash", v.Hash[:12], "classification", class)
+		return a.Audit.Record(ctx, a.DB, audit.Event{Actor: "system", Action: "policy.published",
+			Detail: map[string]string{"version": fmt.Sprint(v.Number), "hash": v.Hash, "classification": class}})
+	}
+	return nil
+}
+
+// Serve listens and serves until ctx ends, then shuts down gracefully:
+// the listener closes, in-flight requests finish, running jobs drain.
+// ready, when not nil, is called with the base URL once listening.
+func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string)) error {
+	ln, err := net.Listen("tcp", a.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	scheme := "http"
+	if a.Config.TLSCert != "" {
+		scheme = "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	if a.Config.TLSCert != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	a.Jobs.Start(ctx, 2)
+	errc := make(chan error, 1)
+	go func() {
+		if a.Config.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, a.Config.TLSCert, a.Config.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	fmt.Fprintf(stdout, "Steward is running with policy %q (version %d).\nOpen %s/ in a browser (privacy notice: %s/privacy).\n",
+		a.Policy.Controller.Name, a.Version.Number, url, url)
+	a.Log.Info("serving", "addr", ln.Addr().String(), "database", a.DB.Location)
+	if ready != nil {
+		ready(url)
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	if jerr := a.Jobs.Stop(shutdownCtx); jerr != nil && err == nil {
+		err = jerr
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.DB.Close() }
+
+func (a *App) webDeps() web.Deps {
+	var demo fs.FS
+	if a.Config.Dev || a.Config.PolicyPath == "" {
+		if sub, err := fs.Sub(examples.FS, "site"); err == nil {
+			demo = sub
+		}
+	}
+	return web.Deps{
+		DB:            a.DB,
+		Clock:         a.Clock,
+		Log:           a.Log,
+		Metrics:       a.Metrics,
+		Policy:        a.Policy,
+		PolicyVersion: a.Version.Number,
+		Identity:      a.Identity,
+		Audit:         a.Audit,
+		Outbox:        a.Outbox,
+		Config: web.Config{
+			BaseURL:        a.Config.BaseURL,
+			Dev:            a.Config.Dev,
+			TrustedProxies: a.Config.TrustedProxies,
+			TLS:            a.Config.TLSCert != "",
+			DemoDir:        demo,
+		},
+	}
+}

@@ -1,0 +1,181 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Config is everything a Steward process is told from outside. Every flag
+// has an environment variable; a flag given on the command line wins.
+type Config struct {
+	Addr           string
+	DataDir        string
+	PolicyPath     string // "" means the embedded examples/mixi.yaml
+	DatabaseURL    string // "" means SQLite in DataDir
+	SMTPURL        string
+	MailFrom       string
+	KeyFile        string
+	TrustedProxies []netip.Prefix
+	BaseURL        string
+	Dev            bool
+	TLSCert        string
+	TLSKey         string
+}
+
+type flagSpec struct {
+	name, env, def, usage string
+	bool                  bool
+}
+
+var storageFlags = []flagSpec{
+	{name: "data-dir", env: "STEWARD_DATA_DIR", def: "./steward-data", usage: "directory for the embedded SQLite database and development key"},
+	{name: "database-url", env: "STEWARD_DATABASE_URL", usage: "postgres://… for PostgreSQL; empty for SQLite in the data directory"},
+	{name: "policy", env: "STEWARD_POLICY", usage: "policy YAML file (default: the embedded examples/mixi.yaml)"},
+	{name: "key-file", env: "STEWARD_KEY_FILE", usage: "file holding the 32-byte master key (or set STEWARD_MASTER_KEY to its base64)"},
+	{name: "dev", env: "STEWARD_DEV", bool: true, usage: "development mode: a master key may be created in the data directory, payment endpoints accept plain HTTP, the demo site is served"},
+}
+
+var serveFlags = []flagSpec{
+	{name: "addr", env: "STEWARD_ADDR", def: "127.0.0.1:8080", usage: "address to listen on"},
+	{name: "smtp-url", env: "STEWARD_SMTP_URL", usage: "smtp://user:pass@host:port (smtps:// for implicit TLS; ?tls=none for a plain test server); empty keeps mail in the outbox for /admin/outbox"},
+	{name: "mail-from", env: "STEWARD_MAIL_FROM", def: "Steward <steward@localhost>", usage: "From address of outgoing mail"},
+	{name: "trusted-proxies", env: "STEWARD_TRUSTED_PROXIES", usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-* headers are believed"},
+	{name: "base-url", env: "STEWARD_BASE_URL", usage: "public URL used in mail links (default http://ADDR)"},
+	{name: "tls-cert", env: "STEWARD_TLS_CERT", usage: "TLS certificate file (serve HTTPS)"},
+	{name: "tls-key", env: "STEWARD_TLS_KEY", usage: "TLS key file"},
+}
+
+// Flags defines the storage flags (and, when serve is true, the server
+// flags) on fs. Call Parse to read them with their environment variables.
+type Flags struct {
+	fs     *flag.FlagSet
+	specs  []flagSpec
+	values map[string]*string
+	bools  map[string]*bool
+}
+
+// NewFlags registers the flags of a subcommand on fs.
+func NewFlags(fs *flag.FlagSet, serve bool) *Flags {
+	f := &Flags{fs: fs, values: map[string]*string{}, bools: map[string]*bool{}}
+	f.specs = append(f.specs, storageFlags...)
+	if serve {
+		f.specs = append(f.specs, serveFlags...)
+	}
+	for _, s := range f.specs {
+		usage := s.usage + " [$" + s.env + "]"
+		if s.bool {
+			f.bools[s.name] = fs.Bool(s.name, false, usage)
+		} else {
+			f.values[s.name] = fs.String(s.name, s.def, usage)
+		}
+	}
+	return f
+}
+
+// Config resolves the parsed flags: a flag set on the command line wins,
+// then its environment variable, then the default.
+func (f *Flags) Config(getenv func(string) string) (Config, error) {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	str := func(name string) string {
+		for _, s := range f.specs {
+			if s.name != name {
+				continue
+			}
+			if p, ok := f.values[name]; ok {
+				if set[name] {
+					return *p
+				}
+				if v := getenv(s.env); v != "" {
+					return v
+				}
+				return *p
+			}
+		}
+		return ""
+	}
+	boolean := func(name string) (bool, error) {
+		for _, s := range f.specs {
+			if s.name != name {
+				continue
+			}
+			p, ok := f.bools[name]
+			if !ok {
+				return false, nil
+			}
+			if set[name] {
+				return *p, nil
+			}
+			if v := getenv(s.env); v != "" {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return false, fmt.Errorf("%s: want true or false, got %q", s.env, v)
+				}
+				return b, nil
+			}
+		}
+		return false, nil
+	}
+	var c Config
+	var err error
+	c.Addr = str("addr")
+	c.DataDir = str("data-dir")
+	c.PolicyPath = str("policy")
+	c.DatabaseURL = str("database-url")
+	c.SMTPURL = str("smtp-url")
+	c.MailFrom = str("mail-from")
+	c.KeyFile = str("key-file")
+	c.BaseURL = strings.TrimRight(str("base-url"), "/")
+	c.TLSCert = str("tls-cert")
+	c.TLSKey = str("tls-key")
+	if c.Dev, err = boolean("dev"); err != nil {
+		return c, err
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return c, errors.New("--tls-cert and --tls-key go together")
+	}
+	if tp := str("trusted-proxies"); tp != "" {
+		for _, part := range strings.Split(tp, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				a, aerr := netip.ParseAddr(part)
+				if aerr != nil {
+					return c, fmt.Errorf("--trusted-proxies: %q is not a CIDR or address", part)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
+	}
+	if c.Addr != "" && c.BaseURL == "" {
+		scheme := "http"
+		if c.TLSCert != "" {
+			scheme = "https"
+		}
+		c.BaseURL = scheme + "://" + c.Addr
+	}
+	return c, nil
+}
+
+// LoopbackOnly reports whether the server listens on a loopback address
+// only, which is when development conveniences are safe.
+func (c Config) LoopbackOnly() bool {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
