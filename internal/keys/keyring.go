@@ -1,0 +1,455 @@
+package keys
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"steward/internal/clock"
+	"steward/internal/fault"
+	"steward/internal/registry"
+	"steward/internal/store"
+)
+
+// ErrShredded means the data key was destroyed (or never existed in this
+// database): the sealed value can never be opened again. Test with
+// errors.Is; its code is fault.NotFound.
+var ErrShredded = &fault.Error{Code: fault.NotFound, Message: "the data was erased: its encryption key was destroyed"}
+
+// ErrWrongMaster means a data key was wrapped by a master key this keyring
+// does not hold: the process was started with the wrong key.
+var ErrWrongMaster = &fault.Error{Code: fault.Internal, Message: "the data key was wrapped by a different master key"}
+
+// ErrCorrupt means a sealed value or a wrapped key failed authentication:
+// it was altered, truncated, or copied from another subject or category.
+var ErrCorrupt = &fault.Error{Code: fault.Internal, Message: "the sealed value is corrupt or was altered"}
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the schema of module "keys".
+func Migrations() store.Migrations {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory always exists
+	}
+	return store.Migrations{Module: "keys", FS: sub}
+}
+
+// Tables declares data_keys for the personal-data registry. Its rows belong
+// to a subject but hold no personal data: a wrapped key reveals nothing,
+// and exports should leave it out. Erasure destroys keys with DestroyAll
+// (or Destroy per category); deleting the rows outright shreds too.
+func Tables() []registry.Table {
+	return []registry.Table{{
+		Name: "data_keys", Owner: "keys", Dataset: "encryption_keys",
+		SubjectColumn: "subject_id", Origin: registry.Derived, Source: "steward",
+		Description: "Per-subject, per-category data keys wrapped by the master key; destroying one (wrapped set to NULL) makes that category's sealed fields unreadable in every later copy.",
+		Columns: []registry.Column{
+			{Name: "subject_id"},
+			{Name: "category"},
+			{Name: "wrapped"},
+			{Name: "master_id"},
+			{Name: "created_at"},
+			{Name: "destroyed_at"},
+		},
+	}}
+}
+
+const sealVersion = 1
+
+// sealOverhead is the version byte, the nonce and the GCM tag.
+const sealOverhead = 1 + 12 + 16
+
+// Keyring seals and opens sensitive fields with per-subject data keys.
+//
+// Unwrapped data keys are not cached between calls, on purpose: every Open
+// must read the key row anyway to see whether another process destroyed it
+// (a cached key would keep data readable after erasure), and unwrapping
+// costs under a microsecond next to that query.
+type Keyring struct {
+	db    *store.DB
+	clock clock.Clock
+
+	current atomic.Pointer[Master]
+	mu      sync.Mutex
+	known   map[string]*Master // every master this keyring was given, by id
+
+	readStmt atomic.Pointer[sql.Stmt]
+}
+
+// NewKeyring returns a keyring that wraps new data keys with m.
+func NewKeyring(db *store.DB, m *Master, c clock.Clock) *Keyring {
+	k := &Keyring{db: db, clock: c, known: map[string]*Master{m.ID: m}}
+	k.current.Store(m)
+	return k
+}
+
+// Master returns the master key new data keys are wrapped with.
+func (k *Keyring) Master() *Master { return k.current.Load() }
+
+func (k *Keyring) master(id string) *Master {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.known[id]
+}
+
+func checkNames(subjectID, category string) error {
+	for _, v := range [2]struct{ field, val string }{{"subject_id", subjectID}, {"category", category}} {
+		// The additional data joins the two with "|": neither may contain
+		// it, or two different pairs could authenticate the same value.
+		if v.val == "" || len(v.val) > 128 || strings.ContainsAny(v.val, "|\x00") {
+			return fault.FieldError(v.field, "%s must be 1 to 128 bytes without '|'", v.field)
+		}
+	}
+	return nil
+}
+
+func aad(subjectID, category string) []byte { return []byte(subjectID + "|" + category) }
+
+// Seal encrypts plaintext under the subject's data key for the category,
+// creating the key on first use. The result is a version byte (1), a
+// random 12-byte nonce and the AES-256-GCM ciphertext with its tag, with
+// "subjectID|category" as additional data. ErrShredded once the key was
+// destroyed (see Revive).
+func (k *Keyring) Seal(ctx context.Context, q store.Q, subjectID, category string, plaintext []byte) ([]byte, error) {
+	if err := checkNames(subjectID, category); err != nil {
+		return nil, err
+	}
+	aead, err := k.dataKey(ctx, q, subjectID, category, true)
+	if err != nil {
+		return nil, err
+	}
+	var nonce [12]byte
+	rand.Read(nonce[:])
+	out := make([]byte, 0, sealOverhead+len(plaintext))
+	out = append(out, sealVersion)
+	out = append(out, nonce[:]...)
+	return aead.Seal(out, nonce[:], plaintext, aad(subjectID, category)), nil
+}
+
+// Open decrypts a value Seal produced for the same subject and category.
+// ErrShredded when the key was destroyed or is not in this database,
+// ErrCorrupt when the value was altered, ErrWrongMaster when the key was
+// wrapped by a master this keyring does not hold. It never returns
+// unauthenticated bytes.
+func (k *Keyring) Open(ctx context.Context, q store.Q, subjectID, category string, sealed []byte) ([]byte, error) {
+	if err := checkNames(subjectID, category); err != nil {
+		return nil, err
+	}
+	if len(sealed) < sealOverhead || sealed[0] != sealVersion {
+		return nil, fmt.Errorf("keys: open %s/%s: not a sealed value of a known version: %w", subjectID, category, ErrCorrupt)
+	}
+	aead, err := k.dataKey(ctx, q, subjectID, category, false)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := aead.Open(nil, sealed[1:13], sealed[13:], aad(subjectID, category))
+	if err != nil {
+		return nil, fmt.Errorf("keys: open %s/%s: %w", subjectID, category, ErrCorrupt)
+	}
+	return plain, nil
+}
+
+type keyRow struct {
+	wrapped   []byte
+	masterID  sql.NullString
+	destroyed bool
+}
+
+const readKeyQuery = `SELECT wrapped, master_id, destroyed_at FROM data_keys WHERE subject_id = $1 AND category = $2`
+
+// readKey reads a key row through a statement prepared once per keyring:
+// on SQLite preparing costs more than running this lookup. It is prepared
+// only outside a transaction (preparing on the pool while a transaction
+// holds the last connection would deadlock); transactions reuse it once it
+// exists.
+func (k *Keyring) readKey(ctx context.Context, q store.Q, subjectID, category string) (keyRow, bool, error) {
+	var row *sql.Row
+	stmt := k.readStmt.Load()
+	switch v := q.(type) {
+	case *store.DB:
+		if v == k.db && stmt == nil {
+			if prepared, err := k.db.PrepareContext(ctx, readKeyQuery); err == nil {
+				if k.readStmt.CompareAndSwap(nil, prepared) {
+					stmt = prepared
+				} else {
+					prepared.Close()
+					stmt = k.readStmt.Load()
+				}
+			}
+		}
+		if v == k.db && stmt != nil {
+			row = stmt.QueryRowContext(ctx, subjectID, category)
+		}
+	case *sql.Tx:
+		if stmt != nil {
+			row = v.StmtContext(ctx, stmt).QueryRowContext(ctx, subjectID, category)
+		}
+	}
+	if row == nil {
+		row = q.QueryRowContext(ctx, readKeyQuery, subjectID, category)
+	}
+	var r keyRow
+	var destroyed sql.NullTime
+	err := row.Scan(&r.wrapped, &r.masterID, &destroyed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keyRow{}, false, nil
+	}
+	if err != nil {
+		return keyRow{}, false, fmt.Errorf("keys: read data key: %w", err)
+	}
+	r.destroyed = destroyed.Valid
+	return r, true, nil
+}
+
+// dataKey returns the cipher of the subject's key for the category,
+// creating the key when create is set and there is none.
+func (k *Keyring) dataKey(ctx context.Context, q store.Q, subjectID, category string, create bool) (cipher.AEAD, error) {
+	row, ok, err := k.readKey(ctx, q, subjectID, category)
+	if err != nil {
+		return nil, err
+	}
+	if !ok && create {
+		m := k.current.Load()
+		key := make([]byte, KeySize)
+		rand.Read(key)
+		// DO NOTHING rather than catching a unique violation, which would
+		// abort the caller's PostgreSQL transaction; whoever lost the race
+		// reads the winner's key below.
+		_, err := q.ExecContext(ctx, `INSERT INTO data_keys (subject_id, category, wrapped, master_id, created_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (subject_id, category) DO NOTHING`, subjectID, category, m.wrap(subjectID, category, key), m.ID, k.clock.Now())
+		clear(key)
+		if err != nil {
+			return nil, fmt.Errorf("keys: create data key: %w", err)
+		}
+		if row, ok, err = k.readKey(ctx, q, subjectID, category); err != nil {
+			return nil, err
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("keys: %s/%s has no data key in this database: %w", subjectID, category, ErrShredded)
+	}
+	if row.destroyed || row.wrapped == nil {
+		return nil, fmt.Errorf("keys: %s/%s: %w", subjectID, category, ErrShredded)
+	}
+	m := k.master(row.masterID.String)
+	if m == nil {
+		return nil, fmt.Errorf("keys: the data key of %s/%s was wrapped by master key %s, but this process holds master key %s: start Steward with the master key that wrote this database: %w",
+			subjectID, category, row.masterID.String, k.current.Load().ID, ErrWrongMaster)
+	}
+	key, err := m.unwrap(subjectID, category, row.wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %s/%s: %v: %w", subjectID, category, err, ErrCorrupt)
+	}
+	defer clear(key)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("keys: data key: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+// Destroy shreds the subject's data key for the category: the wrapped key
+// is overwritten and cleared and destroyed_at set, so everything sealed
+// under it is unreadable from now on, in this database and every later
+// copy. The row stays as a tombstone, so a later Seal for the pair fails
+// with ErrShredded instead of silently creating a new key; Revive allows
+// it again. Destroying a key that does not exist records the tombstone.
+// Idempotent.
+func (k *Keyring) Destroy(ctx context.Context, q store.Q, subjectID, category string) error {
+	if err := checkNames(subjectID, category); err != nil {
+		return err
+	}
+	_, err := k.destroy(ctx, q, subjectID, category)
+	return err
+}
+
+func (k *Keyring) destroy(ctx context.Context, q store.Q, subjectID, category string) (bool, error) {
+	now := k.clock.Now()
+	if k.db != nil && k.db.Engine == store.SQLite {
+		// Same-size overwrite first: SQLite rewrites such a cell in place,
+		// so the key bytes do not linger in the page's free space.
+		if _, err := q.ExecContext(ctx, `UPDATE data_keys SET wrapped = zeroblob(length(wrapped))
+			WHERE subject_id = $1 AND category = $2 AND wrapped IS NOT NULL`, subjectID, category); err != nil {
+			return false, fmt.Errorf("keys: destroy: %w", err)
+		}
+	}
+	res, err := q.ExecContext(ctx, `UPDATE data_keys SET wrapped = NULL, master_id = NULL, destroyed_at = $3
+		WHERE subject_id = $1 AND category = $2 AND destroyed_at IS NULL`, subjectID, category, now)
+	if err != nil {
+		return false, fmt.Errorf("keys: destroy: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("keys: destroy: %w", err)
+	}
+	if n > 0 {
+		return true, nil
+	}
+	if _, err := q.ExecContext(ctx, `INSERT INTO data_keys (subject_id, category, wrapped, master_id, created_at, destroyed_at) VALUES ($1, $2, NULL, NULL, $3, $3)
+		ON CONFLICT (subject_id, category) DO NOTHING`, subjectID, category, now); err != nil {
+		return false, fmt.Errorf("keys: destroy: %w", err)
+	}
+	return false, nil
+}
+
+// DestroyAll shreds every live data key of the subject and returns the
+// categories it destroyed, sorted.
+func (k *Keyring) DestroyAll(ctx context.Context, q store.Q, subjectID string) ([]string, error) {
+	if err := checkNames(subjectID, "all"); err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT category FROM data_keys WHERE subject_id = $1 AND destroyed_at IS NULL ORDER BY category`, subjectID)
+	if err != nil {
+		return nil, fmt.Errorf("keys: destroy all: %w", err)
+	}
+	var cats []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("keys: destroy all: %w", err)
+		}
+		cats = append(cats, c)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("keys: destroy all: %w", err)
+	}
+	var destroyed []string
+	for _, c := range cats {
+		ok, err := k.destroy(ctx, q, subjectID, c)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			destroyed = append(destroyed, c)
+		}
+	}
+	return destroyed, nil
+}
+
+// Revive removes the tombstone of a destroyed key so that Seal creates a
+// fresh key for the pair (for a category collected again after erasure).
+// What was sealed under the destroyed key stays unreadable. A live key is
+// left alone.
+func (k *Keyring) Revive(ctx context.Context, q store.Q, subjectID, category string) error {
+	if err := checkNames(subjectID, category); err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, `DELETE FROM data_keys WHERE subject_id = $1 AND category = $2 AND destroyed_at IS NOT NULL`, subjectID, category); err != nil {
+		return fmt.Errorf("keys: revive: %w", err)
+	}
+	return nil
+}
+
+// Destroyed reports whether the subject's key for the category was
+// destroyed (the rights engine checks its erasures with it).
+func (k *Keyring) Destroyed(ctx context.Context, q store.Q, subjectID, category string) (bool, error) {
+	row, ok, err := k.readKey(ctx, q, subjectID, category)
+	if err != nil {
+		return false, err
+	}
+	return ok && (row.destroyed || row.wrapped == nil), nil
+}
+
+const rotateBatch = 500
+
+// Rotate re-wraps every live data key under newMaster in one transaction
+// and returns how many it re-wrapped; from then on the keyring wraps new
+// keys with newMaster. Ciphertexts do not change. Keys already under
+// newMaster are skipped, so a second run finishes what a race left (a key
+// created under the old master by another process during the rotation):
+// the keyring keeps every master it was given, so it still opens those.
+// Run it with other processes stopped or restart them with the new key
+// right after: a process holding only the old master cannot open rotated
+// keys (ErrWrongMaster).
+func (k *Keyring) Rotate(ctx context.Context, newMaster *Master) (int, error) {
+	if newMaster == nil {
+		return 0, errors.New("keys: rotate: no new master key")
+	}
+	k.mu.Lock()
+	k.known[newMaster.ID] = newMaster
+	k.mu.Unlock()
+	n := 0
+	err := k.db.InTx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		if k.db.Engine == store.Postgres {
+			// Block new keys (wrapped with the old master) until the
+			// rotation commits; SQLite's write lock already does.
+			if _, err := tx.ExecContext(ctx, `LOCK TABLE data_keys IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+				return fmt.Errorf("keys: rotate: lock: %w", err)
+			}
+		}
+		lastSubject, lastCategory := "", ""
+		for {
+			type item struct {
+				subject, category, masterID string
+				wrapped                     []byte
+			}
+			rows, err := tx.QueryContext(ctx, `SELECT subject_id, category, master_id, wrapped FROM data_keys
+				WHERE destroyed_at IS NULL AND (subject_id > $1 OR (subject_id = $1 AND category > $2))
+				ORDER BY subject_id, category LIMIT $3`, lastSubject, lastCategory, rotateBatch)
+			if err != nil {
+				return fmt.Errorf("keys: rotate: %w", err)
+			}
+			var batch []item
+			for rows.Next() {
+				var it item
+				var mid sql.NullString
+				if err := rows.Scan(&it.subject, &it.category, &mid, &it.wrapped); err != nil {
+					rows.Close()
+					return fmt.Errorf("keys: rotate: %w", err)
+				}
+				it.masterID = mid.String
+				batch = append(batch, it)
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				return fmt.Errorf("keys: rotate: %w", err)
+			}
+			for _, it := range batch {
+				if it.masterID == newMaster.ID {
+					continue
+				}
+				old := k.master(it.masterID)
+				if old == nil {
+					return fmt.Errorf("keys: rotate: the data key of %s/%s was wrapped by master key %s, which this keyring does not hold: %w",
+						it.subject, it.category, it.masterID, ErrWrongMaster)
+				}
+				key, err := old.unwrap(it.subject, it.category, it.wrapped)
+				if err != nil {
+					return fmt.Errorf("keys: rotate %s/%s: %v: %w", it.subject, it.category, err, ErrCorrupt)
+				}
+				wrapped := newMaster.wrap(it.subject, it.category, key)
+				clear(key)
+				if _, err := tx.ExecContext(ctx, `UPDATE data_keys SET wrapped = $3, master_id = $4 WHERE subject_id = $1 AND category = $2`,
+					it.subject, it.category, wrapped, newMaster.ID); err != nil {
+					return fmt.Errorf("keys: rotate: %w", err)
+				}
+				n++
+			}
+			if len(batch) < rotateBatch {
+				return nil
+			}
+			lastSubject, lastCategory = batch[len(batch)-1].subject, batch[len(batch)-1].category
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	k.current.Store(newMaster)
+	return n, nil
+}

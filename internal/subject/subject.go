@@ -1,0 +1,580 @@
+// Package subject owns subjects — everyone Steward holds personal data
+// about: members with an account, and people known only by a normalised
+// email address (commenters, subscribers, requesters) — and the
+// subject-state store: each subject's current consents, objections,
+// restriction, marketing suppression and legal hold, which the policy guard
+// reads in one indexed query per request.
+//
+// A subject has an opaque id ("s_" and 20 base32 characters) that other
+// tables and the audit log use instead of anything identifying. Subject rows
+// are never deleted: erasure (Delete) clears the email and keeps the id as a
+// tombstone, so references stay valid and a restored backup can be erased
+// again by id.
+//
+// When a person known only by email signs up, there are two ways to end with
+// one subject:
+//   - promote: SetKind(id, KindMember) on the email-only subject, which keeps
+//     its id, so nothing needs re-pointing; or
+//   - merge: Create the member without an email, then Merge(emailOnly,
+//     member) in the same transaction. Merge runs the hooks other packages
+//     registered with OnMerge (each re-points its own rows), combines the
+//     state, records merged_into on the old subject and moves its email to the
+//     member when the member has none (the address is unique, so it cannot be
+//     on both at once).
+//
+// State, LegalHold and every setter follow merged_into from a merged id to
+// the subject that survived, so a stale id never loses an objection; Get
+// returns the merged subject itself, with MergedInto set.
+package subject
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/mail"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"steward/internal/clock"
+	"steward/internal/fault"
+	"steward/internal/registry"
+	"steward/internal/store"
+)
+
+// Kind says whether a subject has an account.
+type Kind string
+
+const (
+	// KindMember is a subject with an account.
+	KindMember Kind = "member"
+	// KindEmailOnly is a person known only by an email address: a
+	// commenter, a newsletter subscriber, a requester without an account.
+	KindEmailOnly Kind = "email"
+)
+
+func (k Kind) valid() bool { return k == KindMember || k == KindEmailOnly }
+
+// Subject is one person Steward holds data about.
+type Subject struct {
+	ID            string
+	Kind          Kind
+	Email         string // normalised; "" for a member without one, a merged or an erased subject
+	Source        string // where the subject first came from (signup, comment, newsletter, import:seminar…)
+	PolicyVersion int    // the policy version in force when the subject was first recorded
+	CreatedAt     time.Time
+	MergedInto    string    // the subject this one was merged into, or ""
+	ErasedAt      time.Time // zero unless erased
+}
+
+// Erased reports whether the subject's personal columns were erased.
+func (s Subject) Erased() bool { return !s.ErasedAt.IsZero() }
+
+// LogValue keeps the email address out of logs.
+func (s Subject) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", s.ID), slog.String("kind", string(s.Kind)))
+}
+
+// MergeHook re-points the rows a package owns from one subject to another.
+// It runs inside the merge transaction; an error aborts the merge.
+type MergeHook func(ctx context.Context, tx *sql.Tx, from, into string) error
+
+// Store keeps subjects and their state.
+type Store struct {
+	db    *store.DB
+	clock clock.Clock
+
+	mu    sync.Mutex
+	hooks []MergeHook
+
+	stateStmt atomic.Pointer[sql.Stmt]
+}
+
+// NewStore returns a subject store on db.
+func NewStore(db *store.DB, c clock.Clock) *Store { return &Store{db: db, clock: c} }
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the schema of module "subject".
+func Migrations() store.Migrations {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory always exists
+	}
+	return store.Migrations{Module: "subject", FS: sub}
+}
+
+// Tables declares the tables of this package for the personal-data
+// registry.
+func Tables() []registry.Table {
+	return []registry.Table{
+		{
+			Name: "subjects", Owner: "subject", Dataset: "subject",
+			SubjectColumn: "id", Origin: registry.Provided,
+			SourceColumn: "source", PolicyVersionColumn: "policy_version",
+			Description: "Everyone Steward holds data about. Erasure clears the email and keeps the id as a tombstone (Store.Delete), so references and reapply after a restore keep working.",
+			Columns: []registry.Column{
+				{Name: "id"},
+				{Name: "kind"},
+				{Name: "email", Field: "email"},
+				{Name: "source"},
+				{Name: "policy_version"},
+				{Name: "created_at"},
+				{Name: "merged_into"},
+				{Name: "erased_at"},
+			},
+		},
+		{
+			Name: "subject_state", Owner: "subject", Dataset: "privacy_state",
+			SubjectColumn: "subject_id", Origin: registry.Provided, Source: "rights-request",
+			Description: "Restriction (Art. 18), marketing suppression and legal hold in force for a subject. The flags and the staff-written hold reason name no one; the row is about the subject, so it is exported and erased with them.",
+			Columns: []registry.Column{
+				{Name: "subject_id"},
+				{Name: "restricted"},
+				{Name: "restricted_categories"},
+				{Name: "restricted_at"},
+				{Name: "marketing_suppressed"},
+				{Name: "marketing_suppressed_at"},
+				{Name: "legal_hold"},
+				{Name: "legal_hold_reason"},
+				{Name: "legal_hold_at"},
+				{Name: "updated_at"},
+			},
+		},
+		{
+			Name: "subject_purpose_state", Owner: "subject", Dataset: "purpose_choices",
+			SubjectColumn: "subject_id", Origin: registry.Provided, Source: "subject",
+			Description: "The consent and objection currently in force per purpose; the consent ledger keeps the evidence of how each came about.",
+			Columns: []registry.Column{
+				{Name: "subject_id"},
+				{Name: "purpose"},
+				{Name: "consent", Field: "consent"},
+				{Name: "consent_at"},
+				{Name: "objection", Field: "consent"},
+				{Name: "objection_at"},
+				{Name: "updated_at"},
+			},
+		},
+	}
+}
+
+// maxEmailBytes is the longest address that fits a forward path (RFC 5321
+// §4.5.3.1.3 allows 256 octets including the angle brackets).
+const maxEmailBytes = 254
+
+// NormalizeEmail returns the form of an email address Steward stores and
+// looks up: surrounding spaces trimmed, lower-cased, a bare addr-spec that
+// net/mail accepts, with a dotted domain, no control characters (so no
+// header injection through CR/LF) and at most 254 bytes. Lower-casing the
+// local part is not what RFC 5321 promises, but no mail system in use
+// distinguishes case, and one person must not become two subjects. Unicode
+// addresses are accepted as they are (no NFC normalisation).
+func NormalizeEmail(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", fault.FieldError("email", "the email address is not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "", fault.FieldError("email", "the email address contains a control character (such as a line break)")
+		}
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return "", fault.FieldError("email", "an email address is required")
+	}
+	if len(s) > maxEmailBytes {
+		return "", fault.FieldError("email", "the email address is longer than %d bytes", maxEmailBytes)
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return "", fault.FieldError("email", "the email address needs the form name@example.org")
+	}
+	local, domain := s[:at], s[at+1:]
+	if len(local) > 64 {
+		return "", fault.FieldError("email", "the part before @ is longer than 64 bytes")
+	}
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
+		strings.ContainsAny(domain, "[]") || strings.ContainsFunc(domain, unicode.IsSpace) {
+		return "", fault.FieldError("email", "the domain of the email address is not valid")
+	}
+	a, err := parseAddress(s)
+	if err != nil || a != s {
+		// A display name, a quoted local part or a comment would make the
+		// parsed address differ from the input: only a bare address is
+		// accepted, so what is stored is exactly what was given.
+		return "", fault.FieldError("email", "the email address is not valid")
+	}
+	return s, nil
+}
+
+func parseAddress(s string) (string, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return "", err
+	}
+	if a.Name != "" {
+		return "", errors.New("display name")
+	}
+	return a.Address, nil
+}
+
+// newID returns a fresh opaque subject id: "s_" and 20 base32 characters
+// (100 random bits).
+func newID() string {
+	var b [13]byte
+	rand.Read(b[:])
+	return "s_" + strings.ToLower(base32.StdEncoding.EncodeToString(b[:])[:20])
+}
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.:-]{0,63}$`)
+	sourceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/@+-]{0,63}$`)
+)
+
+func checkName(field, v string) error {
+	if !nameRE.MatchString(v) {
+		return fault.FieldError(field, "%s must be 1 to 64 lower-case letters, digits, '-', '_', '.' or ':'", field)
+	}
+	return nil
+}
+
+func checkSource(source string, policyVersion int) error {
+	if !sourceRE.MatchString(source) {
+		return fault.FieldError("source", "source must be 1 to 64 letters, digits or -_.:/@+ (for example signup or import:seminar)")
+	}
+	if policyVersion < 0 {
+		return fault.FieldError("policy_version", "policy version must not be negative")
+	}
+	return nil
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func emailTaken() error {
+	return &fault.Error{Code: fault.Conflict, Field: "email", Message: "this email address already belongs to another subject"}
+}
+
+// Create records a new subject. An email-only subject needs an email; a
+// member may be created without one (to merge an email-only subject into
+// it). fault.Conflict when the address already belongs to a subject.
+func (s *Store) Create(ctx context.Context, q store.Q, kind Kind, email, source string, policyVersion int) (Subject, error) {
+	if !kind.valid() {
+		return Subject{}, fault.FieldError("kind", "kind must be member or email")
+	}
+	var norm string
+	if email != "" || kind == KindEmailOnly {
+		var err error
+		if norm, err = NormalizeEmail(email); err != nil {
+			return Subject{}, err
+		}
+	}
+	if err := checkSource(source, policyVersion); err != nil {
+		return Subject{}, err
+	}
+	sub := Subject{ID: newID(), Kind: kind, Email: norm, Source: source, PolicyVersion: policyVersion, CreatedAt: s.clock.Now()}
+	_, err := q.ExecContext(ctx, `INSERT INTO subjects (id, kind, email, source, policy_version, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		sub.ID, string(kind), nullString(norm), source, policyVersion, sub.CreatedAt)
+	if store.IsUniqueViolation(err) {
+		return Subject{}, emailTaken()
+	}
+	if err != nil {
+		return Subject{}, fmt.Errorf("subject: create: %w", err)
+	}
+	return sub, nil
+}
+
+// EnsureByEmail returns the subject holding the address, creating an
+// email-only subject when there is none. created reports whether it did. A
+// member holding the address is returned as it is: a member who comments is
+// the same person. Safe when two callers race: one creates, both get it.
+func (s *Store) EnsureByEmail(ctx context.Context, q store.Q, email, source string, policyVersion int) (Subject, bool, error) {
+	norm, err := NormalizeEmail(email)
+	if err != nil {
+		return Subject{}, false, err
+	}
+	if err := checkSource(source, policyVersion); err != nil {
+		return Subject{}, false, err
+	}
+	// ON CONFLICT DO NOTHING rather than insert-then-catch: a unique
+	// violation would abort the caller's PostgreSQL transaction.
+	res, err := q.ExecContext(ctx, `INSERT INTO subjects (id, kind, email, source, policy_version, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (email) DO NOTHING`, newID(), string(KindEmailOnly), norm, source, policyVersion, s.clock.Now())
+	if err != nil {
+		return Subject{}, false, fmt.Errorf("subject: ensure by email: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Subject{}, false, fmt.Errorf("subject: ensure by email: %w", err)
+	}
+	sub, err := s.FindByEmail(ctx, q, norm)
+	if err != nil {
+		return Subject{}, false, err
+	}
+	return sub, n == 1, nil
+}
+
+const subjectColumns = `id, kind, email, source, policy_version, created_at, merged_into, erased_at`
+
+func scanSubject(row interface{ Scan(...any) error }) (Subject, error) {
+	var sub Subject
+	var kind string
+	var email, merged sql.NullString
+	var erased sql.NullTime
+	if err := row.Scan(&sub.ID, &kind, &email, &sub.Source, &sub.PolicyVersion, &sub.CreatedAt, &merged, &erased); err != nil {
+		return Subject{}, err
+	}
+	sub.Kind = Kind(kind)
+	sub.Email = email.String
+	sub.MergedInto = merged.String
+	sub.CreatedAt = sub.CreatedAt.UTC()
+	if erased.Valid {
+		sub.ErasedAt = erased.Time.UTC()
+	}
+	return sub, nil
+}
+
+func notFound() error { return fault.New(fault.NotFound, "no such subject") }
+
+// Get returns the subject with the id, merged and erased ones included.
+// fault.NotFound when there is none.
+func (s *Store) Get(ctx context.Context, q store.Q, id string) (Subject, error) {
+	sub, err := scanSubject(q.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subject{}, notFound()
+	}
+	if err != nil {
+		return Subject{}, fmt.Errorf("subject: get: %w", err)
+	}
+	return sub, nil
+}
+
+// FindByEmail returns the subject holding the address (normalised first).
+// fault.NotFound when there is none, or fault.Invalid for an address that is
+// not valid.
+func (s *Store) FindByEmail(ctx context.Context, q store.Q, email string) (Subject, error) {
+	norm, err := NormalizeEmail(email)
+	if err != nil {
+		return Subject{}, err
+	}
+	sub, err := scanSubject(q.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects WHERE email = $1`, norm))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subject{}, notFound()
+	}
+	if err != nil {
+		return Subject{}, fmt.Errorf("subject: find by email: %w", err)
+	}
+	return sub, nil
+}
+
+// maxMergeHops bounds how far a merged id is followed; merges never chain
+// (Merge refuses an already merged target), so one hop is the most seen.
+const maxMergeHops = 8
+
+// live follows merged_into from id to the subject that survived and
+// refuses an erased one. fault.NotFound for an unknown id.
+func (s *Store) live(ctx context.Context, q store.Q, id string) (Subject, error) {
+	for range maxMergeHops {
+		sub, err := s.Get(ctx, q, id)
+		if err != nil {
+			return Subject{}, err
+		}
+		if sub.MergedInto != "" {
+			id = sub.MergedInto
+			continue
+		}
+		if sub.Erased() {
+			return Subject{}, fault.New(fault.Conflict, "the subject was erased")
+		}
+		return sub, nil
+	}
+	return Subject{}, fmt.Errorf("subject: merge chain of %s is longer than %d", id, maxMergeHops)
+}
+
+// SetEmail changes the subject's address. fault.Conflict when another
+// subject holds it.
+func (s *Store) SetEmail(ctx context.Context, q store.Q, id, email string) error {
+	norm, err := NormalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	sub, err := s.live(ctx, q, id)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `UPDATE subjects SET email = $2 WHERE id = $1`, sub.ID, norm)
+	if store.IsUniqueViolation(err) {
+		return emailTaken()
+	}
+	if err != nil {
+		return fmt.Errorf("subject: set email: %w", err)
+	}
+	return nil
+}
+
+// SetKind changes whether the subject has an account: an email-only
+// subject who signs up becomes a member and keeps its id.
+func (s *Store) SetKind(ctx context.Context, q store.Q, id string, k Kind) error {
+	if !k.valid() {
+		return fault.FieldError("kind", "kind must be member or email")
+	}
+	sub, err := s.live(ctx, q, id)
+	if err != nil {
+		return err
+	}
+	if k == KindEmailOnly && sub.Email == "" {
+		return fault.FieldError("kind", "a subject without an email address cannot be email-only")
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE subjects SET kind = $2 WHERE id = $1`, sub.ID, string(k)); err != nil {
+		return fmt.Errorf("subject: set kind: %w", err)
+	}
+	return nil
+}
+
+// MergedFrom returns the ids of every subject merged, directly or not, into
+// id — the rights engine needs them to find append-only rows (the audit
+// log) that still name an old id.
+func (s *Store) MergedFrom(ctx context.Context, q store.Q, id string) ([]string, error) {
+	var out []string
+	queue := []string{id}
+	for len(queue) > 0 && len(out) < 1000 {
+		cur := queue[0]
+		queue = queue[1:]
+		rows, err := q.QueryContext(ctx, `SELECT id FROM subjects WHERE merged_into = $1 ORDER BY id`, cur)
+		if err != nil {
+			return nil, fmt.Errorf("subject: merged from: %w", err)
+		}
+		for rows.Next() {
+			var from string
+			if err := rows.Scan(&from); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("subject: merged from: %w", err)
+			}
+			out = append(out, from)
+			queue = append(queue, from)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("subject: merged from: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Delete erases the subject's personal columns (the email) and its state,
+// and keeps the id as a tombstone with erased_at, so rows elsewhere that
+// name it stay valid. It is idempotent. fault.Conflict while a legal hold is
+// in force: the hold exists to stop exactly this.
+func (s *Store) Delete(ctx context.Context, q store.Q, id string) error {
+	sub, err := s.Get(ctx, q, id)
+	if err != nil {
+		return err
+	}
+	if sub.Erased() {
+		return nil
+	}
+	var hold bool
+	err = q.QueryRowContext(ctx, `SELECT legal_hold FROM subject_state WHERE subject_id = $1`, id).Scan(&hold)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("subject: delete: %w", err)
+	}
+	if hold {
+		return fault.New(fault.Conflict, "a legal hold is in force on this subject: lift it before erasing")
+	}
+	for _, stmt := range []string{
+		`DELETE FROM subject_purpose_state WHERE subject_id = $1`,
+		`DELETE FROM subject_state WHERE subject_id = $1`,
+	} {
+		if _, err := q.ExecContext(ctx, stmt, id); err != nil {
+			return fmt.Errorf("subject: delete: %w", err)
+		}
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE subjects SET email = NULL, erased_at = $2 WHERE id = $1`, id, s.clock.Now()); err != nil {
+		return fmt.Errorf("subject: delete: %w", err)
+	}
+	return nil
+}
+
+// OnMerge registers a hook that Merge runs. Register every hook at start-up,
+// before the first merge.
+func (s *Store) OnMerge(h MergeHook) {
+	s.mu.Lock()
+	s.hooks = append(s.hooks, h)
+	s.mu.Unlock()
+}
+
+// Merge folds subject from into subject into, inside tx: it runs every
+// registered hook (each package re-points its rows), combines their state
+// (objections: union; consents: the most recent choice per purpose wins;
+// restriction, marketing suppression and legal hold: either one's holds),
+// records merged_into on from and moves from's email to into when into has
+// none. The caller commits or rolls back.
+func (s *Store) Merge(ctx context.Context, tx *sql.Tx, from, into string) error {
+	if from == into {
+		return fault.New(fault.Invalid, "a subject cannot be merged into itself")
+	}
+	lock := ""
+	if s.db != nil && s.db.Engine == store.Postgres {
+		// Two merges of the same subjects must not interleave; SQLite
+		// transactions already hold the single write lock.
+		lock = ` FOR UPDATE`
+	}
+	load := func(id string) (Subject, error) {
+		sub, err := scanSubject(tx.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects WHERE id = $1`+lock, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return Subject{}, notFound()
+		}
+		if err != nil {
+			return Subject{}, fmt.Errorf("subject: merge: %w", err)
+		}
+		if sub.MergedInto != "" {
+			return Subject{}, fault.New(fault.Conflict, "subject %s was already merged into another", id)
+		}
+		if sub.Erased() {
+			return Subject{}, fault.New(fault.Conflict, "subject %s was erased", id)
+		}
+		return sub, nil
+	}
+	f, err := load(from)
+	if err != nil {
+		return err
+	}
+	i, err := load(into)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	hooks := append([]MergeHook(nil), s.hooks...)
+	s.mu.Unlock()
+	for _, h := range hooks {
+		if err := h(ctx, tx, from, into); err != nil {
+			return fmt.Errorf("subject: merge hook: %w", err)
+		}
+	}
+	if err := s.mergeFlags(ctx, tx, from, into); err != nil {
+		return err
+	}
+	if err := s.mergePurposes(ctx, tx, from, into); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE subjects SET merged_into = $2, email = NULL WHERE id = $1`, from, into); err != nil {
+		return fmt.Errorf("subject: merge: %w", err)
+	}
+	if i.Email == "" && f.Email != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE subjects SET email = $2 WHERE id = $1`, into, f.Email); err != nil {
+			return fmt.Errorf("subject: merge: move email: %w", err)
+		}
+	}
+	return nil
+}
