@@ -180,6 +180,7 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 	deps := identity.Deps{
 		DB: db, Clock: a.Clock, Log: log, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit,
 		Outbox: a.Outbox, Policy: pol, PolicyVersion: a.Version.Number, BaseURL: cfg.BaseURL,
+		Config: identity.Config{Secret: a.Master.Derive("identity throttle v1", 32)},
 	}
 	if opt.Identity != nil {
 		opt.Identity(&deps)
@@ -187,6 +188,11 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 	if a.Identity, err = identity.New(deps); err != nil {
 		return nil, err
 	}
+	a.Jobs.Handle("identity.prune", func(ctx context.Context, _ jobs.Job) error {
+		_, err := a.Identity.Prune(ctx)
+		return err
+	})
+	a.Jobs.Every("identity.prune", time.Hour)
 	a.Metrics = prometheus.NewRegistry()
 	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if a.Handler, err = web.New(a.webDeps()); err != nil {

@@ -46,6 +46,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"golang.org/x/crypto/hkdf"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -65,6 +67,9 @@ type Master struct {
 	// each wrapped key so a wrong or old master is named, not guessed.
 	ID   string
 	aead cipher.AEAD
+	// prk is the HKDF pseudo-random key extracted from the master key, for
+	// Derive. The master key itself is not kept outside the AEAD.
+	prk []byte
 }
 
 // NewMaster returns a master key from 32 bytes.
@@ -81,7 +86,7 @@ func NewMaster(key []byte) (*Master, error) {
 		return nil, fmt.Errorf("keys: master key: %w", err)
 	}
 	sum := sha256.Sum256(key)
-	return &Master{ID: hex.EncodeToString(sum[:4]), aead: aead}, nil
+	return &Master{ID: hex.EncodeToString(sum[:4]), aead: aead, prk: hkdf.Extract(sha256.New, key, []byte("steward master key derivation"))}, nil
 }
 
 // GenerateMaster returns a new random master key and its base64 text, the
@@ -94,6 +99,18 @@ func GenerateMaster() (*Master, string, error) {
 		return nil, "", err
 	}
 	return m, base64.StdEncoding.EncodeToString(key), nil
+}
+
+// Derive returns n bytes of key material for one use, named by label (for
+// example "identity throttle v1"): HKDF-SHA-256 over the master key, so
+// every secret of a deployment follows from the one key the operator
+// keeps, and different labels give independent keys.
+func (m *Master) Derive(label string, n int) []byte {
+	out := make([]byte, n)
+	if _, err := io.ReadFull(hkdf.Expand(sha256.New, m.prk, []byte(label)), out); err != nil {
+		panic("keys: hkdf expand: " + err.Error()) // only for n > 255*32
+	}
+	return out
 }
 
 // String names the key by its id only.
