@@ -1,0 +1,157 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"steward/internal/audit"
+	"steward/internal/identity"
+)
+
+// staffActor names a staff member in the audit log by pseudonymous id.
+func staffActor(a auth) string { return "staff:" + a.P.Account.SubjectID }
+
+// recordStaffRead audits a staff member's view of personal data before it
+// is shown: if the record cannot be written, nothing is shown.
+func (s *server) recordStaffRead(r *http.Request, a auth, subjectID string, detail map[string]string) error {
+	return s.d.Audit.Record(r.Context(), s.d.DB, audit.Event{
+		Actor:   staffActor(a),
+		Action:  "staff.read",
+		Subject: subjectID,
+		Detail:  detail,
+	})
+}
+
+type adminData struct {
+	Role           string
+	Outbox, Audit  bool
+	MailConfigured bool
+}
+
+func (s *server) pageAdmin() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) {
+		v := s.newView("Staff console", &a)
+		v.Data = adminData{
+			Role:           a.P.Account.Role,
+			Outbox:         identity.HasRole(a.P.Account, "admin"),
+			Audit:          identity.HasRole(a.P.Account, "admin", "privacy"),
+			MailConfigured: s.d.Outbox.Configured(),
+		}
+		s.render(w, r, http.StatusOK, "admin", v)
+	}
+}
+
+// outboxRow is a message as the list shows it: the address shortened, so
+// scanning the list reveals no one; opening a message shows it whole.
+type outboxRow struct {
+	ID, To, Kind, Subject, Status string
+	CreatedAt                     time.Time
+}
+
+// maskAddress keeps the first character of the local part and the domain.
+func maskAddress(addr string) string {
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok || local == "" {
+		return "***"
+	}
+	r := []rune(local)
+	return string(r[0]) + "***@" + domain
+}
+
+const outboxPageSize = 100
+
+func (s *server) pageOutbox() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) {
+		list, err := s.d.Outbox.List(r.Context(), s.d.DB, outboxPageSize)
+		if err != nil {
+			s.errorPage(w, r, err)
+			return
+		}
+		if err := s.recordStaffRead(r, a, "", map[string]string{"view": "outbox.list", "count": strconv.Itoa(len(list))}); err != nil {
+			s.errorPage(w, r, err)
+			return
+		}
+		rows := make([]outboxRow, 0, len(list))
+		for _, m := range list {
+			rows = append(rows, outboxRow{ID: m.ID, To: maskAddress(m.To), Kind: m.Kind, Subject: m.Subject, Status: m.Status, CreatedAt: m.CreatedAt})
+		}
+		v := s.newView("Outbox", &a)
+		v.Data = struct {
+			Configured bool
+			Messages   []outboxRow
+		}{s.d.Outbox.Configured(), rows}
+		s.render(w, r, http.StatusOK, "outbox", v)
+	}
+}
+
+func (s *server) pageOutboxMessage() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) {
+		m, err := s.d.Outbox.Get(r.Context(), s.d.DB, r.PathValue("id"))
+		if err != nil {
+			s.errorPage(w, r, err)
+			return
+		}
+		if err := s.recordStaffRead(r, a, m.SubjectID, map[string]string{"view": "outbox.message", "message": m.ID}); err != nil {
+			s.errorPage(w, r, err)
+			return
+		}
+		v := s.newView("Message", &a)
+		v.Data = m
+		s.render(w, r, http.StatusOK, "outbox_message", v)
+	}
+}
+
+const auditPageSize = 50
+
+type auditData struct {
+	Entries []audit.Entry
+	Report  *audit.Report
+	Older   int64 // seq to page back from; 0 when this is the oldest page
+}
+
+// pageAudit lists audit entries newest first, page by page. The chain is
+// verified on request only: verification reads the whole log.
+func (s *server) pageAudit() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) {
+		q := r.URL.Query()
+		var before int64
+		if b := q.Get("before"); b != "" {
+			n, err := strconv.ParseInt(b, 10, 64)
+			if err != nil || n < 1 {
+				s.errorPage(w, r, badRequest("before", "before must be a positive entry number", err))
+				return
+			}
+			before = n
+		}
+		entries, err := s.d.Audit.List(r.Context(), s.d.DB, before, auditPageSize)
+		if err != nil {
+			s.errorPage(w, r, err)
+			return
+		}
+		d := auditData{Entries: entries}
+		if len(entries) == auditPageSize && entries[len(entries)-1].Seq > 1 {
+			d.Older = entries[len(entries)-1].Seq
+		}
+		if q.Get("verify") != "" {
+			rep, err := s.d.Audit.Verify(r.Context())
+			if err != nil {
+				s.errorPage(w, r, err)
+				return
+			}
+			d.Report = &rep
+		}
+		detail := map[string]string{"view": "audit", "count": strconv.Itoa(len(entries))}
+		if before > 0 {
+			detail["before"] = strconv.FormatInt(before, 10)
+		}
+		if err := s.recordStaffRead(r, a, "", detail); err != nil {
+			s.errorPage(w, r, err)
+			return
+		}
+		v := s.newView("Audit log", &a)
+		v.Data = d
+		s.render(w, r, http.StatusOK, "audit", v)
+	}
+}

@@ -1,0 +1,158 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"steward/internal/fault"
+	"steward/internal/identity"
+)
+
+// authed is a handler that runs only for a signed-in member. The
+// principal is passed as an argument rather than carried in the request
+// context, so what a handler depends on shows in its signature.
+type authed func(w http.ResponseWriter, r *http.Request, a auth)
+
+// auth is the signed-in member of a request and the token they used.
+type auth struct {
+	P     identity.Principal
+	Token string
+}
+
+// sessionToken returns the token the request carries: an Authorization
+// Bearer token (API clients) or the session cookie (browsers).
+func sessionToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// authenticate resolves the request's member, or fault.Unauthorized.
+func (s *server) authenticate(r *http.Request) (auth, error) {
+	tok := sessionToken(r)
+	if tok == "" {
+		return auth{}, fault.New(fault.Unauthorized, "sign in first")
+	}
+	p, err := s.d.Identity.Authenticate(r.Context(), tok)
+	if err != nil {
+		return auth{}, err
+	}
+	return auth{P: p, Token: tok}, nil
+}
+
+// optionalAuth returns the member when one is signed in; pages use it to
+// show the right navigation. Failures other than "not signed in" are
+// logged and treated as anonymous, since a public page must still render.
+func (s *server) optionalAuth(r *http.Request) *auth {
+	if sessionToken(r) == "" {
+		return nil
+	}
+	a, err := s.authenticate(r)
+	if err != nil {
+		if !fault.Is(err, fault.Unauthorized) {
+			p := problemOf(err)
+			s.logFailure(r, p, err)
+		}
+		return nil
+	}
+	return &a
+}
+
+// apiAuth guards a JSON endpoint: 401 problem without a valid session.
+func (s *server) apiAuth(h authed) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.authenticate(r)
+		if err != nil {
+			s.problemJSON(w, r, err)
+			return
+		}
+		h(w, r, a)
+	})
+}
+
+// pageAuth guards a page: anonymous visitors are sent to the login page,
+// which brings them back afterwards; a stale cookie is cleared.
+func (s *server) pageAuth(h authed) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.authenticate(r)
+		if err != nil {
+			if !fault.Is(err, fault.Unauthorized) {
+				s.errorPage(w, r, err)
+				return
+			}
+			if _, cerr := r.Cookie(SessionCookie); cerr == nil {
+				s.clearSessionCookie(w, r)
+			}
+			target := "/login"
+			if r.Method == http.MethodGet {
+				target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		h(w, r, a)
+	})
+}
+
+// pageRole guards a staff page: signed in, and holding one of roles
+// (admin holds every role).
+func (s *server) pageRole(h authed, roles ...string) http.Handler {
+	return s.pageAuth(func(w http.ResponseWriter, r *http.Request, a auth) {
+		if !identity.HasRole(a.P.Account, roles...) {
+			s.errorPage(w, r, fault.New(fault.Forbidden, "this page is for staff with the %s role", strings.Join(roles, " or ")))
+			return
+		}
+		h(w, r, a)
+	})
+}
+
+// secure says whether cookies must be marked Secure: whenever the client
+// reached us over TLS, directly or through a trusted proxy.
+func (s *server) secure(r *http.Request) bool {
+	return s.d.Config.TLS || r.TLS != nil || infoOf(r).client.HTTPS
+}
+
+// setSessionCookie sets the one cookie Steward uses. HttpOnly keeps it
+// from scripts; SameSite=Lax keeps it off cross-site subrequests and
+// posts (cross-origin protection refuses those anyway).
+func (s *server) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     SessionCookie,
+		Value:    token,
+		Path:     "/",
+		Expires:  expires,
+		MaxAge:   int(expires.Sub(s.d.Clock.Now()).Seconds()),
+		HttpOnly: true,
+		Secure:   s.secure(r),
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (s *server) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     SessionCookie,
+		Value:    "",
+		Path:     "/",
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   s.secure(r),
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// meta is what identity may know about the client: the address (for rate
+// limits and the truncated network shown in the session list) and the
+// user agent (reduced to its family before storage).
+func meta(r *http.Request) identity.Meta {
+	return identity.Meta{IP: infoOf(r).client.IP, UserAgent: r.UserAgent()}
+}

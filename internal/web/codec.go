@@ -1,0 +1,161 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"steward/internal/fault"
+)
+
+// decode reads the request body, a single JSON object, into v. It is the
+// only way handlers read JSON: the media type must be JSON (else 415), the
+// body fits the size limit (else 413), is valid UTF-8 (encoding/json would
+// otherwise replace bad bytes silently), has no unknown fields, no wrong
+// types and nothing after the object (else 400 naming the field where
+// there is one).
+func decode(r *http.Request, v any) error {
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("", "the request body could not be read", err)
+	}
+	if !utf8.Valid(body) {
+		return badRequest("", "the request body is not valid UTF-8", nil)
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return badRequest("", "the request body is empty; send a JSON object", nil)
+	}
+	if trimmed[0] != '{' {
+		return badRequest("", "the request body must be a JSON object", nil)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("", "unexpected data after the JSON object", nil)
+	}
+	return nil
+}
+
+// requireJSON accepts application/json (and JSON merge patches), in UTF-8.
+func requireJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && mt != "application/merge-patch+json") {
+		return fault.New(fault.Unsupported, "send the body as Content-Type: application/json")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return fault.New(fault.Unsupported, "JSON bodies must be UTF-8")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return badRequest("", "the body is not well-formed JSON (at byte "+strconv.FormatInt(syn.Offset, 10)+")", err)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return badRequest("", "the body has a value of the wrong type", err)
+		}
+		return badRequest(field, field+" must be "+jsonKind(typ.Type), err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("", "the JSON body ends too early", err)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json has no typed error for this; its message is
+		// stable: json: unknown field "name".
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badRequest(name, "unknown field "+name, err)
+	case errors.As(err, new(*http.MaxBytesError)):
+		return err
+	default:
+		return badRequest("", "the body could not be decoded", err)
+	}
+}
+
+// jsonKind names a Go type the way a JSON client thinks of it.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	default:
+		return "of another type"
+	}
+}
+
+// encode writes v as a JSON response. It is the only way handlers write
+// JSON.
+func (s *server) encode(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.problemJSON(w, r, fault.Wrap(fault.Internal, err, "internal error"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeJSON writes an already-built value; marshalling problems and plain
+// maps cannot fail.
+func writeJSON(w http.ResponseWriter, contentType string, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// parseForm parses an urlencoded form body, refusing oversized bodies and
+// invalid UTF-8 (a browser never sends it; anything else is refused before
+// it reaches a domain package).
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("", "the form could not be read", err)
+	}
+	for k, vs := range r.Form {
+		if !utf8.ValidString(k) {
+			return badRequest("", "the form is not valid UTF-8", nil)
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return badRequest(k, "the form is not valid UTF-8", nil)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"steward/internal/fault"
+)
+
+// reqInfo is what the middleware learns about a request and the inner
+// layers need: its id for logs and problem bodies, the client as seen
+// through trusted proxies, and the route pattern the mux chose (filled in
+// by instrument, read back by observe for logs and metrics).
+type reqInfo struct {
+	id      string
+	client  client
+	pattern string
+}
+
+type ctxKey struct{}
+
+// infoOf returns the request's info. Requests that did not pass through
+// observe (only possible in tests of a single handler) get a fresh one.
+func infoOf(r *http.Request) *reqInfo {
+	if i, ok := r.Context().Value(ctxKey{}).(*reqInfo); ok {
+		return i
+	}
+	return &reqInfo{}
+}
+
+// statusWriter records the status and whether anything was written, so
+// the access log and the panic handler know what the client got.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status = code
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status = http.StatusOK
+		w.wrote = true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe gives the request an id, resolves the client, and after the
+// response logs one access line and records metrics. The line carries the
+// route pattern, never the raw path or query (they may hold tokens or
+// emails), and the client's network truncated to /24 or /48, never the
+// full address.
+func (s *server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &reqInfo{id: rand.Text(), client: s.clientOf(r)}
+		w.Header().Set("X-Request-Id", info.id)
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, info))
+		defer func() {
+			status := sw.status
+			if !sw.wrote {
+				status = http.StatusOK
+			}
+			route := info.pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			dur := time.Since(start)
+			s.metrics.observe(route, r.Method, status, dur)
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+				slog.String("method", r.Method),
+				slog.String("route", route),
+				slog.Int("status", status),
+				slog.Duration("duration", dur),
+				slog.String("request_id", info.id),
+				slog.String("network", truncatedNetwork(info.client.IP)),
+			)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// instrument records which route pattern serves the request.
+func (s *server) instrument(pattern string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoOf(r).pattern = pattern
+		h.ServeHTTP(w, r)
+	})
+}
+
+// dispatch serves matched routes through the mux and answers unmatched
+// paths and methods with a problem (or an HTML page) instead of the mux's
+// plain text, keeping the Allow header of a 405.
+func (s *server) dispatch(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := &probeWriter{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			s.fail(w, r, &httpError{status: http.StatusMethodNotAllowed, code: fault.Unsupported, msg: "this method is not allowed here"})
+			return
+		}
+		s.fail(w, r, fault.New(fault.NotFound, "no such page"))
+	})
+}
+
+// probeWriter captures what the mux would answer for an unmatched request.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *probeWriter) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+
+// recoverPanics turns a handler panic into a 500 problem, logging the
+// panic and stack with the request id. http.ErrAbortHandler keeps its
+// meaning (abort the response silently).
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelError, "web: handler panic",
+				slog.String("request_id", infoOf(r).id),
+				slog.String("route", infoOf(r).pattern),
+				slog.String("panic", fmt.Sprint(v)),
+				slog.String("stack", string(debug.Stack())),
+			)
+			if sw, ok := w.(*statusWriter); ok && sw.wrote {
+				// Part of the response is out: the only honest thing
+				// left is to break the connection.
+				panic(http.ErrAbortHandler)
+			}
+			s.fail(w, r, fault.New(fault.Internal, "internal error"))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// contentSecurityPolicy allows only Steward's own stylesheet and forms:
+// the pages need no script, no inline style and no framing.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers every response carries. Responses are
+// not cached by default because most carry personal data; public assets
+// override that.
+func (s *server) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		// no-referrer: verification and reset links carry tokens in the
+		// query, which must not leak to any linked site.
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		if s.d.Config.TLS || r.TLS != nil || infoOf(r).client.HTTPS {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody refuses bodies over the limit: at once when the declared
+// length is too long, and while reading otherwise (the decode helpers turn
+// the reader's error into a 413 problem).
+func (s *server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.maxBody {
+			w.Header().Set("Connection", "close")
+			s.fail(w, r, fault.New(fault.TooLarge, "the request body is larger than %d bytes", s.maxBody))
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossOriginExempt lists the endpoints that must accept unsafe requests
+// from other origins: the tracker's collect endpoint (it changes nothing
+// a member owns) and the RFC 8058 one-click unsubscribe (mail clients post
+// it from anywhere, authorised by its signed token). Everything else that
+// is not GET, HEAD or OPTIONS is refused when a browser says it comes from
+// another origin, which covers cookie-authenticated forms and login CSRF.
+func crossOriginExempt() []string {
+	return []string{
+		"POST /api/v1/collect",
+		"POST /newsletters/unsubscribe",
+	}
+}
+
+func (s *server) crossOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	for _, p := range crossOriginExempt() {
+		cop.AddInsecureBypassPattern(p)
+	}
+	if s.base != nil {
+		// Behind a proxy that rewrites Host, the public origin is still
+		// ours.
+		_ = cop.AddTrustedOrigin(s.base.Scheme + "://" + s.base.Host)
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, fault.New(fault.Forbidden, "cross-origin request refused"))
+	}))
+	return cop.Handler(next)
+}
+
+// paymentPrefix is where payment endpoints live; J17 requires them to be
+// reached over TLS only.
+const paymentPrefix = "/api/v1/payments/"
+
+// requireTLS refuses plain-HTTP requests to payment endpoints (promise
+// J17) unless the server runs in development mode, the request came over
+// TLS, or a trusted proxy says the client used HTTPS.
+func (s *server) requireTLS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := path.Clean("/" + r.URL.Path)
+		if (p+"/" == paymentPrefix || strings.HasPrefix(p, paymentPrefix)) &&
+			!s.d.Config.Dev && r.TLS == nil && !infoOf(r).client.HTTPS {
+			s.fail(w, r, fault.New(fault.InsecureTransport, "payment endpoints are served only over HTTPS"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

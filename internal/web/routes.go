@@ -1,0 +1,121 @@
+package web
+
+import "net/http"
+
+// route is one entry of the route table: a method, a ServeMux path pattern
+// and its handler. The table both registers the routes and lists them, so
+// tests can walk every route and compare the API ones with /openapi.json.
+type route struct {
+	method string
+	path   string
+	h      http.Handler
+}
+
+func (rt route) pattern() string { return rt.method + " " + rt.path }
+
+// routes lists every route the server answers, with its method. GET
+// patterns also answer HEAD. Authentication and roles are applied here, so
+// the access rules of the whole surface read in one screen.
+func (s *server) routes() []route {
+	return []route{
+		// Operations.
+		{"GET", "/healthz", s.handleHealthz()},
+		{"GET", "/readyz", s.handleReadyz()},
+		{"GET", "/metrics", s.handleMetrics()},
+		{"GET", "/openapi.json", s.handleOpenAPI()},
+		{"GET", "/static/", s.handleStatic()},
+
+		// JSON API: accounts and sessions.
+		{"POST", "/api/v1/accounts", s.handleSignUp()},
+		{"POST", "/api/v1/sessions", s.handleLogin()},
+		{"DELETE", "/api/v1/sessions/current", s.apiAuth(s.handleLogout())},
+		{"GET", "/api/v1/me", s.apiAuth(s.handleMe())},
+		{"PATCH", "/api/v1/me", s.apiAuth(s.handleUpdateMe())},
+		{"POST", "/api/v1/me/password", s.apiAuth(s.handleChangePassword())},
+		{"GET", "/api/v1/me/sessions", s.apiAuth(s.handleSessions())},
+		{"DELETE", "/api/v1/me/sessions/{id}", s.apiAuth(s.handleRevokeSession())},
+		{"POST", "/api/v1/me/sessions/revoke-others", s.apiAuth(s.handleRevokeOthers())},
+		{"POST", "/api/v1/email-verifications", s.handleSendVerification()},
+		{"POST", "/api/v1/email-verifications/confirm", s.handleConfirmVerification()},
+		{"POST", "/api/v1/password-resets", s.handleRequestReset()},
+		{"POST", "/api/v1/password-resets/confirm", s.handleConfirmReset()},
+
+		// JSON API: the policy in force.
+		{"GET", "/api/v1/policy", s.handlePolicyJSON()},
+
+		// Public notice.
+		{"GET", "/{$}", s.pageHome()},
+		{"GET", "/privacy", s.pagePrivacy()},
+		{"GET", "/privacy/versions", s.pagePrivacyVersions()},
+		{"GET", "/privacy/versions/{n}", s.pagePrivacyVersion()},
+
+		// Pages: sign-up, login, verification, reset.
+		{"GET", "/signup", s.pageSignUp()},
+		{"POST", "/signup", s.pageSignUpPost()},
+		{"GET", "/login", s.pageLogin()},
+		{"POST", "/login", s.pageLoginPost()},
+		{"POST", "/logout", s.pageLogout()},
+		{"GET", "/verify-email", s.pageVerifyEmail()},
+		{"POST", "/verify-email", s.pageVerifyEmailPost()},
+		{"POST", "/verify-email/resend", s.pageResendVerificationPost()},
+		{"GET", "/reset-password", s.pageResetPassword()},
+		{"POST", "/reset-password", s.pageResetPasswordPost()},
+		{"POST", "/reset-password/confirm", s.pageResetConfirmPost()},
+
+		// Pages: the member's account.
+		{"GET", "/account", s.pageAuth(s.pageAccount())},
+		{"POST", "/account/profile", s.pageAuth(s.pageAccountProfilePost())},
+		{"POST", "/account/password", s.pageAuth(s.pageAccountPasswordPost())},
+		{"POST", "/account/sessions/{id}/revoke", s.pageAuth(s.pageRevokeSessionPost())},
+		{"POST", "/account/sessions/revoke-others", s.pageAuth(s.pageRevokeOthersPost())},
+
+		// Pages: staff console.
+		{"GET", "/admin", s.pageRole(s.pageAdmin(), "admin", "privacy", "support", "analyst")},
+		{"GET", "/admin/outbox", s.pageRole(s.pageOutbox(), "admin")},
+		{"GET", "/admin/outbox/{id}", s.pageRole(s.pageOutboxMessage(), "admin")},
+		{"GET", "/admin/audit", s.pageRole(s.pageAudit(), "admin", "privacy")},
+
+		// Demo site (development only, when the operator ships one).
+		{"GET", "/demo/", s.handleDemo()},
+
+		// --- consent and newsletters (issue 5) ---
+		{"GET", "/.well-known/gpc.json", s.handleGPCStatement()},
+		{"GET", "/.well-known/steward/receipt-key", s.handleReceiptKey()},
+		{"GET", "/api/v1/me/consents", s.apiAuth(s.handleMyConsents())},
+		{"PUT", "/api/v1/me/consents/{purpose}", s.apiAuth(s.handlePutConsent())},
+		{"GET", "/api/v1/me/policy-changes", s.apiAuth(s.handlePolicyChanges())},
+		{"POST", "/api/v1/me/policy-changes/{version}/acceptance", s.apiAuth(s.handleAcceptPolicy())},
+		{"GET", "/api/v1/me/newsletters", s.apiAuth(s.handleMyNewsletters())},
+		{"PUT", "/api/v1/me/newsletters/{list}", s.apiAuth(s.handleMySubscribe())},
+		{"DELETE", "/api/v1/me/newsletters/{list}", s.apiAuth(s.handleMyUnsubscribe())},
+		{"GET", "/api/v1/newsletters", s.handleNewsletters()},
+		{"POST", "/api/v1/newsletters/{list}/subscriptions", s.handleSubscribe()},
+		{"POST", "/api/v1/admin/newsletters", s.apiRole(s.handleCreateList(), "admin")},
+		{"GET", "/api/v1/admin/newsletters/{list}/campaigns", s.apiRole(s.handleCampaigns(), "admin")},
+		{"POST", "/api/v1/admin/newsletters/{list}/campaigns", s.apiRole(s.handleSendCampaign(), "admin")},
+		{"POST", "/api/v1/admin/newsletters/unsubscriptions", s.apiRole(s.handleStaffUnsubscribe(), "admin", "support")},
+		{"GET", "/api/v1/admin/notices", s.apiRole(s.handleNotices(), "admin", "privacy")},
+		{"POST", "/api/v1/admin/notices", s.apiRole(s.handleBroadcast(), "admin", "privacy")},
+		{"GET", "/newsletters/confirm", s.pageConfirm()},
+		{"POST", "/newsletters/confirm", s.pageConfirmPost()},
+		{"GET", "/newsletters/unsubscribe", s.pageUnsubscribe()},
+		{"POST", "/newsletters/unsubscribe", s.handleUnsubscribePost()},
+		{"GET", "/newsletters/preferences", s.pagePreferences()},
+		{"POST", "/newsletters/preferences", s.pagePreferencesPost()},
+		{"GET", "/newsletters/t/open", s.handleTrackOpen()},
+		{"GET", "/newsletters/t/click", s.handleTrackClick()},
+		{"GET", "/account/consents", s.pageAuth(s.pageConsents())},
+		{"POST", "/account/consents/{purpose}", s.pageAuth(s.pageConsentPost())},
+		{"GET", "/account/consents/receipts/{id}", s.pageAuth(s.pageReceipt())},
+		{"POST", "/account/newsletters/{list}", s.pageAuth(s.pageNewsletterPost())},
+		{"POST", "/account/policy-acceptance", s.pageAuth(s.pageAcceptPolicyPost())},
+		{"GET", "/admin/newsletters", s.pageRole(s.pageNewsletterAdmin(), "admin", "privacy", "support")},
+		{"POST", "/admin/newsletters/{list}/campaigns", s.pageRole(s.pageCampaignPost(), "admin")},
+		{"POST", "/admin/newsletters/unsubscribe", s.pageRole(s.pageStaffUnsubscribePost(), "admin", "support")},
+		{"POST", "/admin/notices", s.pageRole(s.pageBroadcastPost(), "admin", "privacy")},
+		// --- end consent and newsletters ---
+
+		// --- analytics (issue 4) ---
+		// --- end analytics ---
+	}
+}

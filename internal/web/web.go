@@ -1,0 +1,196 @@
+// Package web is Steward's HTTP layer. It owns the route table
+// (routes.go), the middleware every request passes through (request ids,
+// access log, metrics, panic recovery, security headers, body limits,
+// cross-origin protection, trusted-proxy handling, authentication), the one
+// mapping from fault codes to RFC 9457 problem responses, the JSON
+// decode/encode helpers, the server-rendered pages and their embedded
+// templates and stylesheet, and the OpenAPI document served at
+// /openapi.json. Handlers decode, call a domain package, and encode:
+// nothing else lives here.
+package web
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"steward/internal/audit"
+	"steward/internal/clock"
+	"steward/internal/consent"
+	"steward/internal/identity"
+	"steward/internal/mail"
+	"steward/internal/newsletter"
+	"steward/internal/notice"
+	"steward/internal/policy"
+	"steward/internal/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// SessionCookie is the name of the one cookie Steward sets. Every policy
+// must declare it as a functional cookie (promise M3).
+const SessionCookie = "steward_session"
+
+// defaultMaxBody bounds request bodies unless Config.MaxBodyBytes says
+// otherwise; no endpoint of this layer needs more.
+const defaultMaxBody = 1 << 20
+
+// Config holds the HTTP settings the operator controls.
+type Config struct {
+	// BaseURL is the public URL of the server (used in links and as a
+	// trusted origin for cross-origin protection behind a proxy).
+	BaseURL string
+	// Dev is development mode: payment endpoints accept plain HTTP and
+	// the demo site is served.
+	Dev bool
+	// TrustedProxies are the peers whose X-Forwarded-For / -Proto and
+	// Forwarded headers are believed.
+	TrustedProxies []netip.Prefix
+	// TLS says the server itself terminates TLS: cookies are Secure and
+	// HSTS is sent.
+	TLS bool
+	// DemoDir, when set, is served at /demo/.
+	DemoDir fs.FS
+	// MaxBodyBytes bounds request bodies; 0 means 1 MiB.
+	MaxBodyBytes int64
+}
+
+// Deps are everything the HTTP layer calls. All are required except
+// Metrics (a private registry is used when nil) and Config fields.
+type Deps struct {
+	DB            *store.DB
+	Clock         clock.Clock
+	Log           *slog.Logger
+	Metrics       *prometheus.Registry
+	Policy        *policy.Policy // the policy in force
+	PolicyVersion int            // its published version number
+	Identity      *identity.Service
+	Audit         *audit.Log
+	Outbox        *mail.Outbox
+	// Consent, Newsletters and Notices serve issue 5 (consent ledger,
+	// newsletters, policy-change and broadcast notices); when nil, their
+	// routes answer 404.
+	Consent     *consent.Ledger
+	Newsletters *newsletter.Service
+	Notices     *notice.Service
+	Config      Config
+}
+
+// server holds what the handlers share. It is built once by New and never
+// changes afterwards.
+type server struct {
+	d        Deps
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	metrics  *httpMetrics
+	maxBody  int64
+	base     *url.URL // nil when BaseURL is empty
+	cookies  map[string]bool
+	openapi  []byte
+	routeTab []route
+}
+
+// New builds the HTTP handler for the whole server.
+func New(d Deps) (http.Handler, error) {
+	s, err := newServer(d)
+	if err != nil {
+		return nil, err
+	}
+	return s.handler(nil), nil
+}
+
+func newServer(d Deps) (*server, error) {
+	switch {
+	case d.DB == nil:
+		return nil, errors.New("web: Deps.DB is required")
+	case d.Clock == nil:
+		return nil, errors.New("web: Deps.Clock is required")
+	case d.Log == nil:
+		return nil, errors.New("web: Deps.Log is required")
+	case d.Policy == nil:
+		return nil, errors.New("web: Deps.Policy is required")
+	case d.Identity == nil:
+		return nil, errors.New("web: Deps.Identity is required")
+	case d.Audit == nil:
+		return nil, errors.New("web: Deps.Audit is required")
+	case d.Outbox == nil:
+		return nil, errors.New("web: Deps.Outbox is required")
+	}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	s := &server{d: d, log: d.Log, maxBody: d.Config.MaxBodyBytes}
+	if s.maxBody <= 0 {
+		s.maxBody = defaultMaxBody
+	}
+	if d.Config.BaseURL != "" {
+		u, err := url.Parse(d.Config.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("web: base URL %q must be an absolute http(s) URL", d.Config.BaseURL)
+		}
+		s.base = u
+	}
+	s.cookies = functionalCookies(d.Policy)
+	if !s.cookies[SessionCookie] {
+		return nil, fmt.Errorf("web: the policy must declare the functional cookie %q, the only cookie Steward sets (promise M3)", SessionCookie)
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s.pages = pages
+	m, err := newHTTPMetrics(d.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.routeTab = s.routes()
+	doc, err := s.openAPIDocument()
+	if err != nil {
+		return nil, err
+	}
+	s.openapi = doc
+	return s, nil
+}
+
+// handler assembles the middleware around the route table. extra routes
+// are for tests that need a route the product does not have yet (such as a
+// payment endpoint).
+func (s *server) handler(extra []route) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range append(append([]route(nil), s.routeTab...), extra...) {
+		mux.Handle(rt.pattern(), s.instrument(rt.pattern(), rt.h))
+	}
+	var h http.Handler = s.dispatch(mux)
+	h = s.requireTLS(h)
+	h = s.crossOrigin(h)
+	h = s.limitBody(h)
+	h = s.securityHeaders(h)
+	h = s.recoverPanics(h)
+	h = s.observe(h) // outermost: sees every status, including recovered panics
+	return h
+}
+
+// functionalCookies returns the names of the cookies the policy declares
+// as functional, the only ones Steward may set.
+func functionalCookies(p *policy.Policy) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range p.Cookies {
+		if c.Kind == policy.CookieFunctional {
+			out[c.Name] = true
+		}
+	}
+	return out
+}
