@@ -25,6 +25,7 @@ type Config struct {
 	Dev            bool
 	TLSCert        string
 	TLSKey         string
+	GeoIPPath      string // an MMDB file for region and city ("" = country only)
 }
 
 type flagSpec struct {
@@ -37,6 +38,7 @@ var storageFlags = []flagSpec{
 	{name: "database-url", env: "STEWARD_DATABASE_URL", usage: "postgres://… for PostgreSQL; empty for SQLite in the data directory"},
 	{name: "policy", env: "STEWARD_POLICY", usage: "policy YAML file (default: the embedded examples/mixi.yaml)"},
 	{name: "key-file", env: "STEWARD_KEY_FILE", usage: "file holding the 32-byte master key (or set STEWARD_MASTER_KEY to its base64)"},
+	{name: "base-url", env: "STEWARD_BASE_URL", usage: "public URL used in mail links (default http://ADDR)"},
 	{name: "dev", env: "STEWARD_DEV", bool: true, usage: "development mode: a master key may be created in the data directory, payment endpoints accept plain HTTP, the demo site is served"},
 }
 
@@ -45,9 +47,9 @@ var serveFlags = []flagSpec{
 	{name: "smtp-url", env: "STEWARD_SMTP_URL", usage: "smtp://user:pass@host:port (smtps:// for implicit TLS; ?tls=none for a plain test server); empty keeps mail in the outbox for /admin/outbox"},
 	{name: "mail-from", env: "STEWARD_MAIL_FROM", def: "Steward <steward@localhost>", usage: "From address of outgoing mail"},
 	{name: "trusted-proxies", env: "STEWARD_TRUSTED_PROXIES", usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-* headers are believed"},
-	{name: "base-url", env: "STEWARD_BASE_URL", usage: "public URL used in mail links (default http://ADDR)"},
 	{name: "tls-cert", env: "STEWARD_TLS_CERT", usage: "TLS certificate file (serve HTTPS)"},
 	{name: "tls-key", env: "STEWARD_TLS_KEY", usage: "TLS key file"},
+	{name: "geoip-mmdb", env: "STEWARD_GEOIP_MMDB", usage: "MMDB file (GeoLite2/GeoIP2 City or compatible) for region and city, where the policy allows them; the country comes from the embedded IP2Location LITE table"},
 }
 
 // Flags defines the storage flags (and, when serve is true, the server
@@ -133,6 +135,7 @@ func (f *Flags) Config(getenv func(string) string) (Config, error) {
 	c.BaseURL = strings.TrimRight(str("base-url"), "/")
 	c.TLSCert = str("tls-cert")
 	c.TLSKey = str("tls-key")
+	c.GeoIPPath = str("geoip-mmdb")
 	if c.Dev, err = boolean("dev"); err != nil {
 		return c, err
 	}
@@ -156,12 +159,18 @@ func (f *Flags) Config(getenv func(string) string) (Config, error) {
 			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 		}
 	}
-	if c.Addr != "" && c.BaseURL == "" {
-		scheme := "http"
+	if c.BaseURL == "" {
+		scheme, addr := "http", c.Addr
 		if c.TLSCert != "" {
 			scheme = "https"
 		}
-		c.BaseURL = scheme + "://" + c.Addr
+		if addr == "" {
+			addr = "127.0.0.1:8080" // commands that do not serve still write links in mail
+		}
+		if strings.HasPrefix(addr, ":") {
+			addr = "localhost" + addr // listening on every interface
+		}
+		c.BaseURL = scheme + "://" + addr
 	}
 	return c, nil
 }
