@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 
 	"steward/internal/consent"
@@ -232,17 +231,3 @@ func (s *server) handleReceiptKey() http.Handler {
 		w.Write(append(signer.JWK(), '\n'))
 	})
 }
-
-// consentPurposes lists the purposes a member may decide on, in policy
-// order (for pages).
-func (s *server) consentPurposes() []string {
-	var out []string
-	for _, p := range s.d.Policy.Purposes() {
-		if consent.Consentable(p) {
-			out = append(out, p.ID)
-		}
-	}
-	return out
-}
-
-var _ = slices.Contains[[]string]

@@ -50,8 +50,8 @@ func consentSchemas() map[string]any {
 	evidence := object(map[string]any{"userAgentFamily": str("Browser family only."), "network": str("The client network (/24 or /48), never the address.")})
 	record := object(map[string]any{
 		"id": str(""), "subject_id": str(""), "purpose": str(""), "scope": str("list:ID for a newsletter list"),
-		"state":  map[string]any{"type": "string", "enum": []string{"given", "withdrawn", "refused"}},
-		"method": map[string]any{"type": "string", "enum": []string{"form", "api", "email_link", "gpc", "staff"}},
+		"state":            map[string]any{"type": "string", "enum": []string{"given", "withdrawn", "refused"}},
+		"method":           map[string]any{"type": "string", "enum": []string{"form", "api", "email_link", "gpc", "staff"}},
 		"collection_point": str(""), "policy_version": integer, "policy_hash": str(""), "notice_hash": str(""),
 		"actor": str(""), "evidence": evidence, "created_at": dateTime,
 		"receipt": map[string]any{"type": "object", "description": "The signed consent receipt (Kantara CR v1.1 fields + ISO/IEC TS 27560 record fields, Ed25519 signature over its RFC 8785 canonical form)."},
@@ -68,7 +68,7 @@ func consentSchemas() map[string]any {
 		"Consents": object(map[string]any{
 			"consents": map[string]any{"type": "array", "items": object(map[string]any{
 				"purpose": str(""), "description": str(""), "notice": str(""), "basis": str(""), "gpc": boolean,
-				"state": map[string]any{"type": "string", "enum": []string{"given", "withdrawn", "refused", "not_asked"}},
+				"state":    map[string]any{"type": "string", "enum": []string{"given", "withdrawn", "refused", "not_asked"}},
 				"in_force": boolean, "latest": ref("ConsentRecord")})},
 			"records":                arrayOf("ConsentRecord"),
 			"gpc":                    object(map[string]any{"signal": boolean, "purposes": strs, "statement": str("")}),

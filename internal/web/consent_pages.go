@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -307,5 +306,3 @@ func (s *server) pageBroadcastPost() authed {
 		http.Redirect(w, r, "/admin/newsletters?done=notice", http.StatusSeeOther)
 	}
 }
-
-var _ = url.QueryEscape

@@ -1,0 +1,130 @@
+package newsletter_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"steward/examples"
+	"steward/internal/audit"
+	"steward/internal/clock"
+	"steward/internal/consent"
+	"steward/internal/jobs"
+	"steward/internal/mail"
+	"steward/internal/mail/mailtest"
+	"steward/internal/newsletter"
+	"steward/internal/policy"
+	"steward/internal/store"
+	"steward/internal/store/storetest"
+	"steward/internal/subject"
+)
+
+func mods() []store.Migrations {
+	return []store.Migrations{subject.Migrations(), audit.Migrations(), consent.Migrations(), jobs.Migrations(),
+		mail.Migrations(), newsletter.Migrations()}
+}
+
+type env struct {
+	db       *store.DB
+	clock    *clock.Fake
+	policy   *policy.Policy
+	subjects *subject.Store
+	audit    *audit.Log
+	ledger   *consent.Ledger
+	links    *consent.Links
+	runner   *jobs.Runner
+	outbox   *mail.Outbox
+	smtp     *mailtest.Server
+	svc      *newsletter.Service
+}
+
+func loadPolicy(t testing.TB, name string) *policy.Policy {
+	t.Helper()
+	data, err := examples.FS.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Parse(name, data)
+	if err != nil {
+		t.Fatalf("parse %s: %v", name, err)
+	}
+	return p
+}
+
+// newEnv wires the service the way the app does, with mail delivered to an
+// in-process SMTP server (smtp false: mail is held in the outbox).
+func newEnv(t testing.TB, db *store.DB, policyFile string, withSMTP bool, tune func(*newsletter.Deps)) *env {
+	t.Helper()
+	return newEnvPolicy(t, db, loadPolicy(t, policyFile), withSMTP, tune)
+}
+
+func newEnvPolicy(t testing.TB, db *store.DB, p *policy.Policy, withSMTP bool, tune func(*newsletter.Deps)) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{db: db, clock: clock.NewFake(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC)), policy: p}
+	e.subjects = subject.NewStore(db, e.clock)
+	e.audit = audit.New(db, e.clock)
+	master := bytes.Repeat([]byte{9}, 32)
+	signer, err := consent.DeriveSigner(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := consent.Policy{Policy: e.policy, Version: 1}
+	e.ledger, err = consent.New(consent.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Audit: e.audit, Signer: signer, Policy: cp, BaseURL: "https://steward.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.links, err = consent.DeriveLinks(master, e.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.runner = jobs.NewRunner(db, e.clock, nil)
+	cfg := mail.Config{From: "Steward <steward@example.org>"}
+	if withSMTP {
+		e.smtp = mailtest.Start(t)
+		cfg.SMTPURL = e.smtp.URL()
+	}
+	e.outbox, err = mail.NewOutbox(db, e.clock, e.runner, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newsletter.Deps{DB: db, Clock: e.clock, Policy: cp, Subjects: e.subjects, Ledger: e.ledger, Links: e.links,
+		Outbox: e.outbox, Jobs: e.runner, Audit: e.audit, BaseURL: "https://steward.example.org"}
+	if tune != nil {
+		tune(&d)
+	}
+	e.svc, err = newsletter.New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.SyncLists(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) run(t testing.TB) {
+	t.Helper()
+	for range 100 {
+		n, err := e.runner.RunDue(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+	t.Fatal("jobs keep coming")
+}
+
+func (e *env) member(t testing.TB, email string) string {
+	t.Helper()
+	s, err := e.subjects.Create(context.Background(), e.db, subject.KindMember, email, "signup", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.ID
+}
+
+var _ = storetest.Each

@@ -1,0 +1,393 @@
+package notice_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"steward/examples"
+	"steward/internal/audit"
+	"steward/internal/clock"
+	"steward/internal/consent"
+	"steward/internal/identity"
+	"steward/internal/jobs"
+	"steward/internal/keys"
+	"steward/internal/mail"
+	"steward/internal/mail/mailtest"
+	"steward/internal/newsletter"
+	"steward/internal/notice"
+	"steward/internal/policy"
+	"steward/internal/store"
+	"steward/internal/store/storetest"
+	"steward/internal/subject"
+)
+
+func mods() []store.Migrations {
+	return []store.Migrations{subject.Migrations(), keys.Migrations(), audit.Migrations(), jobs.Migrations(), mail.Migrations(),
+		identity.Migrations(), policy.Migrations(), consent.Migrations(), newsletter.Migrations(), notice.Migrations()}
+}
+
+// stack is one process's worth of services under one policy version, as
+// `steward serve` wires them.
+type stack struct {
+	db         *store.DB
+	clock      *clock.Fake
+	policy     *policy.Policy
+	version    policy.Version
+	subjects   *subject.Store
+	audit      *audit.Log
+	runner     *jobs.Runner
+	outbox     *mail.Outbox
+	identity   *identity.Service
+	ledger     *consent.Ledger
+	newsletter *newsletter.Service
+	notices    *notice.Service
+}
+
+func parse(t testing.TB, name string, data []byte) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse(name, data)
+	if err != nil {
+		t.Fatalf("parse %s: %v", name, err)
+	}
+	return p
+}
+
+func example(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := examples.FS.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func start(t testing.TB, db *store.DB, clk *clock.Fake, p *policy.Policy, smtp *mailtest.Server) *stack {
+	t.Helper()
+	ctx := context.Background()
+	v, _, err := policy.Publish(ctx, db, p, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{db: db, clock: clk, policy: p, version: v}
+	log := slog.New(slog.DiscardHandler)
+	s.subjects = subject.NewStore(db, clk)
+	s.audit = audit.New(db, clk)
+	s.runner = jobs.NewRunner(db, clk, log)
+	cfg := mail.Config{From: "Steward <steward@example.org>"}
+	if smtp != nil {
+		cfg.SMTPURL = smtp.URL()
+	}
+	if s.outbox, err = mail.NewOutbox(db, clk, s.runner, cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	master := bytes.Repeat([]byte{3}, 32)
+	mk, _ := keys.NewMaster(master)
+	icfg := identity.Config{Argon2: identity.Argon2{Memory: 64, Time: 1, Threads: 1}, Limits: identity.DefaultLimits}
+	icfg.Limits.MemoryPerSec, icfg.Limits.MemoryBurst = 1000, 1000
+	if s.identity, err = identity.New(identity.Deps{DB: db, Clock: clk, Log: log, Subjects: s.subjects, Keys: keys.NewKeyring(db, mk, clk),
+		Audit: s.audit, Outbox: s.outbox, Policy: p, PolicyVersion: v.Number, BaseURL: "https://steward.example.org", Config: icfg}); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := consent.DeriveSigner(master)
+	links, _ := consent.DeriveLinks(master, clk)
+	cp := consent.Policy{Policy: p, Version: v.Number}
+	if s.ledger, err = consent.New(consent.Deps{DB: db, Clock: clk, Subjects: s.subjects, Audit: s.audit, Signer: signer, Policy: cp, BaseURL: "https://steward.example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.notices, err = notice.New(notice.Deps{DB: db, Clock: clk, Policy: cp, Subjects: s.subjects, Outbox: s.outbox, Jobs: s.runner, Audit: s.audit,
+		Directory: notice.SubjectDirectory{Accounts: s.identity}, BaseURL: "https://steward.example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.newsletter, err = newsletter.New(newsletter.Deps{DB: db, Clock: clk, Policy: cp, Subjects: s.subjects, Ledger: s.ledger, Links: links,
+		Outbox: s.outbox, Jobs: s.runner, Audit: s.audit, Guards: s.notices, BaseURL: "https://steward.example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	s.notices.SetSubscribers(s.newsletter)
+	if err := s.newsletter.SyncLists(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *stack) run(t testing.TB) {
+	t.Helper()
+	for range 100 {
+		n, err := s.runner.RunDue(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+	t.Fatal("jobs keep coming")
+}
+
+var tokenRE = regexp.MustCompile(`verify-email\?token=([A-Za-z0-9_\-%=]+)`)
+
+// signUp creates a member through identity; verified members follow the
+// link of their verification mail.
+func (s *stack) signUp(t testing.TB, email string, verify bool) string {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.identity.SignUp(ctx, identity.SignUpInput{Fields: map[string]string{"name": "Member " + email, "email": email},
+		Password: "correct horse battery staple tangerine", AgeConfirmed: true}, identity.Meta{IP: netip.MustParseAddr("192.0.2.1")}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.subjects.FindByEmail(ctx, s.db, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verify {
+		msgs, err := s.outbox.ForSubject(ctx, s.db, sub.ID, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if mm := tokenRE.FindStringSubmatch(m.Text); mm != nil {
+				tok, _ := url.QueryUnescape(mm[1])
+				if err := s.identity.VerifyEmail(ctx, tok); err != nil {
+					t.Fatal(err)
+				}
+				return sub.ID
+			}
+		}
+		t.Fatal("no verification mail")
+	}
+	return sub.ID
+}
+
+// reducedMixi is Mixi with a right removed (portability: a reduction of
+// rights) and a purpose using one more category (visible to the guard).
+func reducedMixi(t testing.TB) *policy.Policy {
+	t.Helper()
+	src := string(example(t, "mixi.yaml"))
+	out := strings.Replace(src, "  portability: {}\n", "", 1)
+	out = strings.Replace(out, "uses: [activity, location, support]", "uses: [activity, location, support, identity]", 1)
+	if out == src || strings.Count(out, "\n") == strings.Count(src, "\n") {
+		t.Fatal("mixi.yaml changed: the test's edits no longer apply")
+	}
+	return parse(t, "mixi-v2.yaml", []byte(out))
+}
+
+// TestPromiseM16_ChangeAnnouncedAndReductionNeedsAcceptance: a significant
+// change that reduces rights is mailed to every verified member and every
+// subscriber, recorded per recipient; until a member accepts it, the guard
+// applies the stricter of the two versions to them; after accepting, the
+// new version; people who joined under the new version are bound by it.
+func TestPromiseM16_ChangeAnnouncedAndReductionNeedsAcceptance(t *testing.T) {
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewFake(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC))
+		smtp := mailtest.Start(t)
+
+		v1 := start(t, db, clk, parse(t, "mixi.yaml", example(t, "mixi.yaml")), nil)
+		verified := v1.signUp(t, "verified@example.org", true)
+		unverified := v1.signUp(t, "unverified@example.org", false)
+		if _, err := v1.newsletter.Subscribe(ctx, newsletter.SubscribeInput{List: "updates", Email: "reader@example.org", Method: consent.MethodForm}); err != nil {
+			t.Fatal(err)
+		}
+		reader, _ := v1.subjects.FindByEmail(ctx, db, "reader@example.org")
+		confirmAll(t, v1, reader.ID)
+		commenter, _, _ := v1.subjects.EnsureByEmail(ctx, db, "commenter@example.org", "comment", 1)
+		if n, err := v1.notices.Reconcile(ctx); err != nil || n != nil {
+			t.Fatalf("first version: Reconcile announced %+v, %v; want nothing", n, err)
+		}
+
+		clk.Advance(24 * time.Hour)
+		v2 := start(t, db, clk, reducedMixi(t), smtp)
+		if v2.version.Number != 2 || !v2.version.Significant || !v2.version.ReducesRights {
+			t.Fatalf("version 2: %+v, want significant and reducing rights", v2.version)
+		}
+		n, err := v2.notices.Reconcile(ctx)
+		if err != nil || n == nil {
+			t.Fatalf("Reconcile: %+v, %v", n, err)
+		}
+		if again, err := v2.notices.Reconcile(ctx); err != nil || again != nil {
+			t.Errorf("second Reconcile: %+v, %v; want nothing new", again, err)
+		}
+		v2.run(t)
+		for _, addr := range []string{"verified@example.org", "reader@example.org"} {
+			m := smtp.WaitFor(t, mailtest.SentTo(addr), 5*time.Second)
+			if !strings.Contains(m.Text, "/privacy/versions/2") || !strings.Contains(m.Text, "accept") {
+				t.Errorf("notice to %s lacks the version link or the acceptance text:\n%s", addr, m.Text)
+			}
+			if m.Header.Get("List-Unsubscribe") != "" {
+				t.Errorf("a policy notice carries List-Unsubscribe")
+			}
+		}
+		for _, m := range smtp.Messages() {
+			for _, to := range m.To {
+				if to == "unverified@example.org" || to == "commenter@example.org" {
+					t.Errorf("the policy notice went to %s", to)
+				}
+			}
+		}
+		dels, err := v2.notices.Deliveries(ctx, db, n.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, d := range dels {
+			got[d.SubjectID] = d.Status + ":" + d.Reason
+		}
+		want := map[string]string{verified: "queued:", reader.ID: "queued:", unverified: "skipped:address not verified"}
+		for id, w := range want {
+			if got[id] != w {
+				t.Errorf("delivery of %s: got %q, want %q", id, got[id], w)
+			}
+		}
+		if _, ok := got[commenter.ID]; ok || len(got) != 3 {
+			t.Errorf("deliveries: got %v, want exactly members and subscribers", got)
+		}
+
+		// Until accepted, the stricter version applies.
+		identityCat := v2.policy.CategoryOfField("name")
+		decide := func(id string) policy.Decision {
+			t.Helper()
+			g, err := v2.notices.GuardFor(ctx, db, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := v2.subjects.State(ctx, db, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g.Decide("maintain-improve", identityCat, st)
+		}
+		if d := decide(verified); d.Allowed {
+			t.Fatal("before acceptance: the new use is allowed, want the stricter version to deny it")
+		}
+		pend, err := v2.notices.Pending(ctx, db, verified)
+		if err != nil || len(pend) != 1 || pend[0].Version != 2 || len(pend[0].Reasons) == 0 {
+			t.Fatalf("Pending: %+v, %v", pend, err)
+		}
+		if err := v2.notices.Accept(ctx, verified, 1, consent.MethodForm, consent.Evidence{}); err == nil {
+			t.Error("accepting a version that is not in force: got nil error")
+		}
+		if err := v2.notices.Accept(ctx, verified, 2, consent.MethodForm, consent.Evidence{UserAgentFamily: "Firefox", Network: "192.0.2.0/24"}); err != nil {
+			t.Fatal(err)
+		}
+		if d := decide(verified); !d.Allowed {
+			t.Fatalf("after acceptance: denied (%s), want the new version", d.Reason)
+		}
+		// The batch form campaigns use agrees.
+		gf, err := v2.notices.GuardsFor(ctx, db, []string{verified, reader.ID, "s_unknown"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]bool{verified: true, reader.ID: false} {
+			st, _ := v2.subjects.State(ctx, db, id)
+			if got := gf(id).Decide("maintain-improve", identityCat, st).Allowed; got != want {
+				t.Errorf("GuardsFor(%s): allowed %v, want %v", id, got, want)
+			}
+		}
+		if pend, _ := v2.notices.Pending(ctx, db, verified); len(pend) != 0 {
+			t.Errorf("Pending after acceptance: %+v", pend)
+		}
+		// Email-only people cannot accept: the stricter version stays theirs.
+		if d := decide(reader.ID); d.Allowed {
+			t.Error("a subscriber who never accepted: allowed, want the stricter version")
+		}
+		// Someone who joins under version 2 is bound by it.
+		newcomer := v2.signUp(t, "newcomer@example.org", true)
+		if d := decide(newcomer); !d.Allowed {
+			t.Errorf("member who joined under version 2: denied (%s)", d.Reason)
+		}
+		acc, _ := v2.notices.Acceptances(ctx, db, verified)
+		if len(acc) != 1 || acc[0].PolicyVersion != 2 || acc[0].PolicyHash != v2.policy.Hash() {
+			t.Errorf("acceptances: %+v", acc)
+		}
+	})
+}
+
+func confirmAll(t testing.TB, s *stack, subjectID string) {
+	t.Helper()
+	msgs, err := s.outbox.ForSubject(context.Background(), s.db, subjectID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`confirm\?token=([^\s]+)`)
+	for _, m := range msgs {
+		if mm := re.FindStringSubmatch(m.Text); mm != nil {
+			tok, _ := url.QueryUnescape(mm[1])
+			if err := s.newsletter.Confirm(context.Background(), tok, consent.Evidence{}); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatal("no confirmation mail")
+}
+
+// TestPromiseJ14_OwnershipNoticeRecordedPerRecipient: staff announce a
+// change of ownership to everyone Steward holds an address for; each send
+// is recorded per recipient and the broadcast is audited.
+func TestPromiseJ14_OwnershipNoticeRecordedPerRecipient(t *testing.T) {
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewFake(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC))
+		smtp := mailtest.Start(t)
+		s := start(t, db, clk, parse(t, "jmir.yaml", example(t, "jmir.yaml")), smtp)
+		m1 := s.signUp(t, "author@example.org", true)
+		c1, _, _ := s.subjects.EnsureByEmail(ctx, db, "commenter@example.org", "comment", 1)
+		s.run(t)
+		smtp.Reset()
+		for name, in := range map[string]notice.BroadcastInput{
+			"CR/LF subject": {Kind: notice.KindOwnership, Subject: "Hi\r\nBcc: all@example.org", Text: "x"},
+			"bad kind":      {Kind: "policy-change", Subject: "x", Text: "x"},
+			"empty text":    {Kind: notice.KindOwnership, Subject: "x"},
+		} {
+			if _, err := s.notices.Broadcast(ctx, "s_admin", in); err == nil {
+				t.Errorf("%s: got nil error", name)
+			}
+		}
+		n, err := s.notices.Broadcast(ctx, "s_admin", notice.BroadcastInput{Kind: notice.KindOwnership,
+			Subject: "JMIR Publications has a new owner", Text: "On 1 December 2026 JMIR Publications becomes part of Example Group. Your data moves with it, under the same policy."})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.run(t)
+		for _, addr := range []string{"author@example.org", "commenter@example.org"} {
+			m := smtp.WaitFor(t, mailtest.SentTo(addr), 5*time.Second)
+			if m.Subject != "JMIR Publications has a new owner" {
+				t.Errorf("subject to %s: %q", addr, m.Subject)
+			}
+		}
+		dels, err := s.notices.Deliveries(ctx, db, n.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, d := range dels {
+			if d.Status != "queued" || d.OutboxID == "" {
+				t.Errorf("delivery %+v", d)
+			}
+			seen[d.SubjectID] = true
+		}
+		if !seen[m1] || !seen[c1.ID] || len(dels) != 2 {
+			t.Errorf("deliveries: %+v", dels)
+		}
+		got, _ := s.notices.Get(ctx, db, n.ID)
+		if got.Status != "sent" || got.Queued != 2 {
+			t.Errorf("notice: %+v", got)
+		}
+		entries, _ := s.audit.List(ctx, db, 0, 100)
+		found := false
+		for _, e := range entries {
+			if e.Action == "notice.broadcast" && e.Actor == "staff:s_admin" {
+				found = true
+			}
+		}
+		if !found {
+			t.Error("the broadcast is not in the audit log")
+		}
+	})
+}
