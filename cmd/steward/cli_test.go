@@ -2,10 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"steward/internal/app"
+	"steward/internal/consent"
+	"steward/internal/subject"
 )
 
 func runCmd(t *testing.T, args ...string) (string, error) {
@@ -101,5 +108,47 @@ func TestUsersCreateStaff(t *testing.T) {
 	_, err = runCmd(t, "users", "create-staff", "--data-dir", dir, "--dev", "--email", "x@example.org", "--role", "emperor", "--password-stdin")
 	if err == nil {
 		t.Fatal("an unknown role was accepted")
+	}
+}
+
+// TestConsentVerifyOffline: a receipt issued by a running deployment
+// verifies offline with `steward consent verify`, both against the key
+// derived from the master key and against the published public key, and a
+// tampered copy fails.
+func TestConsentVerifyOffline(t *testing.T) {
+	dir := t.TempDir()
+	cfg := app.Config{DataDir: dir, Dev: true, Addr: "127.0.0.1:0", BaseURL: "http://127.0.0.1:8080"}
+	a, err := app.Open(context.Background(), cfg, noEnv, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := a.Subjects.Create(context.Background(), a.DB, subject.KindEmailOnly, "reader@example.org", "subject", a.Version.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var purpose string
+	for _, p := range a.Policy.ConsentPurposes() {
+		purpose = p.ID
+		break
+	}
+	rec, err := a.Consent.Change(context.Background(), consent.Change{SubjectID: sub.ID, Purpose: purpose, State: consent.Given, Method: consent.MethodAPI, CollectionPoint: "/test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	receipt := filepath.Join(dir, "receipt.json")
+	os.WriteFile(receipt, rec.Receipt, 0o600)
+	if out, err := runCmd(t, "consent", "verify", "--data-dir", dir, "--dev", receipt); err != nil || !strings.Contains(out, "valid") {
+		t.Fatalf("verify with the derived key: %v %s", err, out)
+	}
+	pubFile := filepath.Join(dir, "pub.txt")
+	os.WriteFile(pubFile, []byte(base64.StdEncoding.EncodeToString(a.Consent.Signer().PublicKey())), 0o600)
+	if out, err := runCmd(t, "consent", "verify", "--public-key", pubFile, receipt); err != nil {
+		t.Fatalf("verify with the public key: %v %s", err, out)
+	}
+	tampered := strings.Replace(string(rec.Receipt), purpose, purpose+"x", 1)
+	os.WriteFile(receipt, []byte(tampered), 0o600)
+	if _, err := runCmd(t, "consent", "verify", "--public-key", pubFile, receipt); err == nil {
+		t.Fatal("a tampered receipt verified")
 	}
 }

@@ -28,17 +28,37 @@ type adminData struct {
 	Role           string
 	Outbox, Audit  bool
 	MailConfigured bool
+	Links          []consoleLink
+}
+
+// consoleLink is one page of the staff console, shown to the roles that
+// may open it (the routes in routes.go enforce the same roles).
+type consoleLink struct {
+	Href, Label string
+	roles       []string
+}
+
+var consoleLinks = []consoleLink{
+	{"/admin/requests", "Rights requests, by due date", []string{"admin", "privacy"}},
+	{"/admin/newsletters", "Newsletters, campaigns and unsubscribe on request", []string{"admin", "privacy", "support"}},
+	{"/admin/analytics", "Analytics (aggregates only)", []string{"admin", "analyst"}},
 }
 
 func (s *server) pageAdmin() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
 		v := s.newView("Staff console", &a)
-		v.Data = adminData{
+		data := adminData{
 			Role:           a.P.Account.Role,
 			Outbox:         identity.HasRole(a.P.Account, "admin"),
 			Audit:          identity.HasRole(a.P.Account, "admin", "privacy"),
 			MailConfigured: s.d.Outbox.Configured(),
 		}
+		for _, l := range consoleLinks {
+			if identity.HasRole(a.P.Account, l.roles...) {
+				data.Links = append(data.Links, l)
+			}
+		}
+		v.Data = data
 		s.render(w, r, http.StatusOK, "admin", v)
 	}
 }
