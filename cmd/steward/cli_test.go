@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	"steward/internal/app"
+	"steward/internal/clock"
 	"steward/internal/consent"
+	"steward/internal/keys"
 	"steward/internal/subject"
 )
 
@@ -150,5 +152,38 @@ func TestConsentVerifyOffline(t *testing.T) {
 	os.WriteFile(receipt, []byte(tampered), 0o600)
 	if _, err := runCmd(t, "consent", "verify", "--public-key", pubFile, receipt); err == nil {
 		t.Fatal("a tampered receipt verified")
+	}
+}
+
+func TestKeysRotate(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	_, oldText, _ := keys.GenerateMaster()
+	_, newText, _ := keys.GenerateMaster()
+	oldFile, newFile := filepath.Join(t.TempDir(), "old.key"), filepath.Join(t.TempDir(), "new.key")
+	os.WriteFile(oldFile, []byte(oldText), 0o600)
+	os.WriteFile(newFile, []byte(newText), 0o600)
+	db, err := app.OpenStore(ctx, app.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldM, _ := keys.ReadKeyFile(oldFile)
+	sealed, err := keys.NewKeyring(db, oldM, clock.Real{}).Seal(ctx, db, "s_test", "contact", []byte("+44 20 7946 0000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if out, err := runCmd(t, "keys", "rotate", "--data-dir", dir, "--key-file", oldFile, "--new-key-file", newFile); err != nil || !strings.Contains(out, "re-wrapped 1") {
+		t.Fatalf("rotate: %v %s", err, out)
+	}
+	db, _ = app.OpenStore(ctx, app.Config{DataDir: dir})
+	defer db.Close()
+	newM, _ := keys.ReadKeyFile(newFile)
+	got, err := keys.NewKeyring(db, newM, clock.Real{}).Open(ctx, db, "s_test", "contact", sealed)
+	if err != nil || string(got) != "+44 20 7946 0000" {
+		t.Fatalf("open under the new master = %q, %v", got, err)
+	}
+	if _, err := keys.NewKeyring(db, oldM, clock.Real{}).Open(ctx, db, "s_test", "contact", sealed); err == nil {
+		t.Fatal("the old master still opens a rotated key")
 	}
 }

@@ -25,7 +25,11 @@ Usage:
   steward policy render [--format markdown|html] FILE
   steward policy diff OLD NEW          classify a change as minor or significant
   steward audit verify [flags]         verify the audit log's hash chain
+  steward keys rotate --new-key-file FILE [flags]      re-wrap every data key under a new master key
+  steward consent verify [--public-key FILE] RECEIPT   check a consent receipt's signature offline
   steward users create-staff --email E --role R --password-stdin [flags]
+  steward rights reapply [--ledger FILE]... [flags]   erase again after restoring a backup
+  steward rights coverage [flags]      how every personal table is exported and erased
 
 Run "steward COMMAND --help" for the flags of a command.
 `
@@ -46,8 +50,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runPolicy(args, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args, getenv, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args, getenv, stdout, stderr)
+	case "consent":
+		return runConsent(ctx, args, getenv, stdin, stdout, stderr)
 	case "users":
 		return runUsers(ctx, args, getenv, stdin, stdout, stderr)
+	case "rights":
+		return runRights(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

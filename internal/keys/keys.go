@@ -271,3 +271,6 @@ func decodeBase64Key(s string) ([]byte, error) {
 	}
 	return nil, errors.New("it is not valid base64")
 }
+
+// ReadKeyFile reads a master key file: 32 raw bytes or their base64.
+func ReadKeyFile(path string) (*Master, error) { return readKeyFile(path) }
