@@ -29,8 +29,14 @@ const (
 // Column declares one column.
 type Column struct {
 	Name string
-	// Category is the policy category of the personal data the column holds,
-	// or "" when the column holds none (ids, timestamps, flags).
+	// Field names the policy field the column holds (for example "phone"
+	// or "page"); the policy in force says which category that field
+	// belongs to, so the same code serves policies that group fields
+	// differently. A field the policy does not declare is never collected.
+	Field string
+	// Category is a fixed policy category for columns whose category does
+	// not depend on the policy (rare); most columns name a Field instead.
+	// A column with neither holds no personal data (ids, timestamps, flags).
 	Category string
 	// Sensitive columns are encrypted with the subject's data key for the
 	// category, so destroying that key makes them unreadable everywhere.
@@ -80,12 +86,29 @@ func (t Table) Column(name string) (Column, bool) {
 	return Column{}, false
 }
 
-// Categories returns the categories the table's columns hold, sorted.
-func (t Table) Categories() []string {
+// Personal reports whether the column holds personal data.
+func (c Column) Personal() bool { return c.Field != "" || c.Category != "" }
+
+// CategoryIn returns the column's category under a policy, given the
+// policy's field-to-category lookup ("" when the policy does not declare
+// the field, in which case nothing may be stored in the column).
+func (c Column) CategoryIn(categoryOfField func(field string) string) string {
+	if c.Category != "" {
+		return c.Category
+	}
+	if c.Field == "" {
+		return ""
+	}
+	return categoryOfField(c.Field)
+}
+
+// Categories returns the categories the table's columns hold under a
+// policy, sorted.
+func (t Table) Categories(categoryOfField func(field string) string) []string {
 	seen := map[string]bool{}
 	for _, c := range t.Columns {
-		if c.Category != "" {
-			seen[c.Category] = true
+		if cat := c.CategoryIn(categoryOfField); cat != "" {
+			seen[cat] = true
 		}
 	}
 	out := make([]string, 0, len(seen))
@@ -130,8 +153,8 @@ func (t Table) validate() error {
 			return fmt.Errorf("registry: column %s.%s declared twice", t.Name, c.Name)
 		}
 		seen[c.Name] = true
-		if c.Category != "" && !t.Personal() {
-			return fmt.Errorf("registry: %s.%s holds %s data but the table names no subject column", t.Name, c.Name, c.Category)
+		if (c.Category != "" || c.Field != "") && !t.Personal() {
+			return fmt.Errorf("registry: %s.%s holds personal data but the table names no subject column", t.Name, c.Name)
 		}
 	}
 	for _, name := range []string{t.SubjectColumn, t.SourceColumn, t.PolicyVersionColumn} {
