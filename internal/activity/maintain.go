@@ -1,0 +1,156 @@
+package activity
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"steward/internal/jobs"
+	"steward/internal/store"
+)
+
+// Job kinds this package runs through the job runner.
+const (
+	// JobDestroySalts deletes the salts (and seen-keys) of ended days.
+	JobDestroySalts = "activity.destroy-salts"
+	// JobRetention deletes raw events older than the policy's retention
+	// for activity.
+	JobRetention = "activity.retention"
+)
+
+// retentionBatch bounds one delete, so a sweep never holds the single
+// SQLite writer (and the collector behind it) for long.
+const retentionBatch = 5000
+
+// RegisterJobs registers the collector's periodic work with the runner:
+// salt destruction every saltSweep, the retention sweep hourly, block
+// building every ten minutes.
+func (c *Collector) RegisterJobs(r *jobs.Runner) {
+	r.Handle(JobDestroySalts, func(ctx context.Context, _ jobs.Job) error {
+		n, err := c.DestroyExpiredSalts(ctx)
+		if err == nil && n > 0 {
+			c.log.Info("activity: destroyed ended days' salts", "salts", n)
+		}
+		return err
+	})
+	r.Every(JobDestroySalts, saltSweep)
+	r.Handle(JobRetention, func(ctx context.Context, _ jobs.Job) error {
+		n, err := c.DeleteExpired(ctx)
+		if err == nil && n > 0 {
+			c.log.Info("activity: deleted events past retention", "events", n)
+		}
+		return err
+	})
+	r.Every(JobRetention, time.Hour)
+	r.Handle(JobBlocks, func(ctx context.Context, _ jobs.Job) error {
+		_, err := c.BuildBlocks(ctx)
+		return err
+	})
+	r.Every(JobBlocks, 10*time.Minute)
+}
+
+// DestroyExpiredSalts deletes the salt of every site-day that ended more
+// than the grace period ago, with that day's seen-keys, and forgets them in
+// this process. Visitor hashes of that day can then never be recomputed or
+// linked to another day's.
+func (c *Collector) DestroyExpiredSalts(ctx context.Context) (int, error) {
+	now := c.clock.Now()
+	c.prune(now)
+	return c.salts.destroyExpired(ctx, now, c.cfg.Sites)
+}
+
+// DeleteExpired deletes raw events (anonymous and linked) older than the
+// policy's retention for activity, in bounded batches. Rollups stay: they
+// are aggregates without visitor hashes.
+func (c *Collector) DeleteExpired(ctx context.Context) (int64, error) {
+	if c.cfg.Retention == nil {
+		return 0, nil
+	}
+	cutoff := c.cfg.Retention(c.clock.Now())
+	var total int64
+	for _, table := range []string{"activity_events", "activity_member_events"} {
+		for {
+			// Ids follow commit order and times are taken just before, so
+			// the oldest rows by id are the oldest by time: look at the
+			// oldest batch only, never scan for old rows.
+			res, err := c.db.ExecContext(ctx, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM (SELECT id, at FROM `+table+` ORDER BY id LIMIT `+fmt.Sprint(retentionBatch)+`) oldest WHERE at < $1)`, cutoff)
+			if err != nil {
+				return total, fmt.Errorf("activity: delete expired %s: %w", table, err)
+			}
+			n, _ := res.RowsAffected()
+			total += n
+			if n < retentionBatch {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
+		}
+	}
+	return total, nil
+}
+
+// MemberEvent is one event linked to a member, as their export shows it.
+type MemberEvent struct {
+	Site          string    `json:"site"`
+	At            time.Time `json:"at"`
+	Type          string    `json:"type"`
+	Page          string    `json:"page,omitempty"`
+	Query         string    `json:"query,omitempty"`
+	Referrer      string    `json:"referrer,omitempty"`
+	Search        string    `json:"search,omitempty"`
+	Link          string    `json:"link,omitempty"`
+	Asset         string    `json:"asset,omitempty"`
+	Name          string    `json:"name,omitempty"`
+	Props         string    `json:"props,omitempty"`
+	DurationMS    int64     `json:"duration_ms,omitempty"`
+	Country       string    `json:"country,omitempty"`
+	Region        string    `json:"region,omitempty"`
+	City          string    `json:"city,omitempty"`
+	Browser       string    `json:"browser,omitempty"`
+	OS            string    `json:"os,omitempty"`
+	Screen        string    `json:"screen,omitempty"`
+	PolicyVersion int       `json:"policy_version"`
+}
+
+// MemberEvents returns the events linked to a subject, oldest first: the
+// "activity" dataset of their access report and export.
+func MemberEvents(ctx context.Context, q store.Q, subjectID string) ([]MemberEvent, error) {
+	rows, err := q.QueryContext(ctx, `SELECT site, at, type, page, query, referrer, search, link, asset, name, props, duration_ms, country, region, city, browser, os, screen, policy_version
+FROM activity_member_events WHERE subject_id = $1 ORDER BY at, id`, subjectID)
+	if err != nil {
+		return nil, fmt.Errorf("activity: member events: %w", err)
+	}
+	defer rows.Close()
+	var out []MemberEvent
+	for rows.Next() {
+		var e MemberEvent
+		if err := rows.Scan(&e.Site, &e.At, &e.Type, &e.Page, &e.Query, &e.Referrer, &e.Search, &e.Link, &e.Asset, &e.Name, &e.Props, &e.DurationMS,
+			&e.Country, &e.Region, &e.City, &e.Browser, &e.OS, &e.Screen, &e.PolicyVersion); err != nil {
+			return nil, fmt.Errorf("activity: member events: %w", err)
+		}
+		e.At = e.At.UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// EraseMember deletes every event linked to a subject (erasure). The
+// rollups they were counted in keep their numbers: they hold no subject.
+func EraseMember(ctx context.Context, q store.Q, subjectID string) (int64, error) {
+	res, err := q.ExecContext(ctx, `DELETE FROM activity_member_events WHERE subject_id = $1`, subjectID)
+	if err != nil {
+		return 0, fmt.Errorf("activity: erase member events: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// MergeMember re-points events of an email-only subject merged into a
+// member (a subject.MergeHook).
+func MergeMember(ctx context.Context, q store.Q, from, into string) error {
+	if _, err := q.ExecContext(ctx, `UPDATE activity_member_events SET subject_id = $1 WHERE subject_id = $2`, into, from); err != nil {
+		return fmt.Errorf("activity: merge member events: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"steward/internal/activity"
+	"steward/internal/analytics"
+)
+
+// openAnalytics builds issue 4's services: the collector (configured from
+// the policy: sites, declared fields, location granularity, account
+// linking, retention; an operator MMDB for region and city when
+// --geoip-mmdb is given), its jobs (salt destruction, retention), the
+// merge hook for linked events, its metrics, and the report service with
+// the policy's trends settings. The collector's writer starts here, so
+// the handler works before Serve; Serve and Close drain it.
+func (a *App) openAnalytics(ctx context.Context) error {
+	cfg, err := activity.FromPolicy(a.Policy, a.Version.Number)
+	if err != nil {
+		return err
+	}
+	var geo *activity.Geo
+	if a.Config.GeoIPPath != "" {
+		if geo, err = activity.OpenGeo(a.Config.GeoIPPath); err != nil {
+			return err
+		}
+		a.Log.Info("region and city from an operator MMDB", "built", geo.BuildTime().Format("2006-01-02"))
+	}
+	a.Activity, err = activity.New(activity.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Config: cfg, Geo: geo,
+		Members: activity.NewPolicyGate(a.DB, a.Policy, a.Guard, a.Subjects)})
+	if err != nil {
+		return err
+	}
+	a.Activity.RegisterJobs(a.Jobs)
+	a.Subjects.OnMerge(func(ctx context.Context, tx *sql.Tx, from, into string) error {
+		return activity.MergeMember(ctx, tx, from, into)
+	})
+	if a.Analytics, err = analytics.New(a.DB, a.Clock, a.Activity.Sites(), analytics.TrendsFromPolicy(a.Policy)); err != nil {
+		return err
+	}
+	if a.Metrics != nil {
+		stats := func(f func(activity.Stats) int64) func() float64 {
+			return func() float64 { return float64(f(a.Activity.Stats())) }
+		}
+		for _, c := range []prometheus.Collector{
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "steward_activity_events_committed_total",
+				Help: "Events durably committed by the collector."}, stats(func(s activity.Stats) int64 { return s.Events })),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "steward_activity_batches_total",
+				Help: "Group-commit transactions."}, stats(func(s activity.Stats) int64 { return s.Batches })),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "steward_activity_batch_failures_total",
+				Help: "Group-commit transactions that failed."}, stats(func(s activity.Stats) int64 { return s.Failures })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "steward_activity_seen_keys",
+				Help: "Unique-visitor keys of the live days held in memory."}, stats(func(s activity.Stats) int64 { return s.SeenKeys })),
+		} {
+			if err := a.Metrics.Register(c); err != nil {
+				return fmt.Errorf("app: register activity metrics: %w", err)
+			}
+		}
+	}
+	a.Activity.Start(ctx)
+	return nil
+}
