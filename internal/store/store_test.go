@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -139,5 +141,22 @@ func TestConcurrentMigrate(t *testing.T) {
 				t.Fatalf("migrations applied %d times in all, want 2", total)
 			}
 		})
+	}
+}
+
+// A data directory whose name holds URI characters must still be used as
+// named (a '#' once cut the path, so tests shared one file).
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a#1?x%")
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE probe (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "steward.db")); err != nil {
+		t.Fatalf("the database is not where it was asked to be: %v", err)
 	}
 }
