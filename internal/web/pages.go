@@ -13,7 +13,9 @@ import (
 
 func (s *server) pageHome() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.render(w, r, http.StatusOK, "home", s.newView("Welcome", s.optionalAuth(r)))
+		v := s.newView("Welcome", s.optionalAuth(r))
+		v.Data = struct{ Demo bool }{Demo: s.d.Config.DemoDir != nil}
+		s.render(w, r, http.StatusOK, "home", v)
 	})
 }
 
