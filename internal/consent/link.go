@@ -4,8 +4,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"steward/internal/clock"
@@ -44,6 +46,9 @@ type Claims struct {
 type Links struct {
 	key   []byte
 	clock clock.Clock
+	// macs keeps keyed HMACs for reuse: a campaign signs two links per
+	// recipient, and hmac.New hashes the key's pads every time.
+	macs sync.Pool
 }
 
 // NewLinks returns a signer with this key (at least 32 bytes).
@@ -87,9 +92,16 @@ func (l *Links) Sign(c Claims) (string, error) {
 }
 
 func (l *Links) mac(payload []byte) []byte {
-	m := hmac.New(sha256.New, l.key)
+	m, ok := l.macs.Get().(hash.Hash)
+	if ok {
+		m.Reset()
+	} else {
+		m = hmac.New(sha256.New, l.key)
+	}
 	m.Write(payload)
-	return m.Sum(nil)[:macSize]
+	sum := m.Sum(nil)[:macSize]
+	l.macs.Put(m)
+	return sum
 }
 
 // ErrBadLink is the one answer for every token that fails: malformed,

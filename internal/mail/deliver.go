@@ -16,15 +16,35 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 
 	"steward/internal/fault"
 	"steward/internal/jobs"
+	"steward/internal/store"
 )
 
 func newID() string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// newRowID returns an outbox id: 32 hex digits like newID, the first 12
+// the creation time in milliseconds, the rest random. Ids that grow with
+// time land at the right edge of the primary-key index, so a campaign's
+// thousands of inserts touch a few pages instead of one page each all over
+// the index (fewer pages read, dirtied and written per commit).
+func newRowID(now time.Time) string {
+	var b [16]byte
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic(err)
+	}
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
 	}
 	return hex.EncodeToString(b[:])
 }
@@ -209,93 +229,304 @@ func (o *Outbox) build(s Stored) (*gomail.Msg, error) {
 	return m, nil
 }
 
-// deliver is the mail.deliver job: it sends one outbox message.
+// deliver is the mail.deliver job: it sends one outbox message, or every
+// message of one batch that is still queued.
 func (o *Outbox) deliver(ctx context.Context, j jobs.Job) error {
 	var p deliverPayload
 	if err := j.Decode(&p); err != nil {
 		return err
 	}
-	log := o.log.With("outbox", p.ID, "attempt", j.Attempt)
+	d := &delivery{o: o, j: j, claim: o.jobs.Owner() + "/" + j.ID + "/" + strconv.Itoa(j.Attempt)}
+	defer d.hangUp()
+	if p.Batch == "" {
+		switch out, err := d.one(ctx, p.ID, true); out {
+		case outBusy:
+			return errors.New("mail: message is being sent by another attempt")
+		case outGaveUp:
+			return nil // recorded as failed, with its job
+		default:
+			return err
+		}
+	}
+	return d.batch(ctx, p)
+}
+
+// delivery is one run of a mail.deliver job: the claim it sends under and
+// the SMTP session its messages share.
+type delivery struct {
+	o     *Outbox
+	j     jobs.Job
+	claim string
+
+	client *gomail.Client
+	conn   *smtp.Client // open session, or nil
+}
+
+// outcome is what became of one message in a run.
+type outcome int
+
+const (
+	outDone   outcome = iota // sent, failed for good, suppressed, or nothing left to do
+	outBusy                  // another attempt holds it; try again later
+	outRetry                 // a temporary failure; the run stops and the job is retried
+	outGaveUp                // a temporary failure on the job's last attempt: marked failed
+)
+
+// batch sends the queued messages of one batch in id order. A temporary
+// failure stops the run: the job is retried with backoff and skips what
+// was sent meanwhile. On the job's last attempt, a temporary failure marks
+// every message of the batch still waiting as failed, as a message of its
+// own would be after its last attempt. After batchSlice the run hands the
+// rest of the batch to a new job and ends, so a password reset queued
+// meanwhile does not wait for a whole campaign batch: the runner takes the
+// most urgent job next.
+func (d *delivery) batch(ctx context.Context, p deliverPayload) error {
+	batch := p.Batch
+	start := time.Now()
+	rows, err := d.o.db.QueryContext(ctx, `SELECT id FROM mail_outbox WHERE batch_id = $1 AND status = 'queued' ORDER BY id`, batch)
+	if err != nil {
+		return fmt.Errorf("mail: load batch: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("mail: load batch: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("mail: load batch: %w", err)
+	}
+	busy := 0
+	for i, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err // the lease was lost or the runner stops: the rest waits
+		}
+		if i > 0 && time.Since(start) >= d.o.batchSlice {
+			if err := d.o.enqueueBatchJob(ctx, d.o.db, batch, p.Campaign); err != nil {
+				return err
+			}
+			d.o.jobs.Wake()
+			return nil
+		}
+		out, err := d.one(ctx, id, false)
+		switch {
+		case out == outBusy:
+			busy++
+		case out == outGaveUp:
+			return d.giveUp(ctx, batch, err)
+		case err != nil:
+			return err
+		}
+	}
+	if busy > 0 {
+		return fmt.Errorf("mail: %d message(s) of the batch are being sent by another attempt", busy)
+	}
+	return nil
+}
+
+// giveUp marks every message of the batch that is still queued and not
+// held by another attempt as failed.
+func (d *delivery) giveUp(ctx context.Context, batch string, cause error) error {
+	text := jobs.ErrorText(cause)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	now := d.o.clock.Now()
+	res, err := d.o.db.ExecContext(ctx, `UPDATE mail_outbox SET status = 'failed', last_error = $2
+		WHERE batch_id = $1 AND status = 'queued' AND (claim_until IS NULL OR claim_until < $3)`, batch, text, now)
+	if err != nil {
+		return fmt.Errorf("mail: give up batch: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	d.o.log.Warn("mail: delivery failed for good; the rest of the batch is given up", "batch", batch, "messages", n, "err", text)
+	return nil
+}
+
+// one makes one delivery attempt of a message. complete says the job is
+// this message's own, to be completed with its outcome.
+func (d *delivery) one(ctx context.Context, id string, complete bool) (outcome, error) {
+	o := d.o
+	log := o.log.With("outbox", id, "attempt", d.j.Attempt)
 	now := o.clock.Now()
-	claim := o.jobs.Owner() + "/" + j.ID + "/" + strconv.Itoa(j.Attempt)
 	// The conditional claim: only a queued message not held by another
 	// attempt is sent, whatever happened to job leases.
 	res, err := o.db.ExecContext(ctx, `UPDATE mail_outbox SET attempts = attempts + 1, claim_owner = $2, claim_until = $3
 		WHERE id = $1 AND status = 'queued' AND (claim_until IS NULL OR claim_until < $4)`,
-		p.ID, claim, now.Add(o.sendClaim), now)
+		id, d.claim, now.Add(o.sendClaim), now)
 	if err != nil {
-		return fmt.Errorf("mail: claim message: %w", err)
+		return outRetry, fmt.Errorf("mail: claim message: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		s, err := o.Get(ctx, o.db, p.ID)
+		s, err := o.Get(ctx, o.db, id)
 		switch {
 		case fault.Is(err, fault.NotFound):
-			return nil // erased meanwhile
+			return outDone, nil // erased meanwhile
 		case err != nil:
-			return err
+			return outRetry, err
 		case s.Status == StatusQueued:
-			return errors.New("mail: message is being sent by another attempt")
+			return outBusy, nil
 		}
 		log.Debug("mail: nothing to deliver", "status", s.Status)
-		return nil // sent or failed already
+		return outDone, nil // sent, failed or suppressed already
 	}
-	s, err := o.Get(ctx, o.db, p.ID)
+	s, err := o.Get(ctx, o.db, id)
 	if err != nil {
-		return fmt.Errorf("mail: load message: %w", err)
-	}
-	msg, err := o.build(s)
-	if err != nil {
-		return o.finish(ctx, j, s, claim, StatusFailed, "mail: cannot build message: "+jobs.ErrorText(err), log)
+		o.release(ctx, id, d.claim, "")
+		return outRetry, fmt.Errorf("mail: load message: %w", err)
 	}
 	if o.limiter != nil {
 		if err := o.limiter.Wait(ctx); err != nil {
-			o.release(ctx, s.ID, claim, "")
-			return fmt.Errorf("mail: rate limit: %w", err)
+			o.release(ctx, s.ID, d.claim, "")
+			return outRetry, fmt.Errorf("mail: rate limit: %w", err)
 		}
 	}
-	client, err := gomail.NewClient(o.smtp.host, o.smtp.options()...)
-	if err != nil {
-		o.release(ctx, s.ID, claim, "")
-		return jobs.Permanent(fmt.Errorf("mail: SMTP client: %w", err))
+	// The checks run after the wait, as close to sending as they can: an
+	// objection recorded while this message waited its turn still stops it.
+	if checks := o.checksFor(s.Kind); len(checks) > 0 {
+		stopped, err := d.check(ctx, s, checks, complete, log)
+		if err != nil {
+			return d.temporary(ctx, s, "mail: check before sending: "+jobs.ErrorText(err), complete, log)
+		}
+		if stopped {
+			return outDone, nil
+		}
 	}
-	sendErr := client.DialAndSendWithContext(ctx, msg)
+	msg, err := o.build(s)
+	if err != nil {
+		return outDone, d.finish(ctx, s, StatusFailed, "mail: cannot build message: "+jobs.ErrorText(err), complete, log)
+	}
+	sendErr := d.transmit(ctx, msg)
+	var bad *badClient
+	if errors.As(sendErr, &bad) {
+		o.release(ctx, s.ID, d.claim, "")
+		return outRetry, jobs.Permanent(sendErr)
+	}
 	if sendErr == nil {
-		return o.finish(ctx, j, s, claim, StatusSent, "", log)
+		return outDone, d.finish(ctx, s, StatusSent, "", complete, log)
 	}
 	text, permanent := describeSendError(sendErr)
 	if permanent {
-		return o.finish(ctx, j, s, claim, StatusFailed, text, log)
+		return outDone, d.finish(ctx, s, StatusFailed, text, complete, log)
 	}
-	if j.LastAttempt() {
-		return o.finish(ctx, j, s, claim, StatusFailed, text+" (gave up after "+strconv.Itoa(j.Attempt)+" attempts)", log)
-	}
-	o.release(ctx, s.ID, claim, text)
-	log.Info("mail: delivery failed, will retry", "err", text)
-	return errors.New(text)
+	return d.temporary(ctx, s, text, complete, log)
 }
 
-// finish records the outcome of an attempt and completes its job in the
-// same transaction. A message marked sent stays sent even when the job's
-// lease was lost meanwhile: the mail went out.
-func (o *Outbox) finish(ctx context.Context, j jobs.Job, s Stored, claim, status, lastError string, log *slog.Logger) error {
+// temporary handles a failure worth retrying: the message is released for
+// the next attempt, or marked failed on the job's last one.
+func (d *delivery) temporary(ctx context.Context, s Stored, text string, complete bool, log *slog.Logger) (outcome, error) {
+	if d.j.LastAttempt() {
+		text += " (gave up after " + strconv.Itoa(d.j.Attempt) + " attempts)"
+		if err := d.finish(ctx, s, StatusFailed, text, complete, log); err != nil {
+			return outRetry, err
+		}
+		return outGaveUp, errors.New(text)
+	}
+	d.o.release(ctx, s.ID, d.claim, text)
+	log.Info("mail: delivery failed, will retry", "err", text)
+	return outRetry, errors.New(text)
+}
+
+// check runs the BeforeSend checks of the message's kind in one
+// transaction; when one stops the message, the same transaction marks it
+// suppressed (and completes its own job), so the checks' own records and
+// the suppression commit together.
+func (d *delivery) check(ctx context.Context, s Stored, checks []SendCheck, complete bool, log *slog.Logger) (bool, error) {
+	stopped, reason := false, ""
+	err := d.o.db.InTx(ctx, func(tx *sql.Tx) error {
+		for _, c := range checks {
+			skip, why, err := c(ctx, tx, s)
+			if err != nil {
+				return err
+			}
+			if skip {
+				stopped, reason = true, why
+				break
+			}
+		}
+		if !stopped {
+			return nil
+		}
+		if reason == "" {
+			reason = "stopped before sending"
+		}
+		reason = jobs.ErrorText(errors.New(reason))
+		return d.o.record(ctx, tx, d.j, s.ID, d.claim, StatusSuppressed, reason, complete)
+	})
+	if err != nil {
+		return false, err
+	}
+	if stopped {
+		log.Info("mail: suppressed before sending", "kind", s.Kind, "reason", reason)
+	}
+	return stopped, nil
+}
+
+// badClient is an SMTP client that cannot be made from the configuration:
+// no retry helps.
+type badClient struct{ err error }
+
+func (b *badClient) Error() string { return "mail: SMTP client: " + b.err.Error() }
+func (b *badClient) Unwrap() error { return b.err }
+
+// transmit sends msg over the run's SMTP session, opening it first when
+// needed. After any failure the session is closed, its state being
+// unknown; a session the server dropped while idle is reopened once,
+// since nothing was sent on it.
+func (d *delivery) transmit(ctx context.Context, msg *gomail.Msg) error {
+	if d.client == nil {
+		c, err := gomail.NewClient(d.o.smtp.host, d.o.smtp.options()...)
+		if err != nil {
+			return &badClient{err}
+		}
+		d.client = c
+	}
+	for try := 0; ; try++ {
+		fresh := false
+		if d.conn == nil {
+			conn, err := d.client.DialToSMTPClientWithContext(ctx)
+			if err != nil {
+				return fmt.Errorf("dial failed: %w", err)
+			}
+			d.conn, fresh = conn, true
+		}
+		err := d.client.SendWithSMTPClient(d.conn, msg)
+		if err == nil {
+			return nil
+		}
+		d.hangUp()
+		var se *gomail.SendError
+		if !fresh && try == 0 && errors.As(err, &se) && se.Reason == gomail.ErrConnCheck {
+			continue
+		}
+		return fmt.Errorf("send failed: %w", err)
+	}
+}
+
+// hangUp ends the run's SMTP session, if one is open.
+func (d *delivery) hangUp() {
+	if d.conn != nil {
+		if err := d.client.CloseWithSMTPClient(d.conn); err != nil {
+			d.o.log.Debug("mail: closing the SMTP session failed", "err", jobs.ErrorText(err))
+		}
+		d.conn = nil
+	}
+}
+
+// finish records the outcome of an attempt, with the completion of the
+// message's own job in the same transaction when complete. A message
+// marked sent stays sent even when the job's lease was lost meanwhile: the
+// mail went out.
+func (d *delivery) finish(ctx context.Context, s Stored, status, lastError string, complete bool, log *slog.Logger) error {
 	// The SMTP server has answered; record it even if the job's context
 	// was cancelled meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	now := o.clock.Now()
-	var sentAt any
-	if status == StatusSent {
-		sentAt = now
-	}
-	err := o.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE mail_outbox SET status = $2, sent_at = $3, last_error = $4, claim_owner = NULL, claim_until = NULL
-			WHERE id = $1 AND status = 'queued' AND claim_owner = $5`, s.ID, status, sentAt, lastError, claim); err != nil {
-			return err
-		}
-		if err := o.jobs.Complete(ctx, tx, j); err != nil && !errors.Is(err, jobs.ErrLeaseLost) {
-			return err
-		}
-		return nil
+	err := d.o.db.InTx(ctx, func(tx *sql.Tx) error {
+		return d.o.record(ctx, tx, d.j, s.ID, d.claim, status, lastError, complete)
 	})
 	if err != nil {
 		if status == StatusSent {
@@ -309,6 +540,26 @@ func (o *Outbox) finish(ctx context.Context, j jobs.Job, s Stored, claim, status
 		log.Info("mail: sent", "kind", s.Kind)
 	} else {
 		log.Warn("mail: delivery failed for good", "kind", s.Kind, "err", lastError)
+	}
+	return nil
+}
+
+// record sets the final status of a message this claim holds and, when
+// complete, completes its job, within q.
+func (o *Outbox) record(ctx context.Context, q store.Q, j jobs.Job, id, claim, status, lastError string, complete bool) error {
+	var sentAt any
+	if status == StatusSent {
+		sentAt = o.clock.Now()
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE mail_outbox SET status = $2, sent_at = $3, last_error = $4, claim_owner = NULL, claim_until = NULL
+		WHERE id = $1 AND status = 'queued' AND claim_owner = $5`, id, status, sentAt, lastError, claim); err != nil {
+		return err
+	}
+	if !complete {
+		return nil
+	}
+	if err := o.jobs.Complete(ctx, q, j); err != nil && !errors.Is(err, jobs.ErrLeaseLost) {
+		return err
 	}
 	return nil
 }

@@ -6,9 +6,17 @@
 //
 // A message is stored and its delivery job enqueued in the caller's
 // transaction, so a sign-up that rolls back sends nothing and one that
-// commits cannot lose its mail. With no SMTP server configured, messages are
-// stored as "held" and stay readable by admin staff at /admin/outbox, so the
-// embedded default works end to end.
+// commits cannot lose its mail. Bulk mail (EnqueueBatch) is stored with
+// multi-row inserts and delivered by one job per batch that sends its rows
+// one after another. With no SMTP server configured, messages are stored as
+// "held" and stay readable by admin staff at /admin/outbox, so the
+// embedded default works end to end; once a server is configured, the next
+// start queues the recent held mail for delivery (Resume).
+//
+// Just before a message is sent, the checks registered for its kind
+// (BeforeSend) may stop it: campaign mail is checked against the
+// recipient's consent and objections as they stand at that moment, and a
+// stopped message is marked "suppressed", never sent.
 //
 // Delivery is at least once and, short of a crash between the SMTP server's
 // acceptance and the next commit, exactly once: a message is claimed by a
@@ -28,6 +36,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -77,7 +86,7 @@ type Unsubscribe struct {
 type Stored struct {
 	ID string
 	Message
-	Status    string // queued, held (no SMTP), sent, failed
+	Status    string // queued, held (no SMTP), sent, failed, suppressed
 	MessageID string // the Message-ID header, kept across retries
 	CreatedAt time.Time
 	SentAt    *time.Time
@@ -91,6 +100,9 @@ const (
 	StatusHeld   = "held"
 	StatusSent   = "sent"
 	StatusFailed = "failed"
+	// StatusSuppressed: a check registered with BeforeSend stopped the
+	// message at delivery time; LastError holds its reason.
+	StatusSuppressed = "suppressed"
 )
 
 // JobKind is the jobs kind that delivers one outbox message.
@@ -117,7 +129,20 @@ type Config struct {
 	From string
 	// RatePerSecond caps deliveries of this process; 0 means unlimited.
 	RatePerSecond float64
+	// ResumeHeldWithin is how old held mail may be and still be sent when
+	// an SMTP server is configured later (default 7 days). Older held mail
+	// stays held and readable in the console: a password reset or a
+	// confirmation from weeks ago would arrive stale, or look like
+	// phishing. Negative: never send held mail.
+	ResumeHeldWithin time.Duration
 }
+
+// SendCheck decides, just before a message is sent, whether it must not be
+// sent after all (skip) and why (a short reason without personal data,
+// stored in last_error). It runs inside the transaction that marks a
+// skipped message suppressed, so it may record its own consequences in q.
+// An error leaves the message queued for a later attempt.
+type SendCheck func(ctx context.Context, q store.Q, m Stored) (skip bool, reason string, err error)
 
 // Outbox stores messages and delivers them.
 type Outbox struct {
@@ -130,17 +155,27 @@ type Outbox struct {
 	limiter *rate.Limiter
 	// sendClaim bounds how long one delivery attempt holds a message
 	// against every other process, lease or not.
-	sendClaim time.Duration
+	sendClaim  time.Duration
+	resumeHeld time.Duration
+	batchSlice time.Duration // how long one job delivers a batch before handing over
+	checksMu   sync.RWMutex
+	checks     map[string][]SendCheck // by message kind
 }
 
 // NewOutbox returns an outbox. When SMTP is configured it registers the
-// delivery handler on r, so call it before r.Start. The SMTP password never
-// appears in errors or logs.
+// delivery handler on r, so call it before r.Start, and queues the held
+// mail of the last ResumeHeldWithin for delivery (see Resume), so mail held
+// while no server was configured goes out after a restart with one. The
+// SMTP password never appears in errors or logs.
 func NewOutbox(db *store.DB, c clock.Clock, r *jobs.Runner, cfg Config, log *slog.Logger) (*Outbox, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := &Outbox{db: db, clock: c, jobs: r, log: log.With("component", "mail"), sendClaim: 10 * time.Minute}
+	o := &Outbox{db: db, clock: c, jobs: r, log: log.With("component", "mail"), sendClaim: 10 * time.Minute,
+		resumeHeld: cfg.ResumeHeldWithin, checks: map[string][]SendCheck{}, batchSlice: 15 * time.Second}
+	if o.resumeHeld == 0 {
+		o.resumeHeld = 7 * 24 * time.Hour
+	}
 	from := cfg.From
 	if from == "" {
 		from = "Steward <steward@localhost>"
@@ -176,7 +211,34 @@ func NewOutbox(db *store.DB, c clock.Clock, r *jobs.Runner, cfg Config, log *slo
 		o.log.Warn("mail: no From address configured; sending as steward@localhost, which most servers reject")
 	}
 	o.log.Info("mail: delivering over SMTP", "server", sc.String())
+	// NewOutbox runs once at start, after migrations and before the job
+	// runner starts, and has no context of its own; the sweep is a few
+	// indexed statements, bounded here.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := o.Resume(ctx); err != nil {
+		return nil, err
+	}
 	return o, nil
+}
+
+// BeforeSend registers a check that runs, for every message of kind, after
+// it is claimed for delivery and just before it is sent (after the rate
+// limit's wait): a check that answers skip marks the message suppressed
+// instead. Register checks at start-up, before the job runner starts.
+func (o *Outbox) BeforeSend(kind string, check SendCheck) {
+	if check == nil {
+		panic("mail: nil send check")
+	}
+	o.checksMu.Lock()
+	defer o.checksMu.Unlock()
+	o.checks[kind] = append(o.checks[kind], check)
+}
+
+func (o *Outbox) checksFor(kind string) []SendCheck {
+	o.checksMu.RLock()
+	defer o.checksMu.RUnlock()
+	return o.checks[kind]
 }
 
 // Configured reports whether an SMTP server is set, that is whether mail
@@ -201,8 +263,8 @@ func (o *Outbox) Enqueue(ctx context.Context, q store.Q, m Message) (string, err
 	if m.Unsubscribe != nil {
 		unsubURL, unsubMailto = m.Unsubscribe.URL, m.Unsubscribe.Mailto
 	}
-	id := newID()
 	now := o.clock.Now()
+	id := newRowID(now)
 	status := StatusHeld
 	if o.Configured() {
 		status = StatusQueued
@@ -235,8 +297,13 @@ func (o *Outbox) Enqueue(ctx context.Context, q store.Q, m Message) (string, err
 	return id, nil
 }
 
+// deliverPayload names one message (Enqueue) or one batch (EnqueueBatch);
+// Campaign says the batch is campaign mail, for the priority of the job
+// that continues it.
 type deliverPayload struct {
-	ID string `json:"id"`
+	ID       string `json:"id,omitempty"`
+	Batch    string `json:"batch,omitempty"`
+	Campaign bool   `json:"campaign,omitempty"`
 }
 
 // List returns up to limit messages, newest first, for /admin/outbox.
@@ -269,11 +336,11 @@ func (o *Outbox) Get(ctx context.Context, q store.Q, id string) (Stored, error) 
 	return s, nil
 }
 
-// Purge deletes sent and failed messages created before t (the retention
-// of the communications the policy sets) and returns how many it deleted.
-// Queued and held messages are kept.
+// Purge deletes sent, failed and suppressed messages created before t (the
+// retention of the communications the policy sets) and returns how many it
+// deleted. Queued and held messages are kept.
 func (o *Outbox) Purge(ctx context.Context, q store.Q, before time.Time) (int64, error) {
-	res, err := q.ExecContext(ctx, `DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < $1`, before.UTC())
+	res, err := q.ExecContext(ctx, `DELETE FROM mail_outbox WHERE status IN ('sent', 'failed', 'suppressed') AND created_at < $1`, before.UTC())
 	if err != nil {
 		return 0, fmt.Errorf("mail: purge: %w", err)
 	}

@@ -57,6 +57,7 @@ func Tables() []registry.Table {
 			{Name: "claim_until"},
 			{Name: "created_at"},
 			{Name: "sent_at"},
+			{Name: "batch_id"},
 		},
 	}}
 }

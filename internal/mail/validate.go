@@ -96,18 +96,37 @@ func checkAddress(field, v string) error {
 }
 
 // normalize validates m and returns it in the form that is stored.
-func normalize(m Message) (Message, error) {
+func normalize(m Message) (Message, error) { return normalizeWith(m, nil) }
+
+// batchMemo holds values of the previous message of a batch that passed
+// validation: a campaign's messages share their subject line, kind,
+// campaign and list, so each is checked once per batch, not per message.
+type batchMemo struct {
+	valid                   bool
+	subject, kind, campaign string
+	listIn, listOut         string
+}
+
+// normalizeWith is normalize remembering, in memo (nil: none), what it
+// has checked already.
+func normalizeWith(m Message, memo *batchMemo) (Message, error) {
+	var seen batchMemo // nothing seen: every value is checked
+	if memo != nil {
+		seen = *memo
+	}
 	if !subjectIDRE.MatchString(m.SubjectID) {
 		return m, fault.FieldError("subject_id", "must be a subject id")
 	}
 	if err := checkAddress("to", m.To); err != nil {
 		return m, err
 	}
-	if strings.TrimSpace(m.Subject) == "" {
-		return m, fault.FieldError("subject", "is required")
-	}
-	if err := checkLine("subject", m.Subject, maxSubject); err != nil {
-		return m, err
+	if !seen.valid || m.Subject != seen.subject {
+		if strings.TrimSpace(m.Subject) == "" {
+			return m, fault.FieldError("subject", "is required")
+		}
+		if err := checkLine("subject", m.Subject, maxSubject); err != nil {
+			return m, err
+		}
 	}
 	if strings.TrimSpace(m.Text) == "" {
 		return m, fault.FieldError("text", "is required")
@@ -118,10 +137,10 @@ func normalize(m Message) (Message, error) {
 	if err := checkBody("html", m.HTML, maxHTML); err != nil {
 		return m, err
 	}
-	if !kindRE.MatchString(m.Kind) {
+	if (!seen.valid || m.Kind != seen.kind) && !kindRE.MatchString(m.Kind) {
 		return m, fault.FieldError("kind", "must be a lower-case word such as verification")
 	}
-	if m.CampaignID != "" && !campaignRE.MatchString(m.CampaignID) {
+	if m.CampaignID != "" && (!seen.valid || m.CampaignID != seen.campaign) && !campaignRE.MatchString(m.CampaignID) {
 		return m, fault.FieldError("campaign_id", "must be letters, digits and . _ : - only")
 	}
 	if m.Unsubscribe != nil {
@@ -179,7 +198,10 @@ func normalize(m Message) (Message, error) {
 	if len(headers) == 0 {
 		m.Headers = nil
 	}
-	if m.ListID != "" {
+	listIn := m.ListID
+	if seen.valid && listIn == seen.listIn {
+		m.ListID = seen.listOut
+	} else if m.ListID != "" {
 		id, err := normalizeListID(m.ListID)
 		if err != nil {
 			return m, err
@@ -190,6 +212,9 @@ func normalize(m Message) (Message, error) {
 		if err := normalizeUnsubscribe(m.Unsubscribe); err != nil {
 			return m, err
 		}
+	}
+	if memo != nil {
+		*memo = batchMemo{valid: true, subject: m.Subject, kind: m.Kind, campaign: m.CampaignID, listIn: listIn, listOut: m.ListID}
 	}
 	return m, nil
 }

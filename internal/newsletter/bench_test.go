@@ -69,11 +69,11 @@ func seedSubscribers(tb testing.TB, db *store.DB, list, purpose string, n int) {
 // campaignEnv wires the service with two job runners: one that runs only
 // campaign batches (measured) and one that owns mail delivery (never run
 // here), so the figure is the time to queue, not to deliver over SMTP.
-func campaignEnv(tb testing.TB, db *store.DB, bulk bool, batchSize int) (*env, *jobs.Runner) {
+func campaignEnv(tb testing.TB, db *store.DB, batchSize int) (*env, *jobs.Runner) {
 	tb.Helper()
 	e := newEnv(tb, db, "mixi.yaml", false, nil)
-	// Replace the outbox with one that enqueues a delivery job per message,
-	// as a deployment with SMTP does, on a runner nobody runs.
+	// Replace the outbox with one that enqueues delivery jobs, as a
+	// deployment with SMTP does, on a runner nobody runs.
 	delivery := jobs.NewRunner(db, clock.Real{}, nil)
 	ob, err := mail.NewOutbox(db, clock.Real{}, delivery, mail.Config{SMTPURL: "smtp://127.0.0.1:1?tls=none", From: "Steward <steward@example.org>"}, nil)
 	if err != nil {
@@ -83,9 +83,6 @@ func campaignEnv(tb testing.TB, db *store.DB, bulk bool, batchSize int) (*env, *
 	cp := consent.Policy{Policy: e.policy, Version: 1}
 	d := newsletter.Deps{DB: db, Clock: clock.Real{}, Policy: cp, Subjects: e.subjects, Ledger: e.ledger,
 		Links: e.links, Outbox: ob, Jobs: campaigns, Audit: e.audit, BaseURL: "https://steward.example.org", BatchSize: batchSize}
-	if bulk {
-		d.Bulk, d.BulkOut = sqlBulk{}, sqlBulkOutbox{perBatchJob: os.Getenv("STEWARD_BENCH_BULK") == "batchjob"}
-	}
 	svc, err := newsletter.New(d)
 	if err != nil {
 		tb.Fatal(err)
@@ -120,48 +117,48 @@ func runCampaign(tb testing.TB, e *env, r *jobs.Runner, subject string) (newslet
 }
 
 // TestCampaignQueuesEveryone checks batching end to end on 250
-// subscribers in batches of 100, one at a time and in bulk: every one is queued exactly
-// once, across batches, and the guard still decides per recipient.
+// subscribers in batches of 100: every one is queued exactly once, across
+// batches, with one delivery job per batch, and the guard still decides
+// per recipient.
 func TestCampaignQueuesEveryone(t *testing.T) {
-	for _, bulk := range []bool{false, true} {
-		t.Run(fmt.Sprintf("bulk=%v", bulk), func(t *testing.T) {
-			storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
-				const n = 250
-				e, r := campaignEnv(t, db, bulk, 100)
-				seedSubscribers(t, db, "updates", "marketing", n)
-				// One subscriber objected, one is suppressed: skipped in both paths.
-				if _, err := db.Exec(`UPDATE subject_purpose_state SET objection = TRUE WHERE subject_id = 's_bench0000000000007'`); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := db.Exec(`INSERT INTO subject_state (subject_id, marketing_suppressed, updated_at) VALUES ('s_bench0000000000207', TRUE, $1)`, time.Now()); err != nil {
-					t.Fatal(err)
-				}
-				c, _ := runCampaign(t, e, r, "News")
-				if c.Status != "sent" || c.Queued != n-2 || c.Skipped != 2 {
-					t.Fatalf("campaign: %+v, want %d queued and 2 skipped", c, n-2)
-				}
-				var msgs, sends int
-				db.QueryRow(`SELECT COUNT(*) FROM mail_outbox WHERE campaign_id = $1`, c.ID).Scan(&msgs)
-				db.QueryRow(`SELECT COUNT(DISTINCT subject_id) FROM newsletter_sends WHERE campaign_id = $1`, c.ID).Scan(&sends)
-				if msgs != n-2 || sends != n {
-					t.Errorf("outbox messages %d, recipients recorded %d, want %d and %d", msgs, sends, n-2, n)
-				}
-			})
-		})
-	}
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		const n = 250
+		e, r := campaignEnv(t, db, 100)
+		seedSubscribers(t, db, "updates", "marketing", n)
+		// One subscriber objected, one is suppressed: both skipped.
+		if _, err := db.Exec(`UPDATE subject_purpose_state SET objection = TRUE WHERE subject_id = 's_bench0000000000007'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO subject_state (subject_id, marketing_suppressed, updated_at) VALUES ('s_bench0000000000207', TRUE, $1)`, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := runCampaign(t, e, r, "News")
+		if c.Status != "sent" || c.Queued != n-2 || c.Skipped != 2 {
+			t.Fatalf("campaign: %+v, want %d queued and 2 skipped", c, n-2)
+		}
+		var msgs, sends int
+		db.QueryRow(`SELECT COUNT(*) FROM mail_outbox WHERE campaign_id = $1`, c.ID).Scan(&msgs)
+		db.QueryRow(`SELECT COUNT(DISTINCT subject_id) FROM newsletter_sends WHERE campaign_id = $1`, c.ID).Scan(&sends)
+		if msgs != n-2 || sends != n {
+			t.Errorf("outbox messages %d, recipients recorded %d, want %d and %d", msgs, sends, n-2, n)
+		}
+		var deliveries int
+		db.QueryRow(`SELECT COUNT(*) FROM jobs WHERE kind = $1`, mail.JobKind).Scan(&deliveries)
+		if deliveries != 3 {
+			t.Errorf("%d delivery jobs, want 3 (one per batch)", deliveries)
+		}
+	})
 }
 
 // BenchmarkCampaign100k queues one campaign to 100,000 confirmed
-// subscribers, loading each one's state and checking the guard per
-// recipient, through the outbox (a delivery job per message). Run:
+// subscribers, loading each batch's states in one query and checking the
+// guard per recipient, through the outbox (multi-row inserts, one delivery
+// job per batch). Run:
 //
 //	go test -run '^$' -bench Campaign100k -benchtime 1x ./internal/newsletter/
 //
 // STEWARD_BENCH_SUBSCRIBERS changes the count; STEWARD_BENCH_ENGINE=postgres
-// runs it on PostgreSQL; STEWARD_BENCH_BULK=1 uses the bulk reads and
-// writes (test stand-ins until subject and mail offer them), and
-// STEWARD_BENCH_BULK=batchjob also stores one delivery job per batch
-// instead of one per message.
+// runs it on PostgreSQL.
 func BenchmarkCampaign100k(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("STEWARD_BENCH_SUBSCRIBERS")); err == nil && v > 0 {
@@ -180,15 +177,18 @@ func BenchmarkCampaign100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	e, r := campaignEnv(b, db, os.Getenv("STEWARD_BENCH_BULK") != "", 0)
+	e, r := campaignEnv(b, db, 0)
 	seedSubscribers(b, db, "updates", "marketing", n)
 	b.ResetTimer()
 	for i := range b.N {
+		cpu := cpuTime()
 		c, took := runCampaign(b, e, r, fmt.Sprintf("News %d", i))
+		cpu = cpuTime() - cpu
 		if c.Queued != n {
 			b.Fatalf("queued %d of %d", c.Queued, n)
 		}
 		b.ReportMetric(took.Seconds(), "s/campaign")
 		b.ReportMetric(float64(took.Microseconds())/float64(n), "µs/recipient")
+		b.ReportMetric(cpu.Seconds(), "cpu-s/campaign")
 	}
 }

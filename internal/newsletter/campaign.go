@@ -207,7 +207,7 @@ func (s *Service) runCampaignBatch(ctx context.Context, j jobs.Job) error {
 		if err != nil {
 			return err
 		}
-		if err := recordSends(ctx, tx, c.ID, sends, now); err != nil {
+		if err := s.recordSends(ctx, tx, c.ID, sends, now); err != nil {
 			return err
 		}
 		next := p.After
@@ -244,26 +244,57 @@ func (s *Service) runCampaignBatch(ctx context.Context, j jobs.Job) error {
 
 type sendRow struct{ subjectID, status, reason, outboxID string }
 
-// recordSends writes a batch's per-recipient records in multi-row
-// inserts of 50 rows (300 parameters: SQLite resolves $N names by a linear
-// search, so much larger statements cost more to parse than they save).
-func recordSends(ctx context.Context, q store.Q, campaignID string, rows []sendRow, now time.Time) error {
-	const chunk = 20
-	for start := 0; start < len(rows); start += chunk {
-		part := rows[start:min(start+chunk, len(rows))]
-		var b strings.Builder
+// sendRows is how many per-recipient records one INSERT writes on
+// SQLite: a batch of 500 is five executions of one prepared statement.
+const sendRows = 100
+
+// recordSends writes a batch's per-recipient records: on PostgreSQL in
+// one statement of arrays, on SQLite in multi-row inserts of sendRows rows
+// with plain "?" parameters (SQLite looks "$N" names up by a linear search
+// while parsing, which makes a statement of hundreds of them cost more
+// than the rows it writes), prepared once when it runs more than once.
+func (s *Service) recordSends(ctx context.Context, tx *sql.Tx, campaignID string, rows []sendRow, now time.Time) error {
+	if s.d.DB.Engine == store.Postgres {
+		cols := [4][]string{}
+		for c := range cols {
+			cols[c] = make([]string, len(rows))
+		}
+		for i, r := range rows {
+			cols[0][i], cols[1][i], cols[2][i], cols[3][i] = r.subjectID, r.status, r.reason, r.outboxID
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO newsletter_sends (campaign_id, subject_id, status, reason, outbox_id, created_at)
+			SELECT $1::text, t.*, $2::timestamptz FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS t
+			ON CONFLICT (campaign_id, subject_id) DO NOTHING`, campaignID, now, cols[0], cols[1], cols[2], cols[3]); err != nil {
+			return fmt.Errorf("newsletter: record sends: %w", err)
+		}
+		return nil
+	}
+	insert := func(n int) string {
+		return `INSERT INTO newsletter_sends (campaign_id, subject_id, status, reason, outbox_id, created_at) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", ") +
+			` ON CONFLICT (campaign_id, subject_id) DO NOTHING`
+	}
+	var stmt *sql.Stmt
+	if len(rows) >= 2*sendRows {
+		var err error
+		if stmt, err = tx.PrepareContext(ctx, insert(sendRows)); err != nil {
+			return fmt.Errorf("newsletter: record sends: %w", err)
+		}
+		defer stmt.Close()
+	}
+	for start := 0; start < len(rows); start += sendRows {
+		part := rows[start:min(start+sendRows, len(rows))]
 		args := make([]any, 0, len(part)*6)
-		b.WriteString(`INSERT INTO newsletter_sends (campaign_id, subject_id, status, reason, outbox_id, created_at) VALUES `)
-		for i, r := range part {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			k := len(args)
-			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6)
+		for _, r := range part {
 			args = append(args, campaignID, r.subjectID, r.status, r.reason, r.outboxID, now)
 		}
-		b.WriteString(` ON CONFLICT (campaign_id, subject_id) DO NOTHING`)
-		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+		var err error
+		if stmt != nil && len(part) == sendRows {
+			_, err = stmt.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, insert(len(part)), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("newsletter: record sends: %w", err)
 		}
 	}
@@ -289,18 +320,17 @@ func (s *Service) batch(ctx context.Context, q store.Q, listID, after string) ([
 }
 
 // sendBatch checks each recipient of a batch against the guard, as the
-// state stands now, and queues the mail of those it allows. Reads and
-// writes go in bulk where the subject store and the outbox offer it (one
-// query for the batch's states, one for their addresses, one multi-row
-// insert for the mail), else one recipient at a time.
+// state stands now, and queues the mail of those it allows: one query for
+// the batch's states and addresses, multi-row inserts for the mail and one
+// delivery job for all of it.
 func (s *Service) sendBatch(ctx context.Context, q store.Q, c Campaign, list List, recips []recipient, guardFor func(string) *policy.Guard) ([]sendRow, int, int, error) {
 	ids := make([]string, len(recips))
 	for i, r := range recips {
 		ids[i] = r.subjectID
 	}
-	states, subjects, err := s.loadRecipients(ctx, q, ids)
+	states, subjects, err := s.d.Subjects.StatesAndSubjects(ctx, q, ids)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, fmt.Errorf("newsletter: recipients: %w", err)
 	}
 	rows := make([]sendRow, len(recips))
 	var msgs []mail.Message
@@ -328,57 +358,115 @@ func (s *Service) sendBatch(ctx context.Context, q store.Q, c Campaign, list Lis
 		msgs = append(msgs, m)
 		msgRow = append(msgRow, i)
 	}
-	var outboxIDs []string
-	if s.bulkOut != nil && len(msgs) > 0 {
-		if outboxIDs, err = s.bulkOut.EnqueueBatch(ctx, q, msgs); err != nil {
-			return nil, 0, 0, fmt.Errorf("newsletter: queue campaign mail: %w", err)
-		}
-	} else {
-		for _, m := range msgs {
-			id, err := s.d.Outbox.Enqueue(ctx, q, m)
-			if err != nil {
-				return nil, 0, 0, fmt.Errorf("newsletter: queue campaign mail: %w", err)
-			}
-			outboxIDs = append(outboxIDs, id)
-		}
+	outboxIDs, err := s.d.Outbox.EnqueueBatch(ctx, q, msgs)
+	if fault.Is(err, fault.Invalid) {
+		// One unusable message must not stop a campaign: find it by
+		// queueing one at a time, and skip what the outbox refuses.
+		outboxIDs, err = s.enqueueEach(ctx, q, msgs)
 	}
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("newsletter: queue campaign mail: %w", err)
+	}
+	queued := 0
 	for k, i := range msgRow {
+		if outboxIDs[k] == "" {
+			rows[i].reason = "address not usable"
+			continue
+		}
 		rows[i].status, rows[i].outboxID = "queued", outboxIDs[k]
+		queued++
 	}
-	return rows, len(msgs), len(recips) - len(msgs), nil
+	return rows, queued, len(recips) - queued, nil
 }
 
-// loadRecipients returns the guard state and the subject row of each id
-// that exists.
-func (s *Service) loadRecipients(ctx context.Context, q store.Q, ids []string) (map[string]*policy.State, map[string]subject.Subject, error) {
-	if s.bulkIn != nil {
-		states, err := s.bulkIn.States(ctx, q, ids)
-		if err != nil {
-			return nil, nil, fmt.Errorf("newsletter: recipients' state: %w", err)
-		}
-		subjects, err := s.bulkIn.Subjects(ctx, q, ids)
-		if err != nil {
-			return nil, nil, fmt.Errorf("newsletter: recipients: %w", err)
-		}
-		return states, subjects, nil
-	}
-	states := make(map[string]*policy.State, len(ids))
-	subjects := make(map[string]subject.Subject, len(ids))
-	for _, id := range ids {
-		st, err := s.d.Subjects.State(ctx, q, id)
-		if fault.Is(err, fault.NotFound) {
+// enqueueEach queues messages one at a time; the id of a message the
+// outbox refuses as invalid is "".
+func (s *Service) enqueueEach(ctx context.Context, q store.Q, msgs []mail.Message) ([]string, error) {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		id, err := s.d.Outbox.Enqueue(ctx, q, m)
+		if fault.Is(err, fault.Invalid) {
 			continue
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		sub, err := s.d.Subjects.Get(ctx, q, id)
-		if err != nil {
-			return nil, nil, err
-		}
-		states[id], subjects[id] = st, sub
+		ids[i] = id
 	}
-	return states, subjects, nil
+	return ids, nil
+}
+
+// campaignKind is the outbox kind of campaign mail; the outbox runs
+// checkBeforeSend on every message of it.
+const campaignKind = "campaign"
+
+// checkBeforeSend is the last check of a campaign mail, which the outbox
+// runs just before sending it, inside the transaction that marks it
+// suppressed: the recipient must still hold a confirmed subscription to
+// the list and the guard must still allow the list's purpose. So an
+// objection to marketing, a withdrawal, GPC, a marketing suppression or an
+// unsubscription recorded after the batch was queued stops the mail still
+// waiting in the outbox (promise J24). A mail stopped here is recorded in
+// the campaign's per-recipient record as skipped, with the reason.
+func (s *Service) checkBeforeSend(ctx context.Context, q store.Q, m mail.Stored) (bool, string, error) {
+	if m.CampaignID == "" {
+		return false, "", nil
+	}
+	var listID, purpose string
+	err := q.QueryRowContext(ctx, `SELECT l.id, l.purpose FROM newsletter_campaigns c JOIN newsletter_lists l ON l.id = c.list_id
+		WHERE c.id = $1`, m.CampaignID).Scan(&listID, &purpose)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, "unknown campaign", nil
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("newsletter: check before sending: %w", err)
+	}
+	st, err := s.d.Subjects.State(ctx, q, m.SubjectID)
+	if fault.Is(err, fault.NotFound) {
+		return s.stopped(ctx, q, m, m.SubjectID, "unknown subject")
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("newsletter: check before sending: %w", err)
+	}
+	// A merge may have moved the subscription to the surviving subject.
+	live := st.SubjectID
+	sub, found, err := s.subscription(ctx, q, listID, live)
+	if err != nil {
+		return false, "", err
+	}
+	if !found || sub.Status != Confirmed {
+		return s.stopped(ctx, q, m, live, "unsubscribed")
+	}
+	guard := s.guard
+	if s.d.Guards != nil {
+		guardFor, err := s.d.Guards.GuardsFor(ctx, q, []string{live})
+		if err != nil {
+			return false, "", err
+		}
+		guard = guardFor(live)
+	}
+	if d := guard.Decide(purpose, s.contact, st); !d.Allowed {
+		return s.stopped(ctx, q, m, live, d.Reason.String())
+	}
+	return false, "", nil
+}
+
+// stopped records that a queued campaign mail was stopped before sending:
+// the recipient's record becomes skipped with the reason, and the
+// campaign's counts move with it.
+func (s *Service) stopped(ctx context.Context, q store.Q, m mail.Stored, live, reason string) (bool, string, error) {
+	res, err := q.ExecContext(ctx, `UPDATE newsletter_sends SET status = 'skipped', reason = $4
+		WHERE campaign_id = $1 AND subject_id IN ($2, $3) AND status = 'queued'`, m.CampaignID, m.SubjectID, live, "at delivery: "+reason)
+	if err != nil {
+		return false, "", fmt.Errorf("newsletter: record stopped mail: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		if _, err := q.ExecContext(ctx, `UPDATE newsletter_campaigns SET queued = queued - $2, skipped = skipped + $2 WHERE id = $1`,
+			m.CampaignID, n); err != nil {
+			return false, "", fmt.Errorf("newsletter: record stopped mail: %w", err)
+		}
+	}
+	return true, reason, nil
 }
 
 // message builds one recipient's mail: the campaign with their own
@@ -413,7 +501,7 @@ func (s *Service) message(c Campaign, list List, r recipient, sub subject.Subjec
 		}
 	}
 	return mail.Message{
-		SubjectID: sub.ID, To: sub.Email, Subject: c.Subject, Text: text, HTML: body, Kind: "campaign",
+		SubjectID: sub.ID, To: sub.Email, Subject: c.Subject, Text: text, HTML: body, Kind: campaignKind,
 		ListID: list.ID + "." + s.host, Unsubscribe: &mail.Unsubscribe{URL: unsub}, CampaignID: c.ID,
 	}, nil
 }

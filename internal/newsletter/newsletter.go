@@ -8,7 +8,9 @@
 // queued through the mail outbox in batches to the confirmed subscribers
 // for whom the policy guard allows the list's purpose at send time — so an
 // objection, a withdrawal, a GPC signal or a marketing suppression recorded
-// a second before a batch runs is respected. Open and click tracking exists
+// a second before a batch runs is respected — and checked once more by the
+// outbox just before each mail is sent, so one recorded after the batch
+// was queued stops the mail still waiting (promise J24). Open and click tracking exists
 // only where the policy allows it for the list and the recipient opted in.
 //
 // Every subscription and unsubscription is also a consent change in the
@@ -58,25 +60,6 @@ type GuardSource interface {
 	GuardsFor(ctx context.Context, q store.Q, subjectIDs []string) (func(subjectID string) *policy.Guard, error)
 }
 
-// BulkReader loads a batch of recipients in one round trip each, so a
-// campaign checks the guard per recipient without one query per person.
-// (*subject.Store) satisfies it once it has these methods; until then a
-// campaign reads one recipient at a time.
-type BulkReader interface {
-	// States returns the guard state of each id that exists (following
-	// merges as State does).
-	States(ctx context.Context, q store.Q, ids []string) (map[string]*policy.State, error)
-	// Subjects returns the subject row of each id that exists.
-	Subjects(ctx context.Context, q store.Q, ids []string) (map[string]subject.Subject, error)
-}
-
-// BulkOutbox queues many messages with one multi-row insert; (*mail.Outbox)
-// satisfies it once it has the method. It returns the outbox ids in the
-// order of ms.
-type BulkOutbox interface {
-	EnqueueBatch(ctx context.Context, q store.Q, ms []mail.Message) ([]string, error)
-}
-
 // Deps are what the service needs.
 type Deps struct {
 	DB       *store.DB
@@ -91,10 +74,6 @@ type Deps struct {
 	Audit    *audit.Log
 	// Guards, when nil, is the policy in force for everyone.
 	Guards GuardSource
-	// Bulk and BulkOut, when nil, are taken from Subjects and Outbox if
-	// those offer the bulk methods.
-	Bulk    BulkReader
-	BulkOut BulkOutbox
 	// BaseURL is the public URL mailed links start with.
 	BaseURL string
 	// BatchSize is how many recipients one campaign job handles in one
@@ -119,16 +98,14 @@ type Deps struct {
 type Service struct {
 	d        Deps
 	guard    *policy.Guard
-	bulkIn   BulkReader
-	bulkOut  BulkOutbox
 	contact  string // the category of the email field under the policy
 	host     string // for List-Id
 	limitMu  sync.Mutex
 	limiters map[string]*rate.Limiter
 }
 
-// New returns the service and registers its job handler, its merge hook
-// and its consent hook.
+// New returns the service and registers its job handler, its merge hook,
+// its consent hook and the outbox's last check of campaign mail.
 func New(d Deps) (*Service, error) {
 	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Subjects == nil || d.Ledger == nil ||
 		d.Links == nil || d.Outbox == nil || d.Jobs == nil {
@@ -168,13 +145,6 @@ func New(d Deps) (*Service, error) {
 		host:     u.Hostname(),
 		limiters: map[string]*rate.Limiter{},
 	}
-	s.bulkIn, s.bulkOut = d.Bulk, d.BulkOut
-	if b, ok := any(d.Subjects).(BulkReader); ok && s.bulkIn == nil {
-		s.bulkIn = b
-	}
-	if b, ok := any(d.Outbox).(BulkOutbox); ok && s.bulkOut == nil {
-		s.bulkOut = b
-	}
 	d.Jobs.Handle(JobCampaignBatch, s.runCampaignBatch)
 	d.Jobs.Handle(JobPrune, func(ctx context.Context, _ jobs.Job) error {
 		_, err := s.Prune(ctx)
@@ -183,6 +153,7 @@ func New(d Deps) (*Service, error) {
 	d.Jobs.Every(JobPrune, time.Hour)
 	d.Subjects.OnMerge(s.merge)
 	d.Ledger.OnChange(s.onConsentChange)
+	d.Outbox.BeforeSend(campaignKind, s.checkBeforeSend)
 	return s, nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"steward/internal/fault"
 	"steward/internal/policy"
 	"steward/internal/store"
-	"steward/internal/subject"
 )
 
 // loadVersions reads the published versions once; versions are published
@@ -132,12 +131,6 @@ func (s *Service) GuardFor(ctx context.Context, q store.Q, subjectID string) (*p
 	return s.stricter(ctx, base)
 }
 
-// bulkSubjects is what (*subject.Store) may offer to read many subjects
-// in one query; GuardsFor uses it when present.
-type bulkSubjects interface {
-	Subjects(ctx context.Context, q store.Q, ids []string) (map[string]subject.Subject, error)
-}
-
 // GuardsFor is GuardFor for a batch (it satisfies newsletter.GuardSource).
 // With no reducing change published it costs nothing; otherwise it reads
 // the batch's acceptances in one query.
@@ -178,25 +171,12 @@ func (s *Service) GuardsFor(ctx context.Context, q store.Q, ids []string) (func(
 		}
 	}
 	versions := make(map[string]int, len(ids))
-	if b, ok := any(s.d.Subjects).(bulkSubjects); ok {
-		subs, err := b.Subjects(ctx, q, ids)
-		if err != nil {
-			return nil, fmt.Errorf("notice: subjects: %w", err)
-		}
-		for id, sub := range subs {
-			versions[id] = sub.PolicyVersion
-		}
-	} else {
-		for _, id := range ids {
-			sub, err := s.d.Subjects.Get(ctx, q, id)
-			if fault.Is(err, fault.NotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			versions[id] = sub.PolicyVersion
-		}
+	subs, err := s.d.Subjects.Subjects(ctx, q, ids)
+	if err != nil {
+		return nil, fmt.Errorf("notice: subjects: %w", err)
+	}
+	for id, sub := range subs {
+		versions[id] = sub.PolicyVersion
 	}
 	byID := make(map[string]*policy.Guard, len(ids))
 	for id, v := range versions {

@@ -2,11 +2,13 @@ package notice
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"steward/internal/fault"
 	"steward/internal/identity"
 	"steward/internal/store"
+	"steward/internal/subject"
 )
 
 // Accounts tells whether a member's address is verified (identity.Service
@@ -15,39 +17,29 @@ type Accounts interface {
 	AccountOf(ctx context.Context, subjectID string) (identity.Account, error)
 }
 
-// SubjectDirectory lists live subjects with an address, in id order.
-//
-// It reads the subjects table of package subject directly, because that
-// package offers no listing yet; it should move behind a
-// (*subject.Store).List(ctx, q, afterID, limit) when one exists. It only
-// reads, and only the columns a listing needs.
+// SubjectDirectory lists live subjects with an address, in id order,
+// through (*subject.Store).ListWithEmail, and tells verified addresses of
+// members through Accounts.
 type SubjectDirectory struct {
 	Accounts Accounts
+	// Subjects lists the subjects. New fills it in from Deps.Subjects when
+	// it is left nil.
+	Subjects *subject.Store
 }
 
 // Recipients returns up to limit live subjects with an email address after
 // afterID.
 func (d SubjectDirectory) Recipients(ctx context.Context, q store.Q, afterID string, limit int) ([]Recipient, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, kind, email FROM subjects
-		WHERE id > $1 AND email IS NOT NULL AND merged_into IS NULL AND erased_at IS NULL ORDER BY id LIMIT $2`, afterID, limit)
+	if d.Subjects == nil {
+		return nil, errors.New("notice: directory: no subject store")
+	}
+	subs, err := d.Subjects.ListWithEmail(ctx, q, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("notice: directory: %w", err)
 	}
-	var out []Recipient
-	for rows.Next() {
-		var r Recipient
-		var kind string
-		if err := rows.Scan(&r.SubjectID, &kind, &r.Email); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("notice: directory: %w", err)
-		}
-		r.Member = kind == "member"
-		out = append(out, r)
-	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return nil, fmt.Errorf("notice: directory: %w", err)
+	out := make([]Recipient, len(subs))
+	for i, sub := range subs {
+		out[i] = Recipient{SubjectID: sub.ID, Email: sub.Email, Member: sub.Kind == subject.KindMember}
 	}
 	for i := range out {
 		if !out[i].Member {

@@ -117,6 +117,17 @@ func New(d Deps) (*Service, error) {
 	if d.BatchSize <= 0 {
 		d.BatchSize = 500
 	}
+	switch dir := d.Directory.(type) {
+	case SubjectDirectory:
+		if dir.Subjects == nil {
+			dir.Subjects = d.Subjects
+			d.Directory = dir
+		}
+	case *SubjectDirectory:
+		if dir.Subjects == nil {
+			dir.Subjects = d.Subjects
+		}
+	}
 	d.BaseURL = strings.TrimRight(d.BaseURL, "/")
 	var rec policy.DenialRecorder
 	if d.Audit != nil {

@@ -326,22 +326,38 @@ func (s *Store) EnsureByEmail(ctx context.Context, q store.Q, email, source stri
 
 const subjectColumns = `id, kind, email, source, policy_version, created_at, merged_into, erased_at`
 
+// subjectRow is the scan target of subjectColumns.
+type subjectRow struct {
+	sub           Subject
+	kind          string
+	email, merged sql.NullString
+	erased        sql.NullTime
+}
+
+func (r *subjectRow) dest() []any {
+	return []any{&r.sub.ID, &r.kind, &r.email, &r.sub.Source, &r.sub.PolicyVersion, &r.sub.CreatedAt, &r.merged, &r.erased}
+}
+
+// subject returns the row scanned last.
+func (r *subjectRow) subject() Subject {
+	sub := r.sub
+	sub.Kind = Kind(r.kind)
+	sub.Email = r.email.String
+	sub.MergedInto = r.merged.String
+	sub.CreatedAt = sub.CreatedAt.UTC()
+	sub.ErasedAt = time.Time{}
+	if r.erased.Valid {
+		sub.ErasedAt = r.erased.Time.UTC()
+	}
+	return sub
+}
+
 func scanSubject(row interface{ Scan(...any) error }) (Subject, error) {
-	var sub Subject
-	var kind string
-	var email, merged sql.NullString
-	var erased sql.NullTime
-	if err := row.Scan(&sub.ID, &kind, &email, &sub.Source, &sub.PolicyVersion, &sub.CreatedAt, &merged, &erased); err != nil {
+	var r subjectRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return Subject{}, err
 	}
-	sub.Kind = Kind(kind)
-	sub.Email = email.String
-	sub.MergedInto = merged.String
-	sub.CreatedAt = sub.CreatedAt.UTC()
-	if erased.Valid {
-		sub.ErasedAt = erased.Time.UTC()
-	}
-	return sub, nil
+	return r.subject(), nil
 }
 
 func notFound() error { return fault.New(fault.NotFound, "no such subject") }

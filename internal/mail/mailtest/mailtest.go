@@ -78,12 +78,14 @@ type Server struct {
 	addr       string
 	user, pass string
 
-	mu      sync.Mutex
-	srv     *smtp.Server
-	ln      net.Listener
-	msgs    []Received
-	changed chan struct{}
-	failure *smtp.SMTPError
+	mu       sync.Mutex
+	srv      *smtp.Server
+	ln       net.Listener
+	msgs     []Received
+	changed  chan struct{}
+	failure  *smtp.SMTPError
+	rejects  map[string]*smtp.SMTPError // by lower-cased recipient
+	sessions int
 }
 
 // Start runs a server on 127.0.0.1 on a free port until the test ends.
@@ -197,6 +199,31 @@ func (s *Server) Fail(code int, message string) {
 	s.failure = &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: message}
 }
 
+// Reject makes the server answer RCPT TO addr with code and message (4xx
+// temporary, 5xx permanent) until Reject(addr, 0, "") lifts it; other
+// recipients are served as usual.
+func (s *Server) Reject(addr string, code int, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rejects == nil {
+		s.rejects = map[string]*smtp.SMTPError{}
+	}
+	addr = strings.ToLower(addr)
+	if code == 0 {
+		delete(s.rejects, addr)
+		return
+	}
+	s.rejects[addr] = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 1, 1}, Message: message}
+}
+
+// Sessions returns how many SMTP sessions (connections) the server has
+// accepted, so tests can see connections being reused.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
 // Stop closes the server: connections are refused, as when a relay is
 // down. Received messages are kept; Restart brings it back.
 func (s *Server) Stop() {
@@ -248,6 +275,9 @@ func (s *Server) currentFailure() error {
 type backend struct{ s *Server }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	b.s.mu.Lock()
+	b.s.sessions++
+	b.s.mu.Unlock()
 	return &session{s: b.s, authed: b.s.user == ""}, nil
 }
 
@@ -292,6 +322,12 @@ func (x *session) Mail(from string, _ *smtp.MailOptions) error {
 func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !x.authed {
 		return smtp.ErrAuthRequired
+	}
+	x.s.mu.Lock()
+	reject := x.s.rejects[strings.ToLower(to)]
+	x.s.mu.Unlock()
+	if reject != nil {
+		return reject
 	}
 	x.to = append(x.to, to)
 	return nil
