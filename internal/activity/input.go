@@ -90,6 +90,9 @@ func ParseInput(body []byte) (Input, error) {
 	if !utf8.Valid(body) {
 		return in, fault.New(fault.Invalid, "the body is not valid UTF-8")
 	}
+	if in, ok := parseInputFast(body); ok {
+		return in, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
@@ -99,6 +102,149 @@ func ParseInput(body []byte) (Input, error) {
 		return in, fault.New(fault.Invalid, "the body holds data after the JSON event")
 	}
 	return in, nil
+}
+
+// parseInputFast decodes the shape the tracker sends in one pass, with no
+// reflection and no copy of the body: an object whose keys are Input's
+// JSON names exactly (each at most once, props excepted), whose values are
+// strings without escapes or control characters and plain integers
+// (duration_ms, ts), with JSON whitespace around them and nothing after
+// the object. ok is false for anything else, and ParseInput then decodes
+// with encoding/json, which gives the same Input for what this accepts and
+// the precise error for what it refuses (TestParseInputFast compares the
+// two). The body is valid UTF-8 already, which is what lets strings be
+// copied as they are. The JSON decoder took some 14 µs per event under
+// load, a tenth of the collect handler.
+func parseInputFast(b []byte) (in Input, ok bool) {
+	i := skipJSONSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return in, false
+	}
+	i = skipJSONSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return in, skipJSONSpace(b, i+1) == len(b)
+	}
+	var seen uint16
+	for {
+		key, j, ok := plainJSONString(b, i)
+		if !ok {
+			return in, false
+		}
+		i = skipJSONSpace(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return in, false
+		}
+		i = skipJSONSpace(b, i+1)
+		var bit uint16
+		var str *string
+		var num **int64
+		switch string(key) {
+		case "site":
+			bit, str = 1<<0, &in.Site
+		case "type":
+			bit, str = 1<<1, &in.Type
+		case "url":
+			bit, str = 1<<2, &in.URL
+		case "referrer":
+			bit, str = 1<<3, &in.Referrer
+		case "search":
+			bit, str = 1<<4, &in.Search
+		case "name":
+			bit, str = 1<<5, &in.Name
+		case "target":
+			bit, str = 1<<6, &in.Target
+		case "screen":
+			bit, str = 1<<7, &in.Screen
+		case "duration_ms":
+			bit, num = 1<<8, &in.DurationMS
+		case "ts":
+			bit, num = 1<<9, &in.TS
+		default:
+			return in, false // props, an unknown field, another spelling
+		}
+		if seen&bit != 0 {
+			return in, false // a repeated key: the decoder's rules apply
+		}
+		seen |= bit
+		if str != nil {
+			v, j, ok := plainJSONString(b, i)
+			if !ok {
+				return in, false
+			}
+			*str, i = string(v), j
+		} else {
+			v, j, ok := plainJSONInt(b, i)
+			if !ok {
+				return in, false
+			}
+			*num, i = &v, j
+		}
+		i = skipJSONSpace(b, i)
+		if i >= len(b) {
+			return in, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipJSONSpace(b, i+1)
+			continue
+		case '}':
+			return in, skipJSONSpace(b, i+1) == len(b)
+		}
+		return in, false
+	}
+}
+
+// skipJSONSpace returns the index of the first byte at or after i that is
+// not JSON whitespace.
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainJSONString reads the string starting at b[i] when it holds no
+// escape and no control character, returning its contents and the index
+// after its closing quote.
+func plainJSONString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return b[i+1 : j], j + 1, true
+		case c == '\\' || c < 0x20:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+// plainJSONInt reads a JSON integer (no fraction, no exponent, at most 18
+// digits so it cannot overflow) starting at b[i].
+func plainJSONInt(b []byte, i int) (int64, int, bool) {
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	var n int64
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		n = n*10 + int64(b[i]-'0')
+		i++
+	}
+	digits := i - start
+	if digits == 0 || digits > 18 || (digits > 1 && b[start] == '0') {
+		return 0, 0, false
+	}
+	if i < len(b) && (b[i] == '.' || b[i] == 'e' || b[i] == 'E') {
+		return 0, 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, i, true
 }
 
 func decodeError(err error) error {

@@ -28,6 +28,7 @@ ON CONFLICT (site, hour) DO UPDATE SET views = activity_hourly.views + EXCLUDED.
 )
 
 func (w *writer) writePostgres(ctx context.Context, evs []Event, agg *rollup) error {
+	agg.sortCandidates()
 	return w.c.db.InTx(ctx, func(tx *sql.Tx) error {
 		var anon, linked []*Event
 		for i := range evs {

@@ -222,9 +222,14 @@ func (w *writer) writeSQLite(ctx context.Context, evs []Event, agg *rollup) erro
 		}
 	}
 	// The memory set is authoritative on SQLite: every candidate is new.
-	daily, hourly := agg.finish(func(int64) bool { return true })
+	allNew := func(int64) bool { return true }
 	now := time.Now()
 	due := w.every <= 0 || (!w.held.empty() && now.Sub(w.held.since) >= w.every) || len(evs)+w.heldEvents() >= maxHeldEvents
+	var daily []dailyRow
+	var hourly []hourlyRow
+	if due {
+		daily, hourly = agg.finish(allNew)
+	}
 	var anonID, memberID int64
 	err := w.inTx(ctx, func() error {
 		var err error
@@ -254,7 +259,8 @@ func (w *writer) writeSQLite(ctx context.Context, evs []Event, agg *rollup) erro
 	if w.held.empty() {
 		w.held.since = now
 	}
-	w.held.add(daily, hourly)
+	agg.credit(allNew)
+	w.held.addRollup(agg)
 	w.held.anonID = max(w.held.anonID, anonID)
 	w.held.member = max(w.held.member, memberID)
 	w.heldCount += len(evs)

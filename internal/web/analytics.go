@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"steward/internal/activity"
@@ -62,8 +63,10 @@ func (s *server) collectCORS(w http.ResponseWriter, r *http.Request, site string
 	if !allowed {
 		return false
 	}
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
+	// By canonical key: Set would canonicalise and allocate per call, on
+	// every collected event.
+	h["Access-Control-Allow-Origin"] = []string{origin}
+	h["Access-Control-Allow-Credentials"] = []string{"true"}
 	return true
 }
 
@@ -94,7 +97,7 @@ func (s *server) handleCollect() http.Handler {
 		}
 		// sendBeacon posts text/plain, which needs no preflight; fetch
 		// may send JSON.
-		if ct := r.Header.Get("Content-Type"); ct != "" {
+		if ct := r.Header.Get("Content-Type"); ct != "" && !plainCollectType(ct) {
 			mt, params, err := mime.ParseMediaType(ct)
 			if err != nil || (mt != "application/json" && mt != "text/plain") {
 				s.collectCORS(w, r, "")
@@ -107,7 +110,13 @@ func (s *server) handleCollect() http.Handler {
 				return
 			}
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, activity.MaxBody+1))
+		buf := collectBufs.Get().(*bytes.Buffer)
+		defer collectBufs.Put(buf)
+		buf.Reset()
+		_, err := buf.ReadFrom(io.LimitReader(r.Body, activity.MaxBody+1))
+		// ParseInput copies what it keeps (the decoder owns its own
+		// buffer), so the body's buffer goes back to the pool.
+		body := buf.Bytes()
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -141,6 +150,23 @@ func (s *server) handleCollect() http.Handler {
 			s.problemJSON(w, r, err)
 		}
 	})
+}
+
+// collectBufs holds the buffers collect bodies are read into: one per
+// request otherwise, on the hottest endpoint.
+var collectBufs = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 1024)) }}
+
+// plainCollectType reports whether ct is one of the content types the
+// tracker sends (sendBeacon's text/plain with UTF-8, or JSON), written the
+// way browsers write them; those need no media-type parsing. Anything else
+// is parsed and checked in full.
+func plainCollectType(ct string) bool {
+	switch ct {
+	case "text/plain;charset=UTF-8", "text/plain; charset=UTF-8", "text/plain;charset=utf-8",
+		"text/plain; charset=utf-8", "text/plain", "application/json", "application/json; charset=utf-8":
+		return true
+	}
+	return false
 }
 
 // reportQuery reads site, from, to, limit and interval.

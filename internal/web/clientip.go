@@ -98,6 +98,12 @@ func parseHostAddr(s string) (netip.Addr, bool) {
 }
 
 func splitList(values []string) []string {
+	// The common case, one proxy adding one address, needs no copy.
+	if len(values) == 1 {
+		if v := values[0]; v != "" && !strings.ContainsRune(v, ',') && strings.TrimSpace(v) == v {
+			return values
+		}
+	}
 	var out []string
 	for _, v := range values {
 		for _, part := range strings.Split(v, ",") {
