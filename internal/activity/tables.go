@@ -2,7 +2,6 @@ package activity
 
 import (
 	"embed"
-	"io/fs"
 
 	"steward/internal/registry"
 	"steward/internal/store"
@@ -13,11 +12,7 @@ var migrationFS embed.FS
 
 // Migrations are this package's schema changes (module "activity").
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory always exists
-	}
-	return store.Migrations{Module: "activity", FS: sub}
+	return store.Embedded("activity", migrationFS)
 }
 
 // eventColumns are the columns both event tables share; fields is whether

@@ -33,7 +33,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"net/netip"
 	"regexp"
@@ -92,11 +91,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the schema of module "audit".
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory always exists
-	}
-	return store.Migrations{Module: "audit", FS: sub}
+	return store.Embedded("audit", migrationFiles)
 }
 
 // Tables declares the audit tables for the personal-data registry. The log

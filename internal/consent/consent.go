@@ -42,7 +42,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -194,11 +193,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the schema of module "consent".
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory always exists
-	}
-	return store.Migrations{Module: "consent", FS: sub}
+	return store.Embedded("consent", migrationFiles)
 }
 
 // Tables declares the ledger for the personal-data registry.

@@ -33,7 +33,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"strings"
 	"time"
@@ -380,11 +379,7 @@ func (s *Service) abandonedPage(ctx context.Context, now time.Time, after string
 
 // Migrations returns the schema of module "identity".
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory always exists
-	}
-	return store.Migrations{Module: "identity", FS: sub}
+	return store.Embedded("identity", migrationFiles)
 }
 
 // Tables declares the tables of this package for the personal-data

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"embed"
-	"io/fs"
 
 	"steward/internal/registry"
 	"steward/internal/store"
@@ -13,11 +12,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the schema of the jobs module.
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	return store.Migrations{Module: "jobs", FS: sub}
+	return store.Embedded("jobs", migrationFiles)
 }
 
 // Tables declares the jobs table to the personal-data registry. It holds

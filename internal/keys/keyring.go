@@ -9,7 +9,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,11 +37,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the schema of module "keys".
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory always exists
-	}
-	return store.Migrations{Module: "keys", FS: sub}
+	return store.Embedded("keys", migrationFiles)
 }
 
 // Tables declares data_keys for the personal-data registry. Its rows belong

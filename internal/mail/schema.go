@@ -2,7 +2,6 @@ package mail
 
 import (
 	"embed"
-	"io/fs"
 
 	"steward/internal/registry"
 	"steward/internal/store"
@@ -13,11 +12,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the schema of the mail module: the outbox.
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	return store.Migrations{Module: "mail", FS: sub}
+	return store.Embedded("mail", migrationFiles)
 }
 
 // Tables declares the outbox to the personal-data registry. Each row is

@@ -23,7 +23,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -162,11 +161,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the schema of module "newsletter".
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory always exists
-	}
-	return store.Migrations{Module: "newsletter", FS: sub}
+	return store.Embedded("newsletter", migrationFiles)
 }
 
 // Tables declares this package's tables for the personal-data registry.

@@ -27,7 +27,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -144,11 +143,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the schema of module "notice".
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory always exists
-	}
-	return store.Migrations{Module: "notice", FS: sub}
+	return store.Embedded("notice", migrationFiles)
 }
 
 // Tables declares this package's tables for the personal-data registry.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"time"
 
@@ -21,11 +20,7 @@ var migrationFS embed.FS
 
 // Migrations returns the schema of the policy module.
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at build time
-	}
-	return store.Migrations{Module: "policy", FS: sub}
+	return store.Embedded("policy", migrationFS)
 }
 
 // Tables declares the policy module's tables: none holds personal data.

@@ -252,3 +252,14 @@ func (db *DB) Columns(ctx context.Context) ([]Column, error) {
 	}
 	return out, rows.Err()
 }
+
+// Embedded returns the migrations of module kept in the "migrations"
+// directory of an embedded file system: the one line each package's
+// Migrations function needs.
+func Embedded(module string, fsys fs.FS) Migrations {
+	sub, err := fs.Sub(fsys, "migrations")
+	if err != nil {
+		panic(fmt.Sprintf("store: migrations of %s: %v", module, err)) // fixed at build time
+	}
+	return Migrations{Module: module, FS: sub}
+}

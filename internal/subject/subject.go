@@ -35,7 +35,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/mail"
 	"regexp"
@@ -108,11 +107,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the schema of module "subject".
 func Migrations() store.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory always exists
-	}
-	return store.Migrations{Module: "subject", FS: sub}
+	return store.Embedded("subject", migrationFiles)
 }
 
 // Tables declares the tables of this package for the personal-data
