@@ -16,20 +16,27 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"steward/examples"
+	"steward/internal/activity"
+	"steward/internal/analytics"
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/consent"
 	"steward/internal/identity"
 	"steward/internal/jobs"
 	"steward/internal/keys"
 	"steward/internal/mail"
+	"steward/internal/newsletter"
+	"steward/internal/notice"
 	"steward/internal/policy"
 	"steward/internal/registry"
+	"steward/internal/rights"
 	"steward/internal/store"
 	"steward/internal/subject"
 	"steward/internal/web"
@@ -45,6 +52,11 @@ func Modules() []store.Migrations {
 		jobs.Migrations(),
 		mail.Migrations(),
 		identity.Migrations(),
+		consent.Migrations(),
+		newsletter.Migrations(),
+		notice.Migrations(),
+		rights.Migrations(),
+		activity.Migrations(),
 	}
 }
 
@@ -58,6 +70,11 @@ func Registry() (*registry.Registry, error) {
 		jobs.Tables(),
 		mail.Tables(),
 		identity.Tables(),
+		consent.Tables(),
+		newsletter.Tables(),
+		notice.Tables(),
+		rights.Tables(),
+		activity.Tables(),
 	)
 }
 
@@ -123,8 +140,17 @@ type App struct {
 	Jobs     *jobs.Runner
 	Outbox   *mail.Outbox
 	Identity *identity.Service
-	Metrics  *prometheus.Registry
-	Handler  http.Handler
+	// Issue 5: the consent ledger, newsletters, and policy-change and
+	// broadcast notices.
+	Consent     *consent.Ledger
+	Newsletters *newsletter.Service
+	Notices     *notice.Service
+	Rights      *rights.Service // issue 3: rights requests, export and erasure
+	// Issue 4: cookieless collection and the reports read from it.
+	Activity  *activity.Collector
+	Analytics *analytics.Service
+	Metrics   *prometheus.Registry
+	Handler   http.Handler
 }
 
 // Options adjust Open for tests.
@@ -193,8 +219,17 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 		return err
 	})
 	a.Jobs.Every("identity.prune", time.Hour)
+	if err := a.openConsent(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.openRights(); err != nil {
+		return nil, err
+	}
 	a.Metrics = prometheus.NewRegistry()
 	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.openAnalytics(ctx); err != nil {
+		return nil, err
+	}
 	if a.Handler, err = web.New(a.webDeps()); err != nil {
 		return nil, err
 	}
@@ -269,6 +304,9 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
+	if cerr := a.Activity.Close(shutdownCtx); cerr != nil && err == nil {
+		err = cerr // events still queued could not be committed in time
+	}
 	if jerr := a.Jobs.Stop(shutdownCtx); jerr != nil && err == nil {
 		err = jerr
 	}
@@ -278,8 +316,15 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 	return nil
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.DB.Close() }
+// Close commits the events still queued and releases the database.
+func (a *App) Close() error {
+	if a.Activity != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = a.Activity.Close(ctx)
+	}
+	return a.DB.Close()
+}
 
 func (a *App) webDeps() web.Deps {
 	var demo fs.FS
@@ -298,6 +343,12 @@ func (a *App) webDeps() web.Deps {
 		Identity:      a.Identity,
 		Audit:         a.Audit,
 		Outbox:        a.Outbox,
+		Consent:       a.Consent,
+		Newsletters:   a.Newsletters,
+		Notices:       a.Notices,
+		Rights:        a.Rights,
+		Activity:      a.Activity,
+		Analytics:     a.Analytics,
 		Config: web.Config{
 			BaseURL:        a.Config.BaseURL,
 			Dev:            a.Config.Dev,
@@ -306,4 +357,67 @@ func (a *App) webDeps() web.Deps {
 			DemoDir:        demo,
 		},
 	}
+}
+
+// openConsent builds issue 5's services: the consent ledger (receipts
+// signed with an Ed25519 key derived from the master key), notices (which
+// also choose the guard for members who have not accepted a change that
+// reduced their rights) and newsletters; syncs the policy's lists; and
+// announces the version in force when it is a significant change not yet
+// announced.
+func (a *App) openConsent(ctx context.Context) error {
+	signer, err := consent.NewSigner(a.Master.Derive(consent.SigningInfo, 32))
+	if err != nil {
+		return err
+	}
+	links, err := consent.NewLinks(a.Master.Derive(consent.LinkInfo, 32), a.Clock)
+	if err != nil {
+		return err
+	}
+	baseURL := a.Config.BaseURL
+	if baseURL == "" {
+		baseURL = "http://" + a.Config.Addr
+	}
+	cp := consent.Policy{Policy: a.Policy, Version: a.Version.Number}
+	if a.Consent, err = consent.New(consent.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Subjects: a.Subjects, Audit: a.Audit,
+		Signer: signer, Policy: cp, BaseURL: baseURL}); err != nil {
+		return err
+	}
+	if a.Notices, err = notice.New(notice.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: cp, Subjects: a.Subjects,
+		Outbox: a.Outbox, Jobs: a.Jobs, Audit: a.Audit, Directory: notice.SubjectDirectory{Accounts: a.Identity}, BaseURL: baseURL}); err != nil {
+		return err
+	}
+	if a.Newsletters, err = newsletter.New(newsletter.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: cp, Subjects: a.Subjects,
+		Ledger: a.Consent, Links: links, Outbox: a.Outbox, Jobs: a.Jobs, Audit: a.Audit, Guards: a.Notices, BaseURL: baseURL}); err != nil {
+		return err
+	}
+	a.Notices.SetSubscribers(a.Newsletters)
+	if err := a.Newsletters.SyncLists(ctx); err != nil {
+		return err
+	}
+	if n, err := a.Notices.Reconcile(ctx); err != nil {
+		return err
+	} else if n != nil {
+		a.Log.Info("policy change announced", "notice", n.ID, "version", n.PolicyVersion)
+	}
+	return nil
+}
+
+// openRights builds issue 3's rights service over the whole registry. Its
+// erasure ledger is also appended to a file in the data directory, which
+// `steward rights reapply` reads after a backup is restored; keep that
+// file out of the database's backups.
+func (a *App) openRights() error {
+	reg, err := Registry()
+	if err != nil {
+		return err
+	}
+	cfg := rights.Config{}
+	if a.Config.DataDir != "" {
+		cfg.LedgerPath = filepath.Join(a.Config.DataDir, "erasure-ledger.jsonl")
+	}
+	a.Rights, err = rights.New(rights.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy, PolicyVersion: a.Version.Number,
+		Registry: reg, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit, Outbox: a.Outbox, Jobs: a.Jobs, Accounts: a.Identity,
+		BaseURL: a.Config.BaseURL, Config: cfg})
+	return err
 }

@@ -32,6 +32,8 @@ func apiOps() map[string]apiOp {
 	for _, part := range []map[string]apiOp{
 		coreAPIOps(),
 		consentOps(),
+		analyticsOps(),
+		rightsOps(),
 	} {
 		for k, v := range part {
 			out[k] = v
@@ -131,7 +133,7 @@ func (s *server) openAPIDocument() ([]byte, error) {
 		"info":              info,
 		"paths":             paths,
 		"components": map[string]any{
-			"schemas":   withConsent(s.schemas(), consentSchemas()),
+			"schemas":   withConsent(withConsent(withConsent(s.schemas(), consentSchemas()), analyticsSchemas()), rightsSchemas()),
 			"responses": problemResponses(),
 			"securitySchemes": map[string]any{
 				"bearer": map[string]any{"type": "http", "scheme": "bearer",

@@ -115,7 +115,45 @@ func (s *server) routes() []route {
 		{"POST", "/admin/notices", s.pageRole(s.pageBroadcastPost(), "admin", "privacy")},
 		// --- end consent and newsletters ---
 
+		// --- rights (issue 3) ---
+		{"GET", "/api/v1/me/data", s.apiRights(s.handleMyData())},
+		{"POST", "/api/v1/me/requests", s.apiRights(s.handleFileMine())},
+		{"GET", "/api/v1/me/requests", s.apiRights(s.handleMyRequests())},
+		{"GET", "/api/v1/me/requests/{id}", s.apiRights(s.handleMyRequest())},
+		{"GET", "/api/v1/me/requests/{id}/download", s.apiRights(s.handleMyDownload())},
+		{"POST", "/api/v1/requests", s.withRights(s.handleFileByEmail())},
+		{"POST", "/api/v1/requests/{id}/verify", s.withRights(s.handleVerifyRequest())},
+		{"GET", "/api/v1/requests/{id}", s.withRights(s.handleRequestByToken())},
+		{"GET", "/api/v1/requests/{id}/download", s.withRights(s.handleDownloadByToken())},
+		{"GET", "/api/v1/admin/requests", s.apiRightsStaff(s.handleQueue())},
+		{"GET", "/api/v1/admin/requests/{id}", s.apiRightsStaff(s.handleStaffRequest())},
+		{"POST", "/api/v1/admin/requests/{id}/approve", s.apiRightsStaff(s.handleDecision("approve"))},
+		{"POST", "/api/v1/admin/requests/{id}/refuse", s.apiRightsStaff(s.handleDecision("refuse"))},
+		{"POST", "/api/v1/admin/requests/{id}/extend", s.apiRightsStaff(s.handleDecision("extend"))},
+		{"POST", "/api/v1/admin/subjects/{id}/under-age", s.apiRightsStaff(s.handleUnderAge())},
+		{"GET", "/account/privacy", s.pageRights(s.pageAuth(s.pagePrivacyCentre()))},
+		{"POST", "/account/privacy/requests", s.pageRights(s.pageAuth(s.pagePrivacyRequestPost()))},
+		{"GET", "/account/privacy/requests/{id}/download", s.pageRights(s.pageAuth(s.handleMyDownload()))},
+		{"GET", "/privacy/request", s.pageRights(s.pagePublicRequest())},
+		{"POST", "/privacy/request", s.pageRights(s.pagePublicRequestPost())},
+		{"POST", "/privacy/request/{id}/verify", s.pageRights(s.pagePublicVerifyPost())},
+		{"POST", "/privacy/request/{id}/status", s.pageRights(s.pagePublicStatusPost())},
+		{"POST", "/privacy/request/{id}/download", s.pageRights(s.pagePublicDownloadPost())},
+		{"GET", "/admin/requests", s.pageRights(s.pageRole(s.pageAdminRequests(), "admin", "privacy"))},
+		{"GET", "/admin/requests/{id}", s.pageRights(s.pageRole(s.pageAdminRequest(), "admin", "privacy"))},
+		{"POST", "/admin/requests/{id}/approve", s.pageRights(s.pageRole(s.pageAdminDecisionPost("approve"), "admin", "privacy"))},
+		{"POST", "/admin/requests/{id}/refuse", s.pageRights(s.pageRole(s.pageAdminDecisionPost("refuse"), "admin", "privacy"))},
+		{"POST", "/admin/requests/{id}/extend", s.pageRights(s.pageRole(s.pageAdminDecisionPost("extend"), "admin", "privacy"))},
+		{"POST", "/admin/subjects/under-age", s.pageRights(s.pageRole(s.pageUnderAgePost(), "admin", "privacy"))},
+		// --- end rights ---
+
 		// --- analytics (issue 4) ---
+		{"GET", "/tracker.js", s.handleTracker()},
+		{"POST", "/api/v1/collect", s.handleCollect()},
+		{"OPTIONS", "/api/v1/collect", s.handleCollectPreflight()},
+		{"GET", "/api/v1/trends", s.handleTrends()},
+		{"GET", "/api/v1/admin/analytics/{report}", s.apiRole(s.handleReport(), "admin", "analyst")},
+		{"GET", "/admin/analytics", s.pageRole(s.pageAnalytics(), "admin", "analyst")},
 		// --- end analytics ---
 	}
 }

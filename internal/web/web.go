@@ -22,6 +22,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"steward/internal/activity"
+	"steward/internal/analytics"
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/consent"
@@ -30,6 +32,7 @@ import (
 	"steward/internal/newsletter"
 	"steward/internal/notice"
 	"steward/internal/policy"
+	"steward/internal/rights"
 	"steward/internal/store"
 )
 
@@ -85,7 +88,14 @@ type Deps struct {
 	Consent     *consent.Ledger
 	Newsletters *newsletter.Service
 	Notices     *notice.Service
-	Config      Config
+	// Rights serves issue 3 (rights requests, the privacy centre, the
+	// staff queue); when nil, its routes answer 404.
+	Rights *rights.Service
+	// Activity and Analytics serve issue 4 (tracker, collection, reports,
+	// trends); when nil, their routes answer 404.
+	Activity  *activity.Collector
+	Analytics *analytics.Service
+	Config    Config
 }
 
 // server holds what the handlers share. It is built once by New and never
@@ -100,6 +110,7 @@ type server struct {
 	cookies  map[string]bool
 	openapi  []byte
 	routeTab []route
+	ids      *requestIDs
 }
 
 // New builds the HTTP handler for the whole server.
@@ -131,7 +142,7 @@ func newServer(d Deps) (*server, error) {
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
 	}
-	s := &server{d: d, log: d.Log, maxBody: d.Config.MaxBodyBytes}
+	s := &server{d: d, log: d.Log, maxBody: d.Config.MaxBodyBytes, ids: newRequestIDs()}
 	if s.maxBody <= 0 {
 		s.maxBody = defaultMaxBody
 	}
@@ -174,6 +185,7 @@ func (s *server) handler(extra []route) http.Handler {
 		mux.Handle(rt.pattern(), s.instrument(rt.pattern(), rt.h))
 	}
 	var h http.Handler = s.dispatch(mux)
+	h = s.gpc(h) // a signed-in member's Sec-GPC is recorded on every route
 	h = s.requireTLS(h)
 	h = s.crossOrigin(h)
 	h = s.limitBody(h)

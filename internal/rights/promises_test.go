@@ -1,0 +1,313 @@
+package rights_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"steward/internal/clock"
+	"steward/internal/fault"
+	"steward/internal/policy"
+	"steward/internal/rights"
+	"steward/internal/store"
+	"steward/internal/store/storetest"
+)
+
+// mixiPhoneReviewed is Mixi's policy with the phone number taken out of
+// the self-editable fields, so correcting it is a reviewed request.
+func mixiPhoneReviewed(t testing.TB) func(e *env) {
+	return func(e *env) {
+		data, err := loadExampleBytes("mixi.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = bytes.Replace(data, []byte("self_editable: [name, email, phone, picture]"), []byte("self_editable: [name, email, picture]"), 1)
+		p, err := policy.Parse("mixi-reviewed.yaml", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.SelfEditable("phone") {
+			t.Fatal("the phone is still self-editable")
+		}
+		e.pol = p
+	}
+}
+
+// TestPromiseJ23_RectificationWithReasonAndRestriction: a correction of a
+// field the member cannot edit needs an explanation; processing of its
+// category is restricted while staff assess it; approval writes the value
+// and lifts the restriction once the member was told.
+func TestPromiseJ23_RectificationWithReasonAndRestriction(t *testing.T) {
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
+		e := newEnvWith(t, db, "mixi.yaml", envOpts{}, mixiPhoneReviewed(t))
+		ann := e.member("ann@example.org")
+		e.seed(ann, "ANN")
+		who := rights.Requester{SubjectID: ann}
+		_, err := e.rights.File(e.ctx, who, rights.Filing{Type: rights.Rectification, Fields: []string{"phone"}})
+		if fault.CodeOf(err) != fault.Invalid || fault.FieldOf(err) != "reason" {
+			t.Errorf("a correction without explanation: %v", err)
+		}
+		r, err := e.rights.File(e.ctx, who, rights.Filing{Type: rights.Rectification, Corrections: map[string]string{"phone": "+44 1632 960001"},
+			Reason: "I changed my number.", Restrict: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.NeedsReview || r.Status != rights.StatusVerified {
+			t.Errorf("rectification: %s review=%v", r.Status, r.NeedsReview)
+		}
+		guard := policy.NewGuard(e.pol, nil)
+		st, _ := e.subjects.State(e.ctx, db, ann)
+		if d := guard.Decide("provide-service", "identity", st); d.Allowed || d.Reason != policy.ReasonRestricted {
+			t.Errorf("while assessed, provide-service on identity: %+v", d)
+		}
+		if d := guard.Decide(policy.SubjectRequest, "identity", st); !d.Allowed {
+			t.Errorf("the member's own requests are stopped by the restriction")
+		}
+		if _, err := e.rights.Approve(e.ctx, "s_officer", r.ID, "checked the new number"); err != nil {
+			t.Fatal(err)
+		}
+		e.run()
+		got := e.request(r.ID)
+		if got.Status != rights.StatusCompleted || !strings.Contains(string(got.Result), `"phone":"corrected"`) {
+			t.Errorf("after approval: %s %s", got.Status, got.Result)
+		}
+		prof := e.report(ann).set("account").Rows[0].Fields["phone"]
+		if prof != "+44 1632 960001" {
+			t.Errorf("phone after correction = %v", prof)
+		}
+		st, _ = e.subjects.State(e.ctx, db, ann)
+		if st.Restricted {
+			t.Errorf("the restriction was not lifted after the review")
+		}
+		if !e.auditHas(ann, "rights.restriction_lifted") {
+			t.Errorf("lifting not audited")
+		}
+		n := e.count(`SELECT COUNT(*) FROM mail_outbox WHERE subject_id = $1 AND subject LIKE '%restriction%lifted%'`, ann)
+		if n != 1 {
+			t.Errorf("the member was not told before the restriction was lifted (%d mails)", n)
+		}
+		// A self-editable field is corrected on the account page instead.
+		if _, err := e.rights.File(e.ctx, who, rights.Filing{Type: rights.Rectification, Fields: []string{"name"}, Reason: "typo"}); fault.CodeOf(err) != fault.Invalid {
+			t.Errorf("rectification of a self-editable field: %v", err)
+		}
+	})
+}
+
+// TestPromiseJ24_Objection: an objection to marketing stops it at once and
+// cannot be refused; another objection needs grounds, takes effect at
+// once, and is lifted if staff refuse it with compelling grounds.
+func TestPromiseJ24_Objection(t *testing.T) {
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, "jmir.yaml", envOpts{})
+		ann := e.member("ann@example.org")
+		who := rights.Requester{SubjectID: ann}
+		if err := e.subjects.SetConsent(e.ctx, db, ann, "marketing", true); err != nil {
+			t.Fatal(err)
+		}
+		guard := policy.NewGuard(e.pol, nil)
+		r, err := e.rights.File(e.ctx, who, rights.Filing{Type: rights.Objection, Purposes: []string{"marketing"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != rights.StatusCompleted {
+			t.Errorf("objection to marketing: %s, want completed at once", r.Status)
+		}
+		st, _ := e.subjects.State(e.ctx, db, ann)
+		if d := guard.Decide("marketing", "identity", st); d.Allowed {
+			t.Errorf("marketing still allowed after the objection")
+		}
+		if d := guard.Decide("third-party-marketing", "identity", st); d.Allowed {
+			t.Errorf("other direct marketing still allowed (suppression)")
+		}
+		if _, err := e.rights.Refuse(e.ctx, "s_officer", r.ID, "we want to"); fault.CodeOf(err) != fault.Conflict {
+			t.Errorf("refusing an objection to marketing: %v", err)
+		}
+		// Another purpose: grounds needed.
+		if _, err := e.rights.File(e.ctx, who, rights.Filing{Type: rights.Objection, Purposes: []string{"analytics"}}); fault.FieldOf(err) != "reason" {
+			t.Errorf("objection without grounds: %v", err)
+		}
+		if _, err := e.rights.File(e.ctx, who, rights.Filing{Type: rights.Objection, Purposes: []string{"provide-service"}, Reason: "x"}); fault.CodeOf(err) != fault.Invalid {
+			t.Errorf("objection to a contract purpose: %v", err)
+		}
+		r, err = e.rights.File(e.ctx, who, rights.Filing{Type: rights.Objection, Purposes: []string{"analytics"}, Reason: "My situation."})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ = e.subjects.State(e.ctx, db, ann)
+		if d := guard.Decide("analytics", "activity", st); d.Allowed {
+			t.Errorf("analytics allowed while the objection is weighed")
+		}
+		if _, err := e.rights.Refuse(e.ctx, "s_officer", r.ID, "Compelling grounds: fraud detection depends on it."); err != nil {
+			t.Fatal(err)
+		}
+		st, _ = e.subjects.State(e.ctx, db, ann)
+		if d := guard.Decide("analytics", "activity", st); !d.Allowed {
+			t.Errorf("the refused objection still stops analytics: %+v", d)
+		}
+		if got := e.request(r.ID); got.Status != rights.StatusRefused || !strings.Contains(got.RefusalReason, "Compelling") {
+			t.Errorf("refused objection: %s %q", got.Status, got.RefusalReason)
+		}
+	})
+}
+
+// TestPromiseJ22_PortabilityIsTheProvidedSubset: the export ZIP holds
+// what the subject provided under contract or consent, in JSON valid
+// against its schema and CSV, with consent records and uploads, and
+// nothing observed or derived.
+func TestPromiseJ22_PortabilityIsTheProvidedSubset(t *testing.T) {
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, "jmir.yaml", envOpts{files: files{"../x.pdf": "PDF"}})
+		ann := e.member("ann@example.org")
+		vals := e.seed(ann, "ANN")
+		r := e.file(ann, rights.Filing{Type: rights.Portability})
+		e.run()
+		ex, err := e.rights.Download(e.ctx, ann, "sess-1", false, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := unzip(t, ex.Data)
+		checkPortabilityZIP(t, e, z)
+		data := string(z["data.json"])
+		for _, v := range vals {
+			tab, _ := e.reg.Table(v.Table)
+			in := strings.Contains(data, v.Value)
+			if tab.Origin != "provided" && in {
+				t.Errorf("%s.%s (%s) is in the portability export", v.Table, v.Column, tab.Origin)
+			}
+		}
+		for _, v := range []string{"ANN-test_comments-body", "ANN-test_articles-body", "ANN-accounts-name"} {
+			if !strings.Contains(data, v) {
+				t.Errorf("provided value %s missing", v)
+			}
+		}
+		if string(z["files/x.pdf"]) != "PDF" {
+			t.Errorf("upload missing: %v", keysOf(z))
+		}
+	})
+}
+
+// TestDeadlinesAndExtensions: one calendar month from receipt; staff may
+// extend by two months in all, only within the first month, with a reason
+// the subject is told; the queue puts the most urgent first and flags
+// what is overdue.
+func TestDeadlinesAndExtensions(t *testing.T) {
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, "mixi.yaml", envOpts{})
+		e.clock.Set(time.Date(2027, 1, 31, 10, 0, 0, 0, time.UTC))
+		ann := e.member("ann@example.org")
+		r := e.file(ann, rights.Filing{Type: rights.Objection, Purposes: []string{"measure"}, Reason: "x"})
+		if want := time.Date(2027, 2, 28, 10, 0, 0, 0, time.UTC); !r.DueAt.Equal(want) {
+			t.Errorf("due %v, want %v (one calendar month, clamped)", r.DueAt, want)
+		}
+		if _, err := e.rights.Extend(e.ctx, "s_officer", r.ID, 1, ""); fault.FieldOf(err) != "reason" {
+			t.Errorf("extension without reason: %v", err)
+		}
+		r2, err := e.rights.Extend(e.ctx, "s_officer", r.ID, 1, "Many records to check.")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := clock.AddMonths(r.ReceivedAt, 2); !r2.DueAt.Equal(want) || !r2.Extended() {
+			t.Errorf("after one month's extension: due %v, want %v", r2.DueAt, want)
+		}
+		if _, err := e.rights.Extend(e.ctx, "s_officer", r.ID, 2, "more"); fault.FieldOf(err) != "months" {
+			t.Errorf("a third month: %v", err)
+		}
+		r3, err := e.rights.Extend(e.ctx, "s_officer", r.ID, 1, "Still checking.")
+		if err != nil || !r3.DueAt.Equal(clock.AddMonths(r.ReceivedAt, 3)) {
+			t.Errorf("second month: %v %v", r3.DueAt, err)
+		}
+		n := e.count(`SELECT COUNT(*) FROM mail_outbox WHERE subject_id = $1 AND body_text LIKE '%Many records to check.%'`, ann)
+		if n != 1 {
+			t.Errorf("the extension's reason was not mailed (%d)", n)
+		}
+		// After the first month no extension is possible.
+		other := e.file(ann, rights.Filing{Type: rights.Objection, Purposes: []string{"maintain-improve"}, Reason: "y"})
+		e.clock.Advance(32 * 24 * time.Hour)
+		if _, err := e.rights.Extend(e.ctx, "s_officer", other.ID, 1, "late"); fault.CodeOf(err) != fault.Conflict {
+			t.Errorf("extension after the first month: %v", err)
+		}
+		q, err := e.rights.Queue(e.ctx, false, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(q) != 2 || q[0].ID != other.ID || !q[0].Overdue(e.clock.Now()) || q[1].Overdue(e.clock.Now()) {
+			t.Errorf("queue order or overdue flags wrong: %+v", q)
+		}
+	})
+}
+
+// TestSubjectLookupsUseIndexes reads the query plans of the engine's
+// lookups by subject on every personal table: each must use an index, so
+// export and erasure cost the subject's rows, not the table's.
+func TestSubjectLookupsUseIndexes(t *testing.T) {
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
+		reg := testRegistry(t, true)
+		ctx := context.Background()
+		for _, tab := range reg.Personal() {
+			for _, q := range []string{
+				`SELECT * FROM "` + tab.Name + `" WHERE "` + tab.SubjectColumn + `" IN ($1, $2)`,
+				`DELETE FROM "` + tab.Name + `" WHERE "` + tab.SubjectColumn + `" IN ($1, $2)`,
+				`SELECT COUNT(*) FROM "` + tab.Name + `" WHERE "` + tab.SubjectColumn + `" IN ($1)`,
+			} {
+				plan := explain(t, ctx, db, q, "s_a", "s_b")
+				if db.Engine == store.SQLite {
+					if strings.Contains(plan, "SCAN "+tab.Name) && !strings.Contains(plan, "USING") {
+						t.Errorf("%s scans the whole table:\n%s\n%s", tab.Name, q, plan)
+					}
+				} else if strings.Contains(plan, "Seq Scan") {
+					t.Errorf("%s scans the whole table:\n%s\n%s", tab.Name, q, plan)
+				}
+			}
+		}
+	})
+}
+
+func explain(t testing.TB, ctx context.Context, db *store.DB, q string, args ...any) string {
+	t.Helper()
+	n := strings.Count(q, "$")
+	args = args[:n]
+	var out []string
+	err := db.InTx(ctx, func(tx *sqlTx) error {
+		prefix := "EXPLAIN QUERY PLAN "
+		if db.Engine == store.Postgres {
+			// With the tables nearly empty the planner would rightly scan
+			// them; forbidding it shows whether an index exists at all.
+			if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+				return err
+			}
+			prefix = "EXPLAIN "
+		}
+		rows, err := tx.QueryContext(ctx, prefix+q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			rows.Scan(ptrs...)
+			out = append(out, textValue(vals[len(vals)-1]))
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatalf("explain %s: %v", q, err)
+	}
+	return strings.Join(out, "\n")
+}
+
+func textValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return ""
+}
