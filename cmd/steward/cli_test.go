@@ -5,15 +5,18 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"steward/internal/app"
+	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/consent"
 	"steward/internal/keys"
+	"steward/internal/rights"
 	"steward/internal/subject"
 )
 
@@ -185,5 +188,48 @@ func TestKeysRotate(t *testing.T) {
 	}
 	if _, err := keys.NewKeyring(db, oldM, clock.Real{}).Open(ctx, db, "s_test", "contact", sealed); err == nil {
 		t.Fatal("the old master still opens a rotated key")
+	}
+}
+
+// TestRequestsListShow: the staff queue from the command line lists a
+// request by due date and shows it, and showing it is audited.
+func TestRequestsListShow(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	a, err := app.Open(ctx, app.Config{DataDir: dir, Dev: true, BaseURL: "http://127.0.0.1:8080"}, noEnv, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := a.Rights.FileByEmail(ctx, "reader@example.org", rights.Filing{Type: rights.Access}, netip.MustParseAddr("192.0.2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	out, err := runCmd(t, "requests", "list", "--data-dir", dir, "--dev")
+	if err != nil || !strings.Contains(out, req.ID) || !strings.Contains(out, "access") {
+		t.Fatalf("requests list: %v\n%s", err, out)
+	}
+	out, err = runCmd(t, "requests", "show", "--data-dir", dir, "--dev", req.ID)
+	if err != nil || !strings.Contains(out, `"due_at"`) || !strings.Contains(out, req.ID) {
+		t.Fatalf("requests show: %v\n%s", err, out)
+	}
+	if _, err := runCmd(t, "requests", "show", "--data-dir", dir, "--dev", "r_nosuch"); err == nil {
+		t.Fatal("showing an unknown request succeeded")
+	}
+	db, err := app.OpenStore(ctx, app.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	entries, err := audit.New(db, clock.Real{}).ForSubject(ctx, db, req.SubjectID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := false
+	for _, e := range entries {
+		read = read || e.Action == "staff.read"
+	}
+	if !read {
+		t.Fatal("showing a request was not audited as a staff read")
 	}
 }

@@ -25,6 +25,7 @@ Usage:
   steward policy render [--format markdown|html] FILE
   steward policy diff OLD NEW          classify a change as minor or significant
   steward audit verify [flags]         verify the audit log's hash chain
+  steward requests list [--all] | show ID [flags]      the rights-request queue, by due date
   steward keys rotate --new-key-file FILE [flags]      re-wrap every data key under a new master key
   steward consent verify [--public-key FILE] RECEIPT   check a consent receipt's signature offline
   steward users create-staff --email E --role R --password-stdin [flags]
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runPolicy(args, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args, getenv, stdout, stderr)
+	case "requests":
+		return runRequests(ctx, args, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args, getenv, stdout, stderr)
 	case "consent":
