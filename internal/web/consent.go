@@ -35,6 +35,23 @@ func evidenceOf(r *http.Request) consent.Evidence {
 // services (tests of other capabilities build the layer without them).
 func notEnabled() error { return fault.New(fault.NotFound, "not found") }
 
+// withConsent serves h only when the consent, newsletter and notice
+// services are wired (the app always wires them; a server built without
+// them, as in some tests, answers 404 on their routes). The check is made
+// once here instead of in every handler.
+func (s *server) withConsent(h http.Handler) http.Handler {
+	if s.d.Consent != nil && s.d.Newsletters != nil && s.d.Notices != nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/.well-known/") {
+			s.problemJSON(w, r, notEnabled())
+			return
+		}
+		s.errorPage(w, r, notEnabled())
+	})
+}
+
 // applyGPC records the signal of a signed-in member in the ledger as an
 // opt-out of every sale/sharing and third-party-marketing purpose. It reads
 // first and writes only when the signal changes something, so a browser
@@ -141,17 +158,12 @@ func (s *server) absolute(path string) string {
 
 func (s *server) handleMyConsents() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Consent == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		s.applyGPC(r, a.P.Account.SubjectID)
 		body, err := s.consentsOf(r.Context(), r, a.P.Account.SubjectID)
 		if err != nil {
 			s.problemJSON(w, r, err)
 			return
 		}
-		w.Header().Set("Cache-Control", "no-store")
 		s.encode(w, r, http.StatusOK, body)
 	}
 }
@@ -162,10 +174,6 @@ type consentChange struct {
 
 func (s *server) handlePutConsent() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Consent == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		var in consentChange
 		if err := decode(r, &in); err != nil {
 			s.problemJSON(w, r, err)
@@ -202,10 +210,6 @@ func clipText(s string, n int) string {
 // statement: this site honours the signal.
 func (s *server) handleGPCStatement() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Consent == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		s.encode(w, r, http.StatusOK, map[string]any{"gpc": true, "lastUpdate": s.d.Policy.EffectiveDate().Format("2006-01-02")})
 	})
@@ -216,10 +220,6 @@ func (s *server) handleGPCStatement() http.Handler {
 // offline with it.
 func (s *server) handleReceiptKey() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Consent == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		signer := s.d.Consent.Signer()
 		if r.URL.Query().Get("format") == "pem" {
 			w.Header().Set("Content-Type", "application/x-pem-file")

@@ -65,7 +65,6 @@ func (s *server) renderConsents(w http.ResponseWriter, r *http.Request, a auth, 
 		v.Errors = errs
 	}
 	v.Data = d
-	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, status, "consent_centre", v)
 }
 
@@ -77,10 +76,6 @@ var consentNotices = map[string]string{
 
 func (s *server) pageConsents() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Consent == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		s.applyGPC(r, a.P.Account.SubjectID)
 		s.renderConsents(w, r, a, http.StatusOK, consentNotices[r.URL.Query().Get("done")], nil)
 	}
@@ -88,10 +83,6 @@ func (s *server) pageConsents() authed {
 
 func (s *server) pageConsentPost() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Consent == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		if err := parseForm(r); err != nil {
 			s.errorPage(w, r, err)
 			return
@@ -111,10 +102,6 @@ func (s *server) pageConsentPost() authed {
 
 func (s *server) pageNewsletterPost() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		if err := parseForm(r); err != nil {
 			s.errorPage(w, r, err)
 			return
@@ -143,10 +130,6 @@ func (s *server) pageNewsletterPost() authed {
 
 func (s *server) pageAcceptPolicyPost() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Notices == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		if err := parseForm(r); err != nil {
 			s.errorPage(w, r, err)
 			return
@@ -165,10 +148,6 @@ func (s *server) pageAcceptPolicyPost() authed {
 // pageReceipt downloads one of the member's signed receipts.
 func (s *server) pageReceipt() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Consent == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		rec, err := s.d.Consent.Get(r.Context(), s.d.DB, a.P.Account.SubjectID, r.PathValue("id"))
 		if err != nil {
 			s.errorPage(w, r, err)
@@ -176,7 +155,6 @@ func (s *server) pageReceipt() authed {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Disposition", `attachment; filename="consent-receipt-`+rec.ID+`.json"`)
-		w.Header().Set("Cache-Control", "no-store")
 		w.Write(rec.Receipt)
 	}
 }
@@ -232,20 +210,12 @@ var adminNotices = map[string]string{
 
 func (s *server) pageNewsletterAdmin() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		s.renderNewsletterAdmin(w, r, a, http.StatusOK, adminNotices[r.URL.Query().Get("done")], nil)
 	}
 }
 
 func (s *server) pageCampaignPost() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		if err := parseForm(r); err != nil {
 			s.errorPage(w, r, err)
 			return
@@ -267,10 +237,6 @@ func normalizeNewlines(s string) string { return strings.ReplaceAll(s, "\r\n", "
 
 func (s *server) pageStaffUnsubscribePost() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		if err := parseForm(r); err != nil {
 			s.errorPage(w, r, err)
 			return
@@ -287,10 +253,6 @@ func (s *server) pageStaffUnsubscribePost() authed {
 
 func (s *server) pageBroadcastPost() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Notices == nil || s.d.Newsletters == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		if err := parseForm(r); err != nil {
 			s.errorPage(w, r, err)
 			return

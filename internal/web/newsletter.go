@@ -36,10 +36,6 @@ func listsJSON(ls []newsletter.List) []listJSON {
 
 func (s *server) handleNewsletters() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Newsletters == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		ls, err := s.d.Newsletters.Lists(r.Context(), s.d.DB, true)
 		if err != nil {
 			s.problemJSON(w, r, err)
@@ -62,10 +58,6 @@ const msgSubscribe = "If this address can receive the newsletter, a message is o
 // 202 for every address, so it tells nothing about who is subscribed.
 func (s *server) handleSubscribe() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Newsletters == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		var in subscribeRequest
 		if err := decode(r, &in); err != nil {
 			s.problemJSON(w, r, err)
@@ -97,10 +89,6 @@ type confirmData struct {
 // pageConfirm shows the confirmation page; it changes nothing.
 func (s *server) pageConfirm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Newsletters == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		tok := r.URL.Query().Get("token")
 		p, err := s.d.Newsletters.CheckConfirmation(r.Context(), tok)
 		if err != nil {
@@ -109,17 +97,12 @@ func (s *server) pageConfirm() http.Handler {
 		}
 		v := s.newView("Confirm your subscription", nil)
 		v.Data = confirmData{Token: tok, ListName: p.ListName}
-		w.Header().Set("Cache-Control", "no-store")
 		s.render(w, r, http.StatusOK, "newsletter_confirm", v)
 	})
 }
 
 func (s *server) pageConfirmPost() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Newsletters == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		if err := parseForm(r); err != nil {
 			s.errorPage(w, r, err)
 			return
@@ -167,13 +150,8 @@ type unsubscribeData struct {
 // GET itself changes nothing (mail scanners open links).
 func (s *server) pageUnsubscribe() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Newsletters == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		v := s.newView("Unsubscribe", nil)
 		v.Data = unsubscribeData{Token: r.URL.Query().Get("token")}
-		w.Header().Set("Cache-Control", "no-store")
 		s.render(w, r, http.StatusOK, "newsletter_unsubscribe", v)
 	})
 }
@@ -184,10 +162,6 @@ func (s *server) pageUnsubscribe() http.Handler {
 // subscription to end.
 func (s *server) handleUnsubscribePost() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Newsletters == nil {
-			s.fail(w, r, notEnabled())
-			return
-		}
 		tok, err := unsubscribeToken(r)
 		if err == nil {
 			err = s.d.Newsletters.Unsubscribe(r.Context(), tok, evidenceOf(r))
@@ -212,10 +186,6 @@ type preferencesData struct {
 
 func (s *server) pagePreferences() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Newsletters == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		tok := r.URL.Query().Get("token")
 		p, err := s.d.Newsletters.PreferencesFor(r.Context(), tok)
 		if err != nil {
@@ -224,17 +194,12 @@ func (s *server) pagePreferences() http.Handler {
 		}
 		v := s.newView("Your newsletters", nil)
 		v.Data = preferencesData{Token: tok, Items: p.Items}
-		w.Header().Set("Cache-Control", "no-store")
 		s.render(w, r, http.StatusOK, "newsletter_preferences", v)
 	})
 }
 
 func (s *server) pagePreferencesPost() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Newsletters == nil {
-			s.errorPage(w, r, notEnabled())
-			return
-		}
 		if err := parseForm(r); err != nil {
 			s.errorPage(w, r, err)
 			return
@@ -278,7 +243,6 @@ func (s *server) handleTrackOpen() http.Handler {
 			}
 		}
 		w.Header().Set("Content-Type", "image/gif")
-		w.Header().Set("Cache-Control", "no-store")
 		w.Write(pixel)
 	})
 }
@@ -287,10 +251,6 @@ func (s *server) handleTrackOpen() http.Handler {
 // made for, and nowhere else.
 func (s *server) handleTrackClick() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Newsletters == nil {
-			s.fail(w, r, notEnabled())
-			return
-		}
 		target, err := s.d.Newsletters.Track(r.Context(), r.URL.Query().Get("token"), r.URL.Query().Get("url"))
 		if err != nil {
 			s.fail(w, r, err)
@@ -309,10 +269,6 @@ type myNewslettersBody struct {
 
 func (s *server) handleMyNewsletters() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		ls, err := s.d.Newsletters.Lists(r.Context(), s.d.DB, true)
 		if err != nil {
 			s.problemJSON(w, r, err)
@@ -333,10 +289,6 @@ type memberSubscribe struct {
 
 func (s *server) handleMySubscribe() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		var in memberSubscribe
 		if err := decode(r, &in); err != nil {
 			s.problemJSON(w, r, err)
@@ -355,10 +307,6 @@ func (s *server) handleMySubscribe() authed {
 
 func (s *server) handleMyUnsubscribe() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		if err := s.d.Newsletters.MemberUnsubscribe(r.Context(), a.P.Account.SubjectID, r.PathValue("list"), consent.MethodAPI, evidenceOf(r)); err != nil {
 			s.problemJSON(w, r, err)
 			return
@@ -371,10 +319,6 @@ func (s *server) handleMyUnsubscribe() authed {
 
 func (s *server) handleCreateList() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		var in newsletter.ListInput
 		if err := decode(r, &in); err != nil {
 			s.problemJSON(w, r, err)
@@ -391,10 +335,6 @@ func (s *server) handleCreateList() authed {
 
 func (s *server) handleCampaigns() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		if _, err := s.d.Newsletters.GetList(r.Context(), s.d.DB, r.PathValue("list")); err != nil {
 			s.problemJSON(w, r, err)
 			return
@@ -410,10 +350,6 @@ func (s *server) handleCampaigns() authed {
 
 func (s *server) handleSendCampaign() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		var in newsletter.CampaignInput
 		if err := decode(r, &in); err != nil {
 			s.problemJSON(w, r, err)
@@ -440,10 +376,6 @@ const msgStaffUnsubscribe = "If this address was subscribed, it is unsubscribed.
 // address was subscribed.
 func (s *server) handleStaffUnsubscribe() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Newsletters == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		var in staffUnsubscribe
 		if err := decode(r, &in); err != nil {
 			s.problemJSON(w, r, err)

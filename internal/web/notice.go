@@ -15,10 +15,6 @@ import (
 
 func (s *server) handleBroadcast() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Notices == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		var in notice.BroadcastInput
 		if err := decode(r, &in); err != nil {
 			s.problemJSON(w, r, err)
@@ -35,10 +31,6 @@ func (s *server) handleBroadcast() authed {
 
 func (s *server) handleNotices() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Notices == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		ns, err := s.d.Notices.List(r.Context(), s.d.DB)
 		if err != nil {
 			s.problemJSON(w, r, err)
@@ -55,10 +47,6 @@ type policyChangesBody struct {
 
 func (s *server) handlePolicyChanges() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Notices == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		p, err := s.d.Notices.Pending(r.Context(), s.d.DB, a.P.Account.SubjectID)
 		if err != nil {
 			s.problemJSON(w, r, err)
@@ -70,10 +58,6 @@ func (s *server) handlePolicyChanges() authed {
 
 func (s *server) handleAcceptPolicy() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if s.d.Notices == nil {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
 		n, err := strconv.Atoi(r.PathValue("version"))
 		if err != nil || n < 1 {
 			s.problemJSON(w, r, fault.FieldError("version", "the version must be a positive integer"))

@@ -134,7 +134,6 @@ func (s *server) handleMyData() authed {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		w.Write(buf.Bytes())
 	}
@@ -232,7 +231,6 @@ func (s *server) handleMyDownload() authed {
 func sendExport(w http.ResponseWriter, ex rights.Export) {
 	w.Header().Set("Content-Type", ex.ContentType)
 	w.Header().Set("Content-Disposition", `attachment; filename="`+ex.Name+`"`)
-	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Length", strconv.Itoa(len(ex.Data)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(ex.Data)

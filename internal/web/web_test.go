@@ -47,6 +47,14 @@ func TestSecurityHeaders(t *testing.T) {
 				t.Errorf("%s: CSP %q lacks %q", r.Request.URL.Path, csp, d)
 			}
 		}
+		// Pages and API answers may carry tokens or personal data: nothing
+		// may cache them (handlers rely on this and do not set it again).
+		// The public notice is revalidated instead (no-cache): it holds
+		// nothing personal.
+		public := strings.HasPrefix(r.Request.URL.Path, "/static/") || strings.HasPrefix(r.Request.URL.Path, "/privacy")
+		if !public && r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control = %q, want no-store", r.Request.URL.Path, r.Header.Get("Cache-Control"))
+		}
 		if got := r.Header.Get("Strict-Transport-Security") != ""; got != hsts {
 			t.Errorf("%s: HSTS present = %v, want %v", r.Request.URL.Path, got, hsts)
 		}
