@@ -49,9 +49,9 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 		// Pages and API answers may carry tokens or personal data: nothing
 		// may cache them (handlers rely on this and do not set it again).
-		// The public notice is revalidated instead (no-cache): it holds
+		// The public notice and policy are revalidated instead (no-cache): they hold
 		// nothing personal.
-		public := strings.HasPrefix(r.Request.URL.Path, "/static/") || strings.HasPrefix(r.Request.URL.Path, "/privacy")
+		public := strings.HasPrefix(r.Request.URL.Path, "/static/") || strings.HasPrefix(r.Request.URL.Path, "/privacy") || r.Request.URL.Path == "/api/v1/policy"
 		if !public && r.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s: Cache-Control = %q, want no-store", r.Request.URL.Path, r.Header.Get("Cache-Control"))
 		}
