@@ -2,6 +2,7 @@ package activity
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,9 +92,9 @@ type Deps struct {
 	// BatchSize bounds a group commit (256 when zero); QueueSize bounds
 	// the events waiting for the writer (8192 when zero).
 	BatchSize, QueueSize int
-	// RollupInterval is how long SQLite holds rollups back to aggregate
-	// them (1 s when zero; negative writes them with every batch).
-	// PostgreSQL always writes them with every batch.
+	// RollupInterval is how long rollups are held back to aggregate them
+	// (1 s when zero; negative writes them with every batch on SQLite and
+	// every 50 ms on PostgreSQL).
 	RollupInterval time.Duration
 }
 
@@ -104,6 +105,7 @@ type Collector struct {
 	clock  clock.Clock
 	log    *slog.Logger
 	cfg    Config
+	sites  map[string]Site // cfg.Sites by id
 	geo    *Geo
 	gate   MemberGate
 	salts  *salts
@@ -137,7 +139,10 @@ func New(d Deps) (*Collector, error) {
 	}
 	c := &Collector{
 		db: d.DB, clock: d.Clock, log: d.Log, cfg: cfg, geo: d.Geo, gate: d.Members,
-		salts: newSalts(d.DB), agents: newAgents(),
+		salts: newSalts(d.DB), agents: newAgents(), sites: map[string]Site{},
+	}
+	for _, s := range cfg.Sites {
+		c.sites[s.ID] = s
 	}
 	switch {
 	case d.RollupInterval == 0:
@@ -156,11 +161,14 @@ func New(d Deps) (*Collector, error) {
 // before Start wait for it.
 func (c *Collector) Start(ctx context.Context) error {
 	c.startOnce.Do(func() {
-		if c.db.Engine != store.Postgres {
-			if err := c.w.startSQLite(ctx); err != nil {
+		if c.db.Engine == store.Postgres {
+			if err := c.w.startPostgres(ctx); err != nil {
 				c.startErr = err
-				c.log.Error("activity: start: visitors may be counted twice today", "err", err)
+				c.log.Error("activity: start: events a stopped process left are not rolled up yet", "err", err)
 			}
+		} else if err := c.w.startSQLite(ctx); err != nil {
+			c.startErr = err
+			c.log.Error("activity: start: visitors may be counted twice today", "err", err)
 		}
 		c.w.start(context.WithoutCancel(ctx))
 	})
@@ -282,4 +290,49 @@ func localHourStart(t time.Time, loc *time.Location) time.Time {
 	lt := t.In(loc)
 	into := time.Duration(lt.Minute())*time.Minute + time.Duration(lt.Second())*time.Second + time.Duration(lt.Nanosecond())
 	return t.Add(-into).UTC()
+}
+
+// place fills in what a stored event row does not hold: its site-local day
+// and hour and its campaign. It reports false for a site no longer
+// configured.
+func (c *Collector) place(e *Event, site string, at time.Time) bool {
+	s, ok := c.sites[site]
+	if !ok {
+		return false
+	}
+	e.Site, e.At = site, at.UTC()
+	e.Day = localDay(e.At, s.Location)
+	e.Hour = localHourStart(e.At, s.Location)
+	e.Campaign = campaignOf(e.Query)
+	return true
+}
+
+// scanEvents appends the events of rows (columns: id, site, at, visitor,
+// subject_id, type, page, query, referrer, search, link, asset, name,
+// duration_ms, country, region, city, browser, os, screen) to evs, placed
+// as they were when collected; member rows get their member visitor id.
+// each, if not nil, sees every event kept with its id. It closes rows.
+func (c *Collector) scanEvents(rows *sql.Rows, member bool, evs []Event, each func(e *Event, id int64)) ([]Event, error) {
+	defer rows.Close()
+	for rows.Next() {
+		var e Event
+		var id int64
+		var site, subject string
+		var at time.Time
+		if err := rows.Scan(&id, &site, &at, &e.Visitor, &subject, &e.Type, &e.Page, &e.Query, &e.Referrer, &e.Search, &e.Link, &e.Asset, &e.Name,
+			&e.DurationMS, &e.Country, &e.Region, &e.City, &e.Browser, &e.OS, &e.Screen); err != nil {
+			return evs, err
+		}
+		if !c.place(&e, site, at) {
+			continue
+		}
+		if member {
+			e.Visitor = memberVisitor(subject, e.Day)
+		}
+		if each != nil {
+			each(&e, id)
+		}
+		evs = append(evs, e)
+	}
+	return evs, rows.Err()
 }

@@ -65,9 +65,19 @@ type fixture struct {
 
 func newFixture(t testing.TB, db *store.DB, cfg Config, start time.Time) *fixture {
 	t.Helper()
+	return newFixtureWith(t, db, cfg, start, nil)
+}
+
+// newFixtureWith is newFixture with Deps adjusted by set (when not nil).
+func newFixtureWith(t testing.TB, db *store.DB, cfg Config, start time.Time, set func(*Deps)) *fixture {
+	t.Helper()
 	f := &fixture{db: db, clk: clock.NewFake(start), log: &syncBuffer{}}
 	logger := slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := New(Deps{DB: db, Clock: f.clk, Log: logger, Config: cfg})
+	d := Deps{DB: db, Clock: f.clk, Log: logger, Config: cfg}
+	if set != nil {
+		set(&d)
+	}
+	c, err := New(d)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -1,16 +1,16 @@
 package activity
 
 import (
+	"cmp"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
-// Rollups. Every committed batch adds to two tables in the same
-// transaction, aggregated in memory first so each row is upserted once per
-// batch:
+// Rollups. Committed events add to two tables, aggregated in memory first
+// (about a second's worth, see writer.go) so each row is upserted once:
 //
 //   - activity_daily (site, dim, day, value): views, visitors and time
 //     spent per site-local day and dimension (the Dim constants);
@@ -35,9 +35,10 @@ import (
 //     rollups, so a crash loses nothing. (Writing the keys to a table cost
 //     a random B-tree page per key and made batches ten times slower.)
 //   - PostgreSQL may have several processes. Keys are inserted into
-//     activity_seen with ON CONFLICT DO NOTHING RETURNING, and the keys
-//     returned are the new ones; the memory set is then only a cache that
-//     spares the insert for repeats.
+//     activity_seen with ON CONFLICT DO NOTHING RETURNING, in the
+//     transaction that writes the rollups, and the keys returned are the
+//     new ones; the memory set is then only a cache that spares the insert
+//     for repeats.
 //
 // Either way a day's keys are dropped with the day's salt.
 //
@@ -225,15 +226,14 @@ func aggregate(evs []Event, seen *seenSet) *rollup {
 // and cannot deadlock. SQLite has one writer and does not use candidates,
 // so it skips the sort (it was a tenth of aggregate's time there).
 func (r *rollup) sortCandidates() {
-	sort.Slice(r.candidates, func(i, j int) bool {
-		a, b := r.candidates[i], r.candidates[j]
-		if a.site != b.site {
-			return a.site < b.site
+	slices.SortFunc(r.candidates, func(a, b seenCandidate) int {
+		if c := strings.Compare(a.site, b.site); c != 0 {
+			return c
 		}
-		if a.day != b.day {
-			return a.day < b.day
+		if c := strings.Compare(a.day, b.day); c != 0 {
+			return c
 		}
-		return a.k < b.k
+		return cmp.Compare(a.k, b.k)
 	})
 }
 
@@ -353,68 +353,6 @@ func seenKey(site, day string, visitor int64, dim, value string) int64 {
 // restart.
 func memberVisitor(subjectID, day string) int64 {
 	return seenKey("member", day, 0, "subject", subjectID)
-}
-
-// seenSet holds the seen-keys of the live days, per site-day so a whole day
-// is dropped at once. With a limit (the PostgreSQL cache) a day's set is
-// emptied when it would grow past it; without one (SQLite, where the set is
-// authoritative) it grows with the day's distinct (visitor, value) pairs:
-// about 16 bytes each.
-type seenSet struct {
-	mu    sync.Mutex
-	limit int
-	days  map[dayID]map[int64]struct{}
-	size  int
-}
-
-func newSeenSet(limit int) *seenSet {
-	return &seenSet{limit: limit, days: map[dayID]map[int64]struct{}{}}
-}
-
-func (s *seenSet) has(d dayID, k int64) bool {
-	s.mu.Lock()
-	_, ok := s.days[d][k]
-	s.mu.Unlock()
-	return ok
-}
-
-func (s *seenSet) addAll(keys []dayKeys) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.limit > 0 && s.size+len(keys) > s.limit {
-		s.days = map[dayID]map[int64]struct{}{}
-		s.size = 0
-	}
-	for _, dk := range keys {
-		m := s.days[dk.day]
-		if m == nil {
-			m = map[int64]struct{}{}
-			s.days[dk.day] = m
-		}
-		if _, ok := m[dk.k]; !ok {
-			m[dk.k] = struct{}{}
-			s.size++
-		}
-	}
-}
-
-// keep drops every day live does not name.
-func (s *seenSet) keep(live func(dayID) bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for d, m := range s.days {
-		if !live(d) {
-			s.size -= len(m)
-			delete(s.days, d)
-		}
-	}
-}
-
-// Len is the number of keys held.
-func (s *seenSet) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.size
 }
 
 // totals accumulates finished rollup rows of several batches (SQLite holds

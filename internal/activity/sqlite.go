@@ -65,7 +65,7 @@ func (w *writer) connect(ctx context.Context) error {
 	// The writer never checkpoints: the checkpointer goroutine does, from
 	// another connection, so the copy into the database file and its fsync
 	// stay off the path of acknowledgements.
-	for _, pragma := range []string{"PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -32000", "PRAGMA wal_autocheckpoint = 0"} {
+	for _, pragma := range []string{"PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -8000", "PRAGMA wal_autocheckpoint = 0"} {
 		if _, err := conn.ExecContext(ctx, pragma); err != nil {
 			conn.Close()
 			return fmt.Errorf("activity: writer connection: %w", err)
@@ -339,10 +339,6 @@ func (w *writer) startSQLite(ctx context.Context) error {
 			return fmt.Errorf("activity: find events to roll up: %w", err)
 		}
 	}
-	sites := map[string]Site{}
-	for _, s := range c.cfg.Sites {
-		sites[s.ID] = s
-	}
 	// first is the earliest day of each site whose keys are needed.
 	first := map[string]string{}
 	earliest := since
@@ -353,18 +349,6 @@ func (w *writer) startSQLite(ctx context.Context) error {
 			earliest = d
 		}
 	}
-	place := func(e *Event, site string, at time.Time) bool {
-		s, ok := sites[site]
-		if !ok {
-			return false
-		}
-		e.Site, e.At = site, at.UTC()
-		e.Day = localDay(e.At, s.Location)
-		e.Hour = localHourStart(e.At, s.Location)
-		e.Campaign = campaignOf(e.Query)
-		return true
-	}
-
 	// 1. Keys of events already counted, newest first until well before
 	// the earliest day needed.
 	var batch []Event
@@ -394,7 +378,7 @@ FROM activity_events WHERE id <= $1 ORDER BY id DESC`, anonWM)
 			continue
 		}
 		older = 0
-		if place(&e, site, at) && e.Day >= first[site] {
+		if c.place(&e, site, at) && e.Day >= first[site] {
 			batch = append(batch, e)
 			remember(false)
 		}
@@ -418,7 +402,7 @@ FROM activity_member_events WHERE at >= $1 AND id <= $2`, earliest, memberWM)
 			rows.Close()
 			return fmt.Errorf("activity: rebuild: %w", err)
 		}
-		if place(&e, site, at) && e.Day >= first[site] {
+		if c.place(&e, site, at) && e.Day >= first[site] {
 			e.Visitor = memberVisitor(subject, e.Day)
 			batch = append(batch, e)
 			remember(false)
@@ -437,52 +421,35 @@ FROM activity_member_events WHERE at >= $1 AND id <= $2`, earliest, memberWM)
 		if err != nil {
 			return fmt.Errorf("activity: catch up rollups: %w", err)
 		}
-		defer rows.Close()
-		var evs []Event
-		roll := func() {
-			agg := aggregate(evs, w.seen)
-			d, h := agg.finish(func(int64) bool { return true })
-			w.seen.addAll(agg.keys)
-			w.held.add(d, h)
-			evs = evs[:0]
-		}
-		for rows.Next() {
-			var e Event
-			var id int64
-			var site, subject string
-			var at time.Time
-			if err := rows.Scan(&id, &site, &at, &e.Visitor, &subject, &e.Type, &e.Page, &e.Query, &e.Referrer, &e.Search, &e.Link, &e.Asset, &e.Name,
-				&e.DurationMS, &e.Country, &e.Region, &e.City, &e.Browser, &e.OS, &e.Screen); err != nil {
-				return fmt.Errorf("activity: catch up rollups: %w", err)
-			}
-			if member {
-				w.held.member = id
-			} else {
-				w.held.anonID = id
-			}
-			if !place(&e, site, at) {
-				continue
-			}
+		evs, err := c.scanEvents(rows, member, nil, func(e *Event, id int64) {
 			if n, err := DayNumber(e.Day); err == nil {
-				if m, ok := lateDays[site]; !ok || n < m {
-					lateDays[site] = n
+				if m, ok := lateDays[e.Site]; !ok || n < m {
+					lateDays[e.Site] = n
 				}
 			}
-			if member {
-				e.Visitor = memberVisitor(subject, e.Day)
-			}
-			evs = append(evs, e)
-			if len(evs) == 1000 {
-				roll()
-			}
-		}
-		if err := rows.Err(); err != nil {
+		})
+		if err != nil {
 			return fmt.Errorf("activity: catch up rollups: %w", err)
 		}
-		if len(evs) > 0 {
-			roll()
-		}
+		agg := aggregate(evs, w.seen)
+		d, h := agg.finish(func(int64) bool { return true })
+		w.seen.addAll(agg.keys)
+		w.held.add(d, h)
 		return nil
+	}
+	// The watermarks move to the last event now stored, counted or not
+	// (an event of a site no longer configured is skipped).
+	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM activity_events`).Scan(&w.held.anonID); err != nil {
+		return fmt.Errorf("activity: catch up rollups: %w", err)
+	}
+	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM activity_member_events`).Scan(&w.held.member); err != nil {
+		return fmt.Errorf("activity: catch up rollups: %w", err)
+	}
+	if w.held.anonID <= anonWM {
+		w.held.anonID = 0
+	}
+	if w.held.member <= memberWM {
+		w.held.member = 0
 	}
 	if err := catchUp(`SELECT id, site, at, visitor, '', type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
 FROM activity_events WHERE id > $1 ORDER BY id`, anonWM, false); err != nil {

@@ -90,6 +90,12 @@ func Tables() []registry.Table {
 			Description: "The id of the last event of each event table the rollups count, and the next block to build per site and level.",
 		},
 		{
+			Name: "activity_pending", Owner: "activity", Origin: registry.System,
+			Columns: []registry.Column{{Name: "writer"}, {Name: "batch"}, {Name: "event_ids"}, {Name: "member_ids"}, {Name: "created_at"}},
+			Description: "Ids of committed event batches whose rollups a PostgreSQL writer still holds in memory (about a second); " +
+				"deleted when the rollups are written.",
+		},
+		{
 			Name: "activity_blocks", Owner: "activity", Origin: registry.Derived,
 			Columns: []registry.Column{{Name: "site"}, {Name: "dim"}, {Name: "level"}, {Name: "block"}, {Name: "value"}, {Name: "views"},
 				{Name: "visitors"}, {Name: "duration_ms"}, {Name: "durations"}},

@@ -24,15 +24,15 @@ import (
 // (TOOLING.md). The wait is bounded by one commit of at most BatchSize
 // events.
 //
-// Rollups are written per engine (sqlite.go, postgres.go): on PostgreSQL
-// in each batch's transaction; on SQLite, whose single writer makes an
-// exact watermark possible, at most every RollupInterval (default 1 s),
-// inside the transaction of the next batch (or alone when idle), with the
-// watermark of the last event they count, so a crash loses no count
-// either: at start the events past the watermark are rolled up. Writing
-// rollups per batch on SQLite cost some 100 µs of CPU per event (eight
-// B-tree upserts each, little aggregation in small batches); deferring
-// them collapses a second's events into one upsert per distinct value.
+// Rollups are held back and written at most every RollupInterval (default
+// 1 s), so a second's events collapse into one upsert per distinct value
+// instead of several B-tree upserts per event. Both engines keep that
+// crash-safe, each its own way: SQLite, whose single writer makes an exact
+// watermark possible, writes the held rollups with the id of the last event
+// they count, and at start rolls up the events past it (sqlite.go);
+// PostgreSQL, where several processes may write, commits each batch with a
+// pending row that whoever writes its rollups deletes, and adopts the
+// pending rows of writers that died (postgres.go).
 
 type pending struct {
 	ev   Event
@@ -59,6 +59,8 @@ type writer struct {
 	heldCount int
 
 	seen *seenSet
+
+	pg pgState // PostgreSQL only
 
 	batches, events, failures atomic.Int64
 	commitNanos               atomic.Int64
@@ -158,11 +160,10 @@ func (w *writer) close(ctx context.Context) error {
 }
 
 // pgWriters is how many writer goroutines run on PostgreSQL. Several can
-// run (their row locks are taken in sorted order, so they cannot
-// deadlock), and would help where commits wait on a slow WAL flush; on
-// this 2-CPU machine the database server was CPU-bound instead, and 2 or
-// 4 writers gave 10-35 % less throughput than one (smaller batches, more
-// statements per event). SQLite has one writer, always.
+// run (each batch is one INSERT statement with its own pending row), and
+// would help where commits wait on a slow WAL flush; on this 2-CPU machine
+// 2 and 4 writers gave smaller batches (15 and 8 events instead of 26) and
+// no more throughput, or less, than one. SQLite has one writer, always.
 const pgWriters = 1
 
 // start runs the writer goroutines; exited closes when all have left.
@@ -186,8 +187,20 @@ func (w *writer) start(ctx context.Context) {
 			w.run(ctx)
 		}()
 	}
+	if w.c.db.Engine != store.Postgres {
+		go func() {
+			wg.Wait()
+			close(w.exited)
+		}()
+		return
+	}
+	writersDone := make(chan struct{})
 	go func() {
 		wg.Wait()
+		close(writersDone)
+	}()
+	go func() {
+		w.pgFlusher(ctx, writersDone)
 		close(w.exited)
 	}()
 }
@@ -200,6 +213,10 @@ func (w *writer) run(ctx context.Context) {
 	defer tick.Stop()
 	var due <-chan time.Time // fires when held rollups are due
 	var dueTimer *time.Timer
+	flushReq := w.flushReq // on PostgreSQL the flusher answers
+	if w.c.db.Engine == store.Postgres {
+		flushReq = nil
+	}
 	batch := make([]*pending, 0, w.maxBatch)
 	for {
 		if dueTimer == nil && !w.held.empty() {
@@ -216,7 +233,7 @@ func (w *writer) run(ctx context.Context) {
 			dueTimer, due = nil, nil
 			w.flushHeld(ctx)
 			continue
-		case reply := <-w.flushReq:
+		case reply := <-flushReq:
 			reply <- w.flushHeld(ctx)
 			continue
 		case <-w.stop:
@@ -309,16 +326,10 @@ func (w *writer) commit(ctx context.Context, batch []*pending) {
 
 // write stores evs (and, per engine, their rollups) in one transaction.
 func (w *writer) write(ctx context.Context, evs []Event) error {
-	agg := aggregate(evs, w.seen)
 	if w.c.db.Engine == store.Postgres {
-		if err := w.writePostgres(ctx, evs, agg); err != nil {
-			return err
-		}
-		// Only keys that are now committed may short-cut later batches.
-		w.seen.addAll(agg.keys)
-		return nil
+		return w.writePostgres(ctx, evs)
 	}
-	return w.writeSQLite(ctx, evs, agg)
+	return w.writeSQLite(ctx, evs, aggregate(evs, w.seen))
 }
 
 // seenCacheSize bounds the PostgreSQL seen-key cache (about 16 MB).

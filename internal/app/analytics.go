@@ -53,6 +53,8 @@ func (a *App) openAnalytics(ctx context.Context) error {
 				Help: "Group-commit transactions."}, stats(func(s activity.Stats) int64 { return s.Batches })),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "steward_activity_batch_failures_total",
 				Help: "Group-commit transactions that failed."}, stats(func(s activity.Stats) int64 { return s.Failures })),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "steward_activity_commit_seconds_total",
+				Help: "Time spent committing group-commit transactions."}, func() float64 { return a.Activity.Stats().CommitTime.Seconds() }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "steward_activity_seen_keys",
 				Help: "Unique-visitor keys of the live days held in memory."}, stats(func(s activity.Stats) int64 { return s.SeenKeys })),
 		} {

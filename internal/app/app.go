@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -261,6 +262,7 @@ func (a *App) publishPolicy(ctx context.Context) error {
 // the listener closes, in-flight requests finish, running jobs drain.
 // ready, when not nil, is called with the base URL once listening.
 func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string)) error {
+	tuneGC()
 	ln, err := net.Listen("tcp", a.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -420,4 +422,17 @@ func (a *App) openRights() error {
 		Registry: reg, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit, Outbox: a.Outbox, Jobs: a.Jobs, Accounts: a.Identity,
 		BaseURL: a.Config.BaseURL, Config: cfg})
 	return err
+}
+
+// gcPercent is the garbage collector's target when GOGC is not set: a heap
+// may grow to three times the live data between collections instead of
+// two. Under the collect load test it cut the server's CPU per event from
+// 58 to 50 µs (alternating runs, BENCHMARKS.md), for some 25 MB more heap.
+const gcPercent = 200
+
+// tuneGC applies gcPercent unless the operator set GOGC.
+func tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 }
