@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -19,11 +19,12 @@ import (
 //     one WAL flush) that also inserts a row into activity_pending naming
 //     the writer, the batch and the ids of its events.
 //   - The events are kept in memory, and about once a second (RollupInterval)
-//     the flusher aggregates them and, in one transaction, deletes their
-//     pending rows, inserts the new seen-keys (the keys the insert returns
-//     decide which visitors are new) and upserts the rollups. If fewer rows
-//     are deleted than it holds, another process adopted some (below): the
-//     transaction is undone and the memory copy dropped.
+//     the flusher, in one transaction, deletes their pending rows, and
+//     aggregates the events of the batches whose rows it deleted: it inserts
+//     the new seen-keys (the keys the insert returns decide which visitors
+//     are new) and upserts the rollups. A batch whose row was gone had been
+//     adopted by another process (below), which counted it; its memory copy
+//     is dropped.
 //   - Each process holds a session advisory lock on its writer id while it
 //     lives. Pending rows of a writer whose lock is free belong to a process
 //     that died (PostgreSQL releases the lock when its connection goes):
@@ -52,7 +53,11 @@ ON CONFLICT (site, dim, day, value) DO UPDATE SET views = activity_daily.views +
 	pgHourly = `INSERT INTO activity_hourly (site, hour, views, visitors)
 SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[])
 ON CONFLICT (site, hour) DO UPDATE SET views = activity_hourly.views + EXCLUDED.views, visitors = activity_hourly.visitors + EXCLUDED.visitors`
-	pgUnpend = `DELETE FROM activity_pending WHERE (writer, batch) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
+	// Rows are locked in key order, as adoptions lock theirs, so a flush
+	// and an adoption touching the same rows cannot deadlock.
+	pgUnpend = `DELETE FROM activity_pending WHERE (writer, batch) IN (
+SELECT writer, batch FROM activity_pending WHERE (writer, batch) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
+ORDER BY writer, batch FOR UPDATE) RETURNING writer, batch`
 )
 
 // adoptEvery is how often a process looks for batches a dead one left.
@@ -61,16 +66,20 @@ const adoptEvery = 3 * time.Second
 // pgState is the PostgreSQL writer's: its identity and lock, and the
 // committed batches whose rollups it holds.
 type pgState struct {
-	mu      sync.Mutex
-	id      int64     // writer id, locked by lock while this process lives
-	lock    *sql.Conn // holds the session advisory lock on id
-	seq     int64     // last batch number
-	evs     []Event   // events of the held batches, in commit order
-	writers []int64   // writer id of each held batch
-	batches []int64
+	mu   sync.Mutex
+	id   int64     // writer id, locked by lock while this process lives
+	lock *sql.Conn // holds the session advisory lock on id
+	seq  int64     // last batch number
+	held []heldBatch
 }
 
-var errAdopted = errors.New("activity: another process rolled up some of these events")
+// heldBatch is a committed batch whose rollups are not written yet.
+type heldBatch struct {
+	writer, batch int64
+	evs           []Event
+}
+
+type batchKey struct{ writer, batch int64 }
 
 // pgLock takes a new writer id and its advisory lock, on a connection kept
 // for the purpose.
@@ -85,17 +94,14 @@ func (w *writer) pgLock(ctx context.Context) error {
 		return fmt.Errorf("activity: writer lock: %w", err)
 	}
 	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
-		conn.Close()
+		discard(conn) // the lock may have been taken all the same
 		return fmt.Errorf("activity: writer lock: %w", err)
 	}
 	w.pg.mu.Lock()
 	old, oldID := w.pg.lock, w.pg.id
 	w.pg.id, w.pg.lock = id, conn
 	w.pg.mu.Unlock()
-	if old != nil {
-		_, _ = old.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, oldID)
-		old.Close()
-	}
+	unlock(old, oldID)
 	return nil
 }
 
@@ -106,12 +112,29 @@ func (w *writer) pgUnlock() {
 	conn, id := w.pg.lock, w.pg.id
 	w.pg.lock = nil
 	w.pg.mu.Unlock()
-	if conn != nil {
-		// Close returns the connection to the pool, where the session
-		// would keep the lock: unlock first.
-		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, id)
-		conn.Close()
+	unlock(conn, id)
+}
+
+// unlock releases the session lock on id held by conn (nil: none). Close
+// would return the connection to the pool, where the session would keep
+// the lock (and re-enter it for this process's own adoption checks): so
+// unlock first, and when that is not certain, discard the connection.
+func unlock(conn *sql.Conn, id int64) {
+	if conn == nil {
+		return
 	}
+	var released bool
+	if err := conn.QueryRowContext(context.Background(), `SELECT pg_advisory_unlock($1)`, id).Scan(&released); err != nil || !released {
+		discard(conn)
+		return
+	}
+	conn.Close()
+}
+
+// discard closes conn's session instead of returning it to the pool.
+func discard(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	conn.Close()
 }
 
 // pgCheckLock replaces the lock when its connection has gone: the old id
@@ -176,6 +199,16 @@ func (w *writer) writePostgres(ctx context.Context, evs []Event) error {
 			txt[8], txt[9], txt[10], txt[11], txt[12], txt[13])
 	}
 	w.pg.mu.Lock()
+	locked := w.pg.lock != nil
+	w.pg.mu.Unlock()
+	if !locked {
+		// Without its lock a writer's batches look abandoned to every
+		// process: take one (a start that failed to) or refuse.
+		if err := w.pgLock(ctx); err != nil {
+			return err
+		}
+	}
+	w.pg.mu.Lock()
 	w.pg.seq++
 	id, batch := w.pg.id, w.pg.seq
 	w.pg.mu.Unlock()
@@ -185,9 +218,7 @@ func (w *writer) writePostgres(ctx context.Context, evs []Event) error {
 		return fmt.Errorf("activity: insert events: %w", err)
 	}
 	w.pg.mu.Lock()
-	w.pg.evs = append(w.pg.evs, evs...)
-	w.pg.writers = append(w.pg.writers, id)
-	w.pg.batches = append(w.pg.batches, batch)
+	w.pg.held = append(w.pg.held, heldBatch{writer: id, batch: batch, evs: evs})
 	w.pg.mu.Unlock()
 	return nil
 }
@@ -210,47 +241,70 @@ func fillText(txt [][]string, i int, e *Event) {
 func (w *writer) pgHeld() bool {
 	w.pg.mu.Lock()
 	defer w.pg.mu.Unlock()
-	return len(w.pg.batches) > 0
+	return len(w.pg.held) > 0
 }
 
 // flushPostgres writes the rollups of the held batches. On an error they
-// stay held and are retried; when another process adopted some of them,
-// the memory copy is dropped and the rest is adopted from the table.
+// stay held and are retried. Batches whose pending row another process
+// deleted (it adopted them, believing this writer dead) are dropped: it
+// counted them.
 func (w *writer) flushPostgres(ctx context.Context) error {
 	w.pg.mu.Lock()
-	evs, writers, batches := w.pg.evs, w.pg.writers, w.pg.batches
-	w.pg.evs, w.pg.writers, w.pg.batches = nil, nil, nil
+	held := w.pg.held
+	w.pg.held = nil
 	w.pg.mu.Unlock()
-	if len(batches) == 0 {
+	if len(held) == 0 {
 		return nil
 	}
-	agg := aggregate(evs, w.seen)
-	agg.sortCandidates()
+	writers, batches := make([]int64, len(held)), make([]int64, len(held))
+	for i, h := range held {
+		writers[i], batches[i] = h.writer, h.batch
+	}
+	var agg *rollup
+	lost := 0
 	err := w.c.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, pgUnpend, writers, batches)
+		rows, err := tx.QueryContext(ctx, pgUnpend, writers, batches)
 		if err != nil {
 			return fmt.Errorf("activity: clear pending batches: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n != int64(len(batches)) {
-			return errAdopted
+		mine := map[batchKey]bool{}
+		for rows.Next() {
+			var k batchKey
+			if err := rows.Scan(&k.writer, &k.batch); err != nil {
+				rows.Close()
+				return fmt.Errorf("activity: clear pending batches: %w", err)
+			}
+			mine[k] = true
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("activity: clear pending batches: %w", err)
+		}
+		var evs []Event
+		lost = 0
+		for _, h := range held {
+			if mine[batchKey{h.writer, h.batch}] {
+				evs = append(evs, h.evs...)
+			} else {
+				lost++
+			}
+		}
+		agg = aggregate(evs, w.seen)
+		agg.sortCandidates()
 		return w.c.writeRollupsPostgres(ctx, tx, agg)
 	})
-	switch {
-	case errors.Is(err, errAdopted):
-		w.c.log.Warn("activity: another process adopted some held batches; rolling up the rest from the table")
-		w.pgCheckLock(ctx)
-		return w.adoptOrphans(ctx)
-	case err != nil:
+	if err != nil {
 		w.pg.mu.Lock()
-		w.pg.evs = append(evs, w.pg.evs...)
-		w.pg.writers = append(writers, w.pg.writers...)
-		w.pg.batches = append(batches, w.pg.batches...)
+		w.pg.held = append(held, w.pg.held...)
 		w.pg.mu.Unlock()
 		w.c.log.Error("activity: writing rollups failed; they are kept and retried", "err", err)
 		return err
 	}
 	w.seen.addAll(agg.keys)
+	if lost > 0 {
+		w.c.log.Warn("activity: another process adopted some held batches and counted them", "batches", lost)
+		w.pgCheckLock(ctx)
+	}
 	return nil
 }
 
@@ -299,7 +353,8 @@ func (w *writer) adopt(ctx context.Context, id int64) error {
 			return nil // its process lives
 		}
 		var anonIDs, memberIDs []int64
-		rows, err := tx.QueryContext(ctx, `WITH d AS (DELETE FROM activity_pending WHERE writer = $1 RETURNING event_ids, member_ids)
+		rows, err := tx.QueryContext(ctx, `WITH d AS (DELETE FROM activity_pending WHERE (writer, batch) IN (
+SELECT writer, batch FROM activity_pending WHERE writer = $1 ORDER BY writer, batch FOR UPDATE) RETURNING event_ids, member_ids)
 SELECT false, unnest(event_ids) FROM d UNION ALL SELECT true, unnest(member_ids) FROM d`, id)
 		if err != nil {
 			return err

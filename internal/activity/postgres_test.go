@@ -157,3 +157,73 @@ func TestPostgresConcurrentProcessesAgree(t *testing.T) {
 		t.Errorf("page visitors sum to %d, the distinct (visitor, page) pairs are %d", pages, distinct)
 	}
 }
+
+// The lock's connection dies (the database killed it): the next check
+// takes a new writer id and adopts the old id's batches, which this process
+// still holds in memory; batches committed after that, under the new id,
+// are flushed as usual. Every event is counted once.
+func TestPostgresLockConnectionLostCountsOnce(t *testing.T) {
+	db := storetest.Postgres(t, mods())
+	ctx := context.Background()
+	a := newFixtureWith(t, db, testConfig(allFields(), time.UTC), day1, holdLong)
+	a.collect(t, pageview("https://example.org/x"), req("81.2.69.1", uaChrome))
+	a.collect(t, pageview("https://example.org/x"), req("81.2.69.2", uaChrome))
+	var pid int
+	if err := a.c.w.pg.lock.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	// What the flusher does every adoptEvery.
+	a.c.w.pgCheckLock(ctx)
+	if err := a.c.w.adoptOrphans(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := daily(t, db, DimTotal, "2026-03-10", ""); v != 2 {
+		t.Fatalf("after the old id's adoption total = %d, want 2", v)
+	}
+	a.collect(t, pageview("https://example.org/x"), req("81.2.69.3", uaChrome))
+	a.collect(t, pageview("https://example.org/y"), req("81.2.69.1", uaChrome))
+	a.flush(t)
+	if v, u := daily(t, db, DimTotal, "2026-03-10", ""); v != 4 || u != 3 {
+		t.Errorf("total = %d views %d visitors, want 4/3", v, u)
+	}
+	if n := pendingRows(t, db); n != 0 {
+		t.Errorf("%d pending rows left", n)
+	}
+}
+
+// A flush whose transaction fails (here: the hourly rollup table is
+// missing) writes nothing and keeps the batches held; the next flush counts
+// them once.
+func TestPostgresFailedFlushIsRetried(t *testing.T) {
+	db := storetest.Postgres(t, mods())
+	ctx := context.Background()
+	a := newFixtureWith(t, db, testConfig(allFields(), time.UTC), day1, holdLong)
+	a.collect(t, pageview("https://example.org/x"), req("81.2.69.1", uaChrome))
+	a.collect(t, pageview("https://example.org/x"), req("81.2.69.2", uaChrome))
+	if _, err := db.ExecContext(ctx, `ALTER TABLE activity_hourly RENAME TO activity_hourly_away`); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.c.Flush(ctx); err == nil {
+		t.Fatal("the flush succeeded without its table")
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM activity_daily`); n != 0 {
+		t.Fatalf("a failed flush left %d daily rows", n)
+	}
+	if n := pendingRows(t, db); n != 2 {
+		t.Fatalf("a failed flush left %d pending rows, want 2", n)
+	}
+	if _, err := db.ExecContext(ctx, `ALTER TABLE activity_hourly_away RENAME TO activity_hourly`); err != nil {
+		t.Fatal(err)
+	}
+	a.collect(t, pageview("https://example.org/y"), req("81.2.69.1", uaChrome))
+	a.flush(t)
+	if v, u := daily(t, db, DimTotal, "2026-03-10", ""); v != 3 || u != 2 {
+		t.Errorf("total = %d views %d visitors, want 3/2", v, u)
+	}
+	if n := pendingRows(t, db); n != 0 {
+		t.Errorf("%d pending rows left", n)
+	}
+}

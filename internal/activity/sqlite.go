@@ -416,8 +416,8 @@ FROM activity_member_events WHERE at >= $1 AND id <= $2`, earliest, memberWM)
 
 	// 2. Events past the watermark: count them as they would have been.
 	lateDays := map[string]int64{} // per site, the first day caught up
-	catchUp := func(query string, wm int64, member bool) error {
-		rows, err := c.db.QueryContext(ctx, query, wm)
+	catchUp := func(query string, wm, last int64, member bool) error {
+		rows, err := c.db.QueryContext(ctx, query, wm, last)
 		if err != nil {
 			return fmt.Errorf("activity: catch up rollups: %w", err)
 		}
@@ -437,27 +437,31 @@ FROM activity_member_events WHERE at >= $1 AND id <= $2`, earliest, memberWM)
 		w.held.add(d, h)
 		return nil
 	}
-	// The watermarks move to the last event now stored, counted or not
-	// (an event of a site no longer configured is skipped).
-	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM activity_events`).Scan(&w.held.anonID); err != nil {
+	// The events to count end at the last one stored now; the watermarks
+	// move there, counted or not (an event of a site no longer configured
+	// is skipped), but only once both catch-ups have succeeded.
+	var anonMax, memberMax int64
+	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM activity_events`).Scan(&anonMax); err != nil {
 		return fmt.Errorf("activity: catch up rollups: %w", err)
 	}
-	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM activity_member_events`).Scan(&w.held.member); err != nil {
+	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM activity_member_events`).Scan(&memberMax); err != nil {
 		return fmt.Errorf("activity: catch up rollups: %w", err)
-	}
-	if w.held.anonID <= anonWM {
-		w.held.anonID = 0
-	}
-	if w.held.member <= memberWM {
-		w.held.member = 0
 	}
 	if err := catchUp(`SELECT id, site, at, visitor, '', type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
-FROM activity_events WHERE id > $1 ORDER BY id`, anonWM, false); err != nil {
+FROM activity_events WHERE id > $1 AND id <= $2 ORDER BY id`, anonWM, anonMax, false); err != nil {
+		w.held = newTotals() // nothing half counted is written
 		return err
 	}
 	if err := catchUp(`SELECT id, site, at, 0, subject_id, type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
-FROM activity_member_events WHERE id > $1 ORDER BY id`, memberWM, true); err != nil {
+FROM activity_member_events WHERE id > $1 AND id <= $2 ORDER BY id`, memberWM, memberMax, true); err != nil {
+		w.held = newTotals()
 		return err
+	}
+	if anonMax > anonWM {
+		w.held.anonID = anonMax
+	}
+	if memberMax > memberWM {
+		w.held.member = memberMax
 	}
 	if !w.held.empty() {
 		w.held.since = time.Now()
