@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/store"
 )
@@ -122,6 +123,35 @@ func (o *Outbox) EnqueueBatch(ctx context.Context, q store.Q, ms []Message) ([]s
 		o.jobs.Wake()
 	}
 	o.log.Debug("mail: batch queued", "batch", batch, "messages", len(ms))
+	return ids, nil
+}
+
+// EnqueueUsable is EnqueueBatch for bulk mail in which one unusable
+// message (an address the outbox refuses, say) must not stop the others:
+// it returns the outbox ids in the order of ms, with "" for each message
+// refused as invalid, and queues the rest as one batch.
+func (o *Outbox) EnqueueUsable(ctx context.Context, q store.Q, ms []Message) ([]string, error) {
+	ids, err := o.EnqueueBatch(ctx, q, ms)
+	if !fault.Is(err, fault.Invalid) {
+		return ids, err
+	}
+	// EnqueueBatch validates before it stores: nothing was written.
+	var usable []Message
+	var at []int
+	for i, m := range ms {
+		if _, err := normalize(m); err == nil {
+			usable = append(usable, m)
+			at = append(at, i)
+		}
+	}
+	got, err := o.EnqueueBatch(ctx, q, usable)
+	if err != nil {
+		return nil, err
+	}
+	ids = make([]string, len(ms))
+	for k, i := range at {
+		ids[i] = got[k]
+	}
 	return ids, nil
 }
 

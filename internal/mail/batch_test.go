@@ -150,6 +150,44 @@ func TestEnqueueBatchHeldWithoutSMTP(t *testing.T) {
 	})
 }
 
+// One unusable message among many: EnqueueUsable queues the others as one
+// batch and reports the refused one with an empty id; EnqueueBatch refuses
+// the whole call and stores nothing.
+func TestEnqueueUsableSkipsTheUnusable(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		srv := mailtest.Start(t)
+		e := newEnv(t, db, mail.Config{SMTPURL: srv.URL()}, quiet())
+		ms := []mail.Message{campaignMsg(1, "c"), campaignMsg(2, "c"), campaignMsg(3, "c")}
+		ms[1].To = "not an address"
+		if _, err := e.outbox.EnqueueBatch(ctx, db, ms); err == nil {
+			t.Fatal("EnqueueBatch took an unusable address")
+		}
+		if n := countRows(t, db, `SELECT COUNT(*) FROM mail_outbox`); n != 0 {
+			t.Fatalf("a refused batch stored %d messages", n)
+		}
+		ids, err := e.outbox.EnqueueUsable(ctx, db, ms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != 3 || ids[0] == "" || ids[1] != "" || ids[2] == "" {
+			t.Fatalf("ids = %q, want the second empty", ids)
+		}
+		for _, i := range []int{0, 2} {
+			if s := e.get(t, ids[i]); s.To != ms[i].To || s.Status != mail.StatusQueued {
+				t.Errorf("message %d stored as %+v", i, s)
+			}
+		}
+		if n := countRows(t, db, `SELECT COUNT(*) FROM mail_outbox`); n != 2 {
+			t.Errorf("%d messages stored, want 2", n)
+		}
+		if n := countRows(t, db, `SELECT COUNT(*) FROM jobs`); n != 1 {
+			t.Errorf("%d delivery jobs, want one for the batch", n)
+		}
+	})
+}
+
 // TestBatchRetryNeverSendsTwice: a temporary refusal of one recipient
 // stops the run; the retry sends the rest and nothing a second time. A
 // permanent refusal fails that message only.

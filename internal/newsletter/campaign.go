@@ -358,12 +358,9 @@ func (s *Service) sendBatch(ctx context.Context, q store.Q, c Campaign, list Lis
 		msgs = append(msgs, m)
 		msgRow = append(msgRow, i)
 	}
-	outboxIDs, err := s.d.Outbox.EnqueueBatch(ctx, q, msgs)
-	if fault.Is(err, fault.Invalid) {
-		// One unusable message must not stop a campaign: find it by
-		// queueing one at a time, and skip what the outbox refuses.
-		outboxIDs, err = s.enqueueEach(ctx, q, msgs)
-	}
+	// One unusable message must not stop a campaign: what the outbox
+	// refuses is skipped.
+	outboxIDs, err := s.d.Outbox.EnqueueUsable(ctx, q, msgs)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("newsletter: queue campaign mail: %w", err)
 	}
@@ -377,23 +374,6 @@ func (s *Service) sendBatch(ctx context.Context, q store.Q, c Campaign, list Lis
 		queued++
 	}
 	return rows, queued, len(recips) - queued, nil
-}
-
-// enqueueEach queues messages one at a time; the id of a message the
-// outbox refuses as invalid is "".
-func (s *Service) enqueueEach(ctx context.Context, q store.Q, msgs []mail.Message) ([]string, error) {
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		id, err := s.d.Outbox.Enqueue(ctx, q, m)
-		if fault.Is(err, fault.Invalid) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		ids[i] = id
-	}
-	return ids, nil
 }
 
 // campaignKind is the outbox kind of campaign mail; the outbox runs

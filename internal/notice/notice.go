@@ -510,36 +510,45 @@ func (s *Service) runBatch(ctx context.Context, j jobs.Job) error {
 				return err
 			}
 		}
-		queued, skipped := 0, 0
 		now := s.d.Clock.Now()
+		var rows []delivery
+		var msgs []mail.Message
+		var msgRow []int
 		for _, r := range recips {
 			if n.Audience == AudienceMembersAndSubscribers && !r.Member && !subscribed[r.SubjectID] {
 				continue // not in the audience: a commenter who never subscribed
 			}
-			status, reason, outboxID := "queued", "", ""
 			if r.Member && !r.Verified {
 				// Unverified addresses are mailed nothing but verification:
 				// the address may not be the member's.
-				status, reason = "skipped", "address not verified"
-			} else {
-				if outboxID, err = s.d.Outbox.Enqueue(ctx, tx, mail.Message{
-					SubjectID: r.SubjectID, To: r.Email, Subject: n.Subject, Text: n.Text, Kind: "notice",
-				}); err != nil {
-					if fault.CodeOf(err) != fault.Invalid {
-						return fmt.Errorf("notice: queue mail: %w", err)
-					}
-					status, reason = "skipped", "address not usable"
-				}
+				rows = append(rows, delivery{subjectID: r.SubjectID, status: "skipped", reason: "address not verified"})
+				continue
 			}
-			if status == "queued" {
+			msgs = append(msgs, mail.Message{SubjectID: r.SubjectID, To: r.Email, Subject: n.Subject, Text: n.Text, Kind: "notice"})
+			msgRow = append(msgRow, len(rows))
+			rows = append(rows, delivery{subjectID: r.SubjectID, status: "queued"})
+		}
+		outboxIDs, err := s.d.Outbox.EnqueueUsable(ctx, tx, msgs)
+		if err != nil {
+			return fmt.Errorf("notice: queue mail: %w", err)
+		}
+		for k, i := range msgRow {
+			if outboxIDs[k] == "" {
+				rows[i].status, rows[i].reason = "skipped", "address not usable"
+			} else {
+				rows[i].outboxID = outboxIDs[k]
+			}
+		}
+		queued, skipped := 0, 0
+		for _, r := range rows {
+			if r.status == "queued" {
 				queued++
 			} else {
 				skipped++
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO notice_deliveries (notice_id, subject_id, status, reason, outbox_id, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (notice_id, subject_id) DO NOTHING`, n.ID, r.SubjectID, status, reason, outboxID, now); err != nil {
-				return fmt.Errorf("notice: record delivery: %w", err)
-			}
+		}
+		if err := recordDeliveries(ctx, tx, n.ID, rows, now); err != nil {
+			return err
 		}
 		next := p.After
 		if len(recips) > 0 {
@@ -566,6 +575,36 @@ func (s *Service) runBatch(ctx context.Context, j jobs.Job) error {
 		return err
 	}
 	s.d.Jobs.Wake()
+	return nil
+}
+
+// delivery is one recipient's record of a notice batch.
+type delivery struct{ subjectID, status, reason, outboxID string }
+
+// deliveryRows is how many records one INSERT writes (6 parameters each).
+const deliveryRows = 50
+
+// recordDeliveries writes a batch's per-recipient records with multi-row
+// inserts; a recipient already recorded (a batch run twice) keeps its row.
+func recordDeliveries(ctx context.Context, tx *sql.Tx, noticeID string, rows []delivery, now time.Time) error {
+	for start := 0; start < len(rows); start += deliveryRows {
+		part := rows[start:min(start+deliveryRows, len(rows))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO notice_deliveries (notice_id, subject_id, status, reason, outbox_id, created_at) VALUES `)
+		args := make([]any, 0, 6*len(part))
+		for i, r := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			k := 6 * i
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6)
+			args = append(args, noticeID, r.subjectID, r.status, r.reason, r.outboxID, now)
+		}
+		b.WriteString(` ON CONFLICT (notice_id, subject_id) DO NOTHING`)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("notice: record deliveries: %w", err)
+		}
+	}
 	return nil
 }
 
