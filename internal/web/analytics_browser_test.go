@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -117,12 +118,33 @@ func TestBrowserDemoSiteCollects(t *testing.T) {
 	// is tested, and must not leave for another host.
 	stayOnPage := `document.querySelectorAll('#outbound, #download').forEach(a => a.addEventListener('click', e => e.preventDefault())); true`
 	waitTracker := chromedp.Poll[bool](`typeof window.steward === 'object'`)
+	// searched evaluates its test again and again, across the reload (an
+	// evaluation during it fails, and is simply repeated), for 10 s.
+	searched := func(ctx context.Context, t *chromedp.Target) (bool, error) {
+		const done = `location.search.includes('q=') && document.readyState === 'complete' && document.getElementById('results').textContent.length > 0`
+		var err error
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			var ok bool
+			if ok, err = chromedp.Evaluate[bool](done)(ctx, t); err == nil && ok {
+				return true, nil
+			}
+		}
+		return false, errors.Join(errors.New("the search results did not appear"), err)
+	}
 	steps := []struct {
 		name string
 		do   chromedp.Action[chromedp.Void]
 	}{
 		{"open the demo page", chromedp.Steps(chromedp.Navigate(site.URL+"/"), chromedp.WaitVisible(chromedp.ID("q")))},
-		{"search", chromedp.Steps(chromedp.SendKeys(chromedp.ID("q"), "Open Access"), chromedp.Submit(chromedp.ID("q")), chromedp.WaitVisible(chromedp.ID("results")))},
+		// The search reloads the page with ?q=; wait for the new document's
+		// results text (an empty results element of the old one could pass
+		// a visibility check, and the links would then be kept in the old
+		// page only).
+		{"search", chromedp.Steps(chromedp.SendKeys(chromedp.ID("q"), "Open Access"), chromedp.Submit(chromedp.ID("q")),
+			chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+				_, err := searched(ctx, t)
+				return err
+			}))},
 		{"wait for the tracker", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error { _, err := waitTracker(ctx, t); return err })},
 		{"keep links in the page", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 			_, err := chromedp.Evaluate[bool](stayOnPage)(ctx, t)
