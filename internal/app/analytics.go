@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +25,9 @@ func (a *App) openAnalytics(ctx context.Context) error {
 	cfg, err := activity.FromPolicy(a.Policy, a.Version.Number)
 	if err != nil {
 		return err
+	}
+	if a.servesDemo() {
+		cfg.Sites = withOwnOrigin(cfg.Sites, demoSite, a.Config.BaseURL)
 	}
 	var geo *activity.Geo
 	if a.Config.GeoIPPath != "" {
@@ -65,4 +71,43 @@ func (a *App) openAnalytics(ctx context.Context) error {
 	}
 	a.Activity.Start(ctx)
 	return nil
+}
+
+// demoSite is the site id of the demo page (examples/site).
+const demoSite = "demo"
+
+// withOwnOrigin adds Steward's own origin (and its loopback twin:
+// 127.0.0.1 and localhost name one machine) to the allowed origins of
+// site id, so the demo page Steward serves itself can send events
+// whatever address it listens on; the example policies name port 8080.
+func withOwnOrigin(sites []activity.Site, id, baseURL string) []activity.Site {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Host == "" {
+		return sites
+	}
+	own := []string{strings.ToLower(u.Scheme + "://" + u.Host)}
+	port := ""
+	if p := u.Port(); p != "" {
+		port = ":" + p
+	}
+	switch u.Hostname() {
+	case "127.0.0.1":
+		own = append(own, u.Scheme+"://localhost"+port)
+	case "localhost":
+		own = append(own, u.Scheme+"://127.0.0.1"+port)
+	}
+	out := slices.Clone(sites)
+	for i := range out {
+		if out[i].ID != id {
+			continue
+		}
+		origins := slices.Clone(out[i].Origins)
+		for _, o := range own {
+			if !slices.Contains(origins, o) {
+				origins = append(origins, o)
+			}
+		}
+		out[i].Origins = origins
+	}
+	return out
 }

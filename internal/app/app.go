@@ -329,9 +329,13 @@ func (a *App) Close() error {
 	return a.DB.Close()
 }
 
+// servesDemo reports whether /demo/ serves the example site: in
+// development, or on the embedded default.
+func (a *App) servesDemo() bool { return a.Config.Dev || a.Config.PolicyPath == "" }
+
 func (a *App) webDeps() web.Deps {
 	var demo fs.FS
-	if a.Config.Dev || a.Config.PolicyPath == "" {
+	if a.servesDemo() {
 		if sub, err := fs.Sub(examples.FS, "site"); err == nil {
 			demo = sub
 		}
