@@ -307,9 +307,16 @@ func (c *Collector) place(e *Event, site string, at time.Time) bool {
 	return true
 }
 
-// scanEvents appends the events of rows (columns: id, site, at, visitor,
-// subject_id, type, page, query, referrer, search, link, asset, name,
-// duration_ms, country, region, city, browser, os, screen) to evs, placed
+// Queries that read stored events back for scanEvents: add the WHERE.
+const (
+	selectAnonEvents = `SELECT id, site, at, visitor, '', type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
+FROM activity_events`
+	selectMemberEvents = `SELECT id, site, at, 0, subject_id, type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
+FROM activity_member_events`
+)
+
+// scanEvents appends the events of rows (the columns of selectAnonEvents
+// and selectMemberEvents) to evs, placed
 // as they were when collected; member rows get their member visitor id.
 // each, if not nil, sees every event kept with its id. It closes rows.
 func (c *Collector) scanEvents(rows *sql.Rows, member bool, evs []Event, each func(e *Event, id int64)) ([]Event, error) {

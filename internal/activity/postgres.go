@@ -163,41 +163,8 @@ func (w *writer) startPostgres(ctx context.Context) error {
 // writePostgres commits a batch of events with its pending row and holds
 // the events for the next rollup flush.
 func (w *writer) writePostgres(ctx context.Context, evs []Event) error {
-	var anon, linked []*Event
-	for i := range evs {
-		if evs[i].SubjectID != "" {
-			linked = append(linked, &evs[i])
-		} else {
-			anon = append(anon, &evs[i])
-		}
-	}
-	args := make([]any, 0, 41)
-	{
-		n := len(anon)
-		site, typ := make([]string, n), make([]string, n)
-		at := make([]time.Time, n)
-		visitor, dur := make([]int64, n), make([]int64, n)
-		txt := textColumns(n)
-		for i, e := range anon {
-			site[i], at[i], visitor[i], typ[i], dur[i] = e.Site, e.At, e.Visitor, e.Type, e.DurationMS
-			fillText(txt, i, e)
-		}
-		args = append(args, site, at, visitor, typ, txt[0], txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], txt[7], dur,
-			txt[8], txt[9], txt[10], txt[11], txt[12], txt[13])
-	}
-	{
-		n := len(linked)
-		subj, site, typ := make([]string, n), make([]string, n), make([]string, n)
-		ver, dur := make([]int64, n), make([]int64, n)
-		at := make([]time.Time, n)
-		txt := textColumns(n)
-		for i, e := range linked {
-			subj[i], ver[i], site[i], at[i], typ[i], dur[i] = e.SubjectID, int64(e.PolicyVersion), e.Site, e.At, e.Type, e.DurationMS
-			fillText(txt, i, e)
-		}
-		args = append(args, subj, ver, site, at, typ, txt[0], txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], txt[7], dur,
-			txt[8], txt[9], txt[10], txt[11], txt[12], txt[13])
-	}
+	anon, linked := splitLinked(evs)
+	args := append(pgColumns(anon, false), pgColumns(linked, true)...)
 	w.pg.mu.Lock()
 	locked := w.pg.lock != nil
 	w.pg.mu.Unlock()
@@ -223,18 +190,29 @@ func (w *writer) writePostgres(ctx context.Context, evs []Event) error {
 	return nil
 }
 
-func textColumns(n int) [][]string {
+// pgColumns returns the column arrays of es for pgBatch, in the order of
+// eventCols, or of memberCols for linked events.
+func pgColumns(es []*Event, member bool) []any {
+	n := len(es)
+	subj, site, typ := make([]string, n), make([]string, n), make([]string, n)
+	ver, visitor, dur := make([]int64, n), make([]int64, n), make([]int64, n)
+	at := make([]time.Time, n)
 	txt := make([][]string, 14)
 	for j := range txt {
 		txt[j] = make([]string, n)
 	}
-	return txt
-}
-
-func fillText(txt [][]string, i int, e *Event) {
-	for j, v := range [...]string{e.Page, e.Query, e.Referrer, e.Search, e.Link, e.Asset, e.Name, e.Props, e.Country, e.Region, e.City, e.Browser, e.OS, e.Screen} {
-		txt[j][i] = v
+	for i, e := range es {
+		subj[i], ver[i], site[i], at[i], visitor[i], typ[i], dur[i] = e.SubjectID, int64(e.PolicyVersion), e.Site, e.At, e.Visitor, e.Type, e.DurationMS
+		for j, v := range [...]string{e.Page, e.Query, e.Referrer, e.Search, e.Link, e.Asset, e.Name, e.Props, e.Country, e.Region, e.City, e.Browser, e.OS, e.Screen} {
+			txt[j][i] = v
+		}
 	}
+	head := []any{site, at, visitor, typ}
+	if member {
+		head = []any{subj, ver, site, at, typ}
+	}
+	return append(head, txt[0], txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], txt[7], dur,
+		txt[8], txt[9], txt[10], txt[11], txt[12], txt[13])
 }
 
 // pgHeld reports whether rollups are held.
@@ -385,10 +363,8 @@ SELECT false, unnest(event_ids) FROM d UNION ALL SELECT true, unnest(member_ids)
 			ids    []int64
 			member bool
 		}{
-			{`SELECT id, site, at, visitor, '', type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
-FROM activity_events WHERE id = ANY($1) ORDER BY id`, anonIDs, false},
-			{`SELECT id, site, at, 0, subject_id, type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
-FROM activity_member_events WHERE id = ANY($1) ORDER BY id`, memberIDs, true},
+			{selectAnonEvents + ` WHERE id = ANY($1) ORDER BY id`, anonIDs, false},
+			{selectMemberEvents + ` WHERE id = ANY($1) ORDER BY id`, memberIDs, true},
 		} {
 			if len(q.ids) == 0 {
 				continue

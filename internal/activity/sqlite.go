@@ -213,14 +213,7 @@ ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id`, name, id); err != 
 // writeSQLite stores a batch; its rollups join the held ones, and all are
 // written when they are due.
 func (w *writer) writeSQLite(ctx context.Context, evs []Event, agg *rollup) error {
-	var anon, linked []*Event
-	for i := range evs {
-		if evs[i].SubjectID != "" {
-			linked = append(linked, &evs[i])
-		} else {
-			anon = append(anon, &evs[i])
-		}
-	}
+	anon, linked := splitLinked(evs)
 	// The memory set is authoritative on SQLite: every candidate is new.
 	allNew := func(int64) bool { return true }
 	now := time.Now()
@@ -447,13 +440,11 @@ FROM activity_member_events WHERE at >= $1 AND id <= $2`, earliest, memberWM)
 	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM activity_member_events`).Scan(&memberMax); err != nil {
 		return fmt.Errorf("activity: catch up rollups: %w", err)
 	}
-	if err := catchUp(`SELECT id, site, at, visitor, '', type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
-FROM activity_events WHERE id > $1 AND id <= $2 ORDER BY id`, anonWM, anonMax, false); err != nil {
+	if err := catchUp(selectAnonEvents+` WHERE id > $1 AND id <= $2 ORDER BY id`, anonWM, anonMax, false); err != nil {
 		w.held = newTotals() // nothing half counted is written
 		return err
 	}
-	if err := catchUp(`SELECT id, site, at, 0, subject_id, type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
-FROM activity_member_events WHERE id > $1 AND id <= $2 ORDER BY id`, memberWM, memberMax, true); err != nil {
+	if err := catchUp(selectMemberEvents+` WHERE id > $1 AND id <= $2 ORDER BY id`, memberWM, memberMax, true); err != nil {
 		w.held = newTotals()
 		return err
 	}

@@ -354,3 +354,16 @@ func (c *Collector) prune(now time.Time) {
 		return ok && d.day >= f
 	})
 }
+
+// splitLinked separates the anonymous events from those linked to a
+// member's account (stored in their own table).
+func splitLinked(evs []Event) (anon, linked []*Event) {
+	for i := range evs {
+		if evs[i].SubjectID != "" {
+			linked = append(linked, &evs[i])
+		} else {
+			anon = append(anon, &evs[i])
+		}
+	}
+	return anon, linked
+}
