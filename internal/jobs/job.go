@@ -198,17 +198,44 @@ func reap(ctx context.Context, db *store.DB, now time.Time) error {
 }
 
 // ensurePeriodic schedules a periodic task unless an instance is pending
-// or running. The unique index on pending keys settles races between
-// processes.
+// or running. It holds the task's jobs_periodic row while it looks, and
+// completing a run takes the same row to schedule the next one, so a
+// runner never sees the gap between one period's run and the next
+// period's job: each period is scheduled exactly once.
 func ensurePeriodic(ctx context.Context, db *store.DB, kind string, now time.Time) error {
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE dedupe_key = $1 AND status IN ('pending', 'running')`, periodicKey(kind)).Scan(&n); err != nil {
-		return fmt.Errorf("jobs: check periodic %s: %w", kind, err)
+	return db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs_periodic (kind, next_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (kind) DO NOTHING`, kind, now); err != nil {
+			return fmt.Errorf("jobs: check periodic %s: %w", kind, err)
+		}
+		lock := ""
+		if db.Engine == store.Postgres {
+			lock = " FOR UPDATE" // SQLite's immediate transaction already holds the write lock
+		}
+		var next time.Time
+		if err := tx.QueryRowContext(ctx, `SELECT next_at FROM jobs_periodic WHERE kind = $1`+lock, kind).Scan(&next); err != nil {
+			return fmt.Errorf("jobs: check periodic %s: %w", kind, err)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE dedupe_key = $1 AND status IN ('pending', 'running')`, periodicKey(kind)).Scan(&n); err != nil {
+			return fmt.Errorf("jobs: check periodic %s: %w", kind, err)
+		}
+		if n > 0 {
+			return nil
+		}
+		_, err := insertJob(ctx, tx, kind, []byte("null"), Options{RunAt: next.UTC(), MaxAttempts: DefaultMaxAttempts, Key: periodicKey(kind)}, now)
+		return err
+	})
+}
+
+// schedulePeriodic records when a periodic task is next due, taking its
+// jobs_periodic row, and schedules that run. q is the transaction that
+// completes (or buries) the previous run.
+func schedulePeriodic(ctx context.Context, q store.Q, kind string, next, now time.Time) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO jobs_periodic (kind, next_at, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (kind) DO UPDATE SET next_at = excluded.next_at, updated_at = excluded.updated_at`, kind, next, now); err != nil {
+		return fmt.Errorf("jobs: schedule periodic %s: %w", kind, err)
 	}
-	if n > 0 {
-		return nil
-	}
-	_, err := insertJob(ctx, db, kind, []byte("null"), Options{RunAt: now, MaxAttempts: DefaultMaxAttempts, Key: periodicKey(kind)}, now)
+	_, err := insertJob(ctx, q, kind, []byte("null"), Options{RunAt: next, MaxAttempts: DefaultMaxAttempts, Key: periodicKey(kind)}, now)
 	return err
 }
 

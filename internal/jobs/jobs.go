@@ -644,6 +644,5 @@ func (r *Runner) scheduleNext(ctx context.Context, q store.Q, j Job) error {
 	if next.Before(now) {
 		next = now
 	}
-	_, err := insertJob(ctx, q, j.Kind, []byte("null"), Options{RunAt: next, MaxAttempts: DefaultMaxAttempts, Key: periodicKey(j.Kind)}, now)
-	return err
+	return schedulePeriodic(ctx, q, j.Kind, next.UTC().Truncate(time.Microsecond), now)
 }

@@ -32,5 +32,11 @@ func Tables() []registry.Table {
 			{Name: "lease_owner"}, {Name: "lease_until"}, {Name: "last_error"},
 			{Name: "created_at"}, {Name: "updated_at"},
 		},
+	}, {
+		Name:        "jobs_periodic",
+		Owner:       "jobs",
+		Origin:      registry.System,
+		Description: "Periodic task kinds and when each is next due: the row both scheduling and completion lock.",
+		Columns:     []registry.Column{{Name: "kind"}, {Name: "next_at"}, {Name: "updated_at"}},
 	}}
 }
