@@ -8,10 +8,12 @@
 // transaction, so a sign-up that rolls back sends nothing and one that
 // commits cannot lose its mail. Bulk mail (EnqueueBatch) is stored with
 // multi-row inserts and delivered by one job per batch that sends its rows
-// one after another. With no SMTP server configured, messages are stored as
-// "held" and stay readable by admin staff at /admin/outbox, so the
-// embedded default works end to end; once a server is configured, the next
-// start queues the recent held mail for delivery (Resume).
+// one after another; SendBatch runs one batch of a bulk send (a campaign,
+// a notice) for the package that owns it, which keeps the per-recipient
+// records in its own table. With no SMTP server configured, messages are
+// stored as "held" and stay readable by admin staff at /admin/outbox, so
+// the embedded default works end to end; once a server is configured, the
+// next start queues the recent held mail for delivery (Resume).
 //
 // Just before a message is sent, the checks registered for its kind
 // (BeforeSend) may stop it: campaign mail is checked against the

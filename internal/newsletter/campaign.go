@@ -57,16 +57,16 @@ func (s *Service) CreateCampaign(ctx context.Context, staffID, listID string, in
 	if in.Subject == "" {
 		return Campaign{}, fault.FieldError("subject", "a campaign needs a subject")
 	}
-	if err := checkText("subject", in.Subject, maxSubject, false); err != nil {
+	if err := mail.CheckText("subject", in.Subject, maxSubject, false); err != nil {
 		return Campaign{}, err
 	}
 	if strings.TrimSpace(in.Text) == "" {
 		return Campaign{}, fault.FieldError("text", "a campaign needs a plain-text body")
 	}
-	if err := checkText("text", in.Text, maxBody, true); err != nil {
+	if err := mail.CheckText("text", in.Text, maxBody, true); err != nil {
 		return Campaign{}, err
 	}
-	if err := checkText("html", in.HTML, maxBody, true); err != nil {
+	if err := mail.CheckText("html", in.HTML, maxBody, true); err != nil {
 		return Campaign{}, err
 	}
 	c := Campaign{ID: randomToken("nc_"), ListID: listID, Subject: in.Subject, Text: in.Text, HTML: in.HTML,
@@ -188,48 +188,25 @@ func (s *Service) runCampaignBatch(ctx context.Context, j jobs.Job) error {
 		if err != nil {
 			return err
 		}
-		recips, err := s.batch(ctx, tx, list.ID, p.After)
+		pr, err := s.d.Outbox.SendBatch(ctx, tx, campaignBatch{s: s, c: c, list: list}, p.After, s.d.BatchSize)
 		if err != nil {
-			return err
+			return fmt.Errorf("newsletter: campaign batch: %w", err)
 		}
-		ids := make([]string, len(recips))
-		for i, r := range recips {
-			ids[i] = r.subjectID
-		}
-		guardFor := func(string) *policy.Guard { return s.guard }
-		if s.d.Guards != nil && len(ids) > 0 {
-			if guardFor, err = s.d.Guards.GuardsFor(ctx, tx, ids); err != nil {
-				return err
-			}
-		}
-		now := s.d.Clock.Now()
-		sends, queued, skipped, err := s.sendBatch(ctx, tx, c, list, recips, guardFor)
-		if err != nil {
-			return err
-		}
-		if err := s.recordSends(ctx, tx, c.ID, sends, now); err != nil {
-			return err
-		}
-		next := p.After
-		if len(recips) > 0 {
-			next = recips[len(recips)-1].subjectID
-		}
-		done := len(recips) < s.d.BatchSize
 		status := "sending"
 		var completed any
-		if done {
-			status, completed = "sent", now
+		if pr.Done {
+			status, completed = "sent", pr.At
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE newsletter_campaigns SET status = $2, cursor_subject = $3, queued = queued + $4,
-			skipped = skipped + $5, completed_at = $6 WHERE id = $1`, c.ID, status, next, queued, skipped, completed); err != nil {
+			skipped = skipped + $5, completed_at = $6 WHERE id = $1`, c.ID, status, pr.After, pr.Queued, pr.Skipped, completed); err != nil {
 			return fmt.Errorf("newsletter: campaign progress: %w", err)
 		}
-		if !done {
+		if !pr.Done {
 			var at time.Time
 			if s.d.BatchInterval > 0 {
-				at = now.Add(s.d.BatchInterval)
+				at = pr.At.Add(s.d.BatchInterval)
 			}
-			if err := s.enqueueBatch(ctx, tx, c.ID, next, at); err != nil {
+			if err := s.enqueueBatch(ctx, tx, c.ID, pr.After, at); err != nil {
 				return err
 			}
 		}
@@ -242,68 +219,75 @@ func (s *Service) runCampaignBatch(ctx context.Context, j jobs.Job) error {
 	return nil
 }
 
-type sendRow struct{ subjectID, status, reason, outboxID string }
+// sendsTable holds a campaign's per-recipient records.
+var sendsTable = mail.DeliveryTable{Name: "newsletter_sends", Key: "campaign_id"}
 
-// sendRows is how many per-recipient records one INSERT writes on
-// SQLite: a batch of 500 is five executions of one prepared statement.
-const sendRows = 100
-
-// recordSends writes a batch's per-recipient records: on PostgreSQL in
-// one statement of arrays, on SQLite in multi-row inserts of sendRows rows
-// with plain "?" parameters (SQLite looks "$N" names up by a linear search
-// while parsing, which makes a statement of hundreds of them cost more
-// than the rows it writes), prepared once when it runs more than once.
-func (s *Service) recordSends(ctx context.Context, tx *sql.Tx, campaignID string, rows []sendRow, now time.Time) error {
-	if s.d.DB.Engine == store.Postgres {
-		cols := [4][]string{}
-		for c := range cols {
-			cols[c] = make([]string, len(rows))
-		}
-		for i, r := range rows {
-			cols[0][i], cols[1][i], cols[2][i], cols[3][i] = r.subjectID, r.status, r.reason, r.outboxID
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO newsletter_sends (campaign_id, subject_id, status, reason, outbox_id, created_at)
-			SELECT $1::text, t.*, $2::timestamptz FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS t
-			ON CONFLICT (campaign_id, subject_id) DO NOTHING`, campaignID, now, cols[0], cols[1], cols[2], cols[3]); err != nil {
-			return fmt.Errorf("newsletter: record sends: %w", err)
-		}
-		return nil
-	}
-	insert := func(n int) string {
-		return `INSERT INTO newsletter_sends (campaign_id, subject_id, status, reason, outbox_id, created_at) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", ") +
-			` ON CONFLICT (campaign_id, subject_id) DO NOTHING`
-	}
-	var stmt *sql.Stmt
-	if len(rows) >= 2*sendRows {
-		var err error
-		if stmt, err = tx.PrepareContext(ctx, insert(sendRows)); err != nil {
-			return fmt.Errorf("newsletter: record sends: %w", err)
-		}
-		defer stmt.Close()
-	}
-	for start := 0; start < len(rows); start += sendRows {
-		part := rows[start:min(start+sendRows, len(rows))]
-		args := make([]any, 0, len(part)*6)
-		for _, r := range part {
-			args = append(args, campaignID, r.subjectID, r.status, r.reason, r.outboxID, now)
-		}
-		var err error
-		if stmt != nil && len(part) == sendRows {
-			_, err = stmt.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, insert(len(part)), args...)
-		}
-		if err != nil {
-			return fmt.Errorf("newsletter: record sends: %w", err)
-		}
-	}
-	return nil
+// campaignBatch is one batch of a campaign as the outbox's SendBatch runs
+// it: the list's confirmed subscribers, each checked against the guard as
+// the state stands now, with one query for the batch's states and
+// addresses.
+type campaignBatch struct {
+	s    *Service
+	c    Campaign
+	list List
 }
 
-func (s *Service) batch(ctx context.Context, q store.Q, listID, after string) ([]recipient, error) {
+func (b campaignBatch) Next(ctx context.Context, tx *sql.Tx, after string, limit int) (mail.Page, error) {
+	s := b.s
+	recips, err := s.batch(ctx, tx, b.list.ID, after, limit)
+	if err != nil {
+		return mail.Page{}, err
+	}
+	page := mail.Page{Recipients: make([]mail.Recipient, len(recips)), Full: len(recips) == limit}
+	if len(recips) == 0 {
+		return page, nil
+	}
+	page.Last = recips[len(recips)-1].subjectID
+	ids := make([]string, len(recips))
+	for i, r := range recips {
+		ids[i] = r.subjectID
+	}
+	guardFor := func(string) *policy.Guard { return s.guard }
+	if s.d.Guards != nil {
+		if guardFor, err = s.d.Guards.GuardsFor(ctx, tx, ids); err != nil {
+			return mail.Page{}, err
+		}
+	}
+	states, subjects, err := s.d.Subjects.StatesAndSubjects(ctx, tx, ids)
+	if err != nil {
+		return mail.Page{}, fmt.Errorf("newsletter: recipients: %w", err)
+	}
+	for i, r := range recips {
+		out := &page.Recipients[i]
+		out.SubjectID = r.subjectID
+		st, ok := states[r.subjectID]
+		if !ok {
+			out.Skip = "unknown subject"
+			continue
+		}
+		if d := guardFor(r.subjectID).Decide(b.list.Purpose, s.contact, st); !d.Allowed {
+			out.Skip = d.Reason.String()
+			continue
+		}
+		sub, ok := subjects[r.subjectID]
+		if !ok || sub.Email == "" || sub.Erased() || sub.MergedInto != "" {
+			out.Skip = "no address"
+			continue
+		}
+		if out.Message, err = s.message(b.c, b.list, r, sub); err != nil {
+			return mail.Page{}, err
+		}
+	}
+	return page, nil
+}
+
+func (b campaignBatch) Record(ctx context.Context, tx *sql.Tx, ds []mail.Delivery, now time.Time) error {
+	return sendsTable.Record(ctx, tx, b.s.d.DB.Engine, b.c.ID, ds, now)
+}
+
+func (s *Service) batch(ctx context.Context, q store.Q, listID, after string, limit int) ([]recipient, error) {
 	rows, err := q.QueryContext(ctx, `SELECT subject_id, tracking FROM newsletter_subscriptions
-		WHERE list_id = $1 AND status = 'confirmed' AND subject_id > $2 ORDER BY subject_id LIMIT $3`, listID, after, s.d.BatchSize)
+		WHERE list_id = $1 AND status = 'confirmed' AND subject_id > $2 ORDER BY subject_id LIMIT $3`, listID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("newsletter: campaign batch: %w", err)
 	}
@@ -317,63 +301,6 @@ func (s *Service) batch(ctx context.Context, q store.Q, listID, after string) ([
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-// sendBatch checks each recipient of a batch against the guard, as the
-// state stands now, and queues the mail of those it allows: one query for
-// the batch's states and addresses, multi-row inserts for the mail and one
-// delivery job for all of it.
-func (s *Service) sendBatch(ctx context.Context, q store.Q, c Campaign, list List, recips []recipient, guardFor func(string) *policy.Guard) ([]sendRow, int, int, error) {
-	ids := make([]string, len(recips))
-	for i, r := range recips {
-		ids[i] = r.subjectID
-	}
-	states, subjects, err := s.d.Subjects.StatesAndSubjects(ctx, q, ids)
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("newsletter: recipients: %w", err)
-	}
-	rows := make([]sendRow, len(recips))
-	var msgs []mail.Message
-	var msgRow []int
-	for i, r := range recips {
-		rows[i] = sendRow{subjectID: r.subjectID, status: "skipped"}
-		st, ok := states[r.subjectID]
-		if !ok {
-			rows[i].reason = "unknown subject"
-			continue
-		}
-		if d := guardFor(r.subjectID).Decide(list.Purpose, s.contact, st); !d.Allowed {
-			rows[i].reason = d.Reason.String()
-			continue
-		}
-		sub, ok := subjects[r.subjectID]
-		if !ok || sub.Email == "" || sub.Erased() || sub.MergedInto != "" {
-			rows[i].reason = "no address"
-			continue
-		}
-		m, err := s.message(c, list, r, sub)
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		msgs = append(msgs, m)
-		msgRow = append(msgRow, i)
-	}
-	// One unusable message must not stop a campaign: what the outbox
-	// refuses is skipped.
-	outboxIDs, err := s.d.Outbox.EnqueueUsable(ctx, q, msgs)
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("newsletter: queue campaign mail: %w", err)
-	}
-	queued := 0
-	for k, i := range msgRow {
-		if outboxIDs[k] == "" {
-			rows[i].reason = "address not usable"
-			continue
-		}
-		rows[i].status, rows[i].outboxID = "queued", outboxIDs[k]
-		queued++
-	}
-	return rows, queued, len(recips) - queued, nil
 }
 
 // campaignKind is the outbox kind of campaign mail; the outbox runs

@@ -29,8 +29,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -239,27 +237,6 @@ func (l List) Tracks() bool { return l.TrackOpens || l.TrackClicks }
 
 var listIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
-// checkText refuses what must never reach a mail header or a page as
-// given: invalid UTF-8, control characters (CR/LF header injection),
-// overlong values.
-func checkText(field, s string, max int, multiline bool) error {
-	if !utf8.ValidString(s) {
-		return fault.FieldError(field, "%s is not valid UTF-8", field)
-	}
-	if len(s) > max {
-		return &fault.Error{Code: fault.TooLarge, Field: field, Message: fmt.Sprintf("%s is longer than %d bytes", field, max)}
-	}
-	for _, r := range s {
-		if multiline && (r == '\n' || r == '\r' || r == '\t') {
-			continue
-		}
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return fault.FieldError(field, "%s contains a line break or control character", field)
-		}
-	}
-	return nil
-}
-
 // checkPurpose: a list must serve a purpose of the policy that rests on
 // consent and is direct marketing (a newsletter is both).
 func (s *Service) checkPurpose(id string) error {
@@ -336,10 +313,10 @@ func (s *Service) CreateList(ctx context.Context, staffID string, in ListInput) 
 	if strings.TrimSpace(in.Name) == "" {
 		return List{}, fault.FieldError("name", "a list needs a name")
 	}
-	if err := checkText("name", in.Name, 200, false); err != nil {
+	if err := mail.CheckText("name", in.Name, 200, false); err != nil {
 		return List{}, err
 	}
-	if err := checkText("description", in.Description, 2000, true); err != nil {
+	if err := mail.CheckText("description", in.Description, 2000, true); err != nil {
 		return List{}, err
 	}
 	if err := s.checkPurpose(in.Purpose); err != nil {

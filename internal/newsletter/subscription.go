@@ -126,7 +126,7 @@ type Result struct {
 // hour per list, five while pending), and nothing changes until they
 // confirm. fault.RateLimited when the client network sent too many.
 func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (Result, error) {
-	if err := checkText("source_page", in.SourcePage, 500, false); err != nil {
+	if err := mail.CheckText("source_page", in.SourcePage, 500, false); err != nil {
 		return Result{}, err
 	}
 	if in.Method != consent.MethodForm && in.Method != consent.MethodAPI {

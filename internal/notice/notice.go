@@ -33,8 +33,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"steward/internal/audit"
 	"steward/internal/clock"
@@ -302,24 +300,6 @@ func (s *Service) Deliveries(ctx context.Context, q store.Q, noticeID string) ([
 	return out, rows.Err()
 }
 
-func checkText(field, s string, max int, multiline bool) error {
-	if !utf8.ValidString(s) {
-		return fault.FieldError(field, "%s is not valid UTF-8", field)
-	}
-	if len(s) > max {
-		return &fault.Error{Code: fault.TooLarge, Field: field, Message: fmt.Sprintf("%s is longer than %d bytes", field, max)}
-	}
-	for _, r := range s {
-		if multiline && (r == '\n' || r == '\r' || r == '\t') {
-			continue
-		}
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return fault.FieldError(field, "%s contains a line break or control character", field)
-		}
-	}
-	return nil
-}
-
 // BroadcastInput is a notice staff send to everyone.
 type BroadcastInput struct {
 	Kind    Kind   `json:"kind"`
@@ -339,13 +319,13 @@ func (s *Service) Broadcast(ctx context.Context, staffID string, in BroadcastInp
 	if in.Subject == "" {
 		return Notice{}, fault.FieldError("subject", "a notice needs a subject")
 	}
-	if err := checkText("subject", in.Subject, 200, false); err != nil {
+	if err := mail.CheckText("subject", in.Subject, 200, false); err != nil {
 		return Notice{}, err
 	}
 	if strings.TrimSpace(in.Text) == "" {
 		return Notice{}, fault.FieldError("text", "a notice needs a text")
 	}
-	if err := checkText("text", in.Text, 256<<10, true); err != nil {
+	if err := mail.CheckText("text", in.Text, 256<<10, true); err != nil {
 		return Notice{}, err
 	}
 	n := Notice{ID: newID("nt_"), Kind: in.Kind, Subject: in.Subject, Text: in.Text, Audience: AudienceEveryone,
@@ -494,78 +474,21 @@ func (s *Service) runBatch(ctx context.Context, j jobs.Job) error {
 		if n.Status == "sent" || cursor != p.After {
 			return s.d.Jobs.Complete(ctx, tx, j)
 		}
-		recips, err := s.d.Directory.Recipients(ctx, tx, p.After, s.d.BatchSize)
+		pr, err := s.d.Outbox.SendBatch(ctx, tx, noticeBatch{s: s, n: n}, p.After, s.d.BatchSize)
 		if err != nil {
-			return fmt.Errorf("notice: batch recipients: %w", err)
+			return fmt.Errorf("notice: batch: %w", err)
 		}
-		subscribed := map[string]bool{}
-		if n.Audience == AudienceMembersAndSubscribers && s.d.Subscribers != nil {
-			var ids []string
-			for _, r := range recips {
-				if !r.Member {
-					ids = append(ids, r.SubjectID)
-				}
-			}
-			if subscribed, err = s.d.Subscribers.IsSubscriber(ctx, tx, ids); err != nil {
-				return err
-			}
-		}
-		now := s.d.Clock.Now()
-		var rows []delivery
-		var msgs []mail.Message
-		var msgRow []int
-		for _, r := range recips {
-			if n.Audience == AudienceMembersAndSubscribers && !r.Member && !subscribed[r.SubjectID] {
-				continue // not in the audience: a commenter who never subscribed
-			}
-			if r.Member && !r.Verified {
-				// Unverified addresses are mailed nothing but verification:
-				// the address may not be the member's.
-				rows = append(rows, delivery{subjectID: r.SubjectID, status: "skipped", reason: "address not verified"})
-				continue
-			}
-			msgs = append(msgs, mail.Message{SubjectID: r.SubjectID, To: r.Email, Subject: n.Subject, Text: n.Text, Kind: "notice"})
-			msgRow = append(msgRow, len(rows))
-			rows = append(rows, delivery{subjectID: r.SubjectID, status: "queued"})
-		}
-		outboxIDs, err := s.d.Outbox.EnqueueUsable(ctx, tx, msgs)
-		if err != nil {
-			return fmt.Errorf("notice: queue mail: %w", err)
-		}
-		for k, i := range msgRow {
-			if outboxIDs[k] == "" {
-				rows[i].status, rows[i].reason = "skipped", "address not usable"
-			} else {
-				rows[i].outboxID = outboxIDs[k]
-			}
-		}
-		queued, skipped := 0, 0
-		for _, r := range rows {
-			if r.status == "queued" {
-				queued++
-			} else {
-				skipped++
-			}
-		}
-		if err := recordDeliveries(ctx, tx, n.ID, rows, now); err != nil {
-			return err
-		}
-		next := p.After
-		if len(recips) > 0 {
-			next = recips[len(recips)-1].SubjectID
-		}
-		done := len(recips) < s.d.BatchSize
 		status := "sending"
 		var completed any
-		if done {
-			status, completed = "sent", now
+		if pr.Done {
+			status, completed = "sent", pr.At
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE notices SET status = $2, cursor_subject = $3, queued = queued + $4, skipped = skipped + $5,
-			completed_at = $6 WHERE id = $1`, n.ID, status, next, queued, skipped, completed); err != nil {
+			completed_at = $6 WHERE id = $1`, n.ID, status, pr.After, pr.Queued, pr.Skipped, completed); err != nil {
 			return fmt.Errorf("notice: progress: %w", err)
 		}
-		if !done {
-			if err := s.enqueue(ctx, tx, n.ID, next); err != nil {
+		if !pr.Done {
+			if err := s.enqueue(ctx, tx, n.ID, pr.After); err != nil {
 				return err
 			}
 		}
@@ -578,34 +501,57 @@ func (s *Service) runBatch(ctx context.Context, j jobs.Job) error {
 	return nil
 }
 
-// delivery is one recipient's record of a notice batch.
-type delivery struct{ subjectID, status, reason, outboxID string }
+// deliveriesTable holds a notice's per-recipient records.
+var deliveriesTable = mail.DeliveryTable{Name: "notice_deliveries", Key: "notice_id"}
 
-// deliveryRows is how many records one INSERT writes (6 parameters each).
-const deliveryRows = 50
+// noticeBatch is one batch of a notice as the outbox's SendBatch runs it:
+// the next people of the directory, those outside the notice's audience
+// passed over without a record.
+type noticeBatch struct {
+	s *Service
+	n Notice
+}
 
-// recordDeliveries writes a batch's per-recipient records with multi-row
-// inserts; a recipient already recorded (a batch run twice) keeps its row.
-func recordDeliveries(ctx context.Context, tx *sql.Tx, noticeID string, rows []delivery, now time.Time) error {
-	for start := 0; start < len(rows); start += deliveryRows {
-		part := rows[start:min(start+deliveryRows, len(rows))]
-		var b strings.Builder
-		b.WriteString(`INSERT INTO notice_deliveries (notice_id, subject_id, status, reason, outbox_id, created_at) VALUES `)
-		args := make([]any, 0, 6*len(part))
-		for i, r := range part {
-			if i > 0 {
-				b.WriteByte(',')
+func (b noticeBatch) Next(ctx context.Context, tx *sql.Tx, after string, limit int) (mail.Page, error) {
+	s, n := b.s, b.n
+	recips, err := s.d.Directory.Recipients(ctx, tx, after, limit)
+	if err != nil {
+		return mail.Page{}, fmt.Errorf("notice: batch recipients: %w", err)
+	}
+	page := mail.Page{Full: len(recips) == limit}
+	if len(recips) > 0 {
+		page.Last = recips[len(recips)-1].SubjectID
+	}
+	subscribed := map[string]bool{}
+	if n.Audience == AudienceMembersAndSubscribers && s.d.Subscribers != nil {
+		var ids []string
+		for _, r := range recips {
+			if !r.Member {
+				ids = append(ids, r.SubjectID)
 			}
-			k := 6 * i
-			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6)
-			args = append(args, noticeID, r.subjectID, r.status, r.reason, r.outboxID, now)
 		}
-		b.WriteString(` ON CONFLICT (notice_id, subject_id) DO NOTHING`)
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("notice: record deliveries: %w", err)
+		if subscribed, err = s.d.Subscribers.IsSubscriber(ctx, tx, ids); err != nil {
+			return mail.Page{}, err
 		}
 	}
-	return nil
+	for _, r := range recips {
+		if n.Audience == AudienceMembersAndSubscribers && !r.Member && !subscribed[r.SubjectID] {
+			continue // not in the audience: a commenter who never subscribed
+		}
+		if r.Member && !r.Verified {
+			// Unverified addresses are mailed nothing but verification:
+			// the address may not be the member's.
+			page.Recipients = append(page.Recipients, mail.Recipient{SubjectID: r.SubjectID, Skip: "address not verified"})
+			continue
+		}
+		page.Recipients = append(page.Recipients, mail.Recipient{SubjectID: r.SubjectID,
+			Message: mail.Message{SubjectID: r.SubjectID, To: r.Email, Subject: n.Subject, Text: n.Text, Kind: "notice"}})
+	}
+	return page, nil
+}
+
+func (b noticeBatch) Record(ctx context.Context, tx *sql.Tx, ds []mail.Delivery, now time.Time) error {
+	return deliveriesTable.Record(ctx, tx, b.s.d.DB.Engine, b.n.ID, ds, now)
 }
 
 // merge re-points a merged subject's rows; a notice both received stays
