@@ -127,12 +127,12 @@ func TestConsentVerifyOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := a.Subjects.Create(context.Background(), a.DB, subject.KindEmailOnly, "reader@example.org", "subject", a.Version.Number)
+	sub, err := a.Subjects.Create(context.Background(), a.DB, subject.KindEmailOnly, "reader@example.org", "subject", a.Policy.Number())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var purpose string
-	for _, p := range a.Policy.ConsentPurposes() {
+	for _, p := range a.Policy.Policy.ConsentPurposes() {
 		purpose = p.ID
 		break
 	}

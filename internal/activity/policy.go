@@ -10,17 +10,18 @@ import (
 	"steward/internal/store"
 )
 
-// FromPolicy builds the collector's configuration from the policy in force
-// and its published version number: the sites, the fields the policy
+// FromPolicy builds the collector's configuration from the policy in
+// force: the sites, the fields the policy
 // declares (nothing else is stored), the location granularity, whether
 // members' events are linked to their account, the search parameter and
 // the retention of raw events.
-func FromPolicy(p *policy.Policy, version int) (Config, error) {
+func FromPolicy(pub policy.Published) (Config, error) {
+	p := pub.Policy
 	cfg := Config{
 		Fields:        map[string]bool{},
 		LinkToAccount: p.LinksActivityToAccount(),
 		SearchParam:   p.Analytics.SearchParam,
-		PolicyVersion: version,
+		PolicyVersion: pub.Number(),
 	}
 	for _, f := range AllFields {
 		if p.CategoryOfField(f) != "" {

@@ -37,7 +37,7 @@ func loadPolicy(t testing.TB, name string) *policy.Policy {
 func policyCollector(t *testing.T, db *store.DB, name string) (*Collector, *subject.Store, *clock.Fake) {
 	t.Helper()
 	p := loadPolicy(t, name)
-	cfg, err := FromPolicy(p, 3)
+	cfg, err := FromPolicy(policy.Published{Policy: p, Version: policy.Version{Number: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 // the policy's trends settings. The collector's writer starts here, so
 // the handler works before Serve; Serve and Close drain it.
 func (a *App) openAnalytics(ctx context.Context) error {
-	cfg, err := activity.FromPolicy(a.Policy, a.Version.Number)
+	cfg, err := activity.FromPolicy(a.Policy)
 	if err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func (a *App) openAnalytics(ctx context.Context) error {
 		a.Log.Info("region and city from an operator MMDB", "built", geo.BuildTime().Format("2006-01-02"))
 	}
 	a.Activity, err = activity.New(activity.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Config: cfg, Geo: geo,
-		Members: activity.NewPolicyGate(a.DB, a.Policy, a.Guard, a.Subjects)})
+		Members: activity.NewPolicyGate(a.DB, a.Policy.Policy, a.Guard, a.Subjects)})
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func (a *App) openAnalytics(ctx context.Context) error {
 	a.Subjects.OnMerge(func(ctx context.Context, tx *sql.Tx, from, into string) error {
 		return activity.MergeMember(ctx, tx, from, into)
 	})
-	if a.Analytics, err = analytics.New(a.DB, a.Clock, a.Activity.Sites(), analytics.TrendsFromPolicy(a.Policy)); err != nil {
+	if a.Analytics, err = analytics.New(a.DB, a.Clock, a.Activity.Sites(), analytics.TrendsFromPolicy(a.Policy.Policy)); err != nil {
 		return err
 	}
 	if a.Metrics != nil {

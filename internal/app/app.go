@@ -132,8 +132,7 @@ type App struct {
 	Log      *slog.Logger
 	Clock    clock.Clock
 	DB       *store.DB
-	Policy   *policy.Policy
-	Version  policy.Version
+	Policy   policy.Published // the policy file, as published in the database
 	Guard    *policy.Guard
 	Master   *keys.Master
 	Keys     *keys.Keyring
@@ -179,7 +178,6 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 	if err != nil {
 		return nil, err
 	}
-	a.Policy = pol
 	db, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -195,7 +193,7 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 		return nil, err
 	}
 	a.Audit = audit.New(db, a.Clock)
-	if err := a.publishPolicy(ctx); err != nil {
+	if err := a.publishPolicy(ctx, pol); err != nil {
 		return nil, err
 	}
 	a.Guard = policy.NewGuard(pol, a.Audit)
@@ -207,7 +205,7 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 	}
 	deps := identity.Deps{
 		DB: db, Clock: a.Clock, Log: log, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit,
-		Outbox: a.Outbox, Policy: pol, PolicyVersion: a.Version.Number, BaseURL: cfg.BaseURL,
+		Outbox: a.Outbox, Policy: a.Policy, BaseURL: cfg.BaseURL,
 		Config: identity.Config{Secret: a.Master.Derive("identity throttle v1", 32)},
 	}
 	if opt.Identity != nil {
@@ -241,12 +239,12 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 
 // publishPolicy publishes the policy file as version N+1 when its hash
 // differs from the last published one, and audits the publication.
-func (a *App) publishPolicy(ctx context.Context) error {
-	v, published, err := policy.Publish(ctx, a.DB, a.Policy, a.Clock.Now())
+func (a *App) publishPolicy(ctx context.Context, pol *policy.Policy) error {
+	v, published, err := policy.Publish(ctx, a.DB, pol, a.Clock.Now())
 	if err != nil {
 		return err
 	}
-	a.Version = v
+	a.Policy = policy.Published{Policy: pol, Version: v}
 	if published {
 		class := "minor"
 		if v.Significant {
@@ -294,7 +292,7 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 		}
 	}()
 	fmt.Fprintf(stdout, "Steward is running with policy %q (version %d).\nOpen %s/ in a browser (privacy notice: %s/privacy).\n",
-		a.Policy.Controller.Name, a.Version.Number, url, url)
+		a.Policy.Policy.Controller.Name, a.Policy.Number(), url, url)
 	a.Log.Info("serving", "addr", ln.Addr().String(), "database", a.DB.Location)
 	if ready != nil {
 		ready(url)
@@ -345,8 +343,8 @@ func (a *App) webDeps() web.Deps {
 		Clock:         a.Clock,
 		Log:           a.Log,
 		Metrics:       a.Metrics,
-		Policy:        a.Policy,
-		PolicyVersion: a.Version.Number,
+		Policy:        a.Policy.Policy,
+		PolicyVersion: a.Policy.Number(),
 		Identity:      a.Identity,
 		Audit:         a.Audit,
 		Outbox:        a.Outbox,
@@ -385,16 +383,15 @@ func (a *App) openConsent(ctx context.Context) error {
 	if baseURL == "" {
 		baseURL = "http://" + a.Config.Addr
 	}
-	cp := consent.Policy{Policy: a.Policy, Version: a.Version.Number}
 	if a.Consent, err = consent.New(consent.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Subjects: a.Subjects, Audit: a.Audit,
-		Signer: signer, Policy: cp, BaseURL: baseURL}); err != nil {
+		Signer: signer, Policy: a.Policy, BaseURL: baseURL}); err != nil {
 		return err
 	}
-	if a.Notices, err = notice.New(notice.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: cp, Subjects: a.Subjects,
+	if a.Notices, err = notice.New(notice.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy, Subjects: a.Subjects,
 		Outbox: a.Outbox, Jobs: a.Jobs, Audit: a.Audit, Directory: notice.SubjectDirectory{Accounts: a.Identity}, BaseURL: baseURL}); err != nil {
 		return err
 	}
-	if a.Newsletters, err = newsletter.New(newsletter.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: cp, Subjects: a.Subjects,
+	if a.Newsletters, err = newsletter.New(newsletter.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy, Subjects: a.Subjects,
 		Ledger: a.Consent, Links: links, Outbox: a.Outbox, Jobs: a.Jobs, Audit: a.Audit, Guards: a.Notices, BaseURL: baseURL}); err != nil {
 		return err
 	}
@@ -423,7 +420,7 @@ func (a *App) openRights() error {
 	if a.Config.DataDir != "" {
 		cfg.LedgerPath = filepath.Join(a.Config.DataDir, "erasure-ledger.jsonl")
 	}
-	a.Rights, err = rights.New(rights.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy, PolicyVersion: a.Version.Number,
+	a.Rights, err = rights.New(rights.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy,
 		Registry: reg, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit, Outbox: a.Outbox, Jobs: a.Jobs, Accounts: a.Identity,
 		BaseURL: a.Config.BaseURL, Config: cfg})
 	return err

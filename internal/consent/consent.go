@@ -127,12 +127,6 @@ type Change struct {
 	Actor string
 }
 
-// Policy is the policy version in force, as published.
-type Policy struct {
-	Policy  *policy.Policy
-	Version int // the published version number
-}
-
 // Hook runs in the transaction of every recorded change, after the
 // subject state was updated. Package newsletter uses it to end
 // subscriptions when a purpose-wide consent is withdrawn.
@@ -146,7 +140,7 @@ type Deps struct {
 	Subjects *subject.Store
 	Audit    *audit.Log
 	Signer   *Signer
-	Policy   Policy
+	Policy   policy.Published
 	// BaseURL is the public URL of the deployment; receipts link to the
 	// policy version at BaseURL/privacy/versions/N.
 	BaseURL string
@@ -186,7 +180,7 @@ func (l *Ledger) OnChange(h Hook) {
 func (l *Ledger) Signer() *Signer { return l.d.Signer }
 
 // PolicyInForce returns the policy the ledger records against.
-func (l *Ledger) PolicyInForce() Policy { return l.d.Policy }
+func (l *Ledger) PolicyInForce() policy.Published { return l.d.Policy }
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -348,7 +342,7 @@ func (l *Ledger) append(ctx context.Context, q store.Q, subjectID string, pu *po
 	rec := Record{
 		ID: newID("cr_"), SubjectID: subjectID, Purpose: pu.ID, Scope: c.Scope, State: c.State,
 		Method: c.Method, CollectionPoint: c.CollectionPoint,
-		PolicyVersion: l.d.Policy.Version, PolicyHash: l.d.Policy.Policy.Hash(), NoticeHash: NoticeHash(pu),
+		PolicyVersion: l.d.Policy.Number(), PolicyHash: l.d.Policy.Policy.Hash(), NoticeHash: NoticeHash(pu),
 		Actor: actor, Evidence: c.Evidence, CreatedAt: now,
 	}
 	receipt, err := l.d.Signer.Sign(l.receipt(rec, pu))

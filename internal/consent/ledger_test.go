@@ -59,7 +59,7 @@ func newEnv(t testing.TB, db *store.DB, policyFile string) *env {
 		t.Fatal(err)
 	}
 	l, err := consent.New(consent.Deps{DB: db, Clock: clk, Subjects: subjects, Audit: al, Signer: signer,
-		Policy: consent.Policy{Policy: p, Version: 1}, BaseURL: "https://steward.example.org"})
+		Policy: policy.Published{Policy: p, Version: policy.Version{Number: 1}}, BaseURL: "https://steward.example.org"})
 	if err != nil {
 		t.Fatal(err)
 	}

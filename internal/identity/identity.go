@@ -109,15 +109,14 @@ func (c Config) withDefaults() Config {
 
 // Deps are the collaborators of the service. Config is optional.
 type Deps struct {
-	DB            *store.DB
-	Clock         clock.Clock
-	Log           *slog.Logger
-	Subjects      *subject.Store
-	Keys          *keys.Keyring
-	Audit         *audit.Log
-	Outbox        *mail.Outbox
-	Policy        *policy.Policy
-	PolicyVersion int
+	DB       *store.DB
+	Clock    clock.Clock
+	Log      *slog.Logger
+	Subjects *subject.Store
+	Keys     *keys.Keyring
+	Audit    *audit.Log
+	Outbox   *mail.Outbox
+	Policy   policy.Published
 	// BaseURL is the public URL links in mail point to.
 	BaseURL string
 	Config  Config
@@ -182,10 +181,10 @@ func New(d Deps) (*Service, error) {
 		return nil, errors.New("identity: Deps.Audit is required")
 	case d.Outbox == nil:
 		return nil, errors.New("identity: Deps.Outbox is required")
-	case d.Policy == nil:
+	case d.Policy.Policy == nil:
 		return nil, errors.New("identity: Deps.Policy is required")
 	}
-	reg, err := readRegistration(d.Policy)
+	reg, err := readRegistration(d.Policy.Policy)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +196,7 @@ func New(d Deps) (*Service, error) {
 	s := &Service{
 		db: d.DB, clock: d.Clock, log: log,
 		subjects: d.Subjects, keys: d.Keys, audit: d.Audit, outbox: d.Outbox,
-		reg: reg, policyVersion: d.PolicyVersion,
+		reg: reg, policyVersion: d.Policy.Number(),
 		baseURL: strings.TrimRight(d.BaseURL, "/"), cfg: cfg,
 	}
 	secret := cfg.Secret

@@ -14,6 +14,7 @@ import (
 
 	"steward/internal/fault"
 	"steward/internal/identity"
+	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
@@ -999,7 +1000,7 @@ func TestNewRefusesUnsupportedRegistration(t *testing.T) {
 		appendSeq(child(child(root, "registration", yaml.MappingNode), "fields", yaml.SequenceNode), "picture")
 	})
 	e.policy = p
-	_, err := identity.New(identity.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Keys: e.keys, Audit: e.audit, Outbox: e.outbox, Policy: p})
+	_, err := identity.New(identity.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Keys: e.keys, Audit: e.audit, Outbox: e.outbox, Policy: policy.Published{Policy: p}})
 	if err == nil || !strings.Contains(err.Error(), "picture") {
 		t.Fatalf("New with a sign-up field accounts cannot hold = %v, want an error naming it", err)
 	}

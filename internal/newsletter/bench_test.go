@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"steward/internal/clock"
-	"steward/internal/consent"
 	"steward/internal/jobs"
 	"steward/internal/mail"
 	"steward/internal/newsletter"
+	"steward/internal/policy"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 )
@@ -80,7 +80,7 @@ func campaignEnv(tb testing.TB, db *store.DB, batchSize int) (*env, *jobs.Runner
 		tb.Fatal(err)
 	}
 	campaigns := jobs.NewRunner(db, clock.Real{}, nil)
-	cp := consent.Policy{Policy: e.policy, Version: 1}
+	cp := policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}}
 	d := newsletter.Deps{DB: db, Clock: clock.Real{}, Policy: cp, Subjects: e.subjects, Ledger: e.ledger,
 		Links: e.links, Outbox: ob, Jobs: campaigns, Audit: e.audit, BaseURL: "https://steward.example.org", BatchSize: batchSize}
 	svc, err := newsletter.New(d)

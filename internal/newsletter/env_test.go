@@ -70,7 +70,7 @@ func newEnvPolicy(t testing.TB, db *store.DB, p *policy.Policy, withSMTP bool, t
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := consent.Policy{Policy: e.policy, Version: 1}
+	cp := policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}}
 	e.ledger, err = consent.New(consent.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Audit: e.audit, Signer: signer, Policy: cp, BaseURL: "https://steward.example.org"})
 	if err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ type Deps struct {
 	DB       *store.DB
 	Clock    clock.Clock
 	Log      *slog.Logger
-	Policy   consent.Policy
+	Policy   policy.Published
 	Subjects *subject.Store
 	Ledger   *consent.Ledger
 	Links    *consent.Links

@@ -159,7 +159,7 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (Result, err
 				return fault.New(fault.Conflict, "your account has no email address to send the newsletter to")
 			}
 		} else {
-			if subj, _, err = s.d.Subjects.EnsureByEmail(ctx, tx, in.Email, "newsletter", s.d.Policy.Version); err != nil {
+			if subj, _, err = s.d.Subjects.EnsureByEmail(ctx, tx, in.Email, "newsletter", s.d.Policy.Number()); err != nil {
 				return err
 			}
 			if subj.MergedInto != "" || subj.Erased() {
@@ -182,7 +182,7 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (Result, err
 			ins, err := tx.ExecContext(ctx, `INSERT INTO newsletter_subscriptions (id, list_id, subject_id, status, source, source_page,
 				policy_version, tracking, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8)
 				ON CONFLICT (list_id, subject_id) DO NOTHING`,
-				cur.ID, list.ID, subj.ID, string(in.Method), in.SourcePage, s.d.Policy.Version, tracking, now)
+				cur.ID, list.ID, subj.ID, string(in.Method), in.SourcePage, s.d.Policy.Number(), tracking, now)
 			if err != nil {
 				return fmt.Errorf("newsletter: subscribe: %w", err)
 			}
@@ -199,7 +199,7 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (Result, err
 			_, err := tx.ExecContext(ctx, `UPDATE newsletter_subscriptions SET status = 'pending', source = $2, source_page = $3,
 				policy_version = $4, tracking = $5, confirm_nonce = '', confirm_sends = 0, confirm_sent_at = NULL,
 				consent_record_id = '', confirmed_at = NULL, updated_at = $6 WHERE id = $1`,
-				cur.ID, string(in.Method), in.SourcePage, s.d.Policy.Version, tracking, now)
+				cur.ID, string(in.Method), in.SourcePage, s.d.Policy.Number(), tracking, now)
 			if err != nil {
 				return fmt.Errorf("newsletter: subscribe: %w", err)
 			}
@@ -608,7 +608,7 @@ func (s *Service) UpdatePreferences(ctx context.Context, token string, changes [
 					cur = Subscription{ID: randomToken("ns_"), ListID: list.ID, SubjectID: id}
 					if _, err := tx.ExecContext(ctx, `INSERT INTO newsletter_subscriptions (id, list_id, subject_id, status, source, source_page,
 						policy_version, created_at, updated_at) VALUES ($1, $2, $3, 'pending', 'email_link', 'preferences', $4, $5, $5)`,
-						cur.ID, list.ID, id, s.d.Policy.Version, now); err != nil {
+						cur.ID, list.ID, id, s.d.Policy.Number(), now); err != nil {
 						return fmt.Errorf("newsletter: preferences: %w", err)
 					}
 				}

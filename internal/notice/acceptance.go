@@ -61,7 +61,7 @@ func (s *Service) reducing(base int) []policy.Version {
 	var out []policy.Version
 	for i := len(s.versions) - 1; i >= 0; i-- {
 		v := s.versions[i]
-		if v.Number > base && v.Number <= s.d.Policy.Version && v.ReducesRights {
+		if v.Number > base && v.Number <= s.d.Policy.Number() && v.ReducesRights {
 			out = append(out, v)
 		}
 	}
@@ -235,8 +235,8 @@ func (s *Service) Accept(ctx context.Context, subjectID string, version int, met
 	if err := s.loadVersions(ctx); err != nil {
 		return err
 	}
-	if version != s.d.Policy.Version {
-		return fault.FieldError("version", "only the policy version in force (%d) can be accepted", s.d.Policy.Version)
+	if version != s.d.Policy.Number() {
+		return fault.FieldError("version", "only the policy version in force (%d) can be accepted", s.d.Policy.Number())
 	}
 	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		base, err := s.base(ctx, tx, subjectID)

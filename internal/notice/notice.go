@@ -36,7 +36,6 @@ import (
 
 	"steward/internal/audit"
 	"steward/internal/clock"
-	"steward/internal/consent"
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/mail"
@@ -77,7 +76,7 @@ type Deps struct {
 	DB          *store.DB
 	Clock       clock.Clock
 	Log         *slog.Logger
-	Policy      consent.Policy
+	Policy      policy.Published
 	Subjects    *subject.Store
 	Outbox      *mail.Outbox
 	Jobs        *jobs.Runner
@@ -404,7 +403,7 @@ func (s *Service) Reconcile(ctx context.Context) (*Notice, error) {
 	if err := s.loadVersions(ctx); err != nil {
 		return nil, err
 	}
-	v, ok := s.version(s.d.Policy.Version)
+	v, ok := s.version(s.d.Policy.Number())
 	if !ok || !v.Significant || v.Classification == "first" || !s.notifiesByEmail() {
 		return nil, nil
 	}

@@ -92,12 +92,12 @@ func start(t testing.TB, db *store.DB, clk *clock.Fake, p *policy.Policy, smtp *
 	icfg := identity.Config{Argon2: identity.Argon2{Memory: 64, Time: 1, Threads: 1}, Limits: identity.DefaultLimits}
 	icfg.Limits.MemoryPerSec, icfg.Limits.MemoryBurst = 1000, 1000
 	if s.identity, err = identity.New(identity.Deps{DB: db, Clock: clk, Log: log, Subjects: s.subjects, Keys: keys.NewKeyring(db, mk, clk),
-		Audit: s.audit, Outbox: s.outbox, Policy: p, PolicyVersion: v.Number, BaseURL: "https://steward.example.org", Config: icfg}); err != nil {
+		Audit: s.audit, Outbox: s.outbox, Policy: policy.Published{Policy: p, Version: v}, BaseURL: "https://steward.example.org", Config: icfg}); err != nil {
 		t.Fatal(err)
 	}
 	signer, _ := consent.DeriveSigner(master)
 	links, _ := consent.DeriveLinks(master, clk)
-	cp := consent.Policy{Policy: p, Version: v.Number}
+	cp := policy.Published{Policy: p, Version: v}
 	if s.ledger, err = consent.New(consent.Deps{DB: db, Clock: clk, Subjects: s.subjects, Audit: s.audit, Signer: signer, Policy: cp, BaseURL: "https://steward.example.org"}); err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,17 @@ type Version struct {
 	Raw            []byte    `json:"-"`
 }
 
+// Published is the policy in force: the parsed document and the record of
+// its publication. Every service that runs under the policy takes it in
+// this one shape.
+type Published struct {
+	Policy  *Policy
+	Version Version
+}
+
+// Number is the published version's number.
+func (p Published) Number() int { return p.Version.Number }
+
 // Policy parses the version back. It was checked when it was published;
 // checks added to Steward since do not make it unreadable.
 func (v Version) Policy() (*Policy, error) {

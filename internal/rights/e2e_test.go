@@ -57,10 +57,10 @@ func endToEnd(t *testing.T, w *web) {
 
 	// Ann touches tables through the product's own API where it exists...
 	want(t, ann.do("PATCH", "/api/v1/me", map[string]string{"phone": "+44 20 7946 0001"}), 200, "set phone")
-	for _, p := range w.a.Policy.ConsentPurposes() {
+	for _, p := range w.a.Policy.Policy.ConsentPurposes() {
 		want(t, ann.do("PUT", "/api/v1/me/consents/"+p.ID, map[string]string{"state": "given"}), 200, "consent")
 	}
-	for _, l := range w.a.Policy.Newsletters {
+	for _, l := range w.a.Policy.Policy.Newsletters {
 		r := ann.do("PUT", "/api/v1/me/newsletters/"+l.ID, map[string]any{})
 		if r.status != 200 {
 			t.Logf("subscribe %s: %d %s", l.ID, r.status, r.body)
@@ -76,7 +76,7 @@ func endToEnd(t *testing.T, w *web) {
 			continue // filled by the requests below
 		}
 		if n := w.env.count(`SELECT COUNT(*) FROM "`+tab.Name+`" WHERE "`+tab.SubjectColumn+`" = $1`, annID); n == 0 {
-			if !undeclaredOnly(w.a.Policy, tab.Columns) {
+			if !undeclaredOnly(w.a.Policy.Policy, tab.Columns) {
 				t.Errorf("Ann has no row in %s", tab.Name)
 			}
 		}
@@ -132,7 +132,7 @@ func endToEnd(t *testing.T, w *web) {
 	checkPortability(t, w, zport, vals)
 
 	// Rectification with restriction meanwhile, reviewed by staff.
-	field := rectifiable(w.a.Policy)
+	field := rectifiable(w.a.Policy.Policy)
 	rect := ann.file(map[string]any{"type": "rectification", "fields": []string{field}, "corrections": map[string]string{field: "corrected"},
 		"reason": "It is out of date.", "restrict": true})
 	if !rect.NeedsReview {

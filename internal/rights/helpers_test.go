@@ -186,7 +186,7 @@ func newEnvWith(t testing.TB, db *store.DB, policyFile string, o envOpts, tweak 
 		t.Fatal(err)
 	}
 	if e.identity, err = identity.New(identity.Deps{DB: db, Clock: e.clock, Log: log, Subjects: e.subjects, Keys: e.keys, Audit: e.audit,
-		Outbox: e.outbox, Policy: e.pol, PolicyVersion: e.ver.Number, BaseURL: "http://steward.test",
+		Outbox: e.outbox, Policy: policy.Published{Policy: e.pol, Version: e.ver}, BaseURL: "http://steward.test",
 		Config: identity.Config{Argon2: fastArgon2}}); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func newEnvWith(t testing.TB, db *store.DB, policyFile string, o envOpts, tweak 
 	if o.tune != nil {
 		o.tune(&cfg)
 	}
-	if e.rights, err = rights.New(rights.Deps{DB: db, Clock: e.clock, Log: log, Policy: e.pol, PolicyVersion: e.ver.Number, Registry: e.reg,
+	if e.rights, err = rights.New(rights.Deps{DB: db, Clock: e.clock, Log: log, Policy: policy.Published{Policy: e.pol, Version: e.ver}, Registry: e.reg,
 		Subjects: e.subjects, Keys: e.keys, Audit: e.audit, Outbox: e.outbox, Jobs: e.jobs, Accounts: e.identity,
 		BaseURL: "http://steward.test", Config: cfg}); err != nil {
 		t.Fatal(err)

@@ -177,7 +177,7 @@ func TestBadInputRefusedAndAudited(t *testing.T) {
 // is known or not (J20: nothing proceeds unverified).
 func TestPromiseM1_EmailOnlyPeopleHaveTheSameRights(t *testing.T) {
 	eachWeb(t, "mixi.yaml", func(t *testing.T, w *web) {
-		sub, _, err := w.a.Subjects.EnsureByEmail(w.ctx, w.a.DB, "reader@example.org", "newsletter", w.a.Version.Number)
+		sub, _, err := w.a.Subjects.EnsureByEmail(w.ctx, w.a.DB, "reader@example.org", "newsletter", w.a.Policy.Number())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -140,18 +140,17 @@ type Accounts interface {
 
 // Deps are the collaborators of the service.
 type Deps struct {
-	DB            *store.DB
-	Clock         clock.Clock
-	Log           *slog.Logger
-	Policy        *policy.Policy
-	PolicyVersion int
-	Registry      *registry.Registry
-	Subjects      *subject.Store
-	Keys          *keys.Keyring
-	Audit         *audit.Log
-	Outbox        *mail.Outbox
-	Jobs          *jobs.Runner
-	Accounts      Accounts
+	DB       *store.DB
+	Clock    clock.Clock
+	Log      *slog.Logger
+	Policy   policy.Published
+	Registry *registry.Registry
+	Subjects *subject.Store
+	Keys     *keys.Keyring
+	Audit    *audit.Log
+	Outbox   *mail.Outbox
+	Jobs     *jobs.Runner
+	Accounts Accounts
 	// BaseURL is the public URL links in mail point to.
 	BaseURL string
 	Config  Config
@@ -191,7 +190,7 @@ func New(d Deps) (*Service, error) {
 		return nil, errors.New("rights: Deps.DB is required")
 	case d.Clock == nil:
 		return nil, errors.New("rights: Deps.Clock is required")
-	case d.Policy == nil:
+	case d.Policy.Policy == nil:
 		return nil, errors.New("rights: Deps.Policy is required")
 	case d.Registry == nil:
 		return nil, errors.New("rights: Deps.Registry is required")
@@ -213,9 +212,9 @@ func New(d Deps) (*Service, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{
-		db: d.DB, clock: d.Clock, log: log.With("component", "rights"), pol: d.Policy, polVer: d.PolicyVersion,
+		db: d.DB, clock: d.Clock, log: log.With("component", "rights"), pol: d.Policy.Policy, polVer: d.Policy.Number(),
 		reg: d.Registry, subjects: d.Subjects, keys: d.Keys, audit: d.Audit, outbox: d.Outbox, jobs: d.Jobs,
-		accounts: d.Accounts, baseURL: strings.TrimRight(d.BaseURL, "/"), cfg: d.Config.withDefaults(d.Policy),
+		accounts: d.Accounts, baseURL: strings.TrimRight(d.BaseURL, "/"), cfg: d.Config.withDefaults(d.Policy.Policy),
 		holders: map[string]Holder{}, limits: map[netip.Prefix]*rate.Limiter{},
 	}
 	for _, t := range []string{"rights_requests", "rights_exports", "rights_erasures"} {

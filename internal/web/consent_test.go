@@ -54,7 +54,7 @@ func newConsentEnv(t testing.TB, db *store.DB, policyFile string) *consentEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := consent.Policy{Policy: e.policy, Version: e.version.Number}
+	cp := policy.Published{Policy: e.policy, Version: e.version}
 	if ce.ledger, err = consent.New(consent.Deps{DB: db, Clock: e.clock, Subjects: ce.subjects, Audit: e.audit, Signer: signer,
 		Policy: cp, BaseURL: "https://steward.test"}); err != nil {
 		t.Fatal(err)
