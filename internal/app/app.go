@@ -133,7 +133,8 @@ type App struct {
 	Clock    clock.Clock
 	DB       *store.DB
 	Policy   policy.Published // the policy file, as published in the database
-	Guard    *policy.Guard
+	Guard    *policy.Guard    // the guard of the policy in force
+	Guards   *policy.Guards   // the guard for each subject
 	Master   *keys.Master
 	Keys     *keys.Keyring
 	Subjects *subject.Store
@@ -196,7 +197,8 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 	if err := a.publishPolicy(ctx, pol); err != nil {
 		return nil, err
 	}
-	a.Guard = policy.NewGuard(pol, a.Audit)
+	a.Guards = policy.NewGuards(db, a.Policy, a.Audit, log)
+	a.Guard = a.Guards.Current()
 	a.Keys = keys.NewKeyring(db, a.Master, a.Clock)
 	a.Subjects = subject.NewStore(db, a.Clock)
 	a.Jobs = jobs.NewRunner(db, a.Clock, log)
@@ -364,12 +366,11 @@ func (a *App) webDeps() web.Deps {
 	}
 }
 
-// openConsent builds issue 5's services: the consent ledger (receipts
-// signed with an Ed25519 key derived from the master key), notices (which
-// also choose the guard for members who have not accepted a change that
-// reduced their rights) and newsletters; syncs the policy's lists; and
-// announces the version in force when it is a significant change not yet
-// announced.
+// openConsent builds the consent ledger (receipts signed with an Ed25519
+// key derived from the master key), newsletters and notices (which mail
+// policy changes to newsletter subscribers too); syncs the policy's
+// lists; and announces the version in force when it is a significant
+// change not yet announced.
 func (a *App) openConsent(ctx context.Context) error {
 	signer, err := consent.NewSigner(a.Master.Derive(consent.SigningInfo, 32))
 	if err != nil {
@@ -387,15 +388,15 @@ func (a *App) openConsent(ctx context.Context) error {
 		Signer: signer, Policy: a.Policy, BaseURL: baseURL}); err != nil {
 		return err
 	}
-	if a.Notices, err = notice.New(notice.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy, Subjects: a.Subjects,
-		Outbox: a.Outbox, Jobs: a.Jobs, Audit: a.Audit, Directory: notice.SubjectDirectory{Accounts: a.Identity}, BaseURL: baseURL}); err != nil {
+	if a.Newsletters, err = newsletter.New(newsletter.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy, Guards: a.Guards,
+		Subjects: a.Subjects, Ledger: a.Consent, Links: links, Outbox: a.Outbox, Jobs: a.Jobs, Audit: a.Audit, BaseURL: baseURL}); err != nil {
 		return err
 	}
-	if a.Newsletters, err = newsletter.New(newsletter.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy, Subjects: a.Subjects,
-		Ledger: a.Consent, Links: links, Outbox: a.Outbox, Jobs: a.Jobs, Audit: a.Audit, Guards: a.Notices, BaseURL: baseURL}); err != nil {
+	if a.Notices, err = notice.New(notice.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy, Guards: a.Guards,
+		Subjects: a.Subjects, Outbox: a.Outbox, Jobs: a.Jobs, Audit: a.Audit, Directory: notice.SubjectDirectory{Accounts: a.Identity},
+		Subscribers: a.Newsletters, BaseURL: baseURL}); err != nil {
 		return err
 	}
-	a.Notices.SetSubscribers(a.Newsletters)
 	if err := a.Newsletters.SyncLists(ctx); err != nil {
 		return err
 	}

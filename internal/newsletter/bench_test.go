@@ -81,7 +81,7 @@ func campaignEnv(tb testing.TB, db *store.DB, batchSize int) (*env, *jobs.Runner
 	}
 	campaigns := jobs.NewRunner(db, clock.Real{}, nil)
 	cp := policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}}
-	d := newsletter.Deps{DB: db, Clock: clock.Real{}, Policy: cp, Subjects: e.subjects, Ledger: e.ledger,
+	d := newsletter.Deps{DB: db, Clock: clock.Real{}, Policy: cp, Guards: policy.NewGuards(db, cp, e.audit, nil), Subjects: e.subjects, Ledger: e.ledger,
 		Links: e.links, Outbox: ob, Jobs: campaigns, Audit: e.audit, BaseURL: "https://steward.example.org", BatchSize: batchSize}
 	svc, err := newsletter.New(d)
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/mail"
-	"steward/internal/policy"
 	"steward/internal/store"
 	"steward/internal/subject"
 )
@@ -247,12 +246,6 @@ func (b campaignBatch) Next(ctx context.Context, tx *sql.Tx, after string, limit
 	for i, r := range recips {
 		ids[i] = r.subjectID
 	}
-	guardFor := func(string) *policy.Guard { return s.guard }
-	if s.d.Guards != nil {
-		if guardFor, err = s.d.Guards.GuardsFor(ctx, tx, ids); err != nil {
-			return mail.Page{}, err
-		}
-	}
 	states, subjects, err := s.d.Subjects.StatesAndSubjects(ctx, tx, ids)
 	if err != nil {
 		return mail.Page{}, fmt.Errorf("newsletter: recipients: %w", err)
@@ -265,7 +258,11 @@ func (b campaignBatch) Next(ctx context.Context, tx *sql.Tx, after string, limit
 			out.Skip = "unknown subject"
 			continue
 		}
-		if d := guardFor(r.subjectID).Decide(b.list.Purpose, s.contact, st); !d.Allowed {
+		guard, err := s.d.Guards.For(ctx, st)
+		if err != nil {
+			return mail.Page{}, err
+		}
+		if d := guard.Decide(b.list.Purpose, s.contact, st); !d.Allowed {
 			out.Skip = d.Reason.String()
 			continue
 		}
@@ -344,13 +341,9 @@ func (s *Service) checkBeforeSend(ctx context.Context, q store.Q, m mail.Stored)
 	if !found || sub.Status != Confirmed {
 		return s.stopped(ctx, q, m, live, "unsubscribed")
 	}
-	guard := s.guard
-	if s.d.Guards != nil {
-		guardFor, err := s.d.Guards.GuardsFor(ctx, q, []string{live})
-		if err != nil {
-			return false, "", err
-		}
-		guard = guardFor(live)
+	guard, err := s.d.Guards.For(ctx, st)
+	if err != nil {
+		return false, "", err
 	}
 	if d := guard.Decide(purpose, s.contact, st); !d.Allowed {
 		return s.stopped(ctx, q, m, live, d.Reason.String())

@@ -21,7 +21,7 @@ import (
 )
 
 func mods() []store.Migrations {
-	return []store.Migrations{subject.Migrations(), audit.Migrations(), consent.Migrations(), jobs.Migrations(),
+	return []store.Migrations{policy.Migrations(), subject.Migrations(), audit.Migrations(), consent.Migrations(), jobs.Migrations(),
 		mail.Migrations(), newsletter.Migrations()}
 }
 
@@ -89,7 +89,7 @@ func newEnvPolicy(t testing.TB, db *store.DB, p *policy.Policy, withSMTP bool, t
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newsletter.Deps{DB: db, Clock: e.clock, Policy: cp, Subjects: e.subjects, Ledger: e.ledger, Links: e.links,
+	d := newsletter.Deps{DB: db, Clock: e.clock, Policy: cp, Guards: policy.NewGuards(db, cp, e.audit, nil), Subjects: e.subjects, Ledger: e.ledger, Links: e.links,
 		Outbox: e.outbox, Jobs: e.runner, Audit: e.audit, BaseURL: "https://steward.example.org"}
 	if tune != nil {
 		tune(&d)

@@ -50,27 +50,22 @@ const (
 	JobPrune         = "newsletter.prune"
 )
 
-// GuardSource gives the guard that applies to each subject: normally the
-// policy in force, but for a member who has not accepted a change that
-// reduced their rights, the stricter of the two versions (package notice).
-type GuardSource interface {
-	GuardsFor(ctx context.Context, q store.Q, subjectIDs []string) (func(subjectID string) *policy.Guard, error)
-}
-
 // Deps are what the service needs.
 type Deps struct {
-	DB       *store.DB
-	Clock    clock.Clock
-	Log      *slog.Logger
-	Policy   policy.Published
+	DB     *store.DB
+	Clock  clock.Clock
+	Log    *slog.Logger
+	Policy policy.Published
+	// Guards gives the guard that applies to each recipient: the policy in
+	// force, or the stricter of two versions for someone who has not
+	// accepted a change that reduced their rights.
+	Guards   *policy.Guards
 	Subjects *subject.Store
 	Ledger   *consent.Ledger
 	Links    *consent.Links
 	Outbox   *mail.Outbox
 	Jobs     *jobs.Runner
 	Audit    *audit.Log
-	// Guards, when nil, is the policy in force for everyone.
-	Guards GuardSource
 	// BaseURL is the public URL mailed links start with.
 	BaseURL string
 	// BatchSize is how many recipients one campaign job handles in one
@@ -94,7 +89,6 @@ type Deps struct {
 // Service runs newsletters.
 type Service struct {
 	d        Deps
-	guard    *policy.Guard
 	contact  string // the category of the email field under the policy
 	host     string // for List-Id
 	limitMu  sync.Mutex
@@ -104,9 +98,9 @@ type Service struct {
 // New returns the service and registers its job handler, its merge hook,
 // its consent hook and the outbox's last check of campaign mail.
 func New(d Deps) (*Service, error) {
-	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Subjects == nil || d.Ledger == nil ||
+	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Guards == nil || d.Subjects == nil || d.Ledger == nil ||
 		d.Links == nil || d.Outbox == nil || d.Jobs == nil {
-		return nil, errors.New("newsletter: DB, Clock, Policy, Subjects, Ledger, Links, Outbox and Jobs are required")
+		return nil, errors.New("newsletter: DB, Clock, Policy, Guards, Subjects, Ledger, Links, Outbox and Jobs are required")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -131,13 +125,8 @@ func New(d Deps) (*Service, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("newsletter: base URL %q is not an absolute URL", d.BaseURL)
 	}
-	var rec policy.DenialRecorder
-	if d.Audit != nil {
-		rec = d.Audit
-	}
 	s := &Service{
 		d:        d,
-		guard:    policy.NewGuard(d.Policy.Policy, rec),
 		contact:  d.Policy.Policy.CategoryOfField("email"),
 		host:     u.Hostname(),
 		limiters: map[string]*rate.Limiter{},

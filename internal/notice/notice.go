@@ -8,8 +8,10 @@
 //     accept it (when the policy's changes.significant_requires_consent is
 //     set). Until then the guard applied to them is the stricter of the
 //     version they last accepted (or were first recorded under) and the
-//     current one. Members accept in the privacy centre; people known only
-//     by email have no way to accept, so the stricter guard stays theirs.
+//     current one (policy.Guards chooses it). Members accept in the privacy
+//     centre, which records the acceptance in their subject state; people
+//     known only by email have no way to accept, so the stricter guard
+//     stays theirs.
 //   - Staff send broadcast notices (a change of ownership, a breach) with
 //     the same machinery, to everyone Steward holds an address for.
 //
@@ -31,7 +33,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"steward/internal/audit"
@@ -66,46 +67,40 @@ type Directory interface {
 }
 
 // Subscribers says which subjects hold a confirmed newsletter
-// subscription (newsletter.Service satisfies it).
+// subscription (newsletter.Service satisfies it): policy-change notices go
+// to them as well as to members.
 type Subscribers interface {
 	IsSubscriber(ctx context.Context, q store.Q, ids []string) (map[string]bool, error)
 }
 
 // Deps are what the service needs.
 type Deps struct {
-	DB          *store.DB
-	Clock       clock.Clock
-	Log         *slog.Logger
-	Policy      policy.Published
-	Subjects    *subject.Store
-	Outbox      *mail.Outbox
-	Jobs        *jobs.Runner
-	Audit       *audit.Log
+	DB       *store.DB
+	Clock    clock.Clock
+	Log      *slog.Logger
+	Policy   policy.Published
+	Guards   *policy.Guards // which published changes wait for acceptance
+	Subjects *subject.Store
+	Outbox   *mail.Outbox
+	Jobs     *jobs.Runner
+	Audit    *audit.Log
+	// Directory lists the people Steward holds an address for.
 	Directory   Directory
 	Subscribers Subscribers
 	BaseURL     string
 	BatchSize   int // default 500
 }
 
-// Service sends notices and tracks acceptances.
+// Service sends notices and records acceptances of policy changes.
 type Service struct {
-	d       Deps
-	current *policy.Guard
-
-	mu       sync.Mutex
-	versions []policy.Version      // newest first, without Raw
-	guards   map[int]*policy.Guard // stricter guard by the version a person last accepted
+	d Deps
 }
-
-// SetSubscribers sets the subscriber check after construction: package
-// newsletter needs this service as its guard source, and this service
-// needs newsletter to find subscribers.
-func (s *Service) SetSubscribers(sub Subscribers) { s.d.Subscribers = sub }
 
 // New returns the service and registers its job handler and merge hook.
 func New(d Deps) (*Service, error) {
-	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Subjects == nil || d.Outbox == nil || d.Jobs == nil || d.Directory == nil {
-		return nil, errors.New("notice: DB, Clock, Policy, Subjects, Outbox, Jobs and Directory are required")
+	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Guards == nil || d.Subjects == nil || d.Outbox == nil ||
+		d.Jobs == nil || d.Directory == nil || d.Subscribers == nil {
+		return nil, errors.New("notice: DB, Clock, Policy, Guards, Subjects, Outbox, Jobs, Directory and Subscribers are required")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -125,11 +120,7 @@ func New(d Deps) (*Service, error) {
 		}
 	}
 	d.BaseURL = strings.TrimRight(d.BaseURL, "/")
-	var rec policy.DenialRecorder
-	if d.Audit != nil {
-		rec = d.Audit
-	}
-	s := &Service{d: d, current: policy.NewGuard(d.Policy.Policy, rec), guards: map[int]*policy.Guard{}}
+	s := &Service{d: d}
 	d.Jobs.Handle(JobBatch, s.runBatch)
 	d.Subjects.OnMerge(s.merge)
 	return s, nil
@@ -166,19 +157,6 @@ func Tables() []registry.Table {
 			Columns: []registry.Column{
 				{Name: "notice_id", Field: "mail"}, {Name: "subject_id"}, {Name: "status", Field: "mail"},
 				{Name: "reason", Field: "mail"}, {Name: "outbox_id"}, {Name: "created_at"},
-			},
-		},
-		{
-			Name: "policy_acceptances", Owner: "notice", Dataset: "policy_acceptances",
-			SubjectColumn: "subject_id", Origin: registry.Provided, SourceColumn: "method",
-			PolicyVersionColumn: "policy_version",
-			// Proof that a person accepted a reduction of their rights is
-			// kept, like other proof of consent, as a legal obligation.
-			KeptBecause: "legal-obligation",
-			Description: "The person's explicit acceptance of a policy version that reduced their rights, with coarse evidence.",
-			Columns: []registry.Column{
-				{Name: "subject_id"}, {Name: "policy_version"}, {Name: "policy_hash"}, {Name: "method", Field: "consent"},
-				{Name: "ua_family", Field: "consent"}, {Name: "network", Field: "consent"}, {Name: "accepted_at"},
 			},
 		},
 	}
@@ -400,11 +378,8 @@ func (s *Service) notifiesByEmail() bool {
 // It is idempotent (one policy-change notice per version), so a crash
 // between publishing and announcing is repaired at the next start.
 func (s *Service) Reconcile(ctx context.Context) (*Notice, error) {
-	if err := s.loadVersions(ctx); err != nil {
-		return nil, err
-	}
-	v, ok := s.version(s.d.Policy.Number())
-	if !ok || !v.Significant || v.Classification == "first" || !s.notifiesByEmail() {
+	v := s.d.Policy.Version
+	if !v.Significant || v.Classification == "first" || !s.notifiesByEmail() {
 		return nil, nil
 	}
 	var out *Notice
@@ -522,7 +497,7 @@ func (b noticeBatch) Next(ctx context.Context, tx *sql.Tx, after string, limit i
 		page.Last = recips[len(recips)-1].SubjectID
 	}
 	subscribed := map[string]bool{}
-	if n.Audience == AudienceMembersAndSubscribers && s.d.Subscribers != nil {
+	if n.Audience == AudienceMembersAndSubscribers {
 		var ids []string
 		for _, r := range recips {
 			if !r.Member {
@@ -559,8 +534,6 @@ func (s *Service) merge(ctx context.Context, tx *sql.Tx, from, into string) erro
 	for _, stmt := range []string{
 		`DELETE FROM notice_deliveries WHERE subject_id = $1 AND notice_id IN (SELECT notice_id FROM notice_deliveries WHERE subject_id = $2)`,
 		`UPDATE notice_deliveries SET subject_id = $2 WHERE subject_id = $1`,
-		`DELETE FROM policy_acceptances WHERE subject_id = $1 AND policy_version IN (SELECT policy_version FROM policy_acceptances WHERE subject_id = $2)`,
-		`UPDATE policy_acceptances SET subject_id = $2 WHERE subject_id = $1`,
 	} {
 		if _, err := tx.ExecContext(ctx, stmt, from, into); err != nil {
 			return fmt.Errorf("notice: merge: %w", err)

@@ -3,12 +3,15 @@ package notice_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"steward/examples"
@@ -46,6 +49,7 @@ type stack struct {
 	outbox     *mail.Outbox
 	identity   *identity.Service
 	ledger     *consent.Ledger
+	guards     *policy.Guards
 	newsletter *newsletter.Service
 	notices    *notice.Service
 }
@@ -101,15 +105,16 @@ func start(t testing.TB, db *store.DB, clk *clock.Fake, p *policy.Policy, smtp *
 	if s.ledger, err = consent.New(consent.Deps{DB: db, Clock: clk, Subjects: s.subjects, Audit: s.audit, Signer: signer, Policy: cp, BaseURL: "https://steward.example.org"}); err != nil {
 		t.Fatal(err)
 	}
-	if s.notices, err = notice.New(notice.Deps{DB: db, Clock: clk, Policy: cp, Subjects: s.subjects, Outbox: s.outbox, Jobs: s.runner, Audit: s.audit,
-		Directory: notice.SubjectDirectory{Accounts: s.identity}, BaseURL: "https://steward.example.org"}); err != nil {
+	s.guards = policy.NewGuards(db, cp, s.audit, log)
+	if s.newsletter, err = newsletter.New(newsletter.Deps{DB: db, Clock: clk, Policy: cp, Guards: s.guards, Subjects: s.subjects, Ledger: s.ledger,
+		Links: links, Outbox: s.outbox, Jobs: s.runner, Audit: s.audit, BaseURL: "https://steward.example.org"}); err != nil {
 		t.Fatal(err)
 	}
-	if s.newsletter, err = newsletter.New(newsletter.Deps{DB: db, Clock: clk, Policy: cp, Subjects: s.subjects, Ledger: s.ledger, Links: links,
-		Outbox: s.outbox, Jobs: s.runner, Audit: s.audit, Guards: s.notices, BaseURL: "https://steward.example.org"}); err != nil {
+	if s.notices, err = notice.New(notice.Deps{DB: db, Clock: clk, Policy: cp, Guards: s.guards, Subjects: s.subjects, Outbox: s.outbox,
+		Jobs: s.runner, Audit: s.audit, Directory: notice.SubjectDirectory{Accounts: s.identity}, Subscribers: s.newsletter,
+		BaseURL: "https://steward.example.org"}); err != nil {
 		t.Fatal(err)
 	}
-	s.notices.SetSubscribers(s.newsletter)
 	if err := s.newsletter.SyncLists(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -257,11 +262,11 @@ func TestPromiseM16_ChangeAnnouncedAndReductionNeedsAcceptance(t *testing.T) {
 		identityCat := v2.policy.CategoryOfField("name")
 		decide := func(id string) policy.Decision {
 			t.Helper()
-			g, err := v2.notices.GuardFor(ctx, db, id)
+			st, err := v2.subjects.State(ctx, db, id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := v2.subjects.State(ctx, db, id)
+			g, err := v2.guards.For(ctx, st)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -284,14 +289,17 @@ func TestPromiseM16_ChangeAnnouncedAndReductionNeedsAcceptance(t *testing.T) {
 			t.Fatalf("after acceptance: denied (%s), want the new version", d.Reason)
 		}
 		// The batch form campaigns use agrees.
-		gf, err := v2.notices.GuardsFor(ctx, db, []string{verified, reader.ID, "s_unknown"})
+		states, err := v2.subjects.States(ctx, db, []string{verified, reader.ID, "s_unknown"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for id, want := range map[string]bool{verified: true, reader.ID: false} {
-			st, _ := v2.subjects.State(ctx, db, id)
-			if got := gf(id).Decide("maintain-improve", identityCat, st).Allowed; got != want {
-				t.Errorf("GuardsFor(%s): allowed %v, want %v", id, got, want)
+			g, err := v2.guards.For(ctx, states[id])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := g.Decide("maintain-improve", identityCat, states[id]).Allowed; got != want {
+				t.Errorf("guard for %s from States: allowed %v, want %v", id, got, want)
 			}
 		}
 		if pend, _ := v2.notices.Pending(ctx, db, verified); len(pend) != 0 {
@@ -402,4 +410,71 @@ func TestPromiseJ14_OwnershipNoticeRecordedPerRecipient(t *testing.T) {
 func policyNoticeTo(addr string) func(mailtest.Received) bool {
 	to := mailtest.SentTo(addr)
 	return func(r mailtest.Received) bool { return to(r) && strings.Contains(r.Subject, "privacy policy") }
+}
+
+// firstMigrations is m as it stood before its version 2: the schema of a
+// database made by the previous release.
+func firstMigrations(t testing.TB, m store.Migrations) store.Migrations {
+	t.Helper()
+	entries, err := fs.ReadDir(m.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := fstest.MapFS{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "0001_") {
+			b, err := fs.ReadFile(m.FS, e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			old[e.Name()] = &fstest.MapFile{Data: b}
+		}
+	}
+	return store.Migrations{Module: m.Module, FS: old}
+}
+
+// TestAcceptancesMoveToSubjectState: on a database where notice kept the
+// acceptances of policy versions, migrating moves every one of them into
+// the subject state, where the guard and Pending read them, and drops the
+// old table.
+func TestAcceptancesMoveToSubjectState(t *testing.T) {
+	var before []store.Migrations
+	for _, m := range mods() {
+		if m.Module == "subject" || m.Module == "notice" {
+			m = firstMigrations(t, m)
+		}
+		before = append(before, m)
+	}
+	storetest.Each(t, before, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 10, 2, 9, 0, 0, 0, time.UTC)
+		if _, err := db.ExecContext(ctx, `INSERT INTO policy_acceptances (subject_id, policy_version, policy_hash, method, ua_family, network, accepted_at)
+			VALUES ('s_one', 2, 'h2', 'form', 'Firefox', '192.0.2.0/24', $1), ('s_one', 3, 'h3', 'api', '', '', $1), ('s_two', 2, 'h2', 'form', '', '', $1)`, at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Migrate(ctx, mods()); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CheckSchema(ctx, mods()); err != nil {
+			t.Fatal(err)
+		}
+		subjects := subject.NewStore(db, clock.NewFake(at))
+		got, err := subjects.PolicyAcceptances(ctx, db, "s_one")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []subject.PolicyAcceptance{
+			{PolicyVersion: 2, PolicyHash: "h2", Method: "form", UserAgentFamily: "Firefox", Network: "192.0.2.0/24", AcceptedAt: at},
+			{PolicyVersion: 3, PolicyHash: "h3", Method: "api", AcceptedAt: at},
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("moved acceptances of s_one:\n got %+v\nwant %+v", got, want)
+		}
+		if two, _ := subjects.PolicyAcceptances(ctx, db, "s_two"); len(two) != 1 {
+			t.Errorf("moved acceptances of s_two: %+v", two)
+		}
+		if _, err := db.ExecContext(ctx, `SELECT 1 FROM policy_acceptances`); err == nil {
+			t.Error("policy_acceptances is still there")
+		}
+	})
 }

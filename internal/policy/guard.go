@@ -18,6 +18,10 @@ type State struct {
 	RestrictedCategories []string        // empty means all categories when Restricted
 	MarketingSuppressed  bool            // never send direct marketing
 	LegalHold            bool            // read by retention and erasure; the guard ignores it
+	// BoundVersion is the newest policy version the subject is bound by:
+	// the one they were first recorded under, or a later one they
+	// accepted. Guards reads it to choose their guard.
+	BoundVersion int
 }
 
 // Reason says why the guard decided as it did.

@@ -54,8 +54,9 @@ func uniqueIDs(ids []string) []string {
 
 // statesQuery is stateQuery for a set of subjects: the subject's own
 // columns come first so rows can be grouped (all of them when the caller
-// wants the subject rows too, else the id and merged_into).
-const statesQuery = `
+// wants the subject rows too, else the id, merged_into and
+// policy_version).
+const statesQuery = ` ` + acceptedColumn + `,
 	st.restricted, st.restricted_categories, st.marketing_suppressed, st.legal_hold,
 	p.purpose, p.consent, p.objection
 FROM subjects s
@@ -140,7 +141,7 @@ func (s *Store) states(ctx context.Context, q store.Q, ids []string, subs map[st
 func (s *Store) loadStates(ctx context.Context, q store.Q, ids []string, subs map[string]Subject) (map[string]*policy.State, map[string]string, error) {
 	states := make(map[string]*policy.State, len(ids))
 	merged := map[string]string{}
-	head := `SELECT s.id, s.merged_into,`
+	head := `SELECT s.id, s.merged_into, s.policy_version,`
 	if subs != nil {
 		head = `SELECT s.id, s.kind, s.email, s.source, s.policy_version, s.created_at, s.merged_into, s.erased_at,`
 	}
@@ -161,20 +162,22 @@ func (s *Store) scanStates(ctx context.Context, q store.Q, query string, args []
 	defer rows.Close()
 	var sub subjectRow
 	var id string
+	var recorded int
+	var accepted sql.NullInt64
 	var into, cats, purpose sql.NullString
 	var restricted, suppressed, hold, consent, objection sql.NullBool
-	dest := []any{&id, &into}
+	dest := []any{&id, &into, &recorded}
 	if subs != nil {
 		dest = sub.dest()
 	}
-	dest = append(dest, &restricted, &cats, &suppressed, &hold, &purpose, &consent, &objection)
+	dest = append(dest, &accepted, &restricted, &cats, &suppressed, &hold, &purpose, &consent, &objection)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("subject: states: %w", err)
 		}
 		if subs != nil {
 			v := sub.subject()
-			id, into = v.ID, sub.merged
+			id, into, recorded = v.ID, sub.merged, v.PolicyVersion
 			if _, seen := subs[id]; !seen {
 				subs[id] = v
 			}
@@ -186,7 +189,8 @@ func (s *Store) scanStates(ctx context.Context, q store.Q, query string, args []
 		st, ok := states[id]
 		if !ok {
 			st = &policy.State{SubjectID: id, Consents: map[string]bool{}, Objections: map[string]bool{},
-				Restricted: restricted.Bool, MarketingSuppressed: suppressed.Bool, LegalHold: hold.Bool}
+				Restricted: restricted.Bool, MarketingSuppressed: suppressed.Bool, LegalHold: hold.Bool,
+				BoundVersion: max(recorded, int(accepted.Int64))}
 			if st.Restricted {
 				st.RestrictedCategories = splitCategories(cats.String)
 			}

@@ -15,10 +15,11 @@ import (
 )
 
 // stateQuery loads everything the guard needs in one round trip: the
-// subject row (by primary key), its flags row (by primary key) and its
-// per-purpose rows (by the leading primary-key column), one result row per
-// purpose, or one row with NULL purpose columns when there are none.
-const stateQuery = `SELECT s.merged_into,
+// subject row (by primary key), the newest policy version it accepted (the
+// last entry of a primary-key range), its flags row (by primary key) and
+// its per-purpose rows (by the leading primary-key column), one result row
+// per purpose, or one row with NULL purpose columns when there are none.
+const stateQuery = `SELECT s.merged_into, s.policy_version, ` + acceptedColumn + `,
 	st.restricted, st.restricted_categories, st.marketing_suppressed, st.legal_hold,
 	p.purpose, p.consent, p.objection
 FROM subjects s
@@ -92,8 +93,10 @@ func (s *Store) loadState(ctx context.Context, q store.Q, id string) (*policy.St
 	found := false
 	for rows.Next() {
 		var merged, cats, purpose sql.NullString
+		var recorded int
+		var accepted sql.NullInt64
 		var restricted, suppressed, hold, consent, objection sql.NullBool
-		if err := rows.Scan(&merged, &restricted, &cats, &suppressed, &hold, &purpose, &consent, &objection); err != nil {
+		if err := rows.Scan(&merged, &recorded, &accepted, &restricted, &cats, &suppressed, &hold, &purpose, &consent, &objection); err != nil {
 			return nil, "", fmt.Errorf("subject: state: %w", err)
 		}
 		if merged.Valid && merged.String != "" {
@@ -107,6 +110,7 @@ func (s *Store) loadState(ctx context.Context, q store.Q, id string) (*policy.St
 			}
 			st.MarketingSuppressed = suppressed.Bool
 			st.LegalHold = hold.Bool
+			st.BoundVersion = max(recorded, int(accepted.Int64))
 		}
 		if purpose.Valid {
 			if consent.Bool {
@@ -125,6 +129,11 @@ func (s *Store) loadState(ctx context.Context, q store.Q, id string) (*policy.St
 	}
 	return st, "", nil
 }
+
+// acceptedColumn is the newest policy version the subject s accepted, or
+// NULL: with the version the subject was first recorded under, the version
+// the subject is bound by.
+const acceptedColumn = `(SELECT MAX(a.policy_version) FROM subject_policy_acceptances a WHERE a.subject_id = s.id)`
 
 func splitCategories(s string) []string {
 	if s == "" {

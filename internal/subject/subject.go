@@ -2,8 +2,8 @@
 // about: members with an account, and people known only by a normalised
 // email address (commenters, subscribers, requesters) — and the
 // subject-state store: each subject's current consents, objections,
-// restriction, marketing suppression and legal hold, which the policy guard
-// reads in one indexed query per request.
+// restriction, marketing suppression, legal hold and acceptances of policy
+// versions, which the policy guard reads in one indexed query per request.
 //
 // A subject has an opaque id ("s_" and 20 base32 characters) that other
 // tables and the audit log use instead of anything identifying. Subject rows
@@ -159,6 +159,19 @@ func Tables() []registry.Table {
 				{Name: "objection", Field: "consent"},
 				{Name: "objection_at"},
 				{Name: "updated_at"},
+			},
+		},
+		{
+			Name: "subject_policy_acceptances", Owner: "subject", Dataset: "policy_acceptances",
+			SubjectColumn: "subject_id", Origin: registry.Provided, SourceColumn: "method",
+			PolicyVersionColumn: "policy_version",
+			// Proof that a person accepted a reduction of their rights is
+			// kept, like other proof of consent, as a legal obligation.
+			KeptBecause: "legal-obligation",
+			Description: "The person's explicit acceptance of a policy version that reduced their rights, with coarse evidence.",
+			Columns: []registry.Column{
+				{Name: "subject_id"}, {Name: "policy_version"}, {Name: "policy_hash"}, {Name: "method", Field: "consent"},
+				{Name: "ua_family", Field: "consent"}, {Name: "network", Field: "consent"}, {Name: "accepted_at"},
 			},
 		},
 	}
@@ -528,7 +541,8 @@ func (s *Store) OnMerge(h MergeHook) {
 // Merge folds subject from into subject into, inside tx: it runs every
 // registered hook (each package re-points its rows), combines their state
 // (objections: union; consents: the most recent choice per purpose wins;
-// restriction, marketing suppression and legal hold: either one's holds),
+// restriction, marketing suppression and legal hold: either one's holds;
+// acceptances of policy versions: both, one per version),
 // records merged_into on from and moves from's email to into when into has
 // none. The caller commits or rolls back.
 func (s *Store) Merge(ctx context.Context, tx *sql.Tx, from, into string) error {
@@ -577,6 +591,9 @@ func (s *Store) Merge(ctx context.Context, tx *sql.Tx, from, into string) error 
 		return err
 	}
 	if err := s.mergePurposes(ctx, tx, from, into); err != nil {
+		return err
+	}
+	if err := mergeAcceptances(ctx, tx, from, into); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE subjects SET merged_into = $2, email = NULL WHERE id = $1`, from, into); err != nil {

@@ -366,6 +366,7 @@ type stateView struct {
 	RestrictedCategories []string
 	MarketingSuppressed  bool
 	LegalHold            bool
+	BoundVersion         int
 }
 
 func TestMerge(t *testing.T) {

@@ -59,15 +59,15 @@ func newConsentEnv(t testing.TB, db *store.DB, policyFile string) *consentEnv {
 		Policy: cp, BaseURL: "https://steward.test"}); err != nil {
 		t.Fatal(err)
 	}
-	if ce.notices, err = notice.New(notice.Deps{DB: db, Clock: e.clock, Policy: cp, Subjects: ce.subjects, Outbox: e.outbox,
-		Jobs: e.runner, Audit: e.audit, Directory: notice.SubjectDirectory{Accounts: e.identity}, BaseURL: "https://steward.test"}); err != nil {
-		t.Fatal(err)
-	}
+	guards := policy.NewGuards(db, cp, e.audit, nil)
 	if ce.newsletters, err = newsletter.New(newsletter.Deps{DB: db, Clock: e.clock, Policy: cp, Subjects: ce.subjects, Ledger: ce.ledger,
-		Links: links, Outbox: e.outbox, Jobs: e.runner, Audit: e.audit, Guards: ce.notices, BaseURL: "https://steward.test"}); err != nil {
+		Links: links, Outbox: e.outbox, Jobs: e.runner, Audit: e.audit, Guards: guards, BaseURL: "https://steward.test"}); err != nil {
 		t.Fatal(err)
 	}
-	ce.notices.SetSubscribers(ce.newsletters)
+	if ce.notices, err = notice.New(notice.Deps{DB: db, Clock: e.clock, Policy: cp, Guards: guards, Subjects: ce.subjects, Outbox: e.outbox,
+		Jobs: e.runner, Audit: e.audit, Directory: notice.SubjectDirectory{Accounts: e.identity}, Subscribers: ce.newsletters, BaseURL: "https://steward.test"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := ce.newsletters.SyncLists(ctx); err != nil {
 		t.Fatal(err)
 	}
