@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"steward/internal/policy"
 )
 
 // Policy field names this package stores (the shared vocabulary between
@@ -35,28 +37,6 @@ var AllFields = []string{
 	FieldBrowser, FieldOS, FieldScreen,
 }
 
-// Granularity is the finest location the policy lets us derive from an IP.
-type Granularity string
-
-const (
-	GranularityNone    Granularity = "none"
-	GranularityCountry Granularity = "country"
-	GranularityRegion  Granularity = "region"
-	GranularityCity    Granularity = "city"
-)
-
-func (g Granularity) rank() int {
-	switch g {
-	case GranularityCountry:
-		return 1
-	case GranularityRegion:
-		return 2
-	case GranularityCity:
-		return 3
-	}
-	return 0
-}
-
 // Site is a website whose activity is collected.
 type Site struct {
 	ID string
@@ -79,8 +59,9 @@ type Config struct {
 	// LinkToAccount links a signed-in member's events to their account
 	// (the policy's activity category says link_to_account).
 	LinkToAccount bool
-	// Granularity bounds IP-derived location.
-	Granularity Granularity
+	// Granularity is the finest location derived from an IP ("" means
+	// country).
+	Granularity policy.Granularity
 	// SearchParam is the query parameter of page URLs that holds search
 	// terms ("q" when empty).
 	SearchParam string
@@ -100,10 +81,10 @@ func (c Config) validate() (Config, error) {
 		c.SearchParam = "q"
 	}
 	if c.Granularity == "" {
-		c.Granularity = GranularityCountry
+		c.Granularity = policy.GranularityCountry
 	}
 	switch c.Granularity {
-	case GranularityNone, GranularityCountry, GranularityRegion, GranularityCity:
+	case policy.GranularityNone, policy.GranularityCountry, policy.GranularityRegion, policy.GranularityCity:
 	default:
 		return c, fmt.Errorf("activity: unknown location granularity %q", c.Granularity)
 	}
@@ -119,13 +100,13 @@ func (c Config) validate() (Config, error) {
 	}
 	// Location finer than the granularity is never derived, whatever the
 	// fields say.
-	if c.Granularity.rank() < GranularityCity.rank() {
+	if !c.Granularity.Allows(policy.GranularityCity) {
 		delete(fields, FieldCity)
 	}
-	if c.Granularity.rank() < GranularityRegion.rank() {
+	if !c.Granularity.Allows(policy.GranularityRegion) {
 		delete(fields, FieldRegion)
 	}
-	if c.Granularity.rank() < GranularityCountry.rank() {
+	if !c.Granularity.Allows(policy.GranularityCountry) {
 		delete(fields, FieldCountry)
 	}
 	c.Fields = fields

@@ -7,6 +7,8 @@ import (
 
 	"github.com/oschwald/maxminddb-golang/v2"
 	"github.com/phuslu/iploc"
+
+	"steward/internal/policy"
 )
 
 // IP2LocationAttribution is the notice the IP-to-country data's licence
@@ -85,9 +87,9 @@ type cityRecord struct {
 }
 
 // Locate returns the location of ip at granularity g.
-func (g *Geo) Locate(ip netip.Addr, gran Granularity) Location {
+func (g *Geo) Locate(ip netip.Addr, gran policy.Granularity) Location {
 	var loc Location
-	if gran == GranularityNone || !ip.IsValid() {
+	if !gran.Allows(policy.GranularityCountry) || !ip.IsValid() {
 		return loc
 	}
 	ip = ip.Unmap()
@@ -97,7 +99,7 @@ func (g *Geo) Locate(ip netip.Addr, gran Granularity) Location {
 	if c := iploc.IPCountry(ip); c != "ZZ" && len(c) == 2 {
 		loc.Country = c
 	}
-	if g.HasCities() && gran.rank() >= GranularityRegion.rank() {
+	if g.HasCities() && gran.Allows(policy.GranularityRegion) {
 		var rec cityRecord
 		if err := g.mmdb.Lookup(ip).Decode(&rec); err == nil {
 			if rec.Country.ISOCode != "" {
@@ -106,7 +108,7 @@ func (g *Geo) Locate(ip netip.Addr, gran Granularity) Location {
 			if len(rec.Subdivisions) > 0 {
 				loc.Region = clean(rec.Subdivisions[0].Names["en"], 100)
 			}
-			if gran.rank() >= GranularityCity.rank() {
+			if gran.Allows(policy.GranularityCity) {
 				loc.City = clean(rec.City.Names["en"], 100)
 			}
 		}

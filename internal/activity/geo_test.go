@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sort"
+	"strings"
 	"testing"
+
+	"steward/internal/policy"
 )
 
 // A tiny MaxMind DB written by hand (the format is documented at
@@ -176,18 +179,19 @@ func TestGeoLocate(t *testing.T) {
 	}
 	cases := []struct {
 		ip   string
-		gran Granularity
+		gran policy.Granularity
 		want Location
 	}{
-		{"81.2.69.142", GranularityCity, Location{"GB", "England", "London"}},
-		{"81.2.69.142", GranularityRegion, Location{"GB", "England", ""}},
-		{"81.2.69.142", GranularityCountry, Location{"GB", "", ""}},
-		{"81.2.69.142", GranularityNone, Location{}},
-		{"::ffff:89.160.20.112", GranularityCity, Location{"SE", "Östergötland County", "Linköping"}},
-		{"8.8.8.8", GranularityCity, Location{"US", "", ""}}, // not in the MMDB: the embedded country table answers
-		{"10.0.0.1", GranularityCity, Location{}},
-		{"127.0.0.1", GranularityCountry, Location{}},
-		{"192.168.1.1", GranularityCountry, Location{}},
+		{"81.2.69.142", policy.GranularityCity, Location{"GB", "England", "London"}},
+		{"81.2.69.142", policy.GranularityRegion, Location{"GB", "England", ""}},
+		{"81.2.69.142", policy.GranularityCountry, Location{"GB", "", ""}},
+		{"81.2.69.142", policy.GranularityNone, Location{}},
+		{"81.2.69.142", "cities", Location{}}, // an unknown allowance allows nothing
+		{"::ffff:89.160.20.112", policy.GranularityCity, Location{"SE", "Östergötland County", "Linköping"}},
+		{"8.8.8.8", policy.GranularityCity, Location{"US", "", ""}}, // not in the MMDB: the embedded country table answers
+		{"10.0.0.1", policy.GranularityCity, Location{}},
+		{"127.0.0.1", policy.GranularityCountry, Location{}},
+		{"192.168.1.1", policy.GranularityCountry, Location{}},
 	}
 	for _, c := range cases {
 		if got := g.Locate(netip.MustParseAddr(c.ip), c.gran); got != c.want {
@@ -195,10 +199,41 @@ func TestGeoLocate(t *testing.T) {
 		}
 	}
 	// Without an MMDB only the country is known, whatever is allowed.
-	if got := NewGeo().Locate(netip.MustParseAddr("81.2.69.142"), GranularityCity); got != (Location{Country: "GB"}) {
+	if got := NewGeo().Locate(netip.MustParseAddr("81.2.69.142"), policy.GranularityCity); got != (Location{Country: "GB"}) {
 		t.Errorf("embedded table: %+v, want country GB only", got)
 	}
 	if _, err := OpenGeoBytes([]byte("not a database")); err == nil {
 		t.Error("OpenGeoBytes accepted garbage")
+	}
+}
+
+// TestConfigGranularity: location fields finer than the granularity are
+// dropped, and an unknown granularity is refused rather than read as any
+// level.
+func TestConfigGranularity(t *testing.T) {
+	all := map[string]bool{FieldCountry: true, FieldRegion: true, FieldCity: true}
+	for gran, want := range map[policy.Granularity]string{
+		"":                        "country",
+		policy.GranularityNone:    "",
+		policy.GranularityCountry: "country",
+		policy.GranularityRegion:  "country region",
+		policy.GranularityCity:    "country region city",
+	} {
+		c, err := Config{Granularity: gran, Fields: all}.validate()
+		if err != nil {
+			t.Fatalf("%q: %v", gran, err)
+		}
+		var got []string
+		for _, f := range []string{FieldCountry, FieldRegion, FieldCity} {
+			if c.Fields[f] {
+				got = append(got, f)
+			}
+		}
+		if g := strings.Join(got, " "); g != want {
+			t.Errorf("granularity %q keeps %q, want %q", gran, g, want)
+		}
+	}
+	if _, err := (Config{Granularity: "cities", Fields: all}).validate(); err == nil {
+		t.Error("an unknown granularity was accepted")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"steward/internal/clock"
+	"steward/internal/policy"
 	"steward/internal/store"
 )
 
@@ -33,7 +34,7 @@ func testConfig(fields map[string]bool, loc *time.Location) Config {
 	return Config{
 		Sites:       []Site{{ID: "demo", Origins: []string{"https://example.org"}, Location: loc}},
 		Fields:      fields,
-		Granularity: GranularityCity,
+		Granularity: policy.GranularityCity,
 		SearchParam: "q",
 	}
 }

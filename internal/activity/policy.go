@@ -31,10 +31,10 @@ func FromPolicy(pub policy.Published) (Config, error) {
 	// The coarser of what the location category allows and what analytics
 	// asks for (policy check refuses the opposite, but never widen).
 	g := p.LocationGranularity()
-	if a := p.Analytics.LocationGranularity; a != "" && rankOf(a) < rankOf(g) {
-		g = a
+	if a := p.Analytics.LocationGranularity; a != "" && !a.Allows(g) {
+		g = a // coarser, or unknown: then validate refuses it
 	}
-	cfg.Granularity = Granularity(g)
+	cfg.Granularity = g
 	for _, s := range p.Sites {
 		loc, err := time.LoadLocation(s.TimeZone)
 		if err != nil {
@@ -50,8 +50,6 @@ func FromPolicy(pub policy.Published) (Config, error) {
 	}
 	return cfg, nil
 }
-
-func rankOf(g policy.Granularity) int { return Granularity(g).rank() }
 
 // StateLoader loads a subject's current state (internal/subject.Store).
 type StateLoader interface {

@@ -15,6 +15,7 @@ import (
 	"steward/internal/activity"
 	"steward/internal/clock"
 	"steward/internal/fault"
+	"steward/internal/policy"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 )
@@ -38,7 +39,7 @@ func newEnv(t *testing.T, db *store.DB, loc *time.Location, start time.Time) *en
 	clk := clock.NewFake(start)
 	c, err := activity.New(activity.Deps{DB: db, Clock: clk, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: activity.Config{
 		Sites:  []activity.Site{{ID: "demo", Origins: []string{"https://example.org"}, Location: loc}},
-		Fields: fields, Granularity: activity.GranularityCountry,
+		Fields: fields, Granularity: policy.GranularityCountry,
 	}})
 	if err != nil {
 		t.Fatal(err)

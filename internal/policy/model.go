@@ -49,7 +49,8 @@ const (
 )
 
 // rank orders granularities from coarse (0) to fine; unknown values rank
-// as the finest so a typo never loosens a check.
+// as the finest so a typo never loosens a check of what is declared or
+// asked for. An allowance is read through Allows instead.
 func (g Granularity) rank() int {
 	switch g {
 	case GranularityNone:
@@ -61,6 +62,25 @@ func (g Granularity) rank() int {
 	default:
 		return 3
 	}
+}
+
+// Allows reports whether a location as fine as level may be kept where g
+// is the finest allowed ("" allows country, the default). Unknown values
+// allow nothing and are allowed nowhere: read as the finest, as rank reads
+// them, an unknown allowance would let city through.
+func (g Granularity) Allows(level Granularity) bool {
+	if (!g.known() && g != "") || !level.known() {
+		return false
+	}
+	return level.rank() <= g.rank()
+}
+
+func (g Granularity) known() bool {
+	switch g {
+	case GranularityNone, GranularityCountry, GranularityRegion, GranularityCity:
+		return true
+	}
+	return false
 }
 
 // Category is a kind of personal data and the fields it groups.

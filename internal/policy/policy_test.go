@@ -320,3 +320,37 @@ func TestCountryName(t *testing.T) {
 		}
 	}
 }
+
+// TestGranularityAllows: an allowance lets through its own level and the
+// coarser ones; an unknown value, on either side, lets nothing through,
+// although rank reads it as the finest.
+func TestGranularityAllows(t *testing.T) {
+	levels := []Granularity{GranularityNone, GranularityCountry, GranularityRegion, GranularityCity, "cities"}
+	for _, c := range []struct {
+		allowance Granularity
+		want      string // which of levels it allows, as a mask
+	}{
+		{GranularityNone, "10000"},
+		{GranularityCountry, "11000"},
+		{"", "11000"},
+		{GranularityRegion, "11100"},
+		{GranularityCity, "11110"},
+		{"cities", "00000"},
+		{"City", "00000"},
+	} {
+		got := ""
+		for _, l := range levels {
+			if c.allowance.Allows(l) {
+				got += "1"
+			} else {
+				got += "0"
+			}
+		}
+		if got != c.want {
+			t.Errorf("%q allows %s of none, country, region, city, unknown; want %s", c.allowance, got, c.want)
+		}
+	}
+	if Granularity("cities").rank() != GranularityCity.rank() {
+		t.Error("an unknown granularity no longer ranks as the finest")
+	}
+}
