@@ -37,48 +37,12 @@ import (
 	"steward/internal/newsletter"
 	"steward/internal/notice"
 	"steward/internal/policy"
-	"steward/internal/registry"
 	"steward/internal/rights"
+	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/subject"
 	"steward/internal/web"
 )
-
-// Modules lists every package's migrations in the order they apply.
-func Modules() []store.Migrations {
-	return []store.Migrations{
-		policy.Migrations(),
-		subject.Migrations(),
-		keys.Migrations(),
-		audit.Migrations(),
-		jobs.Migrations(),
-		mail.Migrations(),
-		identity.Migrations(),
-		consent.Migrations(),
-		newsletter.Migrations(),
-		notice.Migrations(),
-		rights.Migrations(),
-		activity.Migrations(),
-	}
-}
-
-// Registry is the personal-data registry of every table Steward creates.
-func Registry() (*registry.Registry, error) {
-	return registry.New(
-		policy.Tables(),
-		subject.Tables(),
-		keys.Tables(),
-		audit.Tables(),
-		jobs.Tables(),
-		mail.Tables(),
-		identity.Tables(),
-		consent.Tables(),
-		newsletter.Tables(),
-		notice.Tables(),
-		rights.Tables(),
-		activity.Tables(),
-	)
-}
 
 // LoadPolicy reads the policy file, or the embedded default when path is
 // empty. A path "embedded:NAME" names one of the embedded examples.
@@ -115,11 +79,11 @@ func OpenStore(ctx context.Context, cfg Config) (*store.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.Migrate(ctx, Modules()); err != nil {
+	if _, err := db.Migrate(ctx, schema.Migrations()); err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := db.CheckSchema(ctx, Modules()); err != nil {
+	if err := db.CheckSchema(ctx, schema.Migrations()); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -413,7 +377,7 @@ func (a *App) openConsent(ctx context.Context) error {
 // `steward rights reapply` reads after a backup is restored; keep that
 // file out of the database's backups.
 func (a *App) openRights() error {
-	reg, err := Registry()
+	reg, err := schema.Registry()
 	if err != nil {
 		return err
 	}

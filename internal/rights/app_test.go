@@ -20,6 +20,7 @@ import (
 	"steward/internal/clock"
 	"steward/internal/identity"
 	"steward/internal/mail/mailtest"
+	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 )
@@ -74,7 +75,7 @@ func startWeb(t *testing.T, engine, policyFile string) *web {
 	w.a = a
 	w.ts = httptest.NewServer(a.Handler)
 	t.Cleanup(w.ts.Close)
-	reg, err := app.Registry()
+	reg, err := schema.Registry()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"steward/examples"
 	"steward/internal/activity"
-	"steward/internal/app"
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/identity"
@@ -25,6 +24,7 @@ import (
 	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/rights"
+	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/subject"
 )
@@ -72,7 +72,7 @@ func testTables() []registry.Table {
 // modules is the whole product's schema, activity included even before
 // the app wires it, plus the test tables.
 func modules() []store.Migrations {
-	mods := app.Modules()
+	mods := schema.Migrations()
 	have := map[string]bool{}
 	for _, m := range mods {
 		have[m.Module] = true
@@ -85,7 +85,7 @@ func modules() []store.Migrations {
 
 func testRegistry(t testing.TB, extra bool) *registry.Registry {
 	t.Helper()
-	base, err := app.Registry()
+	base, err := schema.Registry()
 	if err != nil {
 		t.Fatal(err)
 	}

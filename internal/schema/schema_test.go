@@ -1,4 +1,4 @@
-package app
+package schema
 
 import (
 	"context"
@@ -18,7 +18,7 @@ func TestRegistryCoversLiveSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.Each(t, Modules(), func(t *testing.T, db *store.DB) {
+	storetest.Each(t, Migrations(), func(t *testing.T, db *store.DB) {
 		cols, err := db.Columns(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -34,4 +34,22 @@ func TestRegistryCoversLiveSchema(t *testing.T) {
 			t.Error(p)
 		}
 	})
+}
+
+// TestModulesOwnTheirTables: each module declares only tables it owns, so
+// one list entry holds one package's migrations with that package's
+// declarations.
+func TestModulesOwnTheirTables(t *testing.T) {
+	seen := map[string]bool{}
+	for _, m := range Modules() {
+		if seen[m.Migrations.Module] {
+			t.Errorf("module %s is listed twice", m.Migrations.Module)
+		}
+		seen[m.Migrations.Module] = true
+		for _, tab := range m.Tables {
+			if tab.Owner != m.Migrations.Module {
+				t.Errorf("module %s declares table %s owned by %s", m.Migrations.Module, tab.Name, tab.Owner)
+			}
+		}
+	}
 }
