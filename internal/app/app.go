@@ -171,7 +171,7 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 	}
 	deps := identity.Deps{
 		DB: db, Clock: a.Clock, Log: log, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit,
-		Outbox: a.Outbox, Policy: a.Policy, BaseURL: cfg.BaseURL,
+		Outbox: a.Outbox, Jobs: a.Jobs, Policy: a.Policy, BaseURL: cfg.BaseURL,
 		Config: identity.Config{Secret: a.Master.Derive("identity throttle v1", 32)},
 	}
 	if opt.Identity != nil {
@@ -180,11 +180,6 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 	if a.Identity, err = identity.New(deps); err != nil {
 		return nil, err
 	}
-	a.Jobs.Handle("identity.prune", func(ctx context.Context, _ jobs.Job) error {
-		_, err := a.Identity.Prune(ctx)
-		return err
-	})
-	a.Jobs.Every("identity.prune", time.Hour)
 	if err := a.openConsent(ctx); err != nil {
 		return nil, err
 	}

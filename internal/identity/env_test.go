@@ -91,7 +91,7 @@ func (e *env) newService() *identity.Service {
 	e.t.Helper()
 	svc, err := identity.New(identity.Deps{
 		DB: e.db, Clock: e.clock, Log: slog.New(slog.DiscardHandler), Subjects: e.subjects, Keys: e.keys, Audit: e.audit,
-		Outbox: e.outbox, Policy: policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}}, BaseURL: "https://steward.example.org", Config: e.cfg,
+		Outbox: e.outbox, Jobs: jobs.NewRunner(e.db, e.clock, nil), Policy: policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}}, BaseURL: "https://steward.example.org", Config: e.cfg,
 	})
 	if err != nil {
 		e.t.Fatal(err)

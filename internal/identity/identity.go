@@ -39,6 +39,7 @@ import (
 
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/jobs"
 	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/policy"
@@ -116,6 +117,7 @@ type Deps struct {
 	Keys     *keys.Keyring
 	Audit    *audit.Log
 	Outbox   *mail.Outbox
+	Jobs     *jobs.Runner // runs the periodic Prune
 	Policy   policy.Published
 	// BaseURL is the public URL links in mail point to.
 	BaseURL string
@@ -164,9 +166,13 @@ type Service struct {
 	dummyHash string
 }
 
+// JobPrune is the job kind of the periodic Prune.
+const JobPrune = "identity.prune"
+
 // New checks the policy's registration rules against what accounts can
 // hold and returns the service. It registers a merge hook with the subject
-// store so that merged subjects keep their sessions and tokens.
+// store so that merged subjects keep their sessions and tokens, and the
+// hourly Prune with d.Jobs (call it before the runner starts).
 func New(d Deps) (*Service, error) {
 	switch {
 	case d.DB == nil:
@@ -181,6 +187,8 @@ func New(d Deps) (*Service, error) {
 		return nil, errors.New("identity: Deps.Audit is required")
 	case d.Outbox == nil:
 		return nil, errors.New("identity: Deps.Outbox is required")
+	case d.Jobs == nil:
+		return nil, errors.New("identity: Deps.Jobs is required")
 	case d.Policy.Policy == nil:
 		return nil, errors.New("identity: Deps.Policy is required")
 	}
@@ -214,6 +222,11 @@ func New(d Deps) (*Service, error) {
 		return nil, err
 	}
 	d.Subjects.OnMerge(s.mergeHook)
+	d.Jobs.Handle(JobPrune, func(ctx context.Context, _ jobs.Job) error {
+		_, err := s.Prune(ctx)
+		return err
+	})
+	d.Jobs.Every(JobPrune, time.Hour)
 	return s, nil
 }
 
@@ -257,7 +270,7 @@ func (s *Service) mergeHook(ctx context.Context, tx *sql.Tx, from, into string) 
 }
 
 // Prune deletes expired sessions, spent or expired mail tokens and
-// finished rate-limit windows. The server runs it periodically; nothing
+// finished rate-limit windows. It runs hourly as a job; nothing
 // depends on it for correctness (every read checks expiry itself).
 func (s *Service) Prune(ctx context.Context) (int64, error) {
 	now := s.clock.Now()

@@ -14,6 +14,7 @@ import (
 
 	"steward/internal/fault"
 	"steward/internal/identity"
+	"steward/internal/jobs"
 	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/store"
@@ -1000,7 +1001,8 @@ func TestNewRefusesUnsupportedRegistration(t *testing.T) {
 		appendSeq(child(child(root, "registration", yaml.MappingNode), "fields", yaml.SequenceNode), "picture")
 	})
 	e.policy = p
-	_, err := identity.New(identity.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Keys: e.keys, Audit: e.audit, Outbox: e.outbox, Policy: policy.Published{Policy: p}})
+	_, err := identity.New(identity.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Keys: e.keys, Audit: e.audit, Outbox: e.outbox,
+		Jobs: jobs.NewRunner(db, e.clock, nil), Policy: policy.Published{Policy: p}})
 	if err == nil || !strings.Contains(err.Error(), "picture") {
 		t.Fatalf("New with a sign-up field accounts cannot hold = %v, want an error naming it", err)
 	}
@@ -1075,6 +1077,37 @@ func TestPruneAbandonedSignUps(t *testing.T) {
 			if _, err := e.svc.AccountOf(ctx, id); err != nil {
 				t.Fatalf("account %s: %v, want kept", id, err)
 			}
+		}
+	})
+}
+
+// TestPruneRunsAsAJob: the service registers Prune as an hourly job with
+// the runner it is given, so a session past its end is deleted without
+// anyone calling Prune.
+func TestPruneRunsAsAJob(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, "jmir.yaml", func(c *identity.Config) {
+			c.SessionIdle, c.SessionAbsolute = time.Hour, 3*time.Hour
+		})
+		runner := jobs.NewRunner(db, e.clock, nil)
+		if _, err := identity.New(identity.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Keys: e.keys, Audit: e.audit,
+			Outbox: e.outbox, Jobs: runner, Policy: policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}}, Config: e.cfg}); err != nil {
+			t.Fatal(err)
+		}
+		e.signUp(e.minimalFields("grace@example.org"), true)
+		if _, _, err := e.svc.Login(ctx, "grace@example.org", goodPassword, meta); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count("sessions"); n != 1 {
+			t.Fatalf("%d sessions after a login, want 1", n)
+		}
+		e.clock.Advance(4 * time.Hour)
+		if _, err := runner.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count("sessions"); n != 0 {
+			t.Errorf("%d sessions after the prune job ran past their end, want 0", n)
 		}
 	})
 }

@@ -96,7 +96,7 @@ func start(t testing.TB, db *store.DB, clk *clock.Fake, p *policy.Policy, smtp *
 	icfg := identity.Config{Argon2: identity.Argon2{Memory: 64, Time: 1, Threads: 1}, Limits: identity.DefaultLimits}
 	icfg.Limits.MemoryPerSec, icfg.Limits.MemoryBurst = 1000, 1000
 	if s.identity, err = identity.New(identity.Deps{DB: db, Clock: clk, Log: log, Subjects: s.subjects, Keys: keys.NewKeyring(db, mk, clk),
-		Audit: s.audit, Outbox: s.outbox, Policy: policy.Published{Policy: p, Version: v}, BaseURL: "https://steward.example.org", Config: icfg}); err != nil {
+		Audit: s.audit, Outbox: s.outbox, Jobs: s.runner, Policy: policy.Published{Policy: p, Version: v}, BaseURL: "https://steward.example.org", Config: icfg}); err != nil {
 		t.Fatal(err)
 	}
 	signer, _ := consent.DeriveSigner(master)

@@ -186,7 +186,7 @@ func newEnvWith(t testing.TB, db *store.DB, policyFile string, o envOpts, tweak 
 		t.Fatal(err)
 	}
 	if e.identity, err = identity.New(identity.Deps{DB: db, Clock: e.clock, Log: log, Subjects: e.subjects, Keys: e.keys, Audit: e.audit,
-		Outbox: e.outbox, Policy: policy.Published{Policy: e.pol, Version: e.ver}, BaseURL: "http://steward.test",
+		Outbox: e.outbox, Jobs: e.jobs, Policy: policy.Published{Policy: e.pol, Version: e.ver}, BaseURL: "http://steward.test",
 		Config: identity.Config{Argon2: fastArgon2}}); err != nil {
 		t.Fatal(err)
 	}

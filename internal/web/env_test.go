@@ -161,7 +161,7 @@ func newEnv(t testing.TB, db *store.DB, o envOptions) *env {
 	}
 	e.identity, err = identity.New(identity.Deps{
 		DB: db, Clock: clk, Log: log, Subjects: subject.NewStore(db, clk), Keys: keys.NewKeyring(db, master, clk),
-		Audit: e.audit, Outbox: e.outbox, Policy: policy.Published{Policy: pol, Version: ver}, BaseURL: o.config.BaseURL,
+		Audit: e.audit, Outbox: e.outbox, Jobs: e.runner, Policy: policy.Published{Policy: pol, Version: ver}, BaseURL: o.config.BaseURL,
 		Config: identity.Config{Argon2: fastArgon2, Limits: roomyLimits},
 	})
 	if err != nil {
