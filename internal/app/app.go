@@ -75,7 +75,7 @@ func readPolicy(path string) (string, []byte, error) {
 
 // OpenStore opens and migrates the database the config names.
 func OpenStore(ctx context.Context, cfg Config) (*store.DB, error) {
-	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir, store.SQLiteSynchronous(cfg.SQLiteSynchronous))
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +117,8 @@ type App struct {
 	Analytics *analytics.Service
 	Metrics   *prometheus.Registry
 	Handler   http.Handler
+
+	getenv func(string) string // the process's environment, for Serve
 }
 
 // Options adjust Open for tests.
@@ -135,7 +137,7 @@ func (c Config) DevKey() bool {
 
 // Open builds every part of Steward from the config, ready to serve.
 func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger, opt Options) (*App, error) {
-	a := &App{Config: cfg, Log: log, Clock: opt.Clock}
+	a := &App{Config: cfg, Log: log, Clock: opt.Clock, getenv: getenv}
 	if a.Clock == nil {
 		a.Clock = clock.Real{}
 	}
@@ -222,7 +224,7 @@ func (a *App) publishPolicy(ctx context.Context, pol *policy.Policy) error {
 // the listener closes, in-flight requests finish, running jobs drain.
 // ready, when not nil, is called with the base URL once listening.
 func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string)) error {
-	tuneGC(ctx)
+	tuneGC(ctx, a.getenv)
 	ln, err := net.Listen("tcp", a.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -401,12 +403,13 @@ const (
 	gcRetune    = 5 * time.Second
 )
 
-// tuneGC applies the pacing above until ctx ends.
-func tuneGC(ctx context.Context) {
-	if _, set := os.LookupEnv("GOGC"); !set {
+// tuneGC applies the pacing above until ctx ends. getenv is the process's
+// environment, which the runtime read GOGC and GOMEMLIMIT from.
+func tuneGC(ctx context.Context, getenv func(string) string) {
+	if getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+	if getenv("GOMEMLIMIT") != "" {
 		return
 	}
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}

@@ -26,6 +26,9 @@ type Config struct {
 	TLSCert        string
 	TLSKey         string
 	GeoIPPath      string // an MMDB file for region and city ("" = country only)
+	// SQLiteSynchronous is SQLite's synchronous pragma ("" = NORMAL), from
+	// STEWARD_SQLITE_SYNCHRONOUS only: FULL for power-loss durability.
+	SQLiteSynchronous string
 }
 
 type flagSpec struct {
@@ -136,6 +139,7 @@ func (f *Flags) Config(getenv func(string) string) (Config, error) {
 	c.TLSCert = str("tls-cert")
 	c.TLSKey = str("tls-key")
 	c.GeoIPPath = str("geoip-mmdb")
+	c.SQLiteSynchronous = getenv("STEWARD_SQLITE_SYNCHRONOUS")
 	if c.Dev, err = boolean("dev"); err != nil {
 		return c, err
 	}

@@ -47,36 +47,54 @@ type DB struct {
 	Location string
 }
 
+// Option adjusts how Open opens a database.
+type Option func(*options)
+
+type options struct {
+	sqliteSynchronous string
+}
+
+// SQLiteSynchronous sets SQLite's synchronous pragma: NORMAL (the default,
+// also for "") survives a process crash in WAL mode, not a power loss;
+// FULL survives both, at a cost to every commit. PostgreSQL ignores it.
+func SQLiteSynchronous(mode string) Option {
+	return func(o *options) { o.sqliteSynchronous = mode }
+}
+
 // Open opens the database named by databaseURL. An empty URL means SQLite in
 // dataDir/steward.db (the directory is created). "postgres://" and
 // "postgresql://" URLs open PostgreSQL through pgx; "sqlite:PATH" or
 // "file:PATH" open SQLite at PATH.
-func Open(ctx context.Context, databaseURL, dataDir string) (*DB, error) {
+func Open(ctx context.Context, databaseURL, dataDir string, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	switch {
 	case databaseURL == "":
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: create data dir: %w", err)
 		}
-		return openSQLite(ctx, filepath.Join(dataDir, "steward.db"))
+		return openSQLite(ctx, filepath.Join(dataDir, "steward.db"), o)
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
 		return openPostgres(ctx, databaseURL)
 	case strings.HasPrefix(databaseURL, "sqlite:"):
-		return openSQLite(ctx, strings.TrimPrefix(databaseURL, "sqlite:"))
+		return openSQLite(ctx, strings.TrimPrefix(databaseURL, "sqlite:"), o)
 	case strings.HasPrefix(databaseURL, "file:"):
-		return openSQLite(ctx, strings.TrimPrefix(databaseURL, "file:"))
+		return openSQLite(ctx, strings.TrimPrefix(databaseURL, "file:"), o)
 	default:
 		return nil, errors.New("store: database URL must start with postgres://, sqlite: or file:")
 	}
 }
 
-func openSQLite(ctx context.Context, path string) (*DB, error) {
+func openSQLite(ctx context.Context, path string, o options) (*DB, error) {
 	// WAL lets readers run beside the single writer; immediate transactions
 	// take the write lock at BEGIN so two writers queue on busy_timeout
 	// instead of failing halfway. synchronous=NORMAL in WAL mode survives a
 	// process crash (not a power loss) and is what the collection
 	// benchmark assumes; operators who need power-loss durability on SQLite
-	// can set STEWARD_SQLITE_SYNCHRONOUS=FULL.
-	sync := os.Getenv("STEWARD_SQLITE_SYNCHRONOUS")
+	// ask for FULL (SQLiteSynchronous).
+	sync := o.sqliteSynchronous
 	if sync == "" {
 		sync = "NORMAL"
 	}

@@ -160,3 +160,30 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 		t.Fatalf("the database is not where it was asked to be: %v", err)
 	}
 }
+
+// SQLite runs with synchronous=NORMAL unless the caller asks for another
+// mode; the process environment plays no part.
+func TestSQLiteSynchronous(t *testing.T) {
+	t.Setenv("STEWARD_SQLITE_SYNCHRONOUS", "OFF")
+	for _, c := range []struct {
+		opts []store.Option
+		want int // 0 OFF, 1 NORMAL, 2 FULL
+	}{
+		{nil, 1},
+		{[]store.Option{store.SQLiteSynchronous("")}, 1},
+		{[]store.Option{store.SQLiteSynchronous("FULL")}, 2},
+	} {
+		db, err := store.Open(context.Background(), "", t.TempDir(), c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		if err := db.QueryRow(`PRAGMA synchronous`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if got != c.want {
+			t.Errorf("%d options: synchronous = %d, want %d", len(c.opts), got, c.want)
+		}
+	}
+}
