@@ -383,9 +383,21 @@ func (a *App) openRights() error {
 		cfg.LedgerPath = filepath.Join(a.Config.DataDir, "erasure-ledger.jsonl")
 	}
 	a.Rights, err = rights.New(rights.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy,
-		Registry: reg, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit, Outbox: a.Outbox, Jobs: a.Jobs, Accounts: a.Identity,
+		Registry: reg, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit, Outbox: a.Outbox, Jobs: a.Jobs, Accounts: rightsAccounts{a.Identity},
 		BaseURL: a.Config.BaseURL, Config: cfg})
 	return err
+}
+
+// rightsAccounts tells the rights engine what it needs to know about
+// accounts, from identity.
+type rightsAccounts struct{ identity *identity.Service }
+
+func (r rightsAccounts) AccountOf(ctx context.Context, subjectID string) (rights.Account, error) {
+	a, err := r.identity.AccountOf(ctx, subjectID)
+	if err != nil {
+		return rights.Account{}, err
+	}
+	return rights.Account{Staff: a.Staff()}, nil
 }
 
 // The garbage collector's pacing while serving, unless the operator set

@@ -78,7 +78,7 @@ func (s *Service) File(ctx context.Context, who Requester, f Filing) (Request, e
 		if err := s.record(ctx, tx, who.SubjectID, "request_verified", r, map[string]string{"how": "session"}); err != nil {
 			return err
 		}
-		return s.start(ctx, tx, &r, acct.Staff())
+		return s.start(ctx, tx, &r, acct.Staff)
 	})
 	if err != nil {
 		return Request{}, err
@@ -423,7 +423,7 @@ func (s *Service) VerifyCode(ctx context.Context, id, code string) (Request, str
 		}
 		staff := false
 		if a, err := s.accounts.AccountOf(ctx, r.SubjectID); err == nil {
-			staff = a.Staff()
+			staff = a.Staff
 		}
 		return s.start(ctx, tx, &r, staff)
 	})
@@ -686,7 +686,7 @@ func (s *Service) MarkUnderAge(ctx context.Context, staffID, subjectID, note str
 	if err != nil {
 		return Request{}, err
 	}
-	if acct.Staff() {
+	if acct.Staff {
 		return Request{}, fault.New(fault.Conflict, "a staff account cannot be marked under age; remove its role first")
 	}
 	now := s.clock.Now()

@@ -57,6 +57,17 @@ CREATE INDEX test_articles_author ON test_articles (author_id);
 	}}
 }
 
+// accounts adapts identity to rights.Accounts, as the app does.
+type accounts struct{ identity *identity.Service }
+
+func (a accounts) AccountOf(ctx context.Context, subjectID string) (rights.Account, error) {
+	acct, err := a.identity.AccountOf(ctx, subjectID)
+	if err != nil {
+		return rights.Account{}, err
+	}
+	return rights.Account{Staff: acct.Staff()}, nil
+}
+
 func testTables() []registry.Table {
 	return []registry.Table{
 		{Name: "test_comments", Owner: "rightstest", Dataset: "comments", SubjectColumn: "author_id", Origin: registry.Provided, Source: "subject",
@@ -196,7 +207,7 @@ func newEnvWith(t testing.TB, db *store.DB, policyFile string, o envOpts, tweak 
 		o.tune(&cfg)
 	}
 	if e.rights, err = rights.New(rights.Deps{DB: db, Clock: e.clock, Log: log, Policy: policy.Published{Policy: e.pol, Version: e.ver}, Registry: e.reg,
-		Subjects: e.subjects, Keys: e.keys, Audit: e.audit, Outbox: e.outbox, Jobs: e.jobs, Accounts: e.identity,
+		Subjects: e.subjects, Keys: e.keys, Audit: e.audit, Outbox: e.outbox, Jobs: e.jobs, Accounts: accounts{e.identity},
 		BaseURL: "http://steward.test", Config: cfg}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 
 	"steward/internal/audit"
 	"steward/internal/clock"
-	"steward/internal/identity"
 	"steward/internal/jobs"
 	"steward/internal/keys"
 	"steward/internal/mail"
@@ -132,10 +131,19 @@ func (c Config) withDefaults(p *policy.Policy) Config {
 	return c
 }
 
-// Accounts is what the engine needs to know about accounts: whether a
-// subject has one and whether it is a staff account (identity.Service).
+// Account is what the engine needs to know about a subject's account.
+type Account struct {
+	// Staff marks a staff account: its erasure waits for another staff
+	// member's review, and it cannot be marked under age.
+	Staff bool
+}
+
+// Accounts tells the engine whether a subject has an account, and what
+// kind (app adapts package identity to it).
 type Accounts interface {
-	AccountOf(ctx context.Context, subjectID string) (identity.Account, error)
+	// AccountOf returns the subject's account: fault.NotFound when the
+	// subject has none.
+	AccountOf(ctx context.Context, subjectID string) (Account, error)
 }
 
 // Deps are the collaborators of the service.
