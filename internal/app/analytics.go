@@ -14,10 +14,10 @@ import (
 	"steward/internal/analytics"
 )
 
-// openAnalytics builds issue 4's services: the collector (configured from
-// the policy: sites, declared fields, location granularity, account
-// linking, retention; an operator MMDB for region and city when
-// --geoip-mmdb is given), its jobs (salt destruction, retention), the
+// openAnalytics builds cookieless collection and its reports: the
+// collector (configured from the policy: sites, declared fields, location
+// granularity, account linking, retention; an operator MMDB for region and
+// city when --geoip-mmdb is given), its jobs (salt destruction, retention), the
 // merge hook for linked events, its metrics, and the report service with
 // the policy's trends settings. The collector's writer starts here, so
 // the handler works before Serve; Serve and Close drain it.

@@ -106,13 +106,13 @@ type App struct {
 	Jobs     *jobs.Runner
 	Outbox   *mail.Outbox
 	Identity *identity.Service
-	// Issue 5: the consent ledger, newsletters, and policy-change and
-	// broadcast notices.
+	// The consent ledger, newsletters, and policy-change and broadcast
+	// notices.
 	Consent     *consent.Ledger
 	Newsletters *newsletter.Service
 	Notices     *notice.Service
-	Rights      *rights.Service // issue 3: rights requests, export and erasure
-	// Issue 4: cookieless collection and the reports read from it.
+	Rights      *rights.Service // rights requests, export and erasure
+	// Cookieless collection and the reports read from it.
 	Activity  *activity.Collector
 	Analytics *analytics.Service
 	Metrics   *prometheus.Registry
@@ -369,7 +369,7 @@ func (a *App) openConsent(ctx context.Context) error {
 	return nil
 }
 
-// openRights builds issue 3's rights service over the whole registry. Its
+// openRights builds the rights service over the whole registry. Its
 // erasure ledger is also appended to a file in the data directory, which
 // `steward rights reapply` reads after a backup is restored; keep that
 // file out of the database's backups.

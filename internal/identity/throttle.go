@@ -45,7 +45,7 @@ type Limits struct {
 	MemoryMaxIPs  int // entries kept before idle ones are dropped
 }
 
-// DefaultLimits are the foundation issue's figures.
+// DefaultLimits are the limits a server runs with unless configured.
 var DefaultLimits = Limits{
 	Window:        15 * time.Minute,
 	LoginAccount:  10,

@@ -20,8 +20,9 @@
 // the wrapped key, and whoever has that backup and the master key can open
 // it: nothing can reach back into copies that already exist. So:
 //   - restoring an older backup brings erased data back until the rights
-//     engine's reapply (issue 3) destroys again every key erased since, from
-//     its pseudonymous erasure record; run it after every restore;
+//     engine's reapply (`steward rights reapply`) destroys again every key
+//     erased since, from its pseudonymous erasure record; run it after
+//     every restore;
 //   - keeping the master key out of the backups (STEWARD_MASTER_KEY or a key
 //     file stored elsewhere) makes an old backup useless on its own, which is
 //     why a development key created in the data directory is warned about;
