@@ -48,12 +48,24 @@ func Tables() []registry.Table {
 	return []registry.Table{{
 		Name: "data_keys", Owner: "keys", Dataset: "encryption_keys",
 		SubjectColumn: "subject_id", Origin: registry.Derived, Source: "steward",
-		Description: "Per-subject, per-category data keys wrapped by the master key; destroying one (wrapped set to NULL) makes that category's sealed fields unreadable in every later copy.",
+		Description: "The encryption keys of your data, one per kind of data, themselves encrypted. When a kind of data is erased its key is destroyed, so the encrypted copies left anywhere, backups included, can never be read again.",
 		Columns: []registry.Column{
 			{Name: "subject_id"},
 			{Name: "category"},
 			{Name: "wrapped"},
 			{Name: "master_id"},
+			{Name: "created_at"},
+			{Name: "destroyed_at"},
+		},
+	}, {
+		Name: "item_keys", Owner: "keys", Dataset: "item_encryption_keys",
+		SubjectColumn: "subject_id", Origin: registry.Derived, Source: "steward",
+		Description: "The encryption key of each thing you can erase on its own (a comment, a photo, an attachment), itself encrypted with the key of its kind of data. Erasing the thing destroys its key.",
+		Columns: []registry.Column{
+			{Name: "subject_id"},
+			{Name: "category"},
+			{Name: "item"},
+			{Name: "wrapped"},
 			{Name: "created_at"},
 			{Name: "destroyed_at"},
 		},
@@ -67,10 +79,11 @@ const sealOverhead = 1 + 12 + 16
 
 // Keyring seals and opens sensitive fields with per-subject data keys.
 //
-// Unwrapped data keys are not cached between calls, on purpose: every Open
-// must read the key row anyway to see whether another process destroyed it
-// (a cached key would keep data readable after erasure), and unwrapping
-// costs under a microsecond next to that query.
+// Every Open reads the key row, to see whether another process destroyed
+// it: a key cached on its own would keep data readable after erasure.
+// What is cached is the cipher of an unwrapped key, found by the wrapped
+// bytes just read: a destroyed key has none left, so nothing cached opens
+// it.
 type Keyring struct {
 	db    *store.DB
 	clock clock.Clock
@@ -80,6 +93,9 @@ type Keyring struct {
 	known   map[string]*Master // every master this keyring was given, by id
 
 	readStmt atomic.Pointer[sql.Stmt]
+
+	aeads  sync.Map // subject|category|wrapped → cipher.AEAD; see cipherOf
+	cached atomic.Int64
 }
 
 // NewKeyring returns a keyring that wraps new data keys with m.
@@ -237,21 +253,7 @@ func (k *Keyring) dataKey(ctx context.Context, q store.Q, subjectID, category st
 	if row.destroyed || row.wrapped == nil {
 		return nil, fmt.Errorf("keys: %s/%s: %w", subjectID, category, ErrShredded)
 	}
-	m := k.master(row.masterID.String)
-	if m == nil {
-		return nil, fmt.Errorf("keys: the data key of %s/%s was wrapped by master key %s, but this process holds master key %s: start Steward with the master key that wrote this database: %w",
-			subjectID, category, row.masterID.String, k.current.Load().ID, ErrWrongMaster)
-	}
-	key, err := m.unwrap(subjectID, category, row.wrapped)
-	if err != nil {
-		return nil, fmt.Errorf("keys: %s/%s: %v: %w", subjectID, category, err, ErrCorrupt)
-	}
-	defer clear(key)
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("keys: data key: %w", err)
-	}
-	return cipher.NewGCM(block)
+	return k.cipherOf(subjectID, category, row.masterID.String, row.wrapped)
 }
 
 // Destroy shreds the subject's data key for the category: the wrapped key
@@ -447,4 +449,235 @@ func (k *Keyring) Rotate(ctx context.Context, newMaster *Master) (int, error) {
 	}
 	k.current.Store(newMaster)
 	return n, nil
+}
+
+// Key is a subject's data key for one category, unwrapped and ready to
+// seal and open. A Key whose row is destroyed or missing seals nothing
+// and opens nothing (ErrShredded).
+type Key struct {
+	subject, category string
+	aead              cipher.AEAD
+	destroyed         bool
+}
+
+// Usable reports whether the key exists and was not destroyed.
+func (k *Key) Usable() bool { return k != nil && k.aead != nil && !k.destroyed }
+
+// Seal encrypts plaintext like Keyring.Seal.
+func (k *Key) Seal(plaintext []byte) ([]byte, error) {
+	if !k.Usable() {
+		return nil, fmt.Errorf("keys: %s: %w", k.name(), ErrShredded)
+	}
+	var nonce [12]byte
+	rand.Read(nonce[:])
+	out := make([]byte, 0, sealOverhead+len(plaintext))
+	out = append(out, sealVersion)
+	out = append(out, nonce[:]...)
+	return k.aead.Seal(out, nonce[:], plaintext, aad(k.subject, k.category)), nil
+}
+
+// Open decrypts like Keyring.Open.
+func (k *Key) Open(sealed []byte) ([]byte, error) {
+	if !k.Usable() {
+		return nil, fmt.Errorf("keys: %s: %w", k.name(), ErrShredded)
+	}
+	if len(sealed) < sealOverhead || sealed[0] != sealVersion {
+		return nil, fmt.Errorf("keys: open %s: not a sealed value of a known version: %w", k.name(), ErrCorrupt)
+	}
+	plain, err := k.aead.Open(nil, sealed[1:13], sealed[13:], aad(k.subject, k.category))
+	if err != nil {
+		return nil, fmt.Errorf("keys: open %s: %w", k.name(), ErrCorrupt)
+	}
+	return plain, nil
+}
+
+func (k *Key) name() string {
+	if k == nil {
+		return "no key"
+	}
+	return k.subject + "/" + k.category
+}
+
+// aeadCacheSize bounds the unwrapped ciphers a keyring keeps; past it the
+// cache starts again empty (a cold unwrap costs about a microsecond).
+const aeadCacheSize = 20000
+
+// cipherOf returns the cipher of a wrapped key, from the cache when the
+// same wrapped bytes were unwrapped before. The cache is keyed by the
+// wrapped bytes themselves, which are read from the database on every
+// use: a destroyed key has none, so nothing cached can open it.
+func (k *Keyring) cipherOf(subjectID, category, masterID string, wrapped []byte) (cipher.AEAD, error) {
+	// The subject and category are part of the cache key: the wrapped
+	// bytes authenticate only under them, and a copy moved to another row
+	// must fail to unwrap there, not be found in the cache.
+	ck := subjectID + "|" + category + "|" + string(wrapped)
+	if a, ok := k.aeads.Load(ck); ok {
+		return a.(cipher.AEAD), nil
+	}
+	m := k.master(masterID)
+	if m == nil {
+		return nil, fmt.Errorf("keys: the data key of %s/%s was wrapped by master key %s, but this process holds master key %s: start Steward with the master key that wrote this database: %w",
+			subjectID, category, masterID, k.current.Load().ID, ErrWrongMaster)
+	}
+	raw, err := m.unwrap(subjectID, category, wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %s/%s: %v: %w", subjectID, category, err, ErrCorrupt)
+	}
+	defer clear(raw)
+	block, err := aes.NewCipher(raw)
+	if err != nil {
+		return nil, fmt.Errorf("keys: data key: %w", err)
+	}
+	a, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("keys: data key: %w", err)
+	}
+	if k.cached.Add(1) > aeadCacheSize {
+		k.aeads.Clear()
+		k.cached.Store(1)
+	}
+	k.aeads.Store(ck, a)
+	return a, nil
+}
+
+// Keys loads every key of the given subjects in one query (per 500
+// subjects): subject → category → key. Destroyed keys are present and not
+// Usable; a category with no row is absent.
+func (k *Keyring) Keys(ctx context.Context, q store.Q, subjectIDs []string) (map[string]map[string]*Key, error) {
+	out := make(map[string]map[string]*Key, len(subjectIDs))
+	for start := 0; start < len(subjectIDs); start += 500 {
+		chunk := subjectIDs[start:min(start+500, len(subjectIDs))]
+		marks := make([]string, len(chunk))
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			marks[i] = fmt.Sprintf("$%d", i+1)
+			args[i] = id
+		}
+		rows, err := q.QueryContext(ctx, `SELECT subject_id, category, wrapped, master_id, destroyed_at IS NOT NULL FROM data_keys WHERE subject_id IN (`+
+			strings.Join(marks, ", ")+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("keys: load keys: %w", err)
+		}
+		for rows.Next() {
+			var subject, category string
+			var wrapped []byte
+			var masterID sql.NullString
+			var destroyed bool
+			if err := rows.Scan(&subject, &category, &wrapped, &masterID, &destroyed); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("keys: load keys: %w", err)
+			}
+			key := &Key{subject: subject, category: category, destroyed: destroyed || wrapped == nil}
+			if !key.destroyed {
+				if key.aead, err = k.cipherOf(subject, category, masterID.String, wrapped); err != nil {
+					rows.Close()
+					return nil, err
+				}
+			}
+			if out[subject] == nil {
+				out[subject] = map[string]*Key{}
+			}
+			out[subject][category] = key
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("keys: load keys: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// KeyFor returns the subject's key for the category, creating it when
+// there is none (a destroyed one is returned destroyed: see Revive).
+func (k *Keyring) KeyFor(ctx context.Context, q store.Q, subjectID, category string) (*Key, error) {
+	if err := checkNames(subjectID, category); err != nil {
+		return nil, err
+	}
+	aead, err := k.dataKey(ctx, q, subjectID, category, true)
+	if errors.Is(err, ErrShredded) {
+		return &Key{subject: subjectID, category: category, destroyed: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Key{subject: subjectID, category: category, aead: aead}, nil
+}
+
+// itemAAD binds an item key to its subject, category and item.
+func itemAAD(subjectID, category, item string) []byte {
+	return []byte("steward item key v1|" + subjectID + "|" + category + "|" + item)
+}
+
+// ItemKey returns the key of one erasable item of the subject, wrapped by
+// the subject's key of the category (parent) and created on first use
+// when create is set. A destroyed item key, or one whose category key was
+// destroyed, is not Usable.
+func (k *Keyring) ItemKey(ctx context.Context, q store.Q, parent *Key, item string, create bool) (*Key, error) {
+	if item == "" || len(item) > 256 || strings.ContainsAny(item, "|\x00") {
+		return nil, fault.FieldError("item", "an item id must be 1 to 256 bytes without '|'")
+	}
+	if !parent.Usable() {
+		return &Key{subject: parent.subject, category: parent.category + "/" + item, destroyed: true}, nil
+	}
+	var wrapped []byte
+	var destroyed sql.NullTime
+	err := q.QueryRowContext(ctx, `SELECT wrapped, destroyed_at FROM item_keys WHERE subject_id = $1 AND category = $2 AND item = $3`,
+		parent.subject, parent.category, item).Scan(&wrapped, &destroyed)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && create:
+		raw := make([]byte, KeySize)
+		rand.Read(raw)
+		var nonce [12]byte
+		rand.Read(nonce[:])
+		w := append([]byte{wrapVersion}, nonce[:]...)
+		w = parent.aead.Seal(w, nonce[:], raw, itemAAD(parent.subject, parent.category, item))
+		clear(raw)
+		if _, err := q.ExecContext(ctx, `INSERT INTO item_keys (subject_id, category, item, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (subject_id, category, item) DO NOTHING`, parent.subject, parent.category, item, w, k.clock.Now()); err != nil {
+			return nil, fmt.Errorf("keys: create item key: %w", err)
+		}
+		return k.ItemKey(ctx, q, parent, item, false)
+	case errors.Is(err, sql.ErrNoRows):
+		return &Key{subject: parent.subject, category: parent.category + "/" + item, destroyed: true}, nil
+	case err != nil:
+		return nil, fmt.Errorf("keys: read item key: %w", err)
+	}
+	if destroyed.Valid || wrapped == nil {
+		return &Key{subject: parent.subject, category: parent.category + "/" + item, destroyed: true}, nil
+	}
+	if len(wrapped) < 1+12 || wrapped[0] != wrapVersion {
+		return nil, fmt.Errorf("keys: item key of %s/%s/%s: %w", parent.subject, parent.category, item, ErrCorrupt)
+	}
+	raw, err := parent.aead.Open(nil, wrapped[1:13], wrapped[13:], itemAAD(parent.subject, parent.category, item))
+	if err != nil {
+		return nil, fmt.Errorf("keys: item key of %s/%s/%s: %w", parent.subject, parent.category, item, ErrCorrupt)
+	}
+	defer clear(raw)
+	block, err := aes.NewCipher(raw)
+	if err != nil {
+		return nil, fmt.Errorf("keys: item key: %w", err)
+	}
+	a, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("keys: item key: %w", err)
+	}
+	return &Key{subject: parent.subject, category: parent.category + "/" + item, aead: a}, nil
+}
+
+// DestroyItem shreds one item's key: the item, in every copy, can never be
+// opened again. Idempotent; the row stays as a tombstone.
+func (k *Keyring) DestroyItem(ctx context.Context, q store.Q, subjectID, category, item string) error {
+	now := k.clock.Now()
+	if k.db != nil && k.db.Engine == store.SQLite {
+		if _, err := q.ExecContext(ctx, `UPDATE item_keys SET wrapped = zeroblob(length(wrapped))
+			WHERE subject_id = $1 AND category = $2 AND item = $3 AND wrapped IS NOT NULL`, subjectID, category, item); err != nil {
+			return fmt.Errorf("keys: destroy item key: %w", err)
+		}
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE item_keys SET wrapped = NULL, destroyed_at = $4
+		WHERE subject_id = $1 AND category = $2 AND item = $3 AND destroyed_at IS NULL`, subjectID, category, item, now); err != nil {
+		return fmt.Errorf("keys: destroy item key: %w", err)
+	}
+	return nil
 }

@@ -39,6 +39,7 @@ func (p *Policy) Check() []Problem {
 	c.analytics()
 	c.sites()
 	c.newsletters()
+	c.staff()
 	return c.probs
 }
 
@@ -798,6 +799,26 @@ func (c *checker) newsletters() {
 			} else if !slices.Contains(pu.Uses, cat.ID) {
 				c.add(base+".purpose", fmt.Sprintf("newsletter %s: purpose %s does not use category %s, which holds %s", n.ID, n.Purpose, cat.ID, f), fmt.Sprintf("add %s to the uses: of %s", cat.ID, n.Purpose))
 			}
+		}
+	}
+}
+
+// staffRoleRE is a staff role's id, as identity stores it.
+var staffRoleRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
+
+// staff checks the staff roles: each names declared purposes, and none
+// reads payment data except through payment.
+func (c *checker) staff() {
+	for _, r := range c.p.Staff {
+		base := "staff." + r.ID
+		if !staffRoleRE.MatchString(r.ID) {
+			c.add(base, fmt.Sprintf("staff role %q is not a valid role name", r.ID), "use lower-case letters, digits and hyphens, e.g. support")
+		}
+		if len(r.Purposes) == 0 {
+			c.add(base, fmt.Sprintf("staff role %s names no purpose, so its screens could show no personal data", r.ID), "list the purposes: its screens serve, e.g. [support]")
+		}
+		for i, pu := range r.Purposes {
+			c.checkPurposeRef(fmt.Sprintf("%s.purposes[%d]", base, i), pu, "staff role "+r.ID)
 		}
 	}
 }

@@ -37,6 +37,7 @@ const (
 	ReasonObjection
 	ReasonMarketingSuppressed
 	ReasonRestricted
+	ReasonRoleLacksPurpose // a staff screen named a purpose its role may not name
 )
 
 func (r Reason) String() string {
@@ -59,6 +60,8 @@ func (r Reason) String() string {
 		return "marketing suppressed"
 	case ReasonRestricted:
 		return "processing restricted"
+	case ReasonRoleLacksPurpose:
+		return "the staff role may not use this purpose"
 	}
 	return "unknown reason"
 }
@@ -79,6 +82,13 @@ type Denial struct {
 	Purpose   string
 	Category  string
 	Reason    Reason
+	// Actor is who asked ("staff:ID", "subject", "system"), when known.
+	Actor string
+	// Count and Minute summarise the denials of a hot path (collection),
+	// audited once a minute per kind: how many, in which minute (RFC 3339).
+	// A single denial leaves both zero.
+	Count  int
+	Minute string
 }
 
 func (d *Denial) Error() string {

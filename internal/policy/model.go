@@ -374,6 +374,16 @@ type Newsletter struct {
 	TrackClicks bool   `yaml:"track_clicks" json:"track_clicks"`
 }
 
+// StaffRole is what one staff role may do with personal data: the
+// purposes its screens may name at the door. A screen that names a purpose
+// its role lacks is refused and audited, so a support screen cannot read
+// what only payment may.
+type StaffRole struct {
+	ID          string   `yaml:"-" json:"id"`
+	Description string   `yaml:"description" json:"description,omitempty"`
+	Purposes    []string `yaml:"purposes" json:"purposes"`
+}
+
 // document is the file as decoded; Parse turns it into a Policy.
 type document struct {
 	Controller   Controller            `yaml:"controller"`
@@ -397,4 +407,5 @@ type document struct {
 	Analytics    Analytics             `yaml:"analytics"`
 	Sites        []Site                `yaml:"sites"`
 	Newsletters  []Newsletter          `yaml:"newsletters"`
+	Staff        []*StaffRole          `yaml:"staff,keyed"`
 }

@@ -89,6 +89,7 @@ type Policy struct {
 	Analytics    Analytics
 	Sites        []Site
 	Newsletters  []Newsletter
+	Staff        []*StaffRole
 
 	categories []*Category
 	purposes   []*Purpose // declared in file order, then the built-ins
@@ -220,6 +221,7 @@ func build(doc *document, file string, raw []byte, at map[string]pos) *Policy {
 		Analytics:    doc.Analytics,
 		Sites:        doc.Sites,
 		Newsletters:  doc.Newsletters,
+		Staff:        doc.Staff,
 		categories:   doc.Categories,
 		retention:    doc.Retention,
 		file:         file,
@@ -479,6 +481,20 @@ func (p *Policy) Cookie(name string) *Cookie {
 	return nil
 }
 
+// StaffRoles are the staff roles the policy declares, with the purposes
+// each may name.
+func (p *Policy) StaffRoles() []*StaffRole { return p.Staff }
+
+// StaffRole returns a staff role's declaration, or nil.
+func (p *Policy) StaffRole(id string) *StaffRole {
+	for _, r := range p.Staff {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
+
 // GPCPurposes returns the purposes a Global Privacy Control signal opts
 // out of: sale or sharing, and third-party marketing.
 func (p *Policy) GPCPurposes() []string {
@@ -614,6 +630,7 @@ type jsonView struct {
 	Analytics    Analytics    `json:"analytics"`
 	Sites        []Site       `json:"sites"`
 	Newsletters  []Newsletter `json:"newsletters"`
+	Staff        []*StaffRole `json:"staff,omitempty"`
 	Hash         string       `json:"hash,omitempty"`
 }
 
@@ -624,7 +641,7 @@ func (p *Policy) view() jsonView {
 		Purposes: nonNil(p.purposes), Recipients: p.Recipients, Transfers: p.Transfers, Stores: p.Stores,
 		Rights: p.Rights, Verification: p.Verification, Changes: p.Changes, Cookies: p.Cookies,
 		Promises: p.Promises, Statements: p.Statements, Analytics: p.Analytics, Sites: p.Sites,
-		Newsletters: p.Newsletters,
+		Newsletters: p.Newsletters, Staff: p.Staff,
 	}
 }
 

@@ -1,0 +1,68 @@
+package door
+
+import (
+	"context"
+
+	"steward/internal/fault"
+	"steward/internal/keys"
+	"steward/internal/store"
+)
+
+// Batch is the door for many subjects at once, for lists (a campaign's
+// recipients, a comment thread's authors, an export of many rows): their
+// states in one query and, on first need, every one of their keys in one
+// more (per 500 subjects each), instead of two queries a person.
+type Batch struct {
+	o      *Door
+	q      store.Q
+	use    Use
+	views  map[string]*View
+	ids    []string
+	keys   map[string]map[string]*keys.Key
+	loaded bool
+}
+
+// Subjects opens views of many subjects for one use. Ids that name no
+// subject are left out (View answers fault.NotFound for them).
+func (o *Door) Subjects(ctx context.Context, q store.Q, u Use, subjectIDs []string) (*Batch, error) {
+	states, err := o.d.States.States(ctx, q, subjectIDs)
+	if err != nil {
+		return nil, err
+	}
+	b := &Batch{o: o, q: q, use: u, views: make(map[string]*View, len(states))}
+	seen := map[string]bool{}
+	for asked, st := range states {
+		g, err := o.d.Guards.For(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		b.views[asked] = &View{o: o, q: q, use: u, id: st.SubjectID, st: st, guard: g, batch: b}
+		if !seen[st.SubjectID] {
+			seen[st.SubjectID] = true
+			b.ids = append(b.ids, st.SubjectID)
+		}
+	}
+	return b, nil
+}
+
+// View returns the view of one subject of the batch.
+func (b *Batch) View(subjectID string) (*View, error) {
+	v, ok := b.views[subjectID]
+	if !ok {
+		return nil, fault.New(fault.NotFound, "no such subject")
+	}
+	return v, nil
+}
+
+// loadKeys reads the keys of every subject of the batch in one query.
+func (b *Batch) loadKeys(ctx context.Context) error {
+	if b.loaded {
+		return nil
+	}
+	ks, err := b.o.ring.Keys(ctx, b.q, b.ids)
+	if err != nil {
+		return err
+	}
+	b.keys, b.loaded = ks, true
+	return nil
+}

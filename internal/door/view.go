@@ -1,0 +1,225 @@
+package door
+
+import (
+	"context"
+	"fmt"
+
+	"steward/internal/keys"
+	"steward/internal/policy"
+	"steward/internal/store"
+)
+
+// View is one subject's personal data opened for one use: the subject's
+// state and guard are loaded once, their keys on first need, and every
+// value is opened only when the guard allows the use for that value's
+// category. A View belongs to one request or job; it reads nothing that
+// was not current when it was made (a revocation that commits later takes
+// effect at the next View).
+type View struct {
+	o     *Door
+	q     store.Q
+	use   Use
+	id    string
+	st    *policy.State
+	guard *policy.Guard
+	keys  map[string]*keys.Key // nil until loaded
+	batch *Batch               // set when the keys come from a batch
+}
+
+// Subject opens a view of one subject's data for a use: one query for the
+// subject's state (a merged id answers with the survivor's). An unknown
+// subject is fault.NotFound.
+func (o *Door) Subject(ctx context.Context, q store.Q, u Use, subjectID string) (*View, error) {
+	st, err := o.d.States.State(ctx, q, subjectID)
+	if err != nil {
+		return nil, err
+	}
+	g, err := o.d.Guards.For(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return &View{o: o, q: q, use: u, id: st.SubjectID, st: st, guard: g}, nil
+}
+
+// ID is the subject's id (the survivor's, for a merged id).
+func (v *View) ID() string { return v.id }
+
+// State is the subject's state as the view loaded it.
+func (v *View) State() *policy.State { return v.st }
+
+// Use is the use the view was opened for.
+func (v *View) Use() Use { return v.use }
+
+// Allowed reports whether the view's use may touch the field, and audits
+// a refusal: nil when allowed, the typed denial otherwise.
+func (v *View) Allowed(ctx context.Context, field string) error {
+	cat, err := v.o.CategoryOf(field)
+	if err != nil {
+		return err
+	}
+	return v.AllowedCategory(ctx, cat)
+}
+
+// AllowedCategory is Allowed for a whole category.
+func (v *View) AllowedCategory(ctx context.Context, category string) error {
+	if den := v.o.decide(ctx, v.use, v.guard, v.st, v.id, category); den != nil {
+		return v.o.refuse(ctx, v.q, v.use, den)
+	}
+	return nil
+}
+
+// Check is AllowedCategory without an audit entry, for code that chooses
+// between several uses (a campaign skipping someone who objected): a
+// refusal here is an outcome, not an attempt.
+func (v *View) Check(category string) error {
+	if den := v.o.decide(context.Background(), v.use, v.guard, v.st, v.id, category); den != nil {
+		return den
+	}
+	return nil
+}
+
+// key returns the subject's key for a category, loading the subject's
+// keys (one query) on first need.
+func (v *View) key(ctx context.Context, category string) (*keys.Key, error) {
+	if v.keys == nil {
+		if v.batch != nil {
+			if err := v.batch.loadKeys(ctx); err != nil {
+				return nil, err
+			}
+			v.keys = v.batch.keys[v.id]
+		} else {
+			all, err := v.o.ring.Keys(ctx, v.q, []string{v.id})
+			if err != nil {
+				return nil, err
+			}
+			v.keys = all[v.id]
+		}
+		if v.keys == nil {
+			v.keys = map[string]*keys.Key{}
+		}
+	}
+	return v.keys[category], nil
+}
+
+// Open returns the value of field sealed in s, when the view's use may
+// read the field; an empty Sealed opens to "". A value whose key was
+// destroyed is keys' shredded error (fault.NotFound).
+func (v *View) Open(ctx context.Context, field string, s Sealed) (string, error) {
+	b, err := v.OpenBytes(ctx, field, s.b)
+	return string(b), err
+}
+
+// OpenBytes is Open for a value read as raw bytes (the rights engine reads
+// tables generically, through the registry).
+func (v *View) OpenBytes(ctx context.Context, field string, sealed []byte) ([]byte, error) {
+	cat, err := v.o.CategoryOf(field)
+	if err != nil {
+		return nil, err
+	}
+	return v.OpenCategory(ctx, cat, sealed)
+}
+
+// OpenCategory opens a value sealed under the category's key.
+func (v *View) OpenCategory(ctx context.Context, category string, sealed []byte) ([]byte, error) {
+	if err := v.AllowedCategory(ctx, category); err != nil {
+		return nil, err
+	}
+	if sealed == nil {
+		return nil, nil
+	}
+	k, err := v.key(ctx, category)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		return nil, fmt.Errorf("door: %s has no key for %s: %w", v.id, category, keys.ErrShredded)
+	}
+	return k.Open(sealed)
+}
+
+// Seal seals value as field of the subject, for the view's use: the guard
+// must allow the use for the field's category (a write is a use too). An
+// empty value seals to the empty Sealed (stored as NULL).
+func (v *View) Seal(ctx context.Context, field, value string) (Sealed, error) {
+	if value == "" {
+		return Sealed{}, nil
+	}
+	b, err := v.SealBytes(ctx, field, []byte(value))
+	return Sealed{b: b}, err
+}
+
+// SealBytes is Seal for bytes.
+func (v *View) SealBytes(ctx context.Context, field string, value []byte) ([]byte, error) {
+	cat, err := v.o.CategoryOf(field)
+	if err != nil {
+		return nil, err
+	}
+	return v.SealCategory(ctx, cat, value)
+}
+
+// SealCategory seals value under the category's key, creating the key on
+// first use. A destroyed key refuses (keys' shredded error): data of an
+// erased category is not collected again until the key is revived.
+func (v *View) SealCategory(ctx context.Context, category string, value []byte) ([]byte, error) {
+	if err := v.AllowedCategory(ctx, category); err != nil {
+		return nil, err
+	}
+	k, err := v.key(ctx, category)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		if k, err = v.o.ring.KeyFor(ctx, v.q, v.id, category); err != nil {
+			return nil, err
+		}
+		v.keys[category] = k
+	}
+	return k.Seal(value)
+}
+
+// itemKey returns the key of one erasable item of the subject's category.
+func (v *View) itemKey(ctx context.Context, category, item string, create bool) (*keys.Key, error) {
+	parent, err := v.key(ctx, category)
+	if err != nil {
+		return nil, err
+	}
+	if parent == nil {
+		if !create {
+			return nil, fmt.Errorf("door: %s has no key for %s: %w", v.id, category, keys.ErrShredded)
+		}
+		if parent, err = v.o.ring.KeyFor(ctx, v.q, v.id, category); err != nil {
+			return nil, err
+		}
+		v.keys[category] = parent
+	}
+	return v.o.ring.ItemKey(ctx, v.q, parent, item, create)
+}
+
+// SealItem seals a value of one erasable item (a comment's text, a
+// photo's caption) under the item's own key, so that erasing the item
+// shreds every copy of it without touching the subject's other items.
+func (v *View) SealItem(ctx context.Context, category, item string, value []byte) ([]byte, error) {
+	if err := v.AllowedCategory(ctx, category); err != nil {
+		return nil, err
+	}
+	k, err := v.itemKey(ctx, category, item, true)
+	if err != nil {
+		return nil, err
+	}
+	return k.Seal(value)
+}
+
+// OpenItem opens a value SealItem sealed.
+func (v *View) OpenItem(ctx context.Context, category, item string, sealed []byte) ([]byte, error) {
+	if err := v.AllowedCategory(ctx, category); err != nil {
+		return nil, err
+	}
+	if sealed == nil {
+		return nil, nil
+	}
+	k, err := v.itemKey(ctx, category, item, false)
+	if err != nil {
+		return nil, err
+	}
+	return k.Open(sealed)
+}
