@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"steward/internal/app"
 	"steward/internal/audit"
@@ -113,6 +114,38 @@ func TestUsersCreateStaff(t *testing.T) {
 	_, err = runCmd(t, "users", "create-staff", "--data-dir", dir, "--dev", "--email", "x@example.org", "--role", "emperor", "--password-stdin")
 	if err == nil {
 		t.Fatal("an unknown role was accepted")
+	}
+}
+
+// TestUsersCreateStaffOnTheDefaultSetUp: the README's first command runs
+// serve on the embedded database without --dev; create-staff must work
+// there too, with the development key that serve made in the data dir.
+func TestUsersCreateStaffOnTheDefaultSetUp(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0"}, noEnv, strings.NewReader(""), &out, &errb)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "Open http://") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, errb.String())
+	}
+	for _, hint := range []string{"/admin/outbox", "users create-staff"} {
+		if !strings.Contains(out.String(), hint) {
+			t.Errorf("the start banner does not mention %s:\n%s", hint, out.String())
+		}
+	}
+	var cout, cerr syncBuffer
+	err := run(context.Background(), []string{"users", "create-staff", "--data-dir", dir, "--email", "admin@example.org", "--role", "admin", "--password-stdin"},
+		noEnv, strings.NewReader("a long staff passphrase of words\n"), &cout, &cerr)
+	if err != nil {
+		t.Fatalf("create-staff on the default set-up: %v\n%s", err, cerr.String())
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"steward/internal/app"
-	"steward/internal/audit"
 )
 
 // runRequests runs `steward requests list|show`: the staff queue of rights
@@ -40,7 +39,7 @@ func runRequests(ctx context.Context, args []string, getenv func(string) string,
 	now := a.Clock.Now()
 	switch sub {
 	case "list":
-		reqs, err := a.Rights.Queue(ctx, *all, 1000)
+		reqs, err := a.Rights.Queue(ctx, "cli", *all, 1000)
 		if err != nil {
 			return err
 		}
@@ -58,12 +57,8 @@ func runRequests(ctx context.Context, args []string, getenv func(string) string,
 		if fs.NArg() != 1 {
 			return errors.New("requests show: name one request id")
 		}
-		r, err := a.Rights.Get(ctx, fs.Arg(0))
+		r, err := a.Rights.Review(ctx, "cli", fs.Arg(0))
 		if err != nil {
-			return err
-		}
-		if err := a.Audit.Record(ctx, a.DB, audit.Event{Actor: "system", Action: "staff.read", Subject: r.SubjectID,
-			Detail: map[string]string{"via": "cli", "request": r.ID}}); err != nil {
 			return err
 		}
 		out := map[string]any{

@@ -255,7 +255,7 @@ func decodeError(err error) error {
 		return fault.Wrap(fault.Invalid, err, "the body is not valid JSON (at byte %d)", syn.Offset)
 	case errors.As(err, &typ):
 		if typ.Field != "" {
-			return &fault.Error{Code: fault.Invalid, Field: typ.Field, Message: fmt.Sprintf("%s must be a %s", typ.Field, typ.Type.String()), Err: err}
+			return &fault.Error{Code: fault.Invalid, Field: typ.Field, Message: fmt.Sprintf("%s must be %s", typ.Field, fault.JSONKind(typ.Type)), Err: err}
 		}
 		return fault.Wrap(fault.Invalid, err, "the event must be a JSON object")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -16,31 +16,18 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"steward/examples"
-	"steward/internal/activity"
-	"steward/internal/analytics"
-	"steward/internal/audit"
+	"steward/internal/app/services"
 	"steward/internal/clock"
-	"steward/internal/consent"
 	"steward/internal/identity"
-	"steward/internal/jobs"
 	"steward/internal/keys"
-	"steward/internal/mail"
-	"steward/internal/newsletter"
-	"steward/internal/notice"
 	"steward/internal/policy"
-	"steward/internal/rights"
 	"steward/internal/schema"
 	"steward/internal/store"
-	"steward/internal/subject"
 	"steward/internal/web"
 )
 
@@ -90,33 +77,12 @@ func OpenStore(ctx context.Context, cfg Config) (*store.DB, error) {
 	return db, nil
 }
 
-// App is a running Steward's parts.
+// App is a running Steward's parts: its services and the web layer on
+// top of them.
 type App struct {
-	Config   Config
-	Log      *slog.Logger
-	Clock    clock.Clock
-	DB       *store.DB
-	Policy   policy.Published // the policy file, as published in the database
-	Guard    *policy.Guard    // the guard of the policy in force
-	Guards   *policy.Guards   // the guard for each subject
-	Master   *keys.Master
-	Keys     *keys.Keyring
-	Subjects *subject.Store
-	Audit    *audit.Log
-	Jobs     *jobs.Runner
-	Outbox   *mail.Outbox
-	Identity *identity.Service
-	// The consent ledger, newsletters, and policy-change and broadcast
-	// notices.
-	Consent     *consent.Ledger
-	Newsletters *newsletter.Service
-	Notices     *notice.Service
-	Rights      *rights.Service // rights requests, export and erasure
-	// Cookieless collection and the reports read from it.
-	Activity  *activity.Collector
-	Analytics *analytics.Service
-	Metrics   *prometheus.Registry
-	Handler   http.Handler
+	*services.Services
+	Config  Config
+	Handler http.Handler
 
 	getenv func(string) string // the process's environment, for Serve
 }
@@ -124,22 +90,24 @@ type App struct {
 // Options adjust Open for tests.
 type Options struct {
 	Clock clock.Clock
-	// PasswordParams, when set, lowers argon2id cost for fast tests.
+	// Identity, when set, may lower argon2id cost for fast tests.
 	Identity func(*identity.Deps)
 }
 
-// DevKey reports whether Steward may create a master key in the data
-// directory: in --dev, or on the embedded database listening on loopback
-// only (the README's first command), never in production.
+// DevKey reports whether Steward may create (or use) a master key in the
+// data directory: in --dev, or on the embedded database listening on
+// loopback only (the README's first command), never in production. A
+// command that listens on nothing (users create-staff, requests, keys)
+// on the embedded database uses the same key serve made there.
 func (c Config) DevKey() bool {
-	return c.Dev || (c.DatabaseURL == "" && c.LoopbackOnly())
+	return c.Dev || (c.DatabaseURL == "" && (c.Addr == "" || c.LoopbackOnly()))
 }
 
 // Open builds every part of Steward from the config, ready to serve.
 func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger, opt Options) (*App, error) {
-	a := &App{Config: cfg, Log: log, Clock: opt.Clock, getenv: getenv}
-	if a.Clock == nil {
-		a.Clock = clock.Real{}
+	clk := opt.Clock
+	if clk == nil {
+		clk = clock.Real{}
 	}
 	pol, err := LoadPolicy(cfg.PolicyPath)
 	if err != nil {
@@ -149,75 +117,29 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 	if err != nil {
 		return nil, err
 	}
-	a.DB = db
 	ok := false
 	defer func() {
 		if !ok {
 			db.Close()
 		}
 	}()
-	if a.Master, err = keys.LoadMaster(getenv, cfg.KeyFile, cfg.DataDir, cfg.DevKey(), log); err != nil {
+	master, err := keys.LoadMaster(getenv, cfg.KeyFile, cfg.DataDir, cfg.DevKey(), log)
+	if err != nil {
 		return nil, err
 	}
-	a.Audit = audit.New(db, a.Clock)
-	if err := a.publishPolicy(ctx, pol); err != nil {
-		return nil, err
-	}
-	a.Guards = policy.NewGuards(db, a.Policy, a.Audit, log)
-	a.Guard = a.Guards.Current()
-	a.Keys = keys.NewKeyring(db, a.Master, a.Clock)
-	a.Subjects = subject.NewStore(db, a.Clock)
-	a.Jobs = jobs.NewRunner(db, a.Clock, log)
-	if a.Outbox, err = mail.NewOutbox(db, a.Clock, a.Jobs, mail.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom}, log); err != nil {
-		return nil, err
-	}
-	deps := identity.Deps{
-		DB: db, Clock: a.Clock, Log: log, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit,
-		Outbox: a.Outbox, Jobs: a.Jobs, Policy: a.Policy, BaseURL: cfg.BaseURL,
-		Config: identity.Config{Secret: a.Master.Derive("identity throttle v1", 32)},
-	}
-	if opt.Identity != nil {
-		opt.Identity(&deps)
-	}
-	if a.Identity, err = identity.New(deps); err != nil {
-		return nil, err
-	}
-	if err := a.openConsent(ctx); err != nil {
-		return nil, err
-	}
-	if err := a.openRights(); err != nil {
-		return nil, err
-	}
-	a.Metrics = prometheus.NewRegistry()
-	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := a.openAnalytics(ctx); err != nil {
+	a := &App{Config: cfg, getenv: getenv}
+	if a.Services, err = services.Build(ctx, db, pol, master, clk, log, services.Config{
+		BaseURL: cfg.BaseURL, DefaultBase: "http://" + cfg.Addr, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom,
+		DataDir: cfg.DataDir, ServesDemo: a.servesDemo(), GeoIPPath: cfg.GeoIPPath,
+	}, services.Options{Identity: opt.Identity}); err != nil {
 		return nil, err
 	}
 	if a.Handler, err = web.New(a.webDeps()); err != nil {
+		a.Services.Close(ctx)
 		return nil, err
 	}
 	ok = true
 	return a, nil
-}
-
-// publishPolicy publishes the policy file as version N+1 when its hash
-// differs from the last published one, and audits the publication.
-func (a *App) publishPolicy(ctx context.Context, pol *policy.Policy) error {
-	v, published, err := policy.Publish(ctx, a.DB, pol, a.Clock.Now())
-	if err != nil {
-		return err
-	}
-	a.Policy = policy.Published{Policy: pol, Version: v}
-	if published {
-		class := "minor"
-		if v.Significant {
-			class = "significant"
-		}
-		a.Log.Info("policy published", "version", v.Number, "hash", v.Hash[:12], "classification", class)
-		return a.Audit.Record(ctx, a.DB, audit.Event{Actor: "system", Action: "policy.published",
-			Detail: map[string]string{"version": fmt.Sprint(v.Number), "hash": v.Hash, "classification": class}})
-	}
-	return nil
 }
 
 // Serve listens and serves until ctx ends, then shuts down gracefully:
@@ -246,6 +168,7 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	a.Jobs.Start(ctx, 2)
+	go a.Door.Run(ctx)
 	errc := make(chan error, 1)
 	go func() {
 		if a.Config.TLSCert != "" {
@@ -256,6 +179,12 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 	}()
 	fmt.Fprintf(stdout, "Steward is running with policy %q (version %d).\nOpen %s/ in a browser (privacy notice: %s/privacy).\n",
 		a.Policy.Policy.Controller.Name, a.Policy.Number(), url, url)
+	if !a.Outbox.Configured() {
+		fmt.Fprintf(stdout, "No mail relay is configured (--smtp-url): mail, verification links included, is held for staff at %s/admin/outbox.\n", url)
+	}
+	if a.Config.DevKey() {
+		fmt.Fprintf(stdout, "Development set-up. Create the first staff account with:\n  steward users create-staff --data-dir %s --email you@example.org --role admin --password-stdin\n", a.Config.DataDir)
+	}
 	a.Log.Info("serving", "addr", ln.Addr().String(), "database", a.DB.Location)
 	if ready != nil {
 		ready(url)
@@ -268,7 +197,7 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
-	if cerr := a.Activity.Close(shutdownCtx); cerr != nil && err == nil {
+	if cerr := a.Services.Close(shutdownCtx); cerr != nil && err == nil {
 		err = cerr // events still queued could not be committed in time
 	}
 	if jerr := a.Jobs.Stop(shutdownCtx); jerr != nil && err == nil {
@@ -282,11 +211,9 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 
 // Close commits the events still queued and releases the database.
 func (a *App) Close() error {
-	if a.Activity != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = a.Activity.Close(ctx)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = a.Services.Close(ctx)
 	return a.DB.Close()
 }
 
@@ -302,102 +229,30 @@ func (a *App) webDeps() web.Deps {
 		}
 	}
 	return web.Deps{
-		DB:            a.DB,
-		Clock:         a.Clock,
-		Log:           a.Log,
-		Metrics:       a.Metrics,
-		Policy:        a.Policy.Policy,
-		PolicyVersion: a.Policy.Number(),
-		Identity:      a.Identity,
-		Audit:         a.Audit,
-		Outbox:        a.Outbox,
-		Consent:       a.Consent,
-		Newsletters:   a.Newsletters,
-		Notices:       a.Notices,
-		Rights:        a.Rights,
-		Activity:      a.Activity,
-		Analytics:     a.Analytics,
+		Ready:       a.DB.PingContext,
+		Clock:       a.Clock,
+		Log:         a.Log,
+		Metrics:     a.Metrics,
+		Policy:      a.Policy,
+		Versions:    a.Versions,
+		Identity:    a.Identity,
+		Audit:       a.Audit,
+		Outbox:      a.Outbox,
+		Consent:     a.Consent,
+		Newsletters: a.Newsletters,
+		Notices:     a.Notices,
+		Rights:      a.Rights,
+		Activity:    a.Activity,
+		Analytics:   a.Analytics,
 		Config: web.Config{
 			BaseURL:        a.Config.BaseURL,
 			Dev:            a.Config.Dev,
 			TrustedProxies: a.Config.TrustedProxies,
 			TLS:            a.Config.TLSCert != "",
 			DemoDir:        demo,
+			MetricsToken:   a.Config.MetricsToken,
 		},
 	}
-}
-
-// openConsent builds the consent ledger (receipts signed with an Ed25519
-// key derived from the master key), newsletters and notices (which mail
-// policy changes to newsletter subscribers too); syncs the policy's
-// lists; and announces the version in force when it is a significant
-// change not yet announced.
-func (a *App) openConsent(ctx context.Context) error {
-	signer, err := consent.NewSigner(a.Master.Derive(consent.SigningInfo, 32))
-	if err != nil {
-		return err
-	}
-	links, err := consent.NewLinks(a.Master.Derive(consent.LinkInfo, 32), a.Clock)
-	if err != nil {
-		return err
-	}
-	baseURL := a.Config.BaseURL
-	if baseURL == "" {
-		baseURL = "http://" + a.Config.Addr
-	}
-	if a.Consent, err = consent.New(consent.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Subjects: a.Subjects, Audit: a.Audit,
-		Signer: signer, Policy: a.Policy, BaseURL: baseURL}); err != nil {
-		return err
-	}
-	if a.Newsletters, err = newsletter.New(newsletter.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy, Guards: a.Guards,
-		Subjects: a.Subjects, Ledger: a.Consent, Links: links, Outbox: a.Outbox, Jobs: a.Jobs, Audit: a.Audit, BaseURL: baseURL}); err != nil {
-		return err
-	}
-	if a.Notices, err = notice.New(notice.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy, Guards: a.Guards,
-		Subjects: a.Subjects, Outbox: a.Outbox, Jobs: a.Jobs, Audit: a.Audit, Directory: notice.SubjectDirectory{Accounts: a.Identity},
-		Subscribers: a.Newsletters, BaseURL: baseURL}); err != nil {
-		return err
-	}
-	if err := a.Newsletters.SyncLists(ctx); err != nil {
-		return err
-	}
-	if n, err := a.Notices.Reconcile(ctx); err != nil {
-		return err
-	} else if n != nil {
-		a.Log.Info("policy change announced", "notice", n.ID, "version", n.PolicyVersion)
-	}
-	return nil
-}
-
-// openRights builds the rights service over the whole registry. Its
-// erasure ledger is also appended to a file in the data directory, which
-// `steward rights reapply` reads after a backup is restored; keep that
-// file out of the database's backups.
-func (a *App) openRights() error {
-	reg, err := schema.Registry()
-	if err != nil {
-		return err
-	}
-	cfg := rights.Config{}
-	if a.Config.DataDir != "" {
-		cfg.LedgerPath = filepath.Join(a.Config.DataDir, "erasure-ledger.jsonl")
-	}
-	a.Rights, err = rights.New(rights.Deps{DB: a.DB, Clock: a.Clock, Log: a.Log, Policy: a.Policy,
-		Registry: reg, Subjects: a.Subjects, Keys: a.Keys, Audit: a.Audit, Outbox: a.Outbox, Jobs: a.Jobs, Accounts: rightsAccounts{a.Identity},
-		BaseURL: a.Config.BaseURL, Config: cfg})
-	return err
-}
-
-// rightsAccounts tells the rights engine what it needs to know about
-// accounts, from identity.
-type rightsAccounts struct{ identity *identity.Service }
-
-func (r rightsAccounts) AccountOf(ctx context.Context, subjectID string) (rights.Account, error) {
-	a, err := r.identity.AccountOf(ctx, subjectID)
-	if err != nil {
-		return rights.Account{}, err
-	}
-	return rights.Account{Staff: a.Staff()}, nil
 }
 
 // The garbage collector's pacing while serving, unless the operator set

@@ -29,6 +29,7 @@ type Config struct {
 	// SQLiteSynchronous is SQLite's synchronous pragma ("" = NORMAL), from
 	// STEWARD_SQLITE_SYNCHRONOUS only: FULL for power-loss durability.
 	SQLiteSynchronous string
+	MetricsToken      string // lets scrapers outside loopback and the trusted proxies read /metrics
 }
 
 type flagSpec struct {
@@ -52,6 +53,7 @@ var serveFlags = []flagSpec{
 	{name: "trusted-proxies", env: "STEWARD_TRUSTED_PROXIES", usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-* headers are believed"},
 	{name: "tls-cert", env: "STEWARD_TLS_CERT", usage: "TLS certificate file (serve HTTPS)"},
 	{name: "tls-key", env: "STEWARD_TLS_KEY", usage: "TLS key file"},
+	{name: "metrics-token", env: "STEWARD_METRICS_TOKEN", usage: "Bearer token for /metrics from outside loopback and the trusted proxies (prefer the environment variable: flags show in ps)"},
 	{name: "geoip-mmdb", env: "STEWARD_GEOIP_MMDB", usage: "MMDB file (GeoLite2/GeoIP2 City or compatible) for region and city, where the policy allows them; the country comes from the embedded IP2Location LITE table"},
 }
 
@@ -140,6 +142,7 @@ func (f *Flags) Config(getenv func(string) string) (Config, error) {
 	c.TLSKey = str("tls-key")
 	c.GeoIPPath = str("geoip-mmdb")
 	c.SQLiteSynchronous = getenv("STEWARD_SQLITE_SYNCHRONOUS")
+	c.MetricsToken = str("metrics-token")
 	if c.Dev, err = boolean("dev"); err != nil {
 		return c, err
 	}

@@ -36,6 +36,7 @@ import (
 	"math"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -259,6 +260,9 @@ func looksLikeIP(s string) bool {
 	return false
 }
 
+// Append records an event in a transaction of its own.
+func (l *Log) Append(ctx context.Context, e Event) error { return l.Record(ctx, l.db, e) }
+
 // Record appends an event. With q a *sql.Tx it writes inside the caller's
 // transaction (so the entry commits or rolls back with what it records)
 // and, on PostgreSQL, holds the audit lock until that transaction ends:
@@ -281,11 +285,23 @@ func (l *Log) Record(ctx context.Context, q store.Q, e Event) error {
 // that already recorded an audit entry on PostgreSQL (it gives up after
 // the lock timeout).
 func (l *Log) RecordDenial(ctx context.Context, d policy.Denial) error {
+	detail := map[string]string{"purpose": d.Purpose, "category": d.Category, "reason": d.Reason.String()}
+	if d.Count > 0 {
+		detail["count"] = strconv.Itoa(d.Count)
+		detail["minute"] = d.Minute
+	}
+	actor := d.Actor
+	if actor == "" || actor == "subject" {
+		actor = "system"
+		if d.Actor == "subject" {
+			actor = d.SubjectID
+		}
+	}
 	return l.Record(ctx, l.db, Event{
-		Actor:   "system",
+		Actor:   actor,
 		Action:  "guard.denied",
 		Subject: d.SubjectID,
-		Detail:  map[string]string{"purpose": d.Purpose, "category": d.Category, "reason": d.Reason.String()},
+		Detail:  detail,
 	})
 }
 
@@ -383,7 +399,7 @@ func (l *Log) query(ctx context.Context, q store.Q, query string, args ...any) (
 // List returns up to limit entries older than beforeSeq (all when
 // beforeSeq <= 0), newest first. limit defaults to 50 and is capped at
 // 1000.
-func (l *Log) List(ctx context.Context, q store.Q, beforeSeq int64, limit int) ([]Entry, error) {
+func (l *Log) List(ctx context.Context, beforeSeq int64, limit int) ([]Entry, error) {
 	if beforeSeq <= 0 {
 		beforeSeq = math.MaxInt64
 	}
@@ -391,7 +407,7 @@ func (l *Log) List(ctx context.Context, q store.Q, beforeSeq int64, limit int) (
 		limit = 50
 	}
 	limit = min(limit, 1000)
-	return l.query(ctx, q, `SELECT `+entryColumns+` FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2`, beforeSeq, limit)
+	return l.query(ctx, l.db, `SELECT `+entryColumns+` FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2`, beforeSeq, limit)
 }
 
 // ForSubject returns every entry about the subject or by them (as

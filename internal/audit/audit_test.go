@@ -160,7 +160,7 @@ func TestRecordAndVerify(t *testing.T) {
 		}
 
 		t.Run("entries chain and read back", func(t *testing.T) {
-			all, err := l.List(ctx, db, 0, 100)
+			all, err := l.List(ctx, 0, 100)
 			if err != nil || len(all) != 10 {
 				t.Fatalf("List = %d entries, %v", len(all), err)
 			}
@@ -182,15 +182,15 @@ func TestRecordAndVerify(t *testing.T) {
 		})
 
 		t.Run("List pages newest first", func(t *testing.T) {
-			page, _ := l.List(ctx, db, 0, 3)
+			page, _ := l.List(ctx, 0, 3)
 			if seqs(page) != "10,9,8" {
 				t.Errorf("first page = %s, want 10,9,8", seqs(page))
 			}
-			page, _ = l.List(ctx, db, 8, 3)
+			page, _ = l.List(ctx, 8, 3)
 			if seqs(page) != "7,6,5" {
 				t.Errorf("page before 8 = %s, want 7,6,5", seqs(page))
 			}
-			page, _ = l.List(ctx, db, 2, 50)
+			page, _ = l.List(ctx, 2, 50)
 			if seqs(page) != "1" {
 				t.Errorf("page before 2 = %s, want 1", seqs(page))
 			}
@@ -359,7 +359,7 @@ func TestVerifyLimit(t *testing.T) {
 		l, _ := fill(t, db, 5)
 		before, _ := l.Verify(ctx)
 		dropGuards(t, db)
-		entries, _ := l.List(ctx, db, 0, 100)
+		entries, _ := l.List(ctx, 0, 100)
 		prev := ""
 		for i := len(entries) - 1; i >= 0; i-- {
 			e := entries[i]

@@ -554,13 +554,17 @@ func (l *Ledger) history(ctx context.Context, q store.Q, subjectID, purpose stri
 
 // History returns every record of the subject (following a merge), oldest
 // first: for the privacy centre, access and export.
-func (l *Ledger) History(ctx context.Context, q store.Q, subjectID string) ([]Record, error) {
+func (l *Ledger) History(ctx context.Context, subjectID string) ([]Record, error) {
+	return l.historyOf(ctx, l.d.DB, subjectID)
+}
+
+func (l *Ledger) historyOf(ctx context.Context, q store.Q, subjectID string) ([]Record, error) {
 	sub, err := l.d.Subjects.Get(ctx, q, subjectID)
 	if err != nil {
 		return nil, err
 	}
 	if sub.MergedInto != "" {
-		return l.History(ctx, q, sub.MergedInto)
+		return l.historyOf(ctx, q, sub.MergedInto)
 	}
 	rows, err := q.QueryContext(ctx, `SELECT `+recordColumns+` FROM consent_records
 		WHERE subject_id = $1 ORDER BY created_at, id`, sub.ID)
@@ -571,8 +575,8 @@ func (l *Ledger) History(ctx context.Context, q store.Q, subjectID string) ([]Re
 }
 
 // Get returns one record of the subject. fault.NotFound for another's.
-func (l *Ledger) Get(ctx context.Context, q store.Q, subjectID, recordID string) (Record, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+recordColumns+` FROM consent_records WHERE id = $1 AND subject_id = $2`, recordID, subjectID)
+func (l *Ledger) Get(ctx context.Context, subjectID, recordID string) (Record, error) {
+	rows, err := l.d.DB.QueryContext(ctx, `SELECT `+recordColumns+` FROM consent_records WHERE id = $1 AND subject_id = $2`, recordID, subjectID)
 	if err != nil {
 		return Record{}, fmt.Errorf("consent: get: %w", err)
 	}
@@ -605,8 +609,8 @@ type Choice struct {
 
 // Choices returns, for every purpose the person may decide on, what is in
 // force and the last record.
-func (l *Ledger) Choices(ctx context.Context, q store.Q, subjectID string) ([]Choice, error) {
-	hist, err := l.History(ctx, q, subjectID)
+func (l *Ledger) Choices(ctx context.Context, subjectID string) ([]Choice, error) {
+	hist, err := l.historyOf(ctx, l.d.DB, subjectID)
 	if err != nil {
 		return nil, err
 	}
@@ -641,8 +645,24 @@ func (l *Ledger) Choices(ctx context.Context, q store.Q, subjectID string) ([]Ch
 // out of, unless the signal already did so, or the person opted in
 // explicitly on the site after an earlier signal (then their later, explicit
 // choice stands). It returns the records it appended (none when nothing
-// changed), so repeated requests add nothing.
-func (l *Ledger) ApplyGPC(ctx context.Context, q store.Q, subjectID string, ev Evidence) ([]Record, error) {
+// changed), so repeated requests add nothing. It reads first and takes the
+// write lock only when the signal changes something, so a browser that
+// sends it on every request costs one read per request.
+func (l *Ledger) ApplyGPC(ctx context.Context, subjectID string, ev Evidence) ([]Record, error) {
+	pending, err := l.gpcPending(ctx, l.d.DB, subjectID)
+	if err != nil || !pending {
+		return nil, err
+	}
+	var out []Record
+	err = l.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = l.applyGPC(ctx, tx, subjectID, ev)
+		return err
+	})
+	return out, err
+}
+
+func (l *Ledger) applyGPC(ctx context.Context, q store.Q, subjectID string, ev Evidence) ([]Record, error) {
 	purposes := l.d.Policy.Policy.GPCPurposes()
 	if len(purposes) == 0 {
 		return nil, nil
@@ -701,9 +721,12 @@ func gpcNeeded(hist []Record) bool {
 }
 
 // GPCPending reports, without writing, whether a signal from the subject
-// would change anything: a cheap read for the request path, so that only a
-// signal that changes something takes the write lock.
-func (l *Ledger) GPCPending(ctx context.Context, q store.Q, subjectID string) (bool, error) {
+// would change anything.
+func (l *Ledger) GPCPending(ctx context.Context, subjectID string) (bool, error) {
+	return l.gpcPending(ctx, l.d.DB, subjectID)
+}
+
+func (l *Ledger) gpcPending(ctx context.Context, q store.Q, subjectID string) (bool, error) {
 	purposes := l.d.Policy.Policy.GPCPurposes()
 	if len(purposes) == 0 {
 		return false, nil

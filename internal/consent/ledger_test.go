@@ -121,7 +121,7 @@ func TestPromiseJ7_ThirdPartyMarketingNeedsConsentRecord(t *testing.T) {
 		if d := e.guard.Decide("third-party-marketing", contact, e.state(t, id)); d.Allowed {
 			t.Fatal("after withdrawal: allowed, want denied")
 		}
-		hist, err := e.ledger.History(ctx, db, id)
+		hist, err := e.ledger.History(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestReceiptContents(t *testing.T) {
 	}
 	// A stored receipt read back still verifies; one with the state
 	// flipped does not.
-	got, err := e.ledger.Get(context.Background(), db, id, rec.ID)
+	got, err := e.ledger.Get(context.Background(), id, rec.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestReceiptContents(t *testing.T) {
 	if err := consent.VerifyReceipt(e.ledger.Signer().PublicKey(), tampered); !errors.Is(err, consent.ErrBadReceipt) {
 		t.Fatalf("tampered receipt: got %v, want ErrBadReceipt", err)
 	}
-	if _, err := e.ledger.Get(context.Background(), db, e.member(t, "other@example.org"), rec.ID); !fault.Is(err, fault.NotFound) {
+	if _, err := e.ledger.Get(context.Background(), e.member(t, "other@example.org"), rec.ID); !fault.Is(err, fault.NotFound) {
 		t.Errorf("another subject's record: got %v, want not_found", err)
 	}
 }
@@ -212,7 +212,7 @@ func TestRecordRefusesBadInput(t *testing.T) {
 			t.Errorf("%s: got %v, want %s", name, err, c.code)
 		}
 	}
-	hist, _ := e.ledger.History(context.Background(), db, id)
+	hist, _ := e.ledger.History(context.Background(), id)
 	if len(hist) != 0 {
 		t.Errorf("refused changes left %d records", len(hist))
 	}
@@ -233,12 +233,7 @@ func TestGPC(t *testing.T) {
 		contact := e.policy.CategoryOfField("email")
 		apply := func(id string) []consent.Record {
 			t.Helper()
-			var recs []consent.Record
-			err := db.InTx(ctx, func(tx *sql.Tx) error {
-				var err error
-				recs, err = e.ledger.ApplyGPC(ctx, tx, id, ev)
-				return err
-			})
+			recs, err := e.ledger.ApplyGPC(ctx, id, ev)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,7 +241,7 @@ func TestGPC(t *testing.T) {
 		}
 		pending := func(id string) bool {
 			t.Helper()
-			p, err := e.ledger.GPCPending(ctx, db, id)
+			p, err := e.ledger.GPCPending(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -278,7 +273,7 @@ func TestGPC(t *testing.T) {
 		if d := e.guard.Decide("third-party-marketing", contact, e.state(t, b)); d.Allowed {
 			t.Fatal("GPC after an explicit opt-in: still allowed, want GPC to win")
 		}
-		hist, _ := e.ledger.History(ctx, db, b)
+		hist, _ := e.ledger.History(ctx, b)
 		if len(hist) != 2 || hist[0].Method != consent.MethodForm || hist[1].Method != consent.MethodGPC {
 			t.Fatalf("both choices must be recorded: got %+v", hist)
 		}
@@ -331,7 +326,7 @@ func TestListScopes(t *testing.T) {
 	if !allowed() {
 		t.Fatal("after subscribing again: denied, want allowed")
 	}
-	choices, err := e.ledger.Choices(ctx, db, id)
+	choices, err := e.ledger.Choices(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +360,7 @@ func TestMergeMovesLedger(t *testing.T) {
 		if err := db.InTx(ctx, func(tx *sql.Tx) error { return e.subjects.Merge(ctx, tx, eo.ID, m.ID) }); err != nil {
 			t.Fatal(err)
 		}
-		hist, err := e.ledger.History(ctx, db, m.ID)
+		hist, err := e.ledger.History(ctx, m.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,7 +368,7 @@ func TestMergeMovesLedger(t *testing.T) {
 			t.Fatalf("member's history after merge: got %+v", hist)
 		}
 		// The old id still resolves to the member.
-		if old, _ := e.ledger.History(ctx, db, eo.ID); len(old) != 1 {
+		if old, _ := e.ledger.History(ctx, eo.ID); len(old) != 1 {
 			t.Errorf("history by the merged id: got %d records, want 1", len(old))
 		}
 	})

@@ -7,6 +7,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"reflect"
 )
 
 // Code is a stable, machine-readable error class. It becomes the last path
@@ -25,7 +26,8 @@ const (
 	Unsupported       Code = "unsupported"    // a media type or method the endpoint does not take
 	ReauthNeeded      Code = "reauthentication_required"
 	InsecureTransport Code = "insecure_transport"
-	Internal          Code = "internal" // anything else; never carries a client message
+	Unavailable       Code = "unavailable" // a dependency (the database) does not answer; try again later
+	Internal          Code = "internal"    // anything else; never carries a client message
 )
 
 // Error is a coded error. Message is shown to the client; Err is the cause,
@@ -94,4 +96,26 @@ func FieldOf(err error) string {
 		return e.Field
 	}
 	return ""
+}
+
+// JSONKind names a Go type the way a JSON client thinks of it ("a string",
+// "a whole number"), for messages about a value of the wrong type.
+func JSONKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	default:
+		return "of another type"
+	}
 }

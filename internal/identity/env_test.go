@@ -215,7 +215,7 @@ var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_-]{43})`)
 // mails returns the outbox messages to an address, oldest first.
 func (e *env) mails(to string) []mail.Stored {
 	e.t.Helper()
-	all, err := e.outbox.List(context.Background(), e.db, 1000)
+	all, err := e.outbox.List(context.Background(), 1000)
 	if err != nil {
 		e.t.Fatal(err)
 	}

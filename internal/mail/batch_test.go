@@ -425,7 +425,7 @@ func TestRestartWithSMTPSendsHeldMail(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s, _ := configured.Get(ctx, db, reset); s.Status != mail.StatusQueued {
+		if s, _ := configured.Get(ctx, reset); s.Status != mail.StatusQueued {
 			t.Fatalf("held mail after a start with SMTP: %s, want queued", s.Status)
 		}
 		// Third run: a restart with the server.
@@ -446,17 +446,17 @@ func TestRestartWithSMTPSendsHeldMail(t *testing.T) {
 			}
 		}
 		for _, id := range append([]string{reset, queued}, news...) {
-			if s, _ := restarted.Get(ctx, db, id); s.Status != mail.StatusSent {
+			if s, _ := restarted.Get(ctx, id); s.Status != mail.StatusSent {
 				t.Errorf("%s: %s, want sent", id, s.Status)
 			}
 		}
-		if s, _ := restarted.Get(ctx, db, stale); s.Status != mail.StatusHeld || got["stale@example.org"] != 0 {
+		if s, _ := restarted.Get(ctx, stale); s.Status != mail.StatusHeld || got["stale@example.org"] != 0 {
 			t.Errorf("eight-day-old held mail: %s, sent %d times; want held, never sent", s.Status, got["stale@example.org"])
 		}
 		// ResumeHeldWithin < 0 sends no held mail at all.
 		late, _ := held.Enqueue(ctx, db, basic("late@example.org"))
 		open(mail.Config{SMTPURL: srvURL, ResumeHeldWithin: -1})
-		if s, _ := held.Get(ctx, db, late); s.Status != mail.StatusHeld {
+		if s, _ := held.Get(ctx, late); s.Status != mail.StatusHeld {
 			t.Errorf("with ResumeHeldWithin < 0: %s, want held", s.Status)
 		}
 	})

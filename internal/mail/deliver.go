@@ -361,7 +361,7 @@ func (d *delivery) one(ctx context.Context, id string, complete bool) (outcome, 
 		return outRetry, fmt.Errorf("mail: claim message: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		s, err := o.Get(ctx, o.db, id)
+		s, err := o.Get(ctx, id)
 		switch {
 		case fault.Is(err, fault.NotFound):
 			return outDone, nil // erased meanwhile
@@ -373,7 +373,7 @@ func (d *delivery) one(ctx context.Context, id string, complete bool) (outcome, 
 		log.Debug("mail: nothing to deliver", "status", s.Status)
 		return outDone, nil // sent, failed or suppressed already
 	}
-	s, err := o.Get(ctx, o.db, id)
+	s, err := o.Get(ctx, id)
 	if err != nil {
 		o.release(ctx, id, d.claim, "")
 		return outRetry, fmt.Errorf("mail: load message: %w", err)

@@ -309,8 +309,8 @@ type deliverPayload struct {
 }
 
 // List returns up to limit messages, newest first, for /admin/outbox.
-func (o *Outbox) List(ctx context.Context, q store.Q, limit int) ([]Stored, error) {
-	return o.list(ctx, q, `ORDER BY created_at DESC, id DESC LIMIT $1`, limitOf(limit))
+func (o *Outbox) List(ctx context.Context, limit int) ([]Stored, error) {
+	return o.list(ctx, o.db, `ORDER BY created_at DESC, id DESC LIMIT $1`, limitOf(limit))
 }
 
 // ForSubject returns up to limit messages sent to one subject, newest
@@ -327,8 +327,8 @@ func limitOf(n int) int {
 }
 
 // Get returns one message, or a not_found fault.
-func (o *Outbox) Get(ctx context.Context, q store.Q, id string) (Stored, error) {
-	s, err := scanStored(q.QueryRowContext(ctx, `SELECT `+storedColumns+` FROM mail_outbox WHERE id = $1`, id))
+func (o *Outbox) Get(ctx context.Context, id string) (Stored, error) {
+	s, err := scanStored(o.db.QueryRowContext(ctx, `SELECT `+storedColumns+` FROM mail_outbox WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Stored{}, fault.New(fault.NotFound, "no such message")
 	}

@@ -63,7 +63,7 @@ func (e env) runDue(t *testing.T, want int) {
 
 func (e env) get(t *testing.T, id string) mail.Stored {
 	t.Helper()
-	s, err := e.outbox.Get(context.Background(), e.db, id)
+	s, err := e.outbox.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestInjectionAndBadInputRefused(t *testing.T) {
 				}
 			})
 		}
-		list, err := e.outbox.List(context.Background(), db, 10)
+		list, err := e.outbox.List(context.Background(), 10)
 		if err != nil || len(list) != 0 {
 			t.Fatalf("refused messages were stored: %d, %v", len(list), err)
 		}
@@ -314,7 +314,7 @@ func TestHeldWithoutSMTP(t *testing.T) {
 		e.clk.Advance(time.Minute)
 		b := e.enqueue(t, basic("second@example.org"))
 		e.runDue(t, 0)
-		list, err := e.outbox.List(ctx, db, 10)
+		list, err := e.outbox.List(ctx, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,7 +333,7 @@ func TestHeldWithoutSMTP(t *testing.T) {
 		if err != nil || len(mine) != 1 || mine[0].ID != b {
 			t.Errorf("ForSubject = %+v, %v; want the second message", mine, err)
 		}
-		if _, err := e.outbox.Get(ctx, db, "nope"); !fault.Is(err, fault.NotFound) {
+		if _, err := e.outbox.Get(ctx, "nope"); !fault.Is(err, fault.NotFound) {
 			t.Errorf("Get(unknown) = %v, want not_found", err)
 		}
 		var n int
@@ -647,7 +647,7 @@ func TestPurge(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("Purge = %d, %v; want 1", n, err)
 		}
-		if _, err := e.outbox.Get(ctx, db, old); !fault.Is(err, fault.NotFound) {
+		if _, err := e.outbox.Get(ctx, old); !fault.Is(err, fault.NotFound) {
 			t.Errorf("sent message survived purge: %v", err)
 		}
 		e.get(t, pending)

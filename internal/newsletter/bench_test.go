@@ -109,7 +109,7 @@ func runCampaign(tb testing.TB, e *env, r *jobs.Runner, subject string) (newslet
 		}
 	}
 	took := time.Since(start)
-	got, err := e.svc.Campaign(ctx, e.db, c.ID)
+	got, err := e.svc.Campaign(ctx, c.ID)
 	if err != nil {
 		tb.Fatal(err)
 	}

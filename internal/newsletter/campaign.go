@@ -71,7 +71,7 @@ func (s *Service) CreateCampaign(ctx context.Context, staffID, listID string, in
 	c := Campaign{ID: randomToken("nc_"), ListID: listID, Subject: in.Subject, Text: in.Text, HTML: in.HTML,
 		CreatedBy: staffID, Status: "queued", CreatedAt: s.d.Clock.Now()}
 	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		list, err := s.GetList(ctx, tx, listID)
+		list, err := s.getList(ctx, tx, listID)
 		if err != nil {
 			return err
 		}
@@ -127,8 +127,8 @@ func scanCampaign(row interface{ Scan(...any) error }) (Campaign, string, error)
 	return c, cursor, err
 }
 
-// Campaign returns a campaign with its progress.
-func (s *Service) Campaign(ctx context.Context, q store.Q, id string) (Campaign, error) {
+// campaign returns a campaign with its progress.
+func (s *Service) campaign(ctx context.Context, q store.Q, id string) (Campaign, error) {
 	c, _, err := scanCampaign(q.QueryRowContext(ctx, `SELECT `+campaignColumns+`, cursor_subject FROM newsletter_campaigns WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Campaign{}, fault.New(fault.NotFound, "no such campaign")
@@ -139,8 +139,8 @@ func (s *Service) Campaign(ctx context.Context, q store.Q, id string) (Campaign,
 	return c, nil
 }
 
-// Campaigns lists the campaigns of a list, newest first.
-func (s *Service) Campaigns(ctx context.Context, q store.Q, listID string) ([]Campaign, error) {
+// campaigns lists the campaigns of a list, newest first.
+func (s *Service) campaigns(ctx context.Context, q store.Q, listID string) ([]Campaign, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+campaignColumns+`, cursor_subject FROM newsletter_campaigns WHERE list_id = $1 ORDER BY created_at DESC, id`, listID)
 	if err != nil {
 		return nil, fmt.Errorf("newsletter: campaigns: %w", err)
@@ -183,7 +183,7 @@ func (s *Service) runCampaignBatch(ctx context.Context, j jobs.Job) error {
 		if c.Status == "sent" || cursor != p.After {
 			return s.d.Jobs.Complete(ctx, tx, j) // a stale duplicate of a batch already done
 		}
-		list, err := s.GetList(ctx, tx, c.ListID)
+		list, err := s.getList(ctx, tx, c.ListID)
 		if err != nil {
 			return err
 		}
@@ -447,11 +447,11 @@ func (s *Service) Track(ctx context.Context, token, target string) (string, erro
 		return "", consent.ErrBadLink
 	}
 	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		camp, err := s.Campaign(ctx, tx, c.List)
+		camp, err := s.campaign(ctx, tx, c.List)
 		if err != nil {
 			return nil
 		}
-		list, err := s.GetList(ctx, tx, camp.ListID)
+		list, err := s.getList(ctx, tx, camp.ListID)
 		if err != nil {
 			return nil
 		}

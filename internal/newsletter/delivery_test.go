@@ -98,7 +98,7 @@ func TestPromiseJ24_ObjectionStopsMailAlreadyQueued(t *testing.T) {
 				t.Errorf("campaign record of %s: %s (%q), want skipped at delivery", c.subject, sendStatus, sendReason)
 			}
 		}
-		got, _ := e.svc.Campaign(ctx, db, camp.ID)
+		got, _ := e.svc.Campaign(ctx, camp.ID)
 		if got.Queued != 1 || got.Skipped != 2 {
 			t.Errorf("campaign counts: queued %d, skipped %d; want 1 and 2", got.Queued, got.Skipped)
 		}

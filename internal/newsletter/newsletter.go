@@ -336,8 +336,8 @@ func scanList(row interface{ Scan(...any) error }) (List, error) {
 	return l, err
 }
 
-// Lists returns the lists, only the open ones when openOnly.
-func (s *Service) Lists(ctx context.Context, q store.Q, openOnly bool) ([]List, error) {
+// lists returns the lists, only the open ones when openOnly.
+func (s *Service) lists(ctx context.Context, q store.Q, openOnly bool) ([]List, error) {
 	query := `SELECT ` + listColumns + ` FROM newsletter_lists`
 	if openOnly {
 		query += ` WHERE open = TRUE`
@@ -358,8 +358,8 @@ func (s *Service) Lists(ctx context.Context, q store.Q, openOnly bool) ([]List, 
 	return out, rows.Err()
 }
 
-// GetList returns a list. fault.NotFound when there is none.
-func (s *Service) GetList(ctx context.Context, q store.Q, id string) (List, error) {
+// getList returns a list. fault.NotFound when there is none.
+func (s *Service) getList(ctx context.Context, q store.Q, id string) (List, error) {
 	if !listIDRE.MatchString(id) {
 		return List{}, fault.New(fault.NotFound, "no such newsletter")
 	}
@@ -415,4 +415,30 @@ func (s *Service) allow(network string) bool {
 		s.limiters[network] = l
 	}
 	return l.AllowN(s.d.Clock.Now(), 1)
+}
+
+// GetList returns one list, or fault.NotFound.
+func (s *Service) GetList(ctx context.Context, id string) (List, error) {
+	return s.getList(ctx, s.d.DB, id)
+}
+
+// Lists returns the lists (only those open for subscription when
+// openOnly).
+func (s *Service) Lists(ctx context.Context, openOnly bool) ([]List, error) {
+	return s.lists(ctx, s.d.DB, openOnly)
+}
+
+// Subscriptions returns the subject's subscriptions.
+func (s *Service) Subscriptions(ctx context.Context, subjectID string) ([]Subscription, error) {
+	return s.subscriptions(ctx, s.d.DB, subjectID)
+}
+
+// Campaign returns one campaign, or fault.NotFound.
+func (s *Service) Campaign(ctx context.Context, id string) (Campaign, error) {
+	return s.campaign(ctx, s.d.DB, id)
+}
+
+// Campaigns returns a list's campaigns with their progress.
+func (s *Service) Campaigns(ctx context.Context, listID string) ([]Campaign, error) {
+	return s.campaigns(ctx, s.d.DB, listID)
 }

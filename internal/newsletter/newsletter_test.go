@@ -93,7 +93,7 @@ func TestSubscribeConfirmCampaignUnsubscribe(t *testing.T) {
 		if !strings.Contains(m.Text, "Unsubscribe (one click, no login): https://steward.example.org/newsletters/unsubscribe?token=") {
 			t.Errorf("the text part lacks the unsubscribe link:\n%s", m.Text)
 		}
-		c, err := e.svc.Campaign(ctx, db, camp.ID)
+		c, err := e.svc.Campaign(ctx, camp.ID)
 		if err != nil || c.Status != "sent" || c.Queued != 1 || c.Skipped != 0 {
 			t.Fatalf("campaign progress: %+v, %v", c, err)
 		}
@@ -118,7 +118,7 @@ func TestSubscribeConfirmCampaignUnsubscribe(t *testing.T) {
 		}
 		// The ledger holds the confirmation and the withdrawal, scoped to the list.
 		sub, _ := e.subjects.FindByEmail(ctx, db, addr)
-		hist, err := e.ledger.History(ctx, db, sub.ID)
+		hist, err := e.ledger.History(ctx, sub.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func (e *env) subsOf(t testing.TB, addr string) []newsletter.Subscription {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subs, err := e.svc.Subscriptions(context.Background(), e.db, sub.ID)
+	subs, err := e.svc.Subscriptions(context.Background(), sub.ID)
 	if err != nil || len(subs) == 0 {
 		t.Fatalf("subscriptions of %s: %v, %v", addr, subs, err)
 	}
@@ -190,7 +190,7 @@ func TestPromiseJ24_MarketingObjectionStopsCampaignsAtOnce(t *testing.T) {
 				}
 			}
 		}
-		c, _ := e.svc.Campaign(ctx, db, camp.ID)
+		c, _ := e.svc.Campaign(ctx, camp.ID)
 		if c.Queued != 1 || c.Skipped != 2 {
 			t.Errorf("campaign: queued %d skipped %d, want 1 and 2", c.Queued, c.Skipped)
 		}
@@ -249,7 +249,7 @@ func TestCampaignChecksGuardPerBatch(t *testing.T) {
 		e.clock.Advance(time.Second)
 		e.run(t)
 	}
-	c, _ := e.svc.Campaign(ctx, db, camp.ID)
+	c, _ := e.svc.Campaign(ctx, camp.ID)
 	if c.Status != "sent" {
 		t.Fatalf("campaign status %s", c.Status)
 	}
@@ -262,7 +262,7 @@ func TestCampaignChecksGuardPerBatch(t *testing.T) {
 		t.Errorf("queued %d + skipped %d", c.Queued, c.Skipped)
 	}
 	// The withdrawal also ended their subscription (purpose-wide).
-	subs, _ := e.svc.Subscriptions(ctx, db, later)
+	subs, _ := e.svc.Subscriptions(ctx, later)
 	if subs[0].Status != newsletter.Unsubscribed {
 		t.Errorf("subscription after purpose-wide withdrawal: %s", subs[0].Status)
 	}
@@ -288,11 +288,11 @@ func TestPromiseM7_StaffUnsubscribeOnRequest(t *testing.T) {
 		if err := e.svc.StaffUnsubscribe(ctx, "s_support", "Asker@Example.org ", ""); err != nil {
 			t.Fatal(err)
 		}
-		subs, _ := e.svc.Subscriptions(ctx, db, id)
+		subs, _ := e.svc.Subscriptions(ctx, id)
 		if subs[0].Status != newsletter.Unsubscribed || subs[0].UnsubscribeMethod != "staff" {
 			t.Fatalf("after staff unsubscribe: %+v", subs[0])
 		}
-		hist, _ := e.ledger.History(ctx, db, id)
+		hist, _ := e.ledger.History(ctx, id)
 		if last := hist[len(hist)-1]; last.Method != consent.MethodStaff || last.Actor != "staff:s_support" || last.State != consent.Withdrawn {
 			t.Errorf("ledger: got %+v", last)
 		}
@@ -345,7 +345,7 @@ func TestTokens(t *testing.T) {
 	if err := e.svc.Unsubscribe(ctx, goodTok, ev); err != nil {
 		t.Fatal(err)
 	}
-	subs, _ := e.svc.Subscriptions(ctx, db, id)
+	subs, _ := e.svc.Subscriptions(ctx, id)
 	if subs[0].ListID != "updates" || subs[0].Status != newsletter.Unsubscribed {
 		t.Fatalf("got %+v", subs)
 	}
@@ -537,7 +537,7 @@ func TestPruneUnconfirmed(t *testing.T) {
 		if n, err := e.svc.Prune(ctx); err != nil || n != 1 {
 			t.Fatalf("Prune after expiry: %d, %v; want 1", n, err)
 		}
-		if subs, _ := e.svc.Subscriptions(ctx, db, kept); len(subs) != 1 {
+		if subs, _ := e.svc.Subscriptions(ctx, kept); len(subs) != 1 {
 			t.Errorf("the confirmed subscription was pruned")
 		}
 	})

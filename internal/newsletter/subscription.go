@@ -143,7 +143,7 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (Result, err
 	var res Result
 	sendConfirm := false
 	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		list, err := s.GetList(ctx, tx, in.List)
+		list, err := s.getList(ctx, tx, in.List)
 		if err != nil {
 			return err
 		}
@@ -299,7 +299,7 @@ func (s *Service) CheckConfirmation(ctx context.Context, token string) (PendingC
 	if err != nil {
 		return PendingConfirmation{}, err
 	}
-	list, err := s.GetList(ctx, s.d.DB, c.List)
+	list, err := s.getList(ctx, s.d.DB, c.List)
 	if err != nil {
 		return PendingConfirmation{}, consent.ErrBadLink
 	}
@@ -322,7 +322,7 @@ func (s *Service) Confirm(ctx context.Context, token string, ev consent.Evidence
 		return err
 	}
 	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		list, err := s.GetList(ctx, tx, c.List)
+		list, err := s.getList(ctx, tx, c.List)
 		if err != nil {
 			return consent.ErrBadLink
 		}
@@ -383,7 +383,7 @@ func (s *Service) end(ctx context.Context, q store.Q, listID, subjectID string, 
 	if err != nil || !found || cur.Status == Unsubscribed {
 		return err
 	}
-	list, err := s.GetList(ctx, q, listID)
+	list, err := s.getList(ctx, q, listID)
 	if err != nil {
 		return err
 	}
@@ -412,7 +412,7 @@ func (s *Service) StaffUnsubscribe(ctx context.Context, staffID, email, listID s
 		return err
 	}
 	if listID != "" {
-		if _, err := s.GetList(ctx, s.d.DB, listID); err != nil {
+		if _, err := s.getList(ctx, s.d.DB, listID); err != nil {
 			return err
 		}
 	}
@@ -463,9 +463,9 @@ func (s *Service) subscribedLists(ctx context.Context, q store.Q, subjectID, onl
 	return out, rows.Err()
 }
 
-// Subscriptions returns every subscription of a subject, for the privacy
+// subscriptions returns every subscription of a subject, for the privacy
 // centre, access and preferences.
-func (s *Service) Subscriptions(ctx context.Context, q store.Q, subjectID string) ([]Subscription, error) {
+func (s *Service) subscriptions(ctx context.Context, q store.Q, subjectID string) ([]Subscription, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+subColumns+` FROM newsletter_subscriptions WHERE subject_id = $1 ORDER BY list_id`, subjectID)
 	if err != nil {
 		return nil, fmt.Errorf("newsletter: subscriptions: %w", err)
@@ -485,7 +485,7 @@ func (s *Service) Subscriptions(ctx context.Context, q store.Q, subjectID string
 // MemberUnsubscribe ends a signed-in member's subscription from the
 // privacy centre: withdrawing is one action, as giving was.
 func (s *Service) MemberUnsubscribe(ctx context.Context, subjectID, listID string, method consent.Method, ev consent.Evidence) error {
-	if _, err := s.GetList(ctx, s.d.DB, listID); err != nil {
+	if _, err := s.getList(ctx, s.d.DB, listID); err != nil {
 		return err
 	}
 	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
@@ -539,11 +539,11 @@ func (s *Service) PreferencesFor(ctx context.Context, token string) (Preferences
 }
 
 func (s *Service) preferences(ctx context.Context, q store.Q, subjectID string) (Preferences, error) {
-	lists, err := s.Lists(ctx, q, false)
+	lists, err := s.lists(ctx, q, false)
 	if err != nil {
 		return Preferences{}, err
 	}
-	subs, err := s.Subscriptions(ctx, q, subjectID)
+	subs, err := s.subscriptions(ctx, q, subjectID)
 	if err != nil {
 		return Preferences{}, err
 	}
@@ -589,7 +589,7 @@ func (s *Service) UpdatePreferences(ctx context.Context, token string, changes [
 			return consent.ErrBadLink
 		}
 		for _, ch := range changes {
-			list, err := s.GetList(ctx, tx, ch.List)
+			list, err := s.getList(ctx, tx, ch.List)
 			if err != nil {
 				return err
 			}

@@ -23,9 +23,9 @@ type PendingChange struct {
 	URL           string    `json:"url"`
 }
 
-// Pending returns the changes the subject has not accepted, oldest first
+// pending returns the changes the subject has not accepted, oldest first
 // (empty when none, or when the policy does not ask for acceptance).
-func (s *Service) Pending(ctx context.Context, q store.Q, subjectID string) ([]PendingChange, error) {
+func (s *Service) pending(ctx context.Context, q store.Q, subjectID string) ([]PendingChange, error) {
 	all, err := s.d.Guards.Unaccepted(ctx, 0)
 	if err != nil {
 		return nil, err
@@ -89,8 +89,8 @@ type Acceptance struct {
 	AcceptedAt    time.Time        `json:"accepted_at"`
 }
 
-// Acceptances returns the subject's acceptances, oldest first.
-func (s *Service) Acceptances(ctx context.Context, q store.Q, subjectID string) ([]Acceptance, error) {
+// acceptances returns the subject's acceptances, oldest first.
+func (s *Service) acceptances(ctx context.Context, q store.Q, subjectID string) ([]Acceptance, error) {
 	as, err := s.d.Subjects.PolicyAcceptances(ctx, q, subjectID)
 	if err != nil {
 		return nil, err

@@ -218,8 +218,8 @@ func scanNotice(row interface{ Scan(...any) error }) (Notice, string, error) {
 	return n, cursor, err
 }
 
-// Get returns a notice with its progress.
-func (s *Service) Get(ctx context.Context, q store.Q, id string) (Notice, error) {
+// get returns a notice with its progress.
+func (s *Service) get(ctx context.Context, q store.Q, id string) (Notice, error) {
 	n, _, err := scanNotice(q.QueryRowContext(ctx, `SELECT `+noticeColumns+` FROM notices WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Notice{}, fault.New(fault.NotFound, "no such notice")
@@ -230,8 +230,8 @@ func (s *Service) Get(ctx context.Context, q store.Q, id string) (Notice, error)
 	return n, nil
 }
 
-// List returns every notice, newest first.
-func (s *Service) List(ctx context.Context, q store.Q) ([]Notice, error) {
+// list returns every notice, newest first.
+func (s *Service) list(ctx context.Context, q store.Q) ([]Notice, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+noticeColumns+` FROM notices ORDER BY created_at DESC, id`)
 	if err != nil {
 		return nil, fmt.Errorf("notice: list: %w", err)
@@ -258,8 +258,8 @@ type Delivery struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// Deliveries returns the per-recipient record of a notice.
-func (s *Service) Deliveries(ctx context.Context, q store.Q, noticeID string) ([]Delivery, error) {
+// deliveries returns the per-recipient record of a notice.
+func (s *Service) deliveries(ctx context.Context, q store.Q, noticeID string) ([]Delivery, error) {
 	rows, err := q.QueryContext(ctx, `SELECT notice_id, subject_id, status, reason, outbox_id, created_at FROM notice_deliveries WHERE notice_id = $1 ORDER BY subject_id`, noticeID)
 	if err != nil {
 		return nil, fmt.Errorf("notice: deliveries: %w", err)
@@ -545,4 +545,26 @@ func (s *Service) merge(ctx context.Context, tx *sql.Tx, from, into string) erro
 // policyURL is the public address of a version.
 func (s *Service) policyURL(n int) string {
 	return s.d.BaseURL + "/privacy/versions/" + url.PathEscape(strconv.Itoa(n))
+}
+
+// Get returns one notice, or fault.NotFound.
+func (s *Service) Get(ctx context.Context, id string) (Notice, error) { return s.get(ctx, s.d.DB, id) }
+
+// List returns every notice with its progress, newest first.
+func (s *Service) List(ctx context.Context) ([]Notice, error) { return s.list(ctx, s.d.DB) }
+
+// Deliveries returns the per-recipient record of a notice.
+func (s *Service) Deliveries(ctx context.Context, noticeID string) ([]Delivery, error) {
+	return s.deliveries(ctx, s.d.DB, noticeID)
+}
+
+// Pending returns the policy changes that reduced rights and wait for the
+// subject's acceptance.
+func (s *Service) Pending(ctx context.Context, subjectID string) ([]PendingChange, error) {
+	return s.pending(ctx, s.d.DB, subjectID)
+}
+
+// Acceptances returns the policy versions the subject accepted.
+func (s *Service) Acceptances(ctx context.Context, subjectID string) ([]Acceptance, error) {
+	return s.acceptances(ctx, s.d.DB, subjectID)
 }

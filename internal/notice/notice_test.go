@@ -240,7 +240,7 @@ func TestPromiseM16_ChangeAnnouncedAndReductionNeedsAcceptance(t *testing.T) {
 				}
 			}
 		}
-		dels, err := v2.notices.Deliveries(ctx, db, n.ID)
+		dels, err := v2.notices.Deliveries(ctx, n.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +275,7 @@ func TestPromiseM16_ChangeAnnouncedAndReductionNeedsAcceptance(t *testing.T) {
 		if d := decide(verified); d.Allowed {
 			t.Fatal("before acceptance: the new use is allowed, want the stricter version to deny it")
 		}
-		pend, err := v2.notices.Pending(ctx, db, verified)
+		pend, err := v2.notices.Pending(ctx, verified)
 		if err != nil || len(pend) != 1 || pend[0].Version != 2 || len(pend[0].Reasons) == 0 {
 			t.Fatalf("Pending: %+v, %v", pend, err)
 		}
@@ -302,7 +302,7 @@ func TestPromiseM16_ChangeAnnouncedAndReductionNeedsAcceptance(t *testing.T) {
 				t.Errorf("guard for %s from States: allowed %v, want %v", id, got, want)
 			}
 		}
-		if pend, _ := v2.notices.Pending(ctx, db, verified); len(pend) != 0 {
+		if pend, _ := v2.notices.Pending(ctx, verified); len(pend) != 0 {
 			t.Errorf("Pending after acceptance: %+v", pend)
 		}
 		// Email-only people cannot accept: the stricter version stays theirs.
@@ -314,7 +314,7 @@ func TestPromiseM16_ChangeAnnouncedAndReductionNeedsAcceptance(t *testing.T) {
 		if d := decide(newcomer); !d.Allowed {
 			t.Errorf("member who joined under version 2: denied (%s)", d.Reason)
 		}
-		acc, _ := v2.notices.Acceptances(ctx, db, verified)
+		acc, _ := v2.notices.Acceptances(ctx, verified)
 		if len(acc) != 1 || acc[0].PolicyVersion != 2 || acc[0].PolicyHash != v2.policy.Hash() {
 			t.Errorf("acceptances: %+v", acc)
 		}
@@ -374,7 +374,7 @@ func TestPromiseJ14_OwnershipNoticeRecordedPerRecipient(t *testing.T) {
 				t.Errorf("subject to %s: %q", addr, m.Subject)
 			}
 		}
-		dels, err := s.notices.Deliveries(ctx, db, n.ID)
+		dels, err := s.notices.Deliveries(ctx, n.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,11 +388,11 @@ func TestPromiseJ14_OwnershipNoticeRecordedPerRecipient(t *testing.T) {
 		if !seen[m1] || !seen[c1.ID] || len(dels) != 2 {
 			t.Errorf("deliveries: %+v", dels)
 		}
-		got, _ := s.notices.Get(ctx, db, n.ID)
+		got, _ := s.notices.Get(ctx, n.ID)
 		if got.Status != "sent" || got.Queued != 2 {
 			t.Errorf("notice: %+v", got)
 		}
-		entries, _ := s.audit.List(ctx, db, 0, 100)
+		entries, _ := s.audit.List(ctx, 0, 100)
 		found := false
 		for _, e := range entries {
 			if e.Action == "notice.broadcast" && e.Actor == "staff:s_admin" {

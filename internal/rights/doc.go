@@ -87,7 +87,7 @@
 // completion of an account erasure is mailed before the address goes.
 //
 // Members file signed in; access, portability and erasure also need
-// re-authentication (Requester.Reauthenticated: a login within the
+// re-authentication (Requester.Reauthenticate: a login within the
 // privileged window, or the password). People without an account file by
 // email: an 8-digit code, stored only as a hash, single use, valid for the
 // policy's code_ttl, with the policy's max_attempts; the answer is the same

@@ -20,7 +20,7 @@ import (
 
 func (e *env) file(subjectID string, f rights.Filing) rights.Request {
 	e.t.Helper()
-	r, err := e.rights.File(e.ctx, rights.Requester{SubjectID: subjectID, SessionID: "sess-1", Reauthenticated: true}, f)
+	r, err := e.rights.File(e.ctx, rights.Requester{SubjectID: subjectID, SessionID: "sess-1", Reauthenticate: rights.Reauthenticated}, f)
 	if err != nil {
 		e.t.Fatalf("file %s: %v", f.Type, err)
 	}
@@ -237,7 +237,7 @@ func TestErasureScopes(t *testing.T) {
 		e.seed(bob, "BOB")
 		rb := e.report(bob)
 		bobItem := rb.set("comments").Rows[0].Item
-		_, err := e.rights.File(e.ctx, rights.Requester{SubjectID: ann, Reauthenticated: true},
+		_, err := e.rights.File(e.ctx, rights.Requester{SubjectID: ann, Reauthenticate: rights.Reauthenticated},
 			rights.Filing{Type: rights.Erasure, Scope: "item", Items: []string{bobItem}})
 		if err == nil || !strings.Contains(err.Error(), "no such record") {
 			t.Errorf("erasing another member's item: %v", err)
@@ -253,7 +253,7 @@ func TestErasureScopes(t *testing.T) {
 			{Type: rights.Erasure, Scope: "item", Items: []string{"../../etc"}},
 			{Type: rights.Erasure, Scope: "galaxy"},
 		} {
-			if _, err := e.rights.File(e.ctx, rights.Requester{SubjectID: ann, Reauthenticated: true}, f); err == nil {
+			if _, err := e.rights.File(e.ctx, rights.Requester{SubjectID: ann, Reauthenticate: rights.Reauthenticated}, f); err == nil {
 				t.Errorf("filing %+v was accepted", f)
 			}
 		}

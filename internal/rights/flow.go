@@ -24,14 +24,35 @@ import (
 	"steward/internal/store"
 )
 
-// Requester is a signed-in member filing a request.
+// Requester is a signed-in member filing a request or reading their data.
 type Requester struct {
 	SubjectID string
 	SessionID string
-	// Reauthenticated says the member proved their password (or logged in
-	// within the privileged window) for this request: access, portability
-	// and erasure are refused without it.
-	Reauthenticated bool
+	// Reauthenticate proves the member is present for what hands over or
+	// destroys everything (access, portability, erasure): the password
+	// they gave now, or a login within the privileged window. Without it,
+	// or when it fails, the request is refused and the refusal audited.
+	Reauthenticate func(ctx context.Context) error
+}
+
+// Reauthenticated is the Reauthenticate of a member who has already
+// proved their presence.
+func Reauthenticated(context.Context) error { return nil }
+
+// reauthenticate runs who's proof of presence, auditing a failure.
+func (s *Service) reauthenticate(ctx context.Context, who Requester, what string) error {
+	var err error = fault.New(fault.ReauthNeeded, "confirm your password to ask for this")
+	if who.Reauthenticate != nil {
+		err = who.Reauthenticate(ctx)
+	}
+	if err == nil {
+		return nil
+	}
+	if aerr := s.audit.Record(ctx, s.db, audit.Event{Actor: who.SubjectID, Action: "rights.request_denied", Subject: who.SubjectID,
+		Detail: map[string]string{"what": what, "why": "reauthentication"}}); aerr != nil {
+		return aerr
+	}
+	return err
 }
 
 // needsReauth lists the types a member must re-authenticate for: they
@@ -44,8 +65,10 @@ func needsReauth(t Type) bool { return t == Access || t == Portability || t == E
 // restriction, an objection to direct marketing) does so before File
 // returns.
 func (s *Service) File(ctx context.Context, who Requester, f Filing) (Request, error) {
-	if needsReauth(f.Type) && !who.Reauthenticated {
-		return Request{}, fault.New(fault.ReauthNeeded, "confirm your password to ask for this")
+	if needsReauth(f.Type) {
+		if err := s.reauthenticate(ctx, who, string(f.Type)); err != nil {
+			return Request{}, err
+		}
 	}
 	acct, err := s.accounts.AccountOf(ctx, who.SubjectID)
 	if err != nil && fault.CodeOf(err) != fault.NotFound {

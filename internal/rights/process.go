@@ -195,7 +195,7 @@ func (s *Service) noticeLeft(ctx context.Context, outboxID string) (bool, error)
 	if outboxID == "" {
 		return true, nil
 	}
-	m, err := s.outbox.Get(ctx, s.db, outboxID)
+	m, err := s.outbox.Get(ctx, outboxID)
 	if fault.CodeOf(err) == fault.NotFound {
 		return true, nil
 	}

@@ -228,7 +228,7 @@ func TestDeadlinesAndExtensions(t *testing.T) {
 		if _, err := e.rights.Extend(e.ctx, "s_officer", other.ID, 1, "late"); fault.CodeOf(err) != fault.Conflict {
 			t.Errorf("extension after the first month: %v", err)
 		}
-		q, err := e.rights.Queue(e.ctx, false, 0)
+		q, err := e.rights.Queue(e.ctx, "staff:test", false, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -91,6 +91,24 @@ func (s *Service) AccessReport(ctx context.Context, subjectID string, w io.Write
 	return s.writeAccess(ctx, s.db, inv, cov, vers, w, nil, nil)
 }
 
+// AccessReportOf writes a signed-in member's own access report, once they
+// proved their presence, and audits the reading.
+func (s *Service) AccessReportOf(ctx context.Context, who Requester, w io.Writer) error {
+	if err := s.reauthenticate(ctx, who, "data"); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := s.AccessReport(ctx, who.SubjectID, &buf); err != nil {
+		return err
+	}
+	if err := s.audit.Record(ctx, s.db, audit.Event{Actor: who.SubjectID, Action: "rights.access_report",
+		Subject: who.SubjectID, Detail: map[string]string{"bytes": strconv.Itoa(buf.Len())}}); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
 // writeAccess streams the access report. csvs and samples, when not nil,
 // are filled for the ZIP (a CSV per dataset, the first rows for the
 // readable index).

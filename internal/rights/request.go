@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -514,8 +515,24 @@ func (s *Service) List(ctx context.Context, subjectID string) ([]Request, error)
 	return out, rows.Err()
 }
 
-// Get returns a request for staff.
+// Get returns a request, unaudited: for the engine's own use and tests.
+// Staff read requests through Review.
 func (s *Service) Get(ctx context.Context, id string) (Request, error) { return s.load(ctx, s.db, id) }
+
+// Review returns a request to staff (actor names them: "staff:ID", or
+// "cli"), with what the person wrote, and audits the reading first: when
+// the record cannot be written, nothing is shown.
+func (s *Service) Review(ctx context.Context, actor, id string) (Request, error) {
+	r, err := s.load(ctx, s.db, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if err := s.audit.Record(ctx, s.db, audit.Event{Actor: actor, Action: "staff.read", Subject: r.SubjectID,
+		Detail: map[string]string{"view": "rights.request", "request": r.ID}}); err != nil {
+		return Request{}, err
+	}
+	return r, nil
+}
 
 // Mine returns the subject's own request. Another subject's request, or
 // none, is the same fault.NotFound, and the attempt is audited: requests
@@ -535,9 +552,22 @@ func (s *Service) Mine(ctx context.Context, subjectID, id string) (Request, erro
 	return Request{}, errNoRequest()
 }
 
-// Queue returns requests for staff, ordered by due date: the open ones
-// (received, verified, in progress) unless all is set.
-func (s *Service) Queue(ctx context.Context, all bool, limit int) ([]Request, error) {
+// Queue returns requests for staff (actor names them), ordered by due
+// date: the open ones (received, verified, in progress) unless all is
+// set. The reading is audited.
+func (s *Service) Queue(ctx context.Context, actor string, all bool, limit int) ([]Request, error) {
+	out, err := s.queue(ctx, all, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.audit.Record(ctx, s.db, audit.Event{Actor: actor, Action: "staff.read",
+		Detail: map[string]string{"view": "rights.queue", "count": strconv.Itoa(len(out))}}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Service) queue(ctx context.Context, all bool, limit int) ([]Request, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 200
 	}

@@ -118,7 +118,7 @@ func Tables() []registry.Table {
 			Name: "subjects", Owner: "subject", Dataset: "subject",
 			SubjectColumn: "id", Origin: registry.Provided,
 			SourceColumn: "source", PolicyVersionColumn: "policy_version",
-			Description: "Everyone Steward holds data about. Erasure clears the email and keeps the id as a tombstone (Store.Delete), so references and reapply after a restore keep working.",
+			Description: "Everyone we hold data about, known by a random id. When you are erased, your email address is removed and only the bare id stays, so that the erasure can be applied again if an older backup is ever restored.",
 			Columns: []registry.Column{
 				{Name: "id"},
 				{Name: "kind"},

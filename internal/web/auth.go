@@ -10,11 +10,6 @@ import (
 	"steward/internal/identity"
 )
 
-// authed is a handler that runs only for a signed-in member. The
-// principal is passed as an argument rather than carried in the request
-// context, so what a handler depends on shows in its signature.
-type authed func(w http.ResponseWriter, r *http.Request, a auth)
-
 // auth is the signed-in member of a request and the token they used.
 type auth struct {
 	P     identity.Principal
@@ -68,27 +63,14 @@ func (s *server) optionalAuth(r *http.Request) *auth {
 	return &a
 }
 
-// apiAuth guards a JSON endpoint: 401 problem without a valid session.
-func (s *server) apiAuth(h authed) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := s.authenticate(r)
-		if err != nil {
-			s.problemJSON(w, r, err)
-			return
-		}
-		h(w, r, a)
-	})
-}
-
 // pageAuth guards a page: anonymous visitors are sent to the login page,
 // which brings them back afterwards; a stale cookie is cleared.
 func (s *server) pageAuth(h authed) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.page(func(w http.ResponseWriter, r *http.Request) error {
 		a, err := s.authenticate(r)
 		if err != nil {
 			if !fault.Is(err, fault.Unauthorized) {
-				s.errorPage(w, r, err)
-				return
+				return err
 			}
 			if _, cerr := r.Cookie(SessionCookie); cerr == nil {
 				s.clearSessionCookie(w, r)
@@ -98,22 +80,24 @@ func (s *server) pageAuth(h authed) http.Handler {
 				target += "?next=" + url.QueryEscape(r.URL.RequestURI())
 			}
 			http.Redirect(w, r, target, http.StatusSeeOther)
-			return
+			return nil
 		}
-		h(w, r, a)
+		return h(w, r, a)
 	})
 }
 
-// pageRole guards a staff page: signed in, and holding one of roles
-// (admin holds every role).
-func (s *server) pageRole(h authed, roles ...string) http.Handler {
-	return s.pageAuth(func(w http.ResponseWriter, r *http.Request, a auth) {
+// staffRoles are the roles that reach the staff console.
+var staffRoles = []string{"admin", "privacy", "support", "analyst"}
+
+// requireRole lets h run only for staff holding one of roles (admin holds
+// every role).
+func requireRole(h authed, roles []string) authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		if !identity.HasRole(a.P.Account, roles...) {
-			s.errorPage(w, r, fault.New(fault.Forbidden, "this page is for staff with the %s role", strings.Join(roles, " or ")))
-			return
+			return fault.New(fault.Forbidden, "this needs staff with the %s role", strings.Join(roles, " or "))
 		}
-		h(w, r, a)
-	})
+		return h(w, r, a)
+	}
 }
 
 // secure says whether cookies must be marked Secure: whenever the client

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -78,7 +78,7 @@ func decodeError(err error) error {
 		if field == "" {
 			return badRequest("", "the body has a value of the wrong type", err)
 		}
-		return badRequest(field, field+" must be "+jsonKind(typ.Type), err)
+		return badRequest(field, field+" must be "+fault.JSONKind(typ.Type), err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return badRequest("", "the JSON body ends too early", err)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -93,38 +93,17 @@ func decodeError(err error) error {
 	}
 }
 
-// jsonKind names a Go type the way a JSON client thinks of it.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	default:
-		return "of another type"
-	}
-}
-
-// encode writes v as a JSON response. It is the only way handlers write
-// JSON.
-func (s *server) encode(w http.ResponseWriter, r *http.Request, status int, v any) {
+// encode writes v as a JSON response, or returns the error of marshalling
+// it before writing anything. It is the only way handlers write JSON.
+func (s *server) encode(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		s.problemJSON(w, r, fault.Wrap(fault.Internal, err, "internal error"))
-		return
+		return fmt.Errorf("web: encode response: %w", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
+	return nil
 }
 
 // writeJSON writes an already-built value; marshalling problems and plain

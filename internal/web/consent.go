@@ -2,20 +2,20 @@ package web
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"steward/internal/consent"
 	"steward/internal/fault"
-	"steward/internal/identity"
 	"steward/internal/notice"
 )
 
-// This file serves issue 5's consent ledger: the member's consents over
-// the API, the Global Privacy Control signal, the GPC support statement
-// and the public key receipts are signed with.
+// The consent ledger over the API: the member's consents, the policy
+// changes that wait for their acceptance, the Global Privacy Control
+// signal, the GPC support statement and the public key receipts are signed
+// with.
 
 // gpcSignal reports whether the request carries the Global Privacy Control
 // signal ("Sec-GPC: 1"). The signal governs the request it comes with; for
@@ -31,27 +31,6 @@ func evidenceOf(r *http.Request) consent.Evidence {
 	return consent.NewEvidence(infoOf(r).client.IP, r.UserAgent())
 }
 
-// notEnabled answers for issue-5 routes when the app did not wire the
-// services (tests of other capabilities build the layer without them).
-func notEnabled() error { return fault.New(fault.NotFound, "not found") }
-
-// withConsent serves h only when the consent, newsletter and notice
-// services are wired (the app always wires them; a server built without
-// them, as in some tests, answers 404 on their routes). The check is made
-// once here instead of in every handler.
-func (s *server) withConsent(h http.Handler) http.Handler {
-	if s.d.Consent != nil && s.d.Newsletters != nil && s.d.Notices != nil {
-		return h
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/.well-known/") {
-			s.problemJSON(w, r, notEnabled())
-			return
-		}
-		s.errorPage(w, r, notEnabled())
-	})
-}
-
 // applyGPC records the signal of a signed-in member in the ledger as an
 // opt-out of every sale/sharing and third-party-marketing purpose. It reads
 // first and writes only when the signal changes something, so a browser
@@ -59,17 +38,11 @@ func (s *server) withConsent(h http.Handler) http.Handler {
 // failure is logged and does not fail the request: the signal must still
 // govern the request itself, which the caller does by reading gpcSignal.
 func (s *server) applyGPC(r *http.Request, subjectID string) {
-	if s.d.Consent == nil || !gpcSignal(r) {
+	if !gpcSignal(r) {
 		return
 	}
 	ctx := r.Context()
-	pending, err := s.d.Consent.GPCPending(ctx, s.d.DB, subjectID)
-	if err == nil && pending {
-		err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-			_, err := s.d.Consent.ApplyGPC(ctx, tx, subjectID, evidenceOf(r))
-			return err
-		})
-	}
+	_, err := s.d.Consent.ApplyGPC(ctx, subjectID, evidenceOf(r))
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "web: record GPC signal",
 			slog.String("request_id", infoOf(r).id), slog.String("subject", subjectID), slog.String("error", err.Error()))
@@ -81,24 +54,12 @@ func (s *server) applyGPC(r *http.Request, subjectID string) {
 // session, so other requests pay nothing.
 func (s *server) gpc(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Consent != nil && gpcSignal(r) && sessionToken(r) != "" {
+		if gpcSignal(r) && sessionToken(r) != "" {
 			if a := s.optionalAuth(r); a != nil {
 				s.applyGPC(r, a.P.Account.SubjectID)
 			}
 		}
 		next.ServeHTTP(w, r)
-	})
-}
-
-// apiRole guards a staff JSON endpoint: 401 without a session, 403
-// without one of roles (admin holds every role).
-func (s *server) apiRole(h authed, roles ...string) http.Handler {
-	return s.apiAuth(func(w http.ResponseWriter, r *http.Request, a auth) {
-		if !identity.HasRole(a.P.Account, roles...) {
-			s.problemJSON(w, r, fault.New(fault.Forbidden, "this needs staff with the %s role", strings.Join(roles, " or ")))
-			return
-		}
-		h(w, r, a)
 	})
 }
 
@@ -122,22 +83,21 @@ const gpcStatement = "A Global Privacy Control signal (Sec-GPC: 1) opts you out 
 	"if you later opt in explicitly on this site, that later choice wins over the signal."
 
 func (s *server) consentsOf(ctx context.Context, r *http.Request, subjectID string) (consentsBody, error) {
-	choices, err := s.d.Consent.Choices(ctx, s.d.DB, subjectID)
+	choices, err := s.d.Consent.Choices(ctx, subjectID)
 	if err != nil {
 		return consentsBody{}, err
 	}
-	recs, err := s.d.Consent.History(ctx, s.d.DB, subjectID)
+	recs, err := s.d.Consent.History(ctx, subjectID)
 	if err != nil {
 		return consentsBody{}, err
 	}
 	body := consentsBody{Consents: nonNilSlice(choices), Records: nonNilSlice(recs),
-		GPC:                  gpcStatus{Signal: gpcSignal(r), Purposes: nonNilSlice(s.d.Policy.GPCPurposes()), Statement: gpcStatement},
-		PendingPolicyChanges: []notice.PendingChange{}, ReceiptKey: s.absolute("/.well-known/steward/receipt-key")}
-	if s.d.Notices != nil {
-		if body.PendingPolicyChanges, err = s.d.Notices.Pending(ctx, s.d.DB, subjectID); err != nil {
-			return consentsBody{}, err
-		}
+		GPC:        gpcStatus{Signal: gpcSignal(r), Purposes: nonNilSlice(s.d.Policy.Policy.GPCPurposes()), Statement: gpcStatement},
+		ReceiptKey: s.absolute("/.well-known/steward/receipt-key")}
+	if body.PendingPolicyChanges, err = s.d.Notices.Pending(ctx, subjectID); err != nil {
+		return consentsBody{}, err
 	}
+	body.PendingPolicyChanges = nonNilSlice(body.PendingPolicyChanges)
 	return body, nil
 }
 
@@ -157,14 +117,13 @@ func (s *server) absolute(path string) string {
 }
 
 func (s *server) handleMyConsents() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		s.applyGPC(r, a.P.Account.SubjectID)
 		body, err := s.consentsOf(r.Context(), r, a.P.Account.SubjectID)
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusOK, body)
+		return s.encode(w, http.StatusOK, body)
 	}
 }
 
@@ -173,16 +132,14 @@ type consentChange struct {
 }
 
 func (s *server) handlePutConsent() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		var in consentChange
 		if err := decode(r, &in); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		purpose := r.PathValue("purpose")
-		if s.d.Policy.Purpose(purpose) == nil {
-			s.problemJSON(w, r, fault.New(fault.NotFound, "the policy declares no purpose %q", clipText(purpose, 64)))
-			return
+		if s.d.Policy.Policy.Purpose(purpose) == nil {
+			return fault.New(fault.NotFound, "the policy declares no purpose %q", clipText(purpose, 64))
 		}
 		// The signal this request may carry is recorded first, so an
 		// explicit choice made with it is the later one.
@@ -192,10 +149,9 @@ func (s *server) handlePutConsent() authed {
 			CollectionPoint: "PUT /api/v1/me/consents/" + purpose, Evidence: evidenceOf(r),
 		})
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusOK, rec)
+		return s.encode(w, http.StatusOK, rec)
 	}
 }
 
@@ -208,26 +164,56 @@ func clipText(s string, n int) string {
 
 // handleGPCStatement serves /.well-known/gpc.json, the GPC support
 // statement: this site honours the signal.
-func (s *server) handleGPCStatement() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleGPCStatement() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "public, max-age=86400")
-		s.encode(w, r, http.StatusOK, map[string]any{"gpc": true, "lastUpdate": s.d.Policy.EffectiveDate().Format("2006-01-02")})
-	})
+		return s.encode(w, http.StatusOK, map[string]any{"gpc": true, "lastUpdate": s.d.Policy.Policy.EffectiveDate().Format("2006-01-02")})
+	}
 }
 
 // handleReceiptKey serves the public key receipts are signed with, as a
 // JSON Web Key; `steward consent verify` and anyone else check receipts
 // offline with it.
-func (s *server) handleReceiptKey() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleReceiptKey() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		signer := s.d.Consent.Signer()
 		if r.URL.Query().Get("format") == "pem" {
 			w.Header().Set("Content-Type", "application/x-pem-file")
 			w.Write(signer.PEM())
-			return
+			return nil
 		}
 		w.Header().Set("Content-Type", "application/jwk+json")
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		w.Write(append(signer.JWK(), '\n'))
-	})
+		return nil
+	}
+}
+
+type policyChangesBody struct {
+	Version int                    `json:"version"`
+	Pending []notice.PendingChange `json:"pending"`
+}
+
+func (s *server) handlePolicyChanges() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		p, err := s.d.Notices.Pending(r.Context(), a.P.Account.SubjectID)
+		if err != nil {
+			return err
+		}
+		return s.encode(w, http.StatusOK, policyChangesBody{Version: s.d.Policy.Number(), Pending: p})
+	}
+}
+
+func (s *server) handleAcceptPolicy() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		n, err := strconv.Atoi(r.PathValue("version"))
+		if err != nil || n < 1 {
+			return fault.FieldError("version", "the version must be a positive integer")
+		}
+		if err := s.d.Notices.Accept(r.Context(), a.P.Account.SubjectID, n, consent.MethodAPI, evidenceOf(r)); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 }

@@ -1,10 +1,14 @@
 package web
 
-import "maps"
-
-// consentOps documents issue 5's API routes in /openapi.json.
+// consentOps documents the member's consents and policy-change acceptance in /openapi.json.
 func consentOps() map[string]apiOp {
 	return map[string]apiOp{
+		"GET /.well-known/gpc.json": {tag: "consents", summary: "The Global Privacy Control support statement", status: 200,
+			response: "GPCStatement", desc: "This site honours Sec-GPC: 1 as an opt-out of every sale/sharing and third-party-marketing purpose."},
+		"GET /.well-known/steward/receipt-key": {tag: "consents", summary: "The public key consent receipts are signed with",
+			status: 200, response: "ReceiptKey", mediaType: "application/jwk+json",
+			desc: "An Ed25519 JSON Web Key; with ?format=pem the same key as a PEM file (application/x-pem-file). " +
+				"`steward consent verify` checks receipts offline with it."},
 		"GET /api/v1/me/consents": {tag: "consents", summary: "The member's consents, their history with signed receipts, and pending policy changes",
 			auth: true, status: 200, response: "Consents",
 			desc: "A Sec-GPC: 1 header on this or any request of a signed-in member is recorded once as an opt-out of every sale/sharing and third-party-marketing purpose."},
@@ -15,27 +19,6 @@ func consentOps() map[string]apiOp {
 			auth: true, status: 200, response: "PolicyChanges"},
 		"POST /api/v1/me/policy-changes/{version}/acceptance": {tag: "consents", summary: "Accept the policy version in force",
 			auth: true, status: 204, problems: []int{422}},
-		"GET /api/v1/me/newsletters": {tag: "newsletters", summary: "The open lists and the member's subscriptions", auth: true, status: 200, response: "MyNewsletters"},
-		"PUT /api/v1/me/newsletters/{list}": {tag: "newsletters", summary: "Subscribe the member's own address", auth: true,
-			request: "MemberSubscribe", status: 200, response: "SubscribeResult", problems: []int{404, 409, 422, 429}},
-		"DELETE /api/v1/me/newsletters/{list}": {tag: "newsletters", summary: "Unsubscribe the member", auth: true, status: 204, problems: []int{404}},
-		"GET /api/v1/newsletters":              {tag: "newsletters", summary: "The lists open for subscription", status: 200, response: "Newsletters"},
-		"POST /api/v1/newsletters/{list}/subscriptions": {tag: "newsletters", summary: "Subscribe by email; a confirmation mail follows on double opt-in lists",
-			request: "SubscribeRequest", status: 202, response: "Accepted", problems: []int{404, 422, 429},
-			desc: "The answer is the same for every address. A signed-in member may omit email to subscribe their own address."},
-		"POST /api/v1/admin/newsletters": {tag: "staff", summary: "Add a list (always double opt-in, never tracked)", auth: true,
-			request: "ListInput", status: 201, response: "Newsletter", problems: []int{403, 409, 422}},
-		"GET /api/v1/admin/newsletters/{list}/campaigns": {tag: "staff", summary: "A list's campaigns and their progress", auth: true,
-			status: 200, response: "Campaigns", problems: []int{403, 404}},
-		"POST /api/v1/admin/newsletters/{list}/campaigns": {tag: "staff", summary: "Send a campaign", auth: true,
-			request: "CampaignInput", status: 202, response: "Campaign", problems: []int{403, 404, 409, 422},
-			desc: "Queued in batches through the outbox; each confirmed subscriber is checked against the policy guard when their batch runs."},
-		"POST /api/v1/admin/newsletters/unsubscriptions": {tag: "staff", summary: "Unsubscribe someone who asked by mail or phone", auth: true,
-			request: "StaffUnsubscribe", status: 202, response: "Accepted", problems: []int{403, 404, 422}},
-		"GET /api/v1/admin/notices": {tag: "staff", summary: "Policy-change and broadcast notices with their progress", auth: true,
-			status: 200, response: "Notices", problems: []int{403}},
-		"POST /api/v1/admin/notices": {tag: "staff", summary: "Send a notice to everyone (change of ownership, breach)", auth: true,
-			request: "BroadcastInput", status: 202, response: "Notice", problems: []int{403, 422}},
 	}
 }
 
@@ -45,7 +28,6 @@ func consentSchemas() map[string]any {
 	boolean := map[string]any{"type": "boolean"}
 	integer := map[string]any{"type": "integer"}
 	strs := map[string]any{"type": "array", "items": map[string]any{"type": "string"}}
-	anyObj := map[string]any{"type": "object"}
 	arrayOf := func(schema string) map[string]any { return map[string]any{"type": "array", "items": ref(schema)} }
 	evidence := object(map[string]any{"userAgentFamily": str("Browser family only."), "network": str("The client network (/24 or /48), never the address.")})
 	record := object(map[string]any{
@@ -57,13 +39,11 @@ func consentSchemas() map[string]any {
 		"receipt": map[string]any{"type": "object", "description": "The signed consent receipt (Kantara CR v1.1 fields + ISO/IEC TS 27560 record fields, Ed25519 signature over its RFC 8785 canonical form)."},
 	}, "id", "purpose", "state", "method", "created_at", "receipt")
 	pending := object(map[string]any{"version": integer, "effective_date": dateTime, "reasons": strs, "url": str("")})
-	newsletterSchema := object(map[string]any{"id": str(""), "name": str(""), "description": str(""), "purpose": str(""),
-		"double_opt_in": boolean, "tracking_offered": boolean}, "id", "name", "purpose")
-	campaign := object(map[string]any{"id": str(""), "list_id": str(""), "subject": str(""), "text": str(""), "html": str(""),
-		"created_by": str(""), "status": str(""), "queued": integer, "skipped": integer, "created_at": dateTime, "completed_at": dateTime})
-	noticeSchema := object(map[string]any{"id": str(""), "kind": str(""), "policy_version": integer, "subject": str(""), "text": str(""),
-		"audience": str(""), "created_by": str(""), "status": str(""), "queued": integer, "skipped": integer, "created_at": dateTime, "completed_at": dateTime})
 	return map[string]any{
+		"GPCStatement": object(map[string]any{"gpc": boolean, "lastUpdate": map[string]any{"type": "string", "format": "date"}}, "gpc", "lastUpdate"),
+		"ReceiptKey": map[string]any{"type": "object", "description": "An Ed25519 public key as a JSON Web Key (RFC 8037).",
+			"properties": map[string]any{"kty": map[string]any{"const": "OKP"}, "crv": map[string]any{"const": "Ed25519"}, "x": str("The key, base64url.")},
+			"required":   []string{"kty", "crv", "x"}},
 		"ConsentRecord": record,
 		"Consents": object(map[string]any{
 			"consents": map[string]any{"type": "array", "items": object(map[string]any{
@@ -77,33 +57,5 @@ func consentSchemas() map[string]any {
 		}, "consents", "records", "gpc", "pending_policy_changes", "receipt_key"),
 		"ConsentChange": object(map[string]any{"state": map[string]any{"type": "string", "enum": []string{"given", "withdrawn", "refused"}}}, "state"),
 		"PolicyChanges": object(map[string]any{"version": integer, "pending": map[string]any{"type": "array", "items": pending}}, "version", "pending"),
-		"Newsletter":    newsletterSchema,
-		"Newsletters":   object(map[string]any{"newsletters": arrayOf("Newsletter")}, "newsletters"),
-		"MyNewsletters": object(map[string]any{"lists": arrayOf("Newsletter"), "subscriptions": map[string]any{"type": "array", "items": anyObj}}, "lists", "subscriptions"),
-		"MemberSubscribe": object(map[string]any{"tracking": map[string]any{"type": "boolean",
-			"description": "Opt in to open/click counting, honoured only where the policy allows it for the list."}}),
-		"SubscribeResult": object(map[string]any{"status": map[string]any{"type": "string", "enum": []string{"pending", "confirmed"}}}, "status"),
-		"SubscribeRequest": object(map[string]any{
-			"email":       map[string]any{"type": "string", "format": "email", "maxLength": 254},
-			"source_page": map[string]any{"type": "string", "maxLength": 500, "description": "Where the form was, kept as evidence."},
-			"tracking":    boolean,
-		}),
-		"ListInput": object(map[string]any{"id": str(""), "name": str(""), "description": str(""), "purpose": str("A consent-based purpose of the policy.")},
-			"id", "name", "purpose"),
-		"Campaign":  campaign,
-		"Campaigns": object(map[string]any{"campaigns": arrayOf("Campaign")}, "campaigns"),
-		"CampaignInput": object(map[string]any{"subject": map[string]any{"type": "string", "maxLength": 200},
-			"text": str("Plain text; the unsubscribe and preferences links are added."), "html": str("Optional HTML part.")}, "subject", "text"),
-		"StaffUnsubscribe": object(map[string]any{"email": str(""), "list": str("A list id; empty for every list.")}, "email"),
-		"Notice":           noticeSchema,
-		"Notices":          object(map[string]any{"notices": arrayOf("Notice")}, "notices"),
-		"BroadcastInput": object(map[string]any{"kind": map[string]any{"type": "string", "enum": []string{"ownership", "breach", "other"}},
-			"subject": map[string]any{"type": "string", "maxLength": 200}, "text": str("")}, "kind", "subject", "text"),
 	}
-}
-
-// withConsent adds issue 5's operations and schemas to the layer's own.
-func withConsent[V any](base, extra map[string]V) map[string]V {
-	maps.Copy(base, extra)
-	return base
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"steward/examples"
+	"steward/internal/app/services"
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/identity"
@@ -26,23 +27,13 @@ import (
 	"steward/internal/mail"
 	"steward/internal/mail/mailtest"
 	"steward/internal/policy"
+	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
-	"steward/internal/subject"
 )
 
-// modules are the migrations the HTTP layer's dependencies need.
-func modules() []store.Migrations {
-	return []store.Migrations{
-		policy.Migrations(),
-		subject.Migrations(),
-		keys.Migrations(),
-		audit.Migrations(),
-		jobs.Migrations(),
-		mail.Migrations(),
-		identity.Migrations(),
-	}
-}
+// modules are every module's migrations: the layer runs on all services.
+func modules() []store.Migrations { return schema.Migrations() }
 
 // fastArgon2 keeps the suite quick; identity's own tests check the
 // production parameters.
@@ -73,11 +64,13 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-// env is a whole HTTP layer on real dependencies.
+// env is a whole HTTP layer on every real service, built the way the app
+// builds them (services.Build), on a fake clock.
 type env struct {
 	t        testing.TB
 	db       *store.DB
 	clock    *clock.Fake
+	svc      *services.Services
 	policy   *policy.Policy
 	version  policy.Version
 	identity *identity.Service
@@ -135,43 +128,31 @@ func newEnv(t testing.TB, db *store.DB, o envOptions) *env {
 	if err != nil {
 		t.Fatalf("parse policy: %v", err)
 	}
-	ver, _, err := policy.Publish(ctx, db, pol, clk.Now())
-	if err != nil {
-		t.Fatalf("publish policy: %v", err)
-	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	master, err := keys.NewMaster(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, clock: clk, policy: pol, version: ver, logs: logs}
-	e.audit = audit.New(db, clk)
-	e.runner = jobs.NewRunner(db, clk, log)
-	mcfg := mail.Config{From: "Steward <steward@example.org>"}
-	if o.smtp {
-		e.smtp = mailtest.Start(t)
-		mcfg.SMTPURL = e.smtp.URL()
-	}
-	if e.outbox, err = mail.NewOutbox(db, clk, e.runner, mcfg, log); err != nil {
-		t.Fatalf("outbox: %v", err)
-	}
 	if o.config.BaseURL == "" {
 		o.config.BaseURL = "http://steward.test"
 	}
-	e.identity, err = identity.New(identity.Deps{
-		DB: db, Clock: clk, Log: log, Subjects: subject.NewStore(db, clk), Keys: keys.NewKeyring(db, master, clk),
-		Audit: e.audit, Outbox: e.outbox, Jobs: e.runner, Policy: policy.Published{Policy: pol, Version: ver}, BaseURL: o.config.BaseURL,
-		Config: identity.Config{Argon2: fastArgon2, Limits: roomyLimits},
-	})
-	if err != nil {
-		t.Fatalf("identity: %v", err)
+	cfg := services.Config{BaseURL: o.config.BaseURL, MailFrom: "Steward <steward@example.org>", ServesDemo: o.config.DemoDir != nil}
+	e := &env{t: t, db: db, clock: clk, logs: logs}
+	if o.smtp {
+		e.smtp = mailtest.Start(t)
+		cfg.SMTPURL = e.smtp.URL()
 	}
-	e.srv, err = newServer(Deps{
-		DB: db, Clock: clk, Log: log, Policy: pol, PolicyVersion: ver.Number,
-		Identity: e.identity, Audit: e.audit, Outbox: e.outbox, Config: o.config,
-	})
+	svc, err := services.Build(ctx, db, pol, master, clk, log, cfg, services.Options{Identity: func(d *identity.Deps) {
+		d.Config.Argon2, d.Config.Limits = fastArgon2, roomyLimits
+	}})
 	if err != nil {
+		t.Fatalf("services: %v", err)
+	}
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	e.svc, e.policy, e.version = svc, svc.Policy.Policy, svc.Policy.Version
+	e.identity, e.audit, e.outbox, e.runner = svc.Identity, svc.Audit, svc.Outbox, svc.Jobs
+	if e.srv, err = newServer(webDeps(svc, o.config)); err != nil {
 		t.Fatalf("web: %v", err)
 	}
 	h := e.srv.handler(o.extra)
@@ -182,6 +163,16 @@ func newEnv(t testing.TB, db *store.DB, o envOptions) *env {
 	}
 	t.Cleanup(e.ts.Close)
 	return e
+}
+
+// webDeps puts the web layer on the services, as the app does.
+func webDeps(s *services.Services, cfg Config) Deps {
+	return Deps{
+		Ready: s.DB.PingContext, Clock: s.Clock, Log: s.Log, Metrics: s.Metrics, Policy: s.Policy,
+		Versions: s.Versions, Identity: s.Identity, Audit: s.Audit, Outbox: s.Outbox, Consent: s.Consent,
+		Newsletters: s.Newsletters, Notices: s.Notices, Rights: s.Rights, Activity: s.Activity, Analytics: s.Analytics,
+		Config: cfg,
+	}
 }
 
 // sqliteEnv is the common case: a fresh SQLite database.
@@ -307,7 +298,7 @@ var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_%\-]+)`)
 // path and returns its token.
 func (e *env) mailedToken(email, path string) string {
 	e.t.Helper()
-	list, err := e.outbox.List(context.Background(), e.db, 100)
+	list, err := e.outbox.List(context.Background(), 100)
 	if err != nil {
 		e.t.Fatalf("outbox: %v", err)
 	}

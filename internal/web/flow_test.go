@@ -296,7 +296,7 @@ func TestStaffConsole(t *testing.T) {
 	if strings.Contains(string(box.body), "ann@example.org") {
 		t.Errorf("the outbox list shows a full address")
 	}
-	msgs, err := e.outbox.List(ctx, e.db, 10)
+	msgs, err := e.outbox.List(ctx, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestStaffConsole(t *testing.T) {
 	if aud.StatusCode != 200 || !strings.Contains(string(aud.body), "is intact") || !strings.Contains(string(aud.body), "staff.read") {
 		t.Fatalf("audit page = %d:\n%s", aud.StatusCode, aud.body)
 	}
-	entries, err := e.audit.List(ctx, e.db, 0, 100)
+	entries, err := e.audit.List(ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

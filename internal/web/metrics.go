@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // httpMetrics counts requests by route pattern, never by raw path: paths
@@ -92,8 +91,4 @@ func metricMethod(m string) string {
 	default:
 		return "OTHER"
 	}
-}
-
-func (s *server) handleMetrics() http.Handler {
-	return promhttp.HandlerFor(s.d.Metrics, promhttp.HandlerOpts{})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"runtime/debug"
 	"strings"
@@ -299,7 +300,7 @@ func (s *server) crossOrigin(next http.Handler) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fault.New(fault.Forbidden, "cross-origin request refused"))
 	}))
-	checked := cop.Handler(next)
+	checked := cop.Handler(s.refererCheck(next))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The collect endpoint is exempt, and it is called cross-origin
 		// on every page view: the protection would find that out only
@@ -312,6 +313,53 @@ func (s *server) crossOrigin(next http.Handler) http.Handler {
 		}
 		checked.ServeHTTP(w, r)
 	})
+}
+
+// refererCheck refuses an unsafe request whose only sign of origin is a
+// Referer from another site. CrossOriginProtection decides on
+// Sec-Fetch-Site and Origin and lets a request with neither through (a
+// program, or an old browser); a browser that sends only a Referer still
+// says where the request came from, and a page on another site must not
+// act with the visitor's cookie. The exempt endpoints are not checked.
+func (s *server) refererCheck(next http.Handler) http.Handler {
+	exempt := http.NewServeMux()
+	for _, p := range crossOriginExempt() {
+		exempt.Handle(p, http.NotFoundHandler())
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		ref := r.Header.Get("Referer")
+		if ref == "" || r.Header.Get("Sec-Fetch-Site") != "" || r.Header.Get("Origin") != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if _, pattern := exempt.Handler(r); pattern != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !s.ownOrigin(r, ref) {
+			s.fail(w, r, fault.New(fault.Forbidden, "cross-origin request refused"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ownOrigin reports whether a Referer names this server: the Host the
+// request was sent to, or the public origin of the base URL.
+func (s *server) ownOrigin(r *http.Request, ref string) bool {
+	u, err := url.Parse(ref)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return s.base != nil && strings.EqualFold(u.Scheme, s.base.Scheme) && strings.EqualFold(u.Host, s.base.Host)
 }
 
 // paymentPrefix is where payment endpoints live; J17 requires them to be

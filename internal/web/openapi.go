@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -22,88 +23,63 @@ type apiOp struct {
 	response string // component schema of the success body, "" for none
 	problems []int  // problem statuses besides the ones every operation has
 	desc     string
+	// mediaType is the success body's type when it is not
+	// application/json.
+	mediaType string
+	// security names the schemes of a route that is neither public nor
+	// for a signed-in member (auth); a public route leaves both unset.
+	security []string
 }
 
-// apiOps documents the operations, keyed by route pattern. Each capability
-// keeps its entries in a function beside its handlers and adds it to this
-// list.
-func apiOps() map[string]apiOp {
+// apiSection is one capability's part of /openapi.json: its operations,
+// keyed by route pattern, and the component schemas they name. Each
+// capability keeps its section in its x_openapi.go file.
+type apiSection struct {
+	ops     map[string]apiOp
+	schemas map[string]any
+}
+
+// apiSections lists every capability's section.
+func (s *server) apiSections() []apiSection {
+	return []apiSection{
+		{opsOps(), opsSchemas()},
+		{accountsOps(), s.accountsSchemas()},
+		{policyOps(), policySchemas()},
+		{consentOps(), consentSchemas()},
+		{newslettersOps(), newslettersSchemas()},
+		{noticesOps(), noticesSchemas()},
+		{rightsOps(), rightsSchemas()},
+		{analyticsOps(), analyticsSchemas()},
+	}
+}
+
+// apiOps documents the operations, keyed by route pattern.
+func (s *server) apiOps() map[string]apiOp {
 	out := map[string]apiOp{}
-	for _, part := range []map[string]apiOp{
-		coreAPIOps(),
-		consentOps(),
-		analyticsOps(),
-		rightsOps(),
-	} {
-		for k, v := range part {
-			out[k] = v
-		}
+	for _, sec := range s.apiSections() {
+		maps.Copy(out, sec.ops)
 	}
 	return out
 }
 
-// coreAPIOps documents the foundation's operations.
-func coreAPIOps() map[string]apiOp {
-	return map[string]apiOp{
-		"GET /healthz": {tag: "operations", summary: "Liveness: the process answers", status: 200, response: "Status"},
-		"GET /readyz": {tag: "operations", summary: "Readiness: the database answers", status: 200, response: "Status",
-			problems: []int{503}},
-		"GET /openapi.json": {tag: "operations", summary: "This document", status: 200, response: "OpenAPIDocument"},
-
-		"POST /api/v1/accounts": {tag: "accounts", summary: "Sign up", request: "SignUpRequest", status: 202, response: "Accepted",
-			problems: []int{400, 413, 415, 422, 429},
-			desc: "Accepts exactly the registration fields the policy declares. The answer is the same whether or not the " +
-				"address is registered; the owner of an existing address is mailed instead, and a new address gets a verification link."},
-		"POST /api/v1/sessions": {tag: "sessions", summary: "Log in", request: "LoginRequest", status: 201, response: "SessionCreated",
-			problems: []int{400, 401, 413, 415, 422, 429},
-			desc:     "Returns a session token for the Authorization: Bearer header and sets the same token as the steward_session cookie."},
-		"DELETE /api/v1/sessions/current": {tag: "sessions", summary: "Log out (end the current session)", auth: true, status: 204},
-		"GET /api/v1/me":                  {tag: "me", summary: "The signed-in account and its profile", auth: true, status: 200, response: "Profile"},
-		"PATCH /api/v1/me": {tag: "me", summary: "Correct self-editable profile fields", auth: true, request: "ProfilePatch", status: 200, response: "Profile",
-			problems: []int{400, 403, 409, 413, 415, 422, 429},
-			desc: "A JSON merge patch of profile fields. Fields the policy marks self-editable change at once; an email change takes " +
-				"effect when the new address is verified. Outside the 10 minutes after a login, an email change needs current_password " +
-				"(403 reauthentication_required otherwise). Other fields are refused with 403 forbidden."},
-		"POST /api/v1/me/password": {tag: "me", summary: "Change the password", auth: true, request: "PasswordChange", status: 204,
-			problems: []int{400, 403, 413, 415, 422, 429}},
-		"GET /api/v1/me/sessions": {tag: "sessions", summary: "List the member's sessions", auth: true, status: 200, response: "SessionList"},
-		"DELETE /api/v1/me/sessions/{id}": {tag: "sessions", summary: "Revoke one of the member's sessions", auth: true, status: 204,
-			problems: []int{404}},
-		"POST /api/v1/me/sessions/revoke-others": {tag: "sessions", summary: "Revoke every session but the current one", auth: true,
-			status: 200, response: "Revoked"},
-		"POST /api/v1/email-verifications": {tag: "accounts", summary: "Send a new verification link", request: "EmailRequest",
-			status: 202, response: "Accepted", problems: []int{400, 413, 415, 422, 429},
-			desc: "Answers the same whether or not the address belongs to an unverified account."},
-		"POST /api/v1/email-verifications/confirm": {tag: "accounts", summary: "Verify an email address with the mailed token",
-			request: "TokenRequest", status: 200, response: "Status", problems: []int{400, 404, 409, 413, 415, 422, 429}},
-		"POST /api/v1/password-resets": {tag: "accounts", summary: "Mail a password reset link", request: "EmailRequest",
-			status: 202, response: "Accepted", problems: []int{400, 413, 415, 422, 429},
-			desc: "Answers the same whether or not an account uses the address."},
-		"POST /api/v1/password-resets/confirm": {tag: "accounts", summary: "Set a new password with the mailed token; ends every session",
-			request: "ResetConfirm", status: 200, response: "Status", problems: []int{400, 404, 409, 413, 415, 422, 429}},
-		"GET /api/v1/policy": {tag: "policy", summary: "The compiled policy in force, with its version number and hash",
-			status: 200, response: "PolicyDocument"},
-	}
-}
-
-// documented reports whether a route belongs in the OpenAPI document.
+// documented reports whether a route belongs in the OpenAPI document:
+// every route meant for programs rather than people.
 func documented(pattern string) bool {
 	_, path, _ := strings.Cut(pattern, " ")
-	return strings.HasPrefix(path, "/api/v1/") || path == "/healthz" || path == "/readyz" || path == "/openapi.json"
-}
-
-func (s *server) handleOpenAPI() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(s.openapi)
-	})
+	return strings.HasPrefix(path, "/api/v1/") || strings.HasPrefix(path, "/.well-known/") ||
+		path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/openapi.json"
 }
 
 // openAPIDocument builds the OpenAPI 3.1 document of the documented
 // routes. Sign-up and profile schemas follow the policy in force, so the
 // document names exactly the fields this deployment accepts.
 func (s *server) openAPIDocument() ([]byte, error) {
-	ops := withConsent(apiOps(), consentOps())
+	ops := map[string]apiOp{}
+	schemas := sharedSchemas()
+	for _, sec := range s.apiSections() {
+		maps.Copy(ops, sec.ops)
+		maps.Copy(schemas, sec.schemas)
+	}
 	paths := map[string]map[string]any{}
 	for _, rt := range s.routeTab {
 		pat := rt.pattern()
@@ -133,13 +109,15 @@ func (s *server) openAPIDocument() ([]byte, error) {
 		"info":              info,
 		"paths":             paths,
 		"components": map[string]any{
-			"schemas":   withConsent(withConsent(withConsent(s.schemas(), consentSchemas()), analyticsSchemas()), rightsSchemas()),
+			"schemas":   schemas,
 			"responses": problemResponses(),
 			"securitySchemes": map[string]any{
 				"bearer": map[string]any{"type": "http", "scheme": "bearer",
 					"description": "The token returned by POST /api/v1/sessions."},
 				"cookie": map[string]any{"type": "apiKey", "in": "cookie", "name": SessionCookie,
 					"description": "The same token as a cookie, for browsers. Unsafe cross-origin requests are refused."},
+				"metrics": map[string]any{"type": "http", "scheme": "bearer",
+					"description": "The operator's metrics token (--metrics-token). Scrapers on loopback or in a trusted proxy network need none."},
 			},
 		},
 	}
@@ -185,14 +163,29 @@ func (s *server) operation(rt route, op apiOp) map[string]any {
 	}
 	success := map[string]any{"description": http.StatusText(op.status)}
 	if op.response != "" {
-		success["content"] = map[string]any{"application/json": map[string]any{"schema": ref(op.response)}}
+		mt := op.mediaType
+		if mt == "" {
+			mt = "application/json"
+		}
+		success["content"] = map[string]any{mt: map[string]any{"schema": ref(op.response)}}
 	}
 	responses := map[string]any{strconv.Itoa(op.status): success}
 	problems := slices.Clone(op.problems)
-	problems = append(problems, 500)
-	if op.auth {
+	// Every request may be refused for a body over the limit (limitBody),
+	// whatever its method, and may fail.
+	problems = append(problems, 413, 500)
+	switch {
+	case op.auth:
 		problems = append(problems, 401)
 		o["security"] = []any{map[string]any{"bearer": []any{}}, map[string]any{"cookie": []any{}}}
+	case len(op.security) > 0:
+		var req []any
+		for _, name := range op.security {
+			req = append(req, map[string]any{name: []any{}})
+		}
+		o["security"] = req
+	default:
+		o["security"] = []any{} // public: no credentials
 	}
 	if op.request != "" {
 		problems = append(problems, 400, 413, 415)
@@ -248,40 +241,8 @@ func object(props map[string]any, required ...string) map[string]any {
 	return m
 }
 
-func (s *server) schemas() map[string]any {
-	dateTime := map[string]any{"type": "string", "format": "date-time"}
-	reg := s.d.Policy.Registration
-
-	signUp := map[string]any{
-		"password": map[string]any{"type": "string", "minLength": 15, "maxLength": 256,
-			"description": "At least 15 characters; screened against common and breached passwords."},
-	}
-	required := []string{"email", "password"}
-	for _, f := range reg.Fields {
-		if f == "password" {
-			continue
-		}
-		signUp[f] = str(labelOf(f))
-		if slices.Contains(reg.Required, f) && !slices.Contains(required, f) {
-			required = append(required, f)
-		}
-	}
-	if _, ok := signUp["email"]; !ok {
-		signUp["email"] = str("Email address")
-	}
-	signUp["email"] = map[string]any{"type": "string", "format": "email", "maxLength": 254}
-	if reg.AgeCheck == "confirmation" {
-		signUp["age_confirmed"] = map[string]any{"type": "boolean",
-			"description": "The person confirms they are at least " + strconv.Itoa(s.d.Policy.MinimumAge) + " years old."}
-	}
-
-	patch := map[string]any{"current_password": str("Needed outside the 10 minutes after a login for an email change.")}
-	for _, f := range reg.Fields {
-		if f != "password" && s.d.Policy.SelfEditable(f) {
-			patch[f] = str(labelOf(f))
-		}
-	}
-
+// sharedSchemas are the component schemas of every capability.
+func sharedSchemas() map[string]any {
 	return map[string]any{
 		"Problem": map[string]any{
 			"type": "object",
@@ -295,53 +256,7 @@ func (s *server) schemas() map[string]any {
 			},
 			"required": []string{"type", "title", "status"},
 		},
-		"Status":          object(map[string]any{"status": str("")}, "status"),
-		"Accepted":        object(map[string]any{"status": map[string]any{"const": "accepted"}, "message": str("")}, "status", "message"),
-		"OpenAPIDocument": map[string]any{"type": "object"},
-		"SignUpRequest":   object(signUp, required...),
-		"LoginRequest":    object(map[string]any{"email": str(""), "password": str("")}, "email", "password"),
-		"SessionCreated": object(map[string]any{
-			"token":      str("Send as Authorization: Bearer <token>."),
-			"expires_at": dateTime,
-			"session_id": str(""),
-		}, "token", "expires_at", "session_id"),
-		"Profile": object(map[string]any{
-			"id":             str("The member's pseudonymous subject id."),
-			"email":          map[string]any{"type": "string"},
-			"email_verified": map[string]any{"type": "boolean"},
-			"pending_email":  str("A new address waiting for verification."),
-			"role":           str("Staff role, if any."),
-			"fields":         map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}},
-			"self_editable":  map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
-			"created_at":     dateTime,
-		}, "id", "email", "email_verified", "fields", "self_editable"),
-		"ProfilePatch": object(patch),
-		"PasswordChange": object(map[string]any{
-			"current_password": str(""),
-			"new_password":     map[string]any{"type": "string", "minLength": 15, "maxLength": 256},
-		}, "current_password", "new_password"),
-		"Session": object(map[string]any{
-			"id":                str(""),
-			"created_at":        dateTime,
-			"last_seen_at":      dateTime,
-			"expires_at":        dateTime,
-			"user_agent_family": str("Browser family only; the full user agent is not kept."),
-			"network":           str("The client's network, truncated; the address is not kept."),
-			"current":           map[string]any{"type": "boolean"},
-		}, "id", "created_at", "expires_at", "current"),
-		"SessionList":  object(map[string]any{"sessions": map[string]any{"type": "array", "items": ref("Session")}}, "sessions"),
-		"Revoked":      object(map[string]any{"revoked": map[string]any{"type": "integer", "minimum": 0}}, "revoked"),
-		"EmailRequest": object(map[string]any{"email": str("")}, "email"),
-		"TokenRequest": object(map[string]any{"token": str("The token from the mailed link.")}, "token"),
-		"ResetConfirm": object(map[string]any{
-			"token":    str("The token from the mailed link."),
-			"password": map[string]any{"type": "string", "minLength": 15, "maxLength": 256},
-		}, "token", "password"),
-		"PolicyDocument": object(map[string]any{
-			"version":        map[string]any{"type": "integer", "minimum": 1, "description": "The published version number."},
-			"hash":           str("SHA-256 of the policy's canonical form."),
-			"effective_date": map[string]any{"type": "string", "format": "date"},
-			"policy":         map[string]any{"type": "object", "description": "The compiled policy, built-in purposes included."},
-		}, "version", "hash", "effective_date", "policy"),
+		"Status":   object(map[string]any{"status": str("")}, "status"),
+		"Accepted": object(map[string]any{"status": map[string]any{"const": "accepted"}, "message": str("")}, "status", "message"),
 	}
 }

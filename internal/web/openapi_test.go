@@ -39,7 +39,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			routed := map[string]bool{}
 			for _, rt := range e.srv.routeTab {
 				routed[rt.pattern()] = true
-				if strings.HasPrefix(rt.path, "/api/") && !documentedOps[rt.pattern()] {
+				if documented(rt.pattern()) && !documentedOps[rt.pattern()] {
 					t.Errorf("route %s is not in /openapi.json", rt.pattern())
 				}
 			}
@@ -55,9 +55,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				t.Errorf("only %d operations documented: %v", len(ops), ops)
 			}
 			// apiOps has an entry for every API route, and no stale ones.
-			ops2 := apiOps()
+			ops2 := e.srv.apiOps()
 			for _, rt := range e.srv.routeTab {
-				if strings.HasPrefix(rt.path, "/api/") {
+				if documented(rt.pattern()) {
 					if _, ok := ops2[rt.pattern()]; !ok {
 						t.Errorf("route %s has no entry in apiOps", rt.pattern())
 					}
@@ -112,5 +112,72 @@ func TestOpenAPIValid(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOpenAPILintRules holds the document to the rules an independent
+// linter (Redocly CLI's recommended set) checks, so it stays clean between
+// runs of that tool: every operation says what credentials it takes
+// (security: [] for public ones), answers at least one 4xx, has an
+// operationId and a summary; the well-known and operator endpoints are
+// documented; and servers is present when the base URL is known.
+func TestOpenAPILintRules(t *testing.T) {
+	t.Parallel()
+	e := sqliteEnv(t, envOptions{})
+	var doc struct {
+		Servers []struct {
+			URL string `json:"url"`
+		} `json:"servers"`
+		Paths map[string]map[string]struct {
+			OperationID string                     `json:"operationId"`
+			Summary     string                     `json:"summary"`
+			Security    *[]map[string][]string     `json:"security"`
+			Responses   map[string]json.RawMessage `json:"responses"`
+		} `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]json.RawMessage `json:"securitySchemes"`
+		} `json:"components"`
+	}
+	e.do(nil, "GET", "/openapi.json", nil).json(t, &doc)
+	if len(doc.Servers) == 0 || doc.Servers[0].URL == "" {
+		t.Errorf("servers is empty although the base URL is %q", e.srv.d.Config.BaseURL)
+	}
+	ids := map[string]string{}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			name := strings.ToUpper(method) + " " + path
+			if op.Security == nil {
+				t.Errorf("%s has no security key (public operations need security: [])", name)
+			} else {
+				for _, req := range *op.Security {
+					for scheme := range req {
+						if _, ok := doc.Components.SecuritySchemes[scheme]; !ok {
+							t.Errorf("%s names the undefined security scheme %q", name, scheme)
+						}
+					}
+				}
+			}
+			has4xx := false
+			for code := range op.Responses {
+				has4xx = has4xx || (len(code) == 3 && code[0] == '4')
+			}
+			if !has4xx {
+				t.Errorf("%s documents no 4xx response", name)
+			}
+			if op.Summary == "" {
+				t.Errorf("%s has no summary", name)
+			}
+			if op.OperationID == "" {
+				t.Errorf("%s has no operationId", name)
+			} else if other, dup := ids[op.OperationID]; dup {
+				t.Errorf("%s and %s share the operationId %s", name, other, op.OperationID)
+			}
+			ids[op.OperationID] = name
+		}
+	}
+	for _, want := range []string{"/.well-known/gpc.json", "/.well-known/steward/receipt-key", "/metrics", "/healthz", "/readyz"} {
+		if _, ok := doc.Paths[want]; !ok {
+			t.Errorf("%s is not documented", want)
+		}
 	}
 }

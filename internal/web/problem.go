@@ -94,6 +94,8 @@ func statusOf(code fault.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case fault.Unsupported:
 		return http.StatusUnsupportedMediaType
+	case fault.Unavailable:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -123,6 +125,8 @@ func titleOf(code fault.Code) string {
 		return "Re-authentication required"
 	case fault.InsecureTransport:
 		return "HTTPS required"
+	case fault.Unavailable:
+		return "Not ready"
 	default:
 		return "Internal error"
 	}

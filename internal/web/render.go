@@ -17,13 +17,19 @@ import (
 // name, the signed-in account for the navigation, a status notice, form
 // errors) and the page's own Data.
 type view struct {
-	Title   string
-	Site    string
-	Account *identity.Account
-	Staff   bool
-	Notice  string
-	Errors  map[string]string // field name → message; "" for the whole form
-	Data    any
+	Title string
+	Site  string
+	// Description is the page's meta description: what the page is for,
+	// for search engines and link previews.
+	Description string
+	// MailHeld says no mail relay is configured: pages that promise a
+	// message say where it waits instead.
+	MailHeld bool
+	Account  *identity.Account
+	Staff    bool
+	Notice   string
+	Errors   map[string]string // field name → message; "" for the whole form
+	Data     any
 }
 
 // formField describes one input of a form, filled in by the handler and
@@ -35,6 +41,7 @@ type formField struct {
 
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
+		"seconds": func(ms int64) string { return (time.Duration(ms) * time.Millisecond).Round(time.Second).String() },
 		"date": func(t time.Time) string {
 			if t.IsZero() {
 				return ""
@@ -84,48 +91,44 @@ func parsePages() (map[string]*template.Template, error) {
 
 // newView starts a page's view for the (possibly anonymous) visitor.
 func (s *server) newView(title string, a *auth) *view {
-	v := &view{Title: title, Site: s.siteName(), Errors: map[string]string{}}
+	v := &view{Title: title, Site: s.siteName(), Errors: map[string]string{},
+		Description: title + " — " + s.siteName() + ", whose personal data is kept under a published privacy policy that the software enforces.",
+		MailHeld:    !s.d.Outbox.Configured()}
 	if a != nil {
 		acct := a.P.Account
 		v.Account = &acct
-		v.Staff = identity.HasRole(acct, "admin", "privacy", "support", "analyst")
+		v.Staff = identity.HasRole(acct, staffRoles...)
 	}
 	return v
 }
 
 func (s *server) siteName() string {
-	if n := s.d.Policy.Controller.Name; n != "" {
+	if n := s.d.Policy.Policy.Controller.Name; n != "" {
 		return n
 	}
 	return "Steward"
 }
 
-// render executes a page into a buffer first, so a template error becomes
-// a clean 500 instead of half a page.
-func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, v *view) {
+// render executes a page into a buffer first, so a template error is
+// returned before anything was written and becomes a clean error page
+// instead of half a page.
+func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, v *view) error {
 	t, ok := s.pages[page]
-	var buf bytes.Buffer
-	var err error
 	if !ok {
-		err = fmt.Errorf("web: no page template %q", page)
-	} else {
-		err = t.ExecuteTemplate(&buf, "layout", v)
+		return fmt.Errorf("web: no page template %q", page)
 	}
-	if err != nil {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "web: render page",
-			slog.String("request_id", infoOf(r).id), slog.String("page", page), slog.String("error", err.Error()))
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprintf(w, "Internal error. Request id: %s\n", infoOf(r).id)
-		return
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		return fmt.Errorf("web: render page %s: %w", page, err)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+	return nil
 }
 
 // errorPage is the HTML twin of problemJSON: same status and message,
-// drawn as a page.
+// drawn as a page. It is the one place that writes an HTML error.
 func (s *server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemOf(err)
 	p.Instance = infoOf(r).id
@@ -133,31 +136,23 @@ func (s *server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 	setProblemHeaders(w, p, err)
 	v := s.newView(p.Title, nil)
 	v.Data = p
-	s.render(w, r, p.Status, "error", v)
-}
-
-// formFailed redraws a form with the error shown inline (next to its
-// field when the error names one). Server faults get the error page.
-func (s *server) formFailed(w http.ResponseWriter, r *http.Request, err error, redraw func(status int, errs map[string]string)) {
-	p := problemOf(err)
-	if p.Status >= 500 {
-		s.errorPage(w, r, err)
-		return
+	if rerr := s.render(w, r, p.Status, "error", v); rerr != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "web: render error page",
+			slog.String("request_id", p.Instance), slog.String("error", rerr.Error()))
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(p.Status)
+		fmt.Fprintf(w, "%s. Request id: %s\n", p.Title, p.Instance)
 	}
-	p.Instance = infoOf(r).id
-	s.logFailure(r, p, err)
-	setProblemHeaders(w, p, err)
-	redraw(p.Status, map[string]string{p.Field: p.Detail})
 }
 
 // message renders a short page that tells the visitor what happened.
-func (s *server) message(w http.ResponseWriter, r *http.Request, status int, title, text string, link *pageLink) {
+func (s *server) message(w http.ResponseWriter, r *http.Request, status int, title, text string, link *pageLink) error {
 	v := s.newView(title, s.optionalAuth(r))
 	v.Data = struct {
 		Text string
 		Link *pageLink
 	}{text, link}
-	s.render(w, r, status, "message", v)
+	return s.render(w, r, status, "message", v)
 }
 
 type pageLink struct{ Href, Text string }

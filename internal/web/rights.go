@@ -2,13 +2,13 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"steward/internal/audit"
 	"steward/internal/fault"
 	"steward/internal/rights"
 )
@@ -94,137 +94,96 @@ func (s *server) staffRequestOut(r rights.Request) staffRequestJSON {
 		FiledBy: r.FiledBy, HandledBy: r.HandledBy}
 }
 
-// withRights answers 404 when the rights service is not wired.
-func (s *server) withRights(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Rights == nil {
-			s.fail(w, r, fault.New(fault.NotFound, "rights requests are not available on this server"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-func (s *server) apiRights(h authed) http.Handler { return s.withRights(s.apiAuth(h)) }
-
-func (s *server) apiRightsStaff(h authed) http.Handler {
-	return s.withRights(s.apiRole(h, "privacy", "admin"))
-}
-
 // handleMyData is GET /api/v1/me/data: the access report. It hands over
 // everything, so the session must be privileged (a login within the
 // re-authentication window); otherwise the member logs in again or asks
 // for a copy with their password.
 func (s *server) handleMyData() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if !a.P.Privileged(s.d.Clock.Now()) {
-			s.recordDenied(r, a.P.Account.SubjectID, "data", "reauthentication")
-			s.problemJSON(w, r, fault.New(fault.ReauthNeeded,
-				"log in again to read all your data here, or ask for a copy with your password (POST /api/v1/me/requests {\"type\":\"access\",\"password\":…})"))
-			return
-		}
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		who := rights.Requester{SubjectID: a.P.Account.SubjectID, SessionID: a.P.Session.ID,
+			Reauthenticate: func(context.Context) error {
+				if a.P.Privileged(s.d.Clock.Now()) {
+					return nil
+				}
+				return fault.New(fault.ReauthNeeded,
+					"log in again to read all your data here, or ask for a copy with your password (POST /api/v1/me/requests {\"type\":\"access\",\"password\":…})")
+			}}
 		var buf bytes.Buffer
-		if err := s.d.Rights.AccessReport(r.Context(), a.P.Account.SubjectID, &buf); err != nil {
-			s.problemJSON(w, r, err)
-			return
-		}
-		if err := s.d.Audit.Record(r.Context(), s.d.DB, audit.Event{Actor: a.P.Account.SubjectID, Action: "rights.access_report",
-			Subject: a.P.Account.SubjectID, Detail: map[string]string{"bytes": strconv.Itoa(buf.Len())}}); err != nil {
-			s.problemJSON(w, r, err)
-			return
+		if err := s.d.Rights.AccessReportOf(r.Context(), who, &buf); err != nil {
+			return err
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		w.Write(buf.Bytes())
-	}
-}
-
-// recordDenied audits a refused rights action (wrong password, another
-// member's request, a download from another session).
-func (s *server) recordDenied(r *http.Request, subjectID, what, why string) {
-	if err := s.d.Audit.Record(r.Context(), s.d.DB, audit.Event{Actor: subjectID, Action: "rights.request_denied", Subject: subjectID,
-		Detail: map[string]string{"what": what, "why": why}}); err != nil {
-		s.logFailure(r, problemOf(err), err)
+		return nil
 	}
 }
 
 // fileMine files a member's request, re-authenticating first for the
 // types that hand over or destroy everything.
 func (s *server) fileMine(r *http.Request, a auth, b requestBody) (rights.Request, error) {
-	who := rights.Requester{SubjectID: a.P.Account.SubjectID, SessionID: a.P.Session.ID}
-	switch rights.Type(b.Type) {
-	case rights.Access, rights.Portability, rights.Erasure:
-		p := a.P
-		if b.Password != "" {
-			// A password that is given is checked even in a privileged
-			// session: a wrong one is refused, never ignored.
-			p.Session.AuthAt = time.Time{}
-		}
-		if err := s.d.Identity.Reauthenticate(r.Context(), p, b.Password); err != nil {
-			s.recordDenied(r, who.SubjectID, b.Type, "reauthentication")
-			return rights.Request{}, renameField(err, map[string]string{"password": "password"})
-		}
-		who.Reauthenticated = true
+	p := a.P
+	if b.Password != "" {
+		// A password that is given is checked even in a privileged
+		// session: a wrong one is refused, never ignored.
+		p.Session.AuthAt = time.Time{}
 	}
+	who := rights.Requester{SubjectID: a.P.Account.SubjectID, SessionID: a.P.Session.ID,
+		Reauthenticate: func(ctx context.Context) error { return s.d.Identity.Reauthenticate(ctx, p, b.Password) }}
 	return s.d.Rights.File(r.Context(), who, b.filing())
 }
 
 func (s *server) handleFileMine() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		var b requestBody
 		if err := decode(r, &b); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		if b.Email != "" {
-			s.problemJSON(w, r, badRequest("email", "a signed-in member's request is about their own account; leave email out", nil))
-			return
+			return badRequest("email", "a signed-in member's request is about their own account; leave email out", nil)
 		}
 		req, err := s.fileMine(r, a, b)
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusAccepted, s.requestOut(req, downloadPath(req)))
+		return s.encode(w, http.StatusAccepted, s.requestOut(req, downloadPath(req)))
 	}
 }
 
 func downloadPath(r rights.Request) string { return "/api/v1/me/requests/" + r.ID + "/download" }
 
 func (s *server) handleMyRequests() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		list, err := s.d.Rights.List(r.Context(), a.P.Account.SubjectID)
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		out := make([]requestJSON, 0, len(list))
 		for _, req := range list {
 			out = append(out, s.requestOut(req, downloadPath(req)))
 		}
-		s.encode(w, r, http.StatusOK, map[string]any{"requests": out})
+		return s.encode(w, http.StatusOK, map[string]any{"requests": out})
 	}
 }
 
 func (s *server) handleMyRequest() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		req, err := s.d.Rights.Mine(r.Context(), a.P.Account.SubjectID, r.PathValue("id"))
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusOK, s.requestOut(req, downloadPath(req)))
+		return s.encode(w, http.StatusOK, s.requestOut(req, downloadPath(req)))
 	}
 }
 
 func (s *server) handleMyDownload() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		ex, err := s.d.Rights.Download(r.Context(), a.P.Account.SubjectID, a.P.Session.ID, a.P.Privileged(s.d.Clock.Now()), r.PathValue("id"))
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		sendExport(w, ex)
+		return nil
 	}
 }
 
@@ -250,49 +209,44 @@ type filedJSON struct {
 
 // handleFileByEmail is POST /api/v1/requests: a request from someone
 // without an account (or not signed in), proved by a mailed code.
-func (s *server) handleFileByEmail() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleFileByEmail() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var b requestBody
 		if err := decode(r, &b); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		if b.Password != "" {
-			s.problemJSON(w, r, badRequest("password", "requests by email are proved with the mailed code, not a password", nil))
-			return
+			return badRequest("password", "requests by email are proved with the mailed code, not a password", nil)
 		}
 		req, err := s.d.Rights.FileByEmail(r.Context(), b.Email, b.filing(), infoOf(r).client.IP)
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		verifyBy := req.VerifyBy
 		if verifyBy.IsZero() {
 			verifyBy = req.ReceivedAt
 		}
-		s.encode(w, r, http.StatusAccepted, filedJSON{ID: req.ID, Status: string(rights.StatusReceived), DueAt: req.DueAt,
+		return s.encode(w, http.StatusAccepted, filedJSON{ID: req.ID, Status: string(rights.StatusReceived), DueAt: req.DueAt,
 			VerifyBy: verifyBy, Message: strings.Replace(msgFiled, "{id}", req.ID, 1)})
-	})
+	}
 }
 
-func (s *server) handleVerifyRequest() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleVerifyRequest() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var b struct {
 			Code string `json:"code"`
 		}
 		if err := decode(r, &b); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		req, token, err := s.d.Rights.VerifyCode(r.Context(), r.PathValue("id"), strings.TrimSpace(b.Code))
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		out := s.requestOut(req, "/api/v1/requests/"+req.ID+"/download")
 		out.Token = token
-		s.encode(w, r, http.StatusOK, out)
-	})
+		return s.encode(w, http.StatusOK, out)
+	}
 }
 
 // requestToken reads the bearer token of an emailed request.
@@ -304,40 +258,34 @@ func requestToken(r *http.Request) string {
 	return strings.TrimSpace(tok)
 }
 
-func (s *server) handleRequestByToken() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleRequestByToken() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		req, err := s.d.Rights.ByToken(r.Context(), r.PathValue("id"), requestToken(r))
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusOK, s.requestOut(req, "/api/v1/requests/"+req.ID+"/download"))
-	})
+		return s.encode(w, http.StatusOK, s.requestOut(req, "/api/v1/requests/"+req.ID+"/download"))
+	}
 }
 
-func (s *server) handleDownloadByToken() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDownloadByToken() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		ex, err := s.d.Rights.DownloadByToken(r.Context(), r.PathValue("id"), requestToken(r))
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		sendExport(w, ex)
-	})
+		return nil
+	}
 }
 
 // handleQueue is the staff queue, ordered by due date, overdue flagged.
 func (s *server) handleQueue() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		all := r.URL.Query().Get("all") != ""
-		list, err := s.d.Rights.Queue(r.Context(), all, 500)
+		list, err := s.d.Rights.Queue(r.Context(), staffActor(a), all, 500)
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
-		}
-		if err := s.recordStaffRead(r, a, "", map[string]string{"view": "rights.queue", "count": strconv.Itoa(len(list))}); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		out := make([]staffRequestJSON, 0, len(list))
 		overdue := 0
@@ -351,22 +299,17 @@ func (s *server) handleQueue() authed {
 			}
 			out = append(out, j)
 		}
-		s.encode(w, r, http.StatusOK, map[string]any{"requests": out, "overdue": overdue})
+		return s.encode(w, http.StatusOK, map[string]any{"requests": out, "overdue": overdue})
 	}
 }
 
 func (s *server) handleStaffRequest() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		req, err := s.d.Rights.Get(r.Context(), r.PathValue("id"))
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		req, err := s.d.Rights.Review(r.Context(), staffActor(a), r.PathValue("id"))
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		if err := s.recordStaffRead(r, a, req.SubjectID, map[string]string{"view": "rights.request", "request": req.ID}); err != nil {
-			s.problemJSON(w, r, err)
-			return
-		}
-		s.encode(w, r, http.StatusOK, s.staffRequestOut(req))
+		return s.encode(w, http.StatusOK, s.staffRequestOut(req))
 	}
 }
 
@@ -378,18 +321,16 @@ type decisionBody struct {
 
 // handleDecision serves approve, refuse and extend.
 func (s *server) handleDecision(action string) authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		var b decisionBody
 		if err := decode(r, &b); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		req, err := s.decide(r, a, action, r.PathValue("id"), b)
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusOK, s.staffRequestOut(req))
+		return s.encode(w, http.StatusOK, s.staffRequestOut(req))
 	}
 }
 
@@ -407,17 +348,15 @@ func (s *server) decide(r *http.Request, a auth, action, id string, b decisionBo
 }
 
 func (s *server) handleUnderAge() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		var b decisionBody
 		if err := decode(r, &b); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		req, err := s.d.Rights.MarkUnderAge(r.Context(), a.P.Account.SubjectID, r.PathValue("id"), b.Note)
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusAccepted, s.staffRequestOut(req))
+		return s.encode(w, http.StatusAccepted, s.staffRequestOut(req))
 	}
 }

@@ -1,6 +1,6 @@
 package web
 
-// rightsOps documents issue 3's API routes in /openapi.json.
+// rightsOps documents the rights-request routes in /openapi.json.
 func rightsOps() map[string]apiOp {
 	return map[string]apiOp{
 		"GET /api/v1/me/data": {tag: "rights", summary: "The access report: the Art. 15 cover sheet and every datum, with source and policy version",

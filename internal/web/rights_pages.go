@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"steward/internal/fault"
 	"steward/internal/policy"
 	"steward/internal/rights"
 )
@@ -34,7 +33,7 @@ type privacyCentreData struct {
 }
 
 func (s *server) privacyOptions() (fields, cats, purposes []option) {
-	p := s.d.Policy
+	p := s.d.Policy.Policy
 	for _, c := range p.Categories() {
 		cats = append(cats, option{Value: c.ID, Label: c.ID, Hint: c.Description})
 		for _, f := range c.Fields {
@@ -73,38 +72,35 @@ func privacyNotice(done string) string {
 	}
 }
 
-func (s *server) renderPrivacyCentre(w http.ResponseWriter, r *http.Request, a auth, status int, errs map[string]string, form map[string]string) {
+func (s *server) renderPrivacyCentre(w http.ResponseWriter, r *http.Request, a auth, status int, errs map[string]string, form map[string]string) error {
 	ctx := r.Context()
 	subjectID := a.P.Account.SubjectID
 	sum, err := s.d.Rights.Summarize(ctx, subjectID)
 	if err != nil {
-		s.errorPage(w, r, err)
-		return
+		return err
 	}
 	list, err := s.d.Rights.List(ctx, subjectID)
 	if err != nil {
-		s.errorPage(w, r, err)
-		return
+		return err
 	}
 	keeps, err := s.d.Rights.Keeps(ctx, subjectID)
 	if err != nil {
-		s.errorPage(w, r, err)
-		return
+		return err
 	}
-	d := privacyCentreData{Summary: sum, Keeps: keeps, Form: form, MinimumAge: s.d.Policy.MinimumAge, Offers: map[string]bool{},
+	d := privacyCentreData{Summary: sum, Keeps: keeps, Form: form, MinimumAge: s.d.Policy.Policy.MinimumAge, Offers: map[string]bool{},
 		ReauthHint: "Your password, to confirm it is you."}
 	if d.Form == nil {
 		d.Form = map[string]string{}
 	}
 	for _, t := range rights.Types() {
-		d.Offers[string(t)] = s.d.Policy.Offers(string(t))
+		d.Offers[string(t)] = s.d.Policy.Policy.Offers(string(t))
 	}
 	d.Fields, d.Categories, d.Purposes = s.privacyOptions()
 	for _, req := range list {
 		d.Requests = append(d.Requests, s.requestOut(req, "/account/privacy/requests/"+req.ID+"/download"))
 	}
 	d.Restricted = sum.Restricted
-	if er := s.d.Policy.Rights.Erasure; er != nil {
+	if er := s.d.Policy.Policy.Rights.Erasure; er != nil {
 		for _, e := range er.Exemptions {
 			d.Exemptions = append(d.Exemptions, string(e))
 		}
@@ -115,12 +111,12 @@ func (s *server) renderPrivacyCentre(w http.ResponseWriter, r *http.Request, a a
 	}
 	v.Notice = privacyNotice(r.URL.Query().Get("done"))
 	v.Data = d
-	s.render(w, r, status, "privacy_centre", v)
+	return s.render(w, r, status, "privacy_centre", v)
 }
 
 func (s *server) pagePrivacyCentre() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		s.renderPrivacyCentre(w, r, a, http.StatusOK, nil, nil)
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		return s.renderPrivacyCentre(w, r, a, http.StatusOK, nil, nil)
 	}
 }
 
@@ -151,25 +147,32 @@ func nonEmpty(list []string) []string {
 }
 
 func (s *server) pagePrivacyRequestPost() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		if err := parseForm(r); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		b := requestFromForm(r.PostForm)
 		form := map[string]string{"type": b.Type, "reason": b.Reason, "field": r.PostForm.Get("field"), "value": r.PostForm.Get("value")}
 		if b.Type == string(rights.Erasure) && r.PostForm.Get("confirm") == "" {
-			s.renderPrivacyCentre(w, r, a, http.StatusUnprocessableEntity,
+			return s.renderPrivacyCentre(w, r, a, http.StatusUnprocessableEntity,
 				map[string]string{"confirm": "Tick the box to confirm you want your data erased."}, form)
-			return
 		}
-		if _, err := s.fileMine(r, a, b); err != nil {
-			s.formFailed(w, r, err, func(status int, errs map[string]string) {
-				s.renderPrivacyCentre(w, r, a, status, errs, form)
+		req, err := s.fileMine(r, a, b)
+		if err != nil {
+			return redraw(err, func(status int, errs map[string]string) error {
+				return s.renderPrivacyCentre(w, r, a, status, errs, form)
 			})
-			return
+		}
+		if req.Type == rights.Erasure && (req.Scope == "" || req.Scope == string(policy.ScopeAccount)) {
+			// The account, and this session with it, may be gone by the
+			// time a redirect comes back: confirm here instead.
+			return s.message(w, r, http.StatusOK, "Erasure requested",
+				"Your request to erase your account was received (reference "+req.ID+"). We mail you when it is done; "+
+					"from then on you are signed out everywhere.",
+				&pageLink{Href: "/", Text: "Back to the home page"})
 		}
 		http.Redirect(w, r, "/account/privacy?done="+url.QueryEscape(b.Type), http.StatusSeeOther)
+		return nil
 	}
 }
 
@@ -181,16 +184,11 @@ type adminQueueData struct {
 }
 
 func (s *server) pageAdminRequests() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		all := r.URL.Query().Get("all") != ""
-		list, err := s.d.Rights.Queue(r.Context(), all, 500)
+		list, err := s.d.Rights.Queue(r.Context(), staffActor(a), all, 500)
 		if err != nil {
-			s.errorPage(w, r, err)
-			return
-		}
-		if err := s.recordStaffRead(r, a, "", map[string]string{"view": "rights.queue", "count": strconv.Itoa(len(list))}); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		d := adminQueueData{All: all}
 		for _, req := range list {
@@ -203,7 +201,7 @@ func (s *server) pageAdminRequests() authed {
 		v := s.newView("Rights requests", &a)
 		v.Notice = adminNotice(r.URL.Query().Get("done"))
 		v.Data = d
-		s.render(w, r, http.StatusOK, "admin_requests", v)
+		return s.render(w, r, http.StatusOK, "admin_requests", v)
 	}
 }
 
@@ -221,15 +219,10 @@ func adminNotice(done string) string {
 	return ""
 }
 
-func (s *server) renderAdminRequest(w http.ResponseWriter, r *http.Request, a auth, id string, status int, errs map[string]string) {
-	req, err := s.d.Rights.Get(r.Context(), id)
+func (s *server) renderAdminRequest(w http.ResponseWriter, r *http.Request, a auth, id string, status int, errs map[string]string) error {
+	req, err := s.d.Rights.Review(r.Context(), staffActor(a), id)
 	if err != nil {
-		s.errorPage(w, r, err)
-		return
-	}
-	if err := s.recordStaffRead(r, a, req.SubjectID, map[string]string{"view": "rights.request", "request": req.ID}); err != nil {
-		s.errorPage(w, r, err)
-		return
+		return err
 	}
 	v := s.newView("Request "+req.ID, &a)
 	if errs != nil {
@@ -243,7 +236,7 @@ func (s *server) renderAdminRequest(w http.ResponseWriter, r *http.Request, a au
 		Params         string
 	}{s.staffRequestOut(req), !req.Status.Final() && s.d.Clock.Now().Before(req.FirstMonthEnds()) && req.ExtendedMonths < 2,
 		req.FirstMonthEnds().Format("2 January 2006"), paramsText(req.Params)}
-	s.render(w, r, status, "admin_requests_detail", v)
+	return s.render(w, r, status, "admin_requests_detail", v)
 }
 
 func paramsText(p rights.Params) string {
@@ -270,49 +263,46 @@ func paramsText(p rights.Params) string {
 }
 
 func (s *server) pageAdminRequest() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		s.renderAdminRequest(w, r, a, r.PathValue("id"), http.StatusOK, nil)
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		return s.renderAdminRequest(w, r, a, r.PathValue("id"), http.StatusOK, nil)
 	}
 }
 
 func (s *server) pageAdminDecisionPost(action string) authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		if err := parseForm(r); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		id := r.PathValue("id")
 		b := decisionBody{Note: r.PostForm.Get("note"), Reason: r.PostForm.Get("reason")}
 		if m := r.PostForm.Get("months"); m != "" {
 			n, err := strconv.Atoi(m)
 			if err != nil {
-				s.errorPage(w, r, badRequest("months", "months must be 1 or 2", err))
-				return
+				return badRequest("months", "months must be 1 or 2", err)
 			}
 			b.Months = n
 		}
 		if _, err := s.decide(r, a, action, id, b); err != nil {
-			s.formFailed(w, r, err, func(status int, errs map[string]string) {
-				s.renderAdminRequest(w, r, a, id, status, errs)
+			return redraw(err, func(status int, errs map[string]string) error {
+				return s.renderAdminRequest(w, r, a, id, status, errs)
 			})
-			return
 		}
 		http.Redirect(w, r, "/admin/requests/"+url.PathEscape(id)+"?done="+action, http.StatusSeeOther)
+		return nil
 	}
 }
 
 func (s *server) pageUnderAgePost() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		if err := parseForm(r); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		req, err := s.d.Rights.MarkUnderAge(r.Context(), a.P.Account.SubjectID, strings.TrimSpace(r.PostForm.Get("subject_id")), r.PostForm.Get("note"))
 		if err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		http.Redirect(w, r, "/admin/requests/"+url.PathEscape(req.ID)+"?done=under-age", http.StatusSeeOther)
+		return nil
 	}
 }
 
@@ -330,14 +320,14 @@ type publicRequestData struct {
 func (s *server) publicTypes() []option {
 	var out []option
 	for _, t := range rights.Types() {
-		if s.d.Policy.Offers(string(t)) {
+		if s.d.Policy.Policy.Offers(string(t)) {
 			out = append(out, option{Value: string(t), Label: string(t)})
 		}
 	}
 	return out
 }
 
-func (s *server) renderPublicRequest(w http.ResponseWriter, r *http.Request, status int, page string, d publicRequestData, errs map[string]string) {
+func (s *server) renderPublicRequest(w http.ResponseWriter, r *http.Request, status int, page string, d publicRequestData, errs map[string]string) error {
 	d.Types = s.publicTypes()
 	if d.Form == nil {
 		d.Form = map[string]string{}
@@ -347,98 +337,81 @@ func (s *server) renderPublicRequest(w http.ResponseWriter, r *http.Request, sta
 		v.Errors = errs
 	}
 	v.Data = d
-	s.render(w, r, status, page, v)
+	return s.render(w, r, status, page, v)
 }
 
-func (s *server) pagePublicRequest() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.renderPublicRequest(w, r, http.StatusOK, "rights_request", publicRequestData{}, nil)
-	})
+func (s *server) pagePublicRequest() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return s.renderPublicRequest(w, r, http.StatusOK, "rights_request", publicRequestData{}, nil)
+	}
 }
 
-func (s *server) pagePublicRequestPost() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) pagePublicRequestPost() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := parseForm(r); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		b := requestFromForm(r.PostForm)
 		b.Password = ""
 		form := map[string]string{"email": r.PostForm.Get("email"), "type": b.Type, "reason": b.Reason}
 		req, err := s.d.Rights.FileByEmail(r.Context(), r.PostForm.Get("email"), b.filing(), infoOf(r).client.IP)
 		if err != nil {
-			s.formFailed(w, r, err, func(status int, errs map[string]string) {
-				s.renderPublicRequest(w, r, status, "rights_request", publicRequestData{Form: form}, errs)
+			return redraw(err, func(status int, errs map[string]string) error {
+				return s.renderPublicRequest(w, r, status, "rights_request", publicRequestData{Form: form}, errs)
 			})
-			return
 		}
 		out := s.requestOut(req, "")
 		out.Status = string(rights.StatusReceived) // the same answer for every address
-		s.renderPublicRequest(w, r, http.StatusOK, "rights_verify", publicRequestData{Request: &out}, nil)
-	})
+		return s.renderPublicRequest(w, r, http.StatusOK, "rights_verify", publicRequestData{Request: &out}, nil)
+	}
 }
 
-func (s *server) pagePublicVerifyPost() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) pagePublicVerifyPost() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := parseForm(r); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		id := r.PathValue("id")
 		req, token, err := s.d.Rights.VerifyCode(r.Context(), id, strings.TrimSpace(r.PostForm.Get("code")))
 		if err != nil {
-			s.formFailed(w, r, err, func(status int, errs map[string]string) {
-				s.renderPublicRequest(w, r, status, "rights_verify", publicRequestData{Request: &requestJSON{ID: id}}, errs)
+			return redraw(err, func(status int, errs map[string]string) error {
+				return s.renderPublicRequest(w, r, status, "rights_verify", publicRequestData{Request: &requestJSON{ID: id}}, errs)
 			})
-			return
 		}
 		out := s.requestOut(req, "")
-		s.renderPublicRequest(w, r, http.StatusOK, "rights_status", publicRequestData{Request: &out, Token: token}, nil)
-	})
+		return s.renderPublicRequest(w, r, http.StatusOK, "rights_status", publicRequestData{Request: &out, Token: token}, nil)
+	}
 }
 
 // pagePublicStatusPost shows an emailed request's status to the bearer of
 // its key (sent in the form body, never in a URL).
-func (s *server) pagePublicStatusPost() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) pagePublicStatusPost() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := parseForm(r); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		token := r.PostForm.Get("token")
 		req, err := s.d.Rights.ByToken(r.Context(), r.PathValue("id"), token)
 		if err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		out := s.requestOut(req, "")
 		s.renderPublicRequest(w, r, http.StatusOK, "rights_status", publicRequestData{Request: &out, Token: token,
 			Download: out.Status == string(rights.StatusCompleted) && (req.Type == rights.Access || req.Type == rights.Portability)}, nil)
-	})
+		return nil
+	}
 }
 
-func (s *server) pagePublicDownloadPost() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) pagePublicDownloadPost() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := parseForm(r); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		ex, err := s.d.Rights.DownloadByToken(r.Context(), r.PathValue("id"), r.PostForm.Get("token"))
 		if err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		sendExport(w, ex)
-	})
-}
-
-// pageRights wraps a page that needs the rights service.
-func (s *server) pageRights(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.Rights == nil {
-			s.errorPage(w, r, fault.New(fault.NotFound, "rights requests are not available on this server"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+		return nil
+	}
 }

@@ -10,8 +10,8 @@
 package web
 
 import (
+	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -33,7 +33,6 @@ import (
 	"steward/internal/notice"
 	"steward/internal/policy"
 	"steward/internal/rights"
-	"steward/internal/store"
 )
 
 //go:embed templates/*.html
@@ -68,34 +67,32 @@ type Config struct {
 	DemoDir fs.FS
 	// MaxBodyBytes bounds request bodies; 0 means 1 MiB.
 	MaxBodyBytes int64
+	// MetricsToken, when set, lets a scraper outside loopback and the
+	// trusted proxies read /metrics with it as a Bearer token.
+	MetricsToken string
 }
 
-// Deps are everything the HTTP layer calls. All are required except
-// Metrics (a private registry is used when nil) and Config fields.
+// Deps are everything the HTTP layer calls: every service is required
+// (Metrics may be nil: a private registry is used).
 type Deps struct {
-	DB            *store.DB
-	Clock         clock.Clock
-	Log           *slog.Logger
-	Metrics       *prometheus.Registry
-	Policy        *policy.Policy // the policy in force
-	PolicyVersion int            // its published version number
-	Identity      *identity.Service
-	Audit         *audit.Log
-	Outbox        *mail.Outbox
-	// Consent, Newsletters and Notices serve issue 5 (consent ledger,
-	// newsletters, policy-change and broadcast notices); when nil, their
-	// routes answer 404.
+	// Ready answers nil while Steward can serve requests (the database
+	// answers); /readyz reports it.
+	Ready       func(context.Context) error
+	Clock       clock.Clock
+	Log         *slog.Logger
+	Metrics     *prometheus.Registry
+	Policy      policy.Published // the policy in force
+	Versions    *policy.Archive
+	Identity    *identity.Service
+	Audit       *audit.Log
+	Outbox      *mail.Outbox
 	Consent     *consent.Ledger
 	Newsletters *newsletter.Service
 	Notices     *notice.Service
-	// Rights serves issue 3 (rights requests, the privacy centre, the
-	// staff queue); when nil, its routes answer 404.
-	Rights *rights.Service
-	// Activity and Analytics serve issue 4 (tracker, collection, reports,
-	// trends); when nil, their routes answer 404.
-	Activity  *activity.Collector
-	Analytics *analytics.Service
-	Config    Config
+	Rights      *rights.Service
+	Activity    *activity.Collector
+	Analytics   *analytics.Service
+	Config      Config
 }
 
 // server holds what the handlers share. It is built once by New and never
@@ -123,21 +120,15 @@ func New(d Deps) (http.Handler, error) {
 }
 
 func newServer(d Deps) (*server, error) {
-	switch {
-	case d.DB == nil:
-		return nil, errors.New("web: Deps.DB is required")
-	case d.Clock == nil:
-		return nil, errors.New("web: Deps.Clock is required")
-	case d.Log == nil:
-		return nil, errors.New("web: Deps.Log is required")
-	case d.Policy == nil:
-		return nil, errors.New("web: Deps.Policy is required")
-	case d.Identity == nil:
-		return nil, errors.New("web: Deps.Identity is required")
-	case d.Audit == nil:
-		return nil, errors.New("web: Deps.Audit is required")
-	case d.Outbox == nil:
-		return nil, errors.New("web: Deps.Outbox is required")
+	for name, missing := range map[string]bool{
+		"Ready": d.Ready == nil, "Clock": d.Clock == nil, "Log": d.Log == nil, "Policy": d.Policy.Policy == nil,
+		"Versions": d.Versions == nil, "Identity": d.Identity == nil, "Audit": d.Audit == nil, "Outbox": d.Outbox == nil, "Consent": d.Consent == nil,
+		"Newsletters": d.Newsletters == nil, "Notices": d.Notices == nil, "Rights": d.Rights == nil,
+		"Activity": d.Activity == nil, "Analytics": d.Analytics == nil,
+	} {
+		if missing {
+			return nil, fmt.Errorf("web: Deps.%s is required", name)
+		}
 	}
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
@@ -153,7 +144,7 @@ func newServer(d Deps) (*server, error) {
 		}
 		s.base = u
 	}
-	s.cookies = functionalCookies(d.Policy)
+	s.cookies = functionalCookies(d.Policy.Policy)
 	if !s.cookies[SessionCookie] {
 		return nil, fmt.Errorf("web: the policy must declare the functional cookie %q, the only cookie Steward sets (promise M3)", SessionCookie)
 	}

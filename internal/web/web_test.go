@@ -275,7 +275,7 @@ func TestPromiseM3_NoCookieButFunctional(t *testing.T) {
 	sessions := e.do(member, "GET", "/api/v1/me/sessions", nil)
 	var list struct{ Sessions []sessionJSON }
 	sessions.json(t, &list)
-	msgs, err := e.outbox.List(context.Background(), e.db, 1)
+	msgs, err := e.outbox.List(context.Background(), 1)
 	if err != nil || len(msgs) == 0 {
 		t.Fatalf("outbox: %v %d", err, len(msgs))
 	}
@@ -347,6 +347,14 @@ func TestCrossOriginProtection(t *testing.T) {
 	}
 	// Without Sec-Fetch-Site, the Origin header alone decides.
 	assertProblem(t, e.do(second, "POST", "/api/v1/me/sessions/revoke-others", nil, "Origin", "https://evil.example"), 403, "forbidden")
+	// A browser that sends only a Referer still says where it came from.
+	assertProblem(t, e.do(second, "POST", "/account/sessions/revoke-others", url.Values{}, "Referer", "https://evil.example/page"), 403, "forbidden")
+	if got := countSessions(); got != before {
+		t.Errorf("sessions after a refused Referer-only post = %d, want %d", got, before)
+	}
+	if r := e.do(second, "POST", "/api/v1/me/sessions/revoke-others", nil, "Referer", "https://accounts.example.org/account"); r.StatusCode != 200 {
+		t.Errorf("post with our own Referer = %d, want 200", r.StatusCode)
+	}
 	// Login CSRF is refused too.
 	assertProblem(t, e.do(nil, "POST", "/login", url.Values{"email": {"ann@example.org"}, "password": {testPassword}},
 		"Sec-Fetch-Site", "cross-site"), 403, "forbidden")
@@ -566,5 +574,63 @@ func TestPanicBecomesProblem(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "secret detail 42") || !strings.Contains(e.logs.String(), p.Instance) {
 		t.Errorf("panic not logged with its request id")
+	}
+}
+
+// TestPagesHaveDescriptionAndIcon keeps what a page audit (Lighthouse)
+// found missing fixed: every page carries a meta description, and its
+// icon is served, so no browser logs a 404 for a favicon.
+func TestPagesHaveDescriptionAndIcon(t *testing.T) {
+	t.Parallel()
+	e := sqliteEnv(t, envOptions{})
+	member, _ := e.member("ann@example.org", "Ann Example")
+	descRE := regexp.MustCompile(`<meta name="description" content="([^"]+)">`)
+	iconRE := regexp.MustCompile(`<link rel="icon" href="([^"]+)"`)
+	pages := []struct {
+		path   string
+		client *http.Client
+	}{
+		{"/", nil}, {"/privacy", nil}, {"/privacy/versions", nil}, {"/signup", nil}, {"/login", nil},
+		{"/reset-password", nil}, {"/privacy/request", nil}, {"/no/such/page", nil},
+		{"/account", member}, {"/account/privacy", member}, {"/account/consents", member},
+	}
+	for _, p := range pages {
+		r := e.do(p.client, "GET", p.path, nil, "Accept", "text/html")
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("GET %s: Content-Type %q, want a page", p.path, r.Header.Get("Content-Type"))
+			continue
+		}
+		if m := descRE.FindSubmatch(r.body); m == nil || strings.TrimSpace(string(m[1])) == "" {
+			t.Errorf("GET %s: no meta description", p.path)
+		}
+		m := iconRE.FindSubmatch(r.body)
+		if m == nil {
+			t.Errorf("GET %s: no icon link", p.path)
+			continue
+		}
+		if icon := e.do(nil, "GET", string(m[1]), nil); icon.StatusCode != 200 {
+			t.Errorf("GET %s: its icon %s answers %d", p.path, m[1], icon.StatusCode)
+		}
+	}
+}
+
+// TestMetricsOnlyForTheOperator: /metrics answers loopback and trusted
+// proxies, and anyone else only with the metrics token.
+func TestMetricsOnlyForTheOperator(t *testing.T) {
+	t.Parallel()
+	e := sqliteEnv(t, envOptions{config: Config{MetricsToken: "scrape-me", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
+	if r := e.do(nil, "GET", "/metrics", nil); r.StatusCode != 200 {
+		t.Errorf("GET /metrics from loopback = %d, want 200", r.StatusCode)
+	}
+	// Through the trusted proxy, for a client on the internet.
+	outside := "X-Forwarded-For"
+	assertProblem(t, e.do(nil, "GET", "/metrics", nil, outside, "203.0.113.9"), 403, "forbidden")
+	assertProblem(t, e.do(nil, "GET", "/metrics", nil, outside, "203.0.113.9", "Authorization", "Bearer wrong"), 403, "forbidden")
+	if r := e.do(nil, "GET", "/metrics", nil, outside, "203.0.113.9", "Authorization", "Bearer scrape-me"); r.StatusCode != 200 {
+		t.Errorf("GET /metrics with the token = %d, want 200", r.StatusCode)
+	}
+	// A scraper inside the trusted network needs no token.
+	if r := e.do(nil, "GET", "/metrics", nil, outside, "127.0.0.5"); r.StatusCode != 200 {
+		t.Errorf("GET /metrics from the trusted network = %d, want 200", r.StatusCode)
 	}
 }

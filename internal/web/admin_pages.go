@@ -2,12 +2,11 @@ package web
 
 import (
 	"net/http"
+	"steward/internal/audit"
+	"steward/internal/identity"
 	"strconv"
 	"strings"
 	"time"
-
-	"steward/internal/audit"
-	"steward/internal/identity"
 )
 
 // staffActor names a staff member in the audit log by pseudonymous id.
@@ -16,7 +15,7 @@ func staffActor(a auth) string { return "staff:" + a.P.Account.SubjectID }
 // recordStaffRead audits a staff member's view of personal data before it
 // is shown: if the record cannot be written, nothing is shown.
 func (s *server) recordStaffRead(r *http.Request, a auth, subjectID string, detail map[string]string) error {
-	return s.d.Audit.Record(r.Context(), s.d.DB, audit.Event{
+	return s.d.Audit.Append(r.Context(), audit.Event{
 		Actor:   staffActor(a),
 		Action:  "staff.read",
 		Subject: subjectID,
@@ -45,7 +44,7 @@ var consoleLinks = []consoleLink{
 }
 
 func (s *server) pageAdmin() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		v := s.newView("Staff console", &a)
 		data := adminData{
 			Role:           a.P.Account.Role,
@@ -59,7 +58,7 @@ func (s *server) pageAdmin() authed {
 			}
 		}
 		v.Data = data
-		s.render(w, r, http.StatusOK, "admin", v)
+		return s.render(w, r, http.StatusOK, "admin", v)
 	}
 }
 
@@ -83,15 +82,13 @@ func maskAddress(addr string) string {
 const outboxPageSize = 100
 
 func (s *server) pageOutbox() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		list, err := s.d.Outbox.List(r.Context(), s.d.DB, outboxPageSize)
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		list, err := s.d.Outbox.List(r.Context(), outboxPageSize)
 		if err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		if err := s.recordStaffRead(r, a, "", map[string]string{"view": "outbox.list", "count": strconv.Itoa(len(list))}); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		rows := make([]outboxRow, 0, len(list))
 		for _, m := range list {
@@ -102,24 +99,22 @@ func (s *server) pageOutbox() authed {
 			Configured bool
 			Messages   []outboxRow
 		}{s.d.Outbox.Configured(), rows}
-		s.render(w, r, http.StatusOK, "outbox", v)
+		return s.render(w, r, http.StatusOK, "outbox", v)
 	}
 }
 
 func (s *server) pageOutboxMessage() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		m, err := s.d.Outbox.Get(r.Context(), s.d.DB, r.PathValue("id"))
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		m, err := s.d.Outbox.Get(r.Context(), r.PathValue("id"))
 		if err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		if err := s.recordStaffRead(r, a, m.SubjectID, map[string]string{"view": "outbox.message", "message": m.ID}); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		v := s.newView("Message", &a)
 		v.Data = m
-		s.render(w, r, http.StatusOK, "outbox_message", v)
+		return s.render(w, r, http.StatusOK, "outbox_message", v)
 	}
 }
 
@@ -134,21 +129,19 @@ type auditData struct {
 // pageAudit lists audit entries newest first, page by page. The chain is
 // verified on request only: verification reads the whole log.
 func (s *server) pageAudit() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		q := r.URL.Query()
 		var before int64
 		if b := q.Get("before"); b != "" {
 			n, err := strconv.ParseInt(b, 10, 64)
 			if err != nil || n < 1 {
-				s.errorPage(w, r, badRequest("before", "before must be a positive entry number", err))
-				return
+				return badRequest("before", "before must be a positive entry number", err)
 			}
 			before = n
 		}
-		entries, err := s.d.Audit.List(r.Context(), s.d.DB, before, auditPageSize)
+		entries, err := s.d.Audit.List(r.Context(), before, auditPageSize)
 		if err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		d := auditData{Entries: entries}
 		if len(entries) == auditPageSize && entries[len(entries)-1].Seq > 1 {
@@ -157,8 +150,7 @@ func (s *server) pageAudit() authed {
 		if q.Get("verify") != "" {
 			rep, err := s.d.Audit.Verify(r.Context())
 			if err != nil {
-				s.errorPage(w, r, err)
-				return
+				return err
 			}
 			d.Report = &rep
 		}
@@ -167,11 +159,10 @@ func (s *server) pageAudit() authed {
 			detail["before"] = strconv.FormatInt(before, 10)
 		}
 		if err := s.recordStaffRead(r, a, "", detail); err != nil {
-			s.errorPage(w, r, err)
-			return
+			return err
 		}
 		v := s.newView("Audit log", &a)
 		v.Data = d
-		s.render(w, r, http.StatusOK, "audit", v)
+		return s.render(w, r, http.StatusOK, "audit", v)
 	}
 }

@@ -1,13 +1,11 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"time"
-
 	"steward/internal/fault"
 	"steward/internal/identity"
+	"time"
 )
 
 // acceptedBody is the answer to every request whose outcome must not tell
@@ -25,32 +23,12 @@ const (
 	msgReset  = "If an account uses this address, a password reset link is on its way."
 )
 
-func (s *server) handleHealthz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.encode(w, r, http.StatusOK, map[string]string{"status": "ok"})
-	})
-}
-
-// handleReadyz answers 200 only while the database answers.
-func (s *server) handleReadyz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.d.DB.PingContext(ctx); err != nil {
-			s.log.Warn("web: readiness check failed", "request_id", infoOf(r).id, "error", err.Error())
-			writeJSON(w, "application/problem+json", http.StatusServiceUnavailable, problem{
-				Type: problemTypeBase + "unavailable", Title: "Not ready", Status: http.StatusServiceUnavailable,
-				Detail: "the database does not answer", Instance: infoOf(r).id,
-			})
-			return
-		}
-		s.encode(w, r, http.StatusOK, map[string]string{"status": "ready"})
-	})
-}
-
 // stringFields decodes the values of a flat JSON object of strings,
-// naming the first field whose value is not a string.
-func stringFields(body map[string]json.RawMessage, skip ...string) (map[string]string, error) {
+// naming the first field whose value is not a string. A field the policy
+// does not declare is named as unknown rather than as a wrong type: the
+// domain refuses it either way, and "must be a string" would suggest that
+// a string would do.
+func (s *server) stringFields(body map[string]json.RawMessage, skip ...string) (map[string]string, error) {
 	out := make(map[string]string, len(body))
 outer:
 	for k, raw := range body {
@@ -61,6 +39,9 @@ outer:
 		}
 		var v string
 		if err := json.Unmarshal(raw, &v); err != nil {
+			if s.d.Policy.Policy.CategoryOfField(k) == "" {
+				return nil, badRequest(k, "unknown field "+k, nil)
+			}
 			return nil, badRequest(k, k+" must be a string", err)
 		}
 		out[k] = v
@@ -68,38 +49,33 @@ outer:
 	return out, nil
 }
 
-func (s *server) handleSignUp() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleSignUp() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var body map[string]json.RawMessage
 		if err := decode(r, &body); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		in := identity.SignUpInput{}
 		if raw, ok := body["password"]; ok {
 			if err := json.Unmarshal(raw, &in.Password); err != nil {
-				s.problemJSON(w, r, badRequest("password", "password must be a string", err))
-				return
+				return badRequest("password", "password must be a string", err)
 			}
 		}
 		if raw, ok := body["age_confirmed"]; ok {
 			if err := json.Unmarshal(raw, &in.AgeConfirmed); err != nil {
-				s.problemJSON(w, r, badRequest("age_confirmed", "age_confirmed must be true or false", err))
-				return
+				return badRequest("age_confirmed", "age_confirmed must be true or false", err)
 			}
 		}
-		fields, err := stringFields(body, "password", "age_confirmed")
+		fields, err := s.stringFields(body, "password", "age_confirmed")
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		in.Fields = fields
 		if err := s.d.Identity.SignUp(r.Context(), in, meta(r)); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusAccepted, accepted(msgSignUp))
-	})
+		return s.encode(w, http.StatusAccepted, accepted(msgSignUp))
+	}
 }
 
 type loginRequest struct {
@@ -113,42 +89,68 @@ type sessionCreated struct {
 	SessionID string    `json:"session_id"`
 }
 
-func (s *server) handleLogin() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleLogin() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var in loginRequest
 		if err := decode(r, &in); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		sess, tok, err := s.d.Identity.Login(r.Context(), in.Email, in.Password, meta(r))
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		s.setSessionCookie(w, r, tok, sess.ExpiresAt)
-		s.encode(w, r, http.StatusCreated, sessionCreated{Token: tok, ExpiresAt: sess.ExpiresAt, SessionID: sess.ID})
-	})
-}
-
-func (s *server) handleLogout() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
-		if err := s.d.Identity.Logout(r.Context(), a.Token); err != nil {
-			s.problemJSON(w, r, err)
-			return
-		}
-		s.clearSessionCookie(w, r)
-		w.WriteHeader(http.StatusNoContent)
+		return s.encode(w, http.StatusCreated, sessionCreated{Token: tok, ExpiresAt: sess.ExpiresAt, SessionID: sess.ID})
 	}
 }
 
+func (s *server) handleLogout() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if err := s.d.Identity.Logout(r.Context(), a.Token); err != nil {
+			return err
+		}
+		s.clearSessionCookie(w, r)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// profileOut is the JSON shape of GET/PATCH /api/v1/me.
+type profileOut struct {
+	ID            string            `json:"id"`
+	Email         string            `json:"email"`
+	EmailVerified bool              `json:"email_verified"`
+	PendingEmail  string            `json:"pending_email,omitempty"`
+	Role          string            `json:"role,omitempty"`
+	Fields        map[string]string `json:"fields"`
+	SelfEditable  []string          `json:"self_editable"`
+	CreatedAt     time.Time         `json:"created_at"`
+}
+
+func profileJSON(p identity.Profile) profileOut {
+	out := profileOut{
+		ID: p.Account.SubjectID, Email: p.Account.Email, EmailVerified: p.Account.EmailVerified,
+		PendingEmail: p.PendingEmail, Role: p.Account.Role, Fields: p.Fields, SelfEditable: []string{},
+		CreatedAt: p.Account.CreatedAt,
+	}
+	if out.Fields == nil {
+		out.Fields = map[string]string{}
+	}
+	for _, f := range p.Order {
+		if p.Editable[f] {
+			out.SelfEditable = append(out.SelfEditable, f)
+		}
+	}
+	return out
+}
+
 func (s *server) handleMe() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		prof, err := s.d.Identity.Profile(r.Context(), a.P)
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusOK, profileJSON(prof))
+		return s.encode(w, http.StatusOK, profileJSON(prof))
 	}
 }
 
@@ -157,34 +159,29 @@ func (s *server) handleMe() authed {
 // the new address to be verified. current_password re-authenticates when
 // the session is outside its privileged window.
 func (s *server) handleUpdateMe() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		var body map[string]json.RawMessage
 		if err := decode(r, &body); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		var password string
 		if raw, ok := body["current_password"]; ok {
 			if err := json.Unmarshal(raw, &password); err != nil {
-				s.problemJSON(w, r, badRequest("current_password", "current_password must be a string", err))
-				return
+				return badRequest("current_password", "current_password must be a string", err)
 			}
 		}
-		changes, err := stringFields(body, "current_password")
+		changes, err := s.stringFields(body, "current_password")
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		if len(changes) == 0 {
-			s.problemJSON(w, r, badRequest("", "name at least one field to change", nil))
-			return
+			return badRequest("", "name at least one field to change", nil)
 		}
 		prof, err := s.d.Identity.UpdateProfile(r.Context(), a.P, changes, password)
 		if err != nil {
-			s.problemJSON(w, r, renameField(err, map[string]string{"password": "current_password"}))
-			return
+			return renameField(err, map[string]string{"password": "current_password"})
 		}
-		s.encode(w, r, http.StatusOK, profileJSON(prof))
+		return s.encode(w, http.StatusOK, profileJSON(prof))
 	}
 }
 
@@ -194,17 +191,16 @@ type passwordChange struct {
 }
 
 func (s *server) handleChangePassword() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		var in passwordChange
 		if err := decode(r, &in); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		if err := s.d.Identity.ChangePassword(r.Context(), a.P, in.CurrentPassword, in.NewPassword); err != nil {
-			s.problemJSON(w, r, renameField(err, map[string]string{"password": "current_password"}))
-			return
+			return renameField(err, map[string]string{"password": "current_password"})
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 }
 
@@ -230,38 +226,36 @@ func sessionsJSON(list []identity.Session, currentID string) []sessionJSON {
 }
 
 func (s *server) handleSessions() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		list, err := s.d.Identity.SessionsOf(r.Context(), a.P)
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusOK, map[string]any{"sessions": sessionsJSON(list, a.P.Session.ID)})
+		return s.encode(w, http.StatusOK, map[string]any{"sessions": sessionsJSON(list, a.P.Session.ID)})
 	}
 }
 
 func (s *server) handleRevokeSession() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		id := r.PathValue("id")
 		if err := s.d.Identity.RevokeSession(r.Context(), a.P.Account.SubjectID, id); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		if id == a.P.Session.ID {
 			s.clearSessionCookie(w, r)
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 }
 
 func (s *server) handleRevokeOthers() authed {
-	return func(w http.ResponseWriter, r *http.Request, a auth) {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
 		n, err := s.d.Identity.RevokeOtherSessions(r.Context(), a.P)
 		if err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusOK, map[string]int{"revoked": n})
+		return s.encode(w, http.StatusOK, map[string]int{"revoked": n})
 	}
 }
 
@@ -278,74 +272,64 @@ type resetConfirm struct {
 	Password string `json:"password"`
 }
 
-func (s *server) handleSendVerification() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleSendVerification() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var in emailRequest
 		if err := decode(r, &in); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		if err := s.d.Identity.ResendVerification(r.Context(), in.Email, meta(r)); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusAccepted, accepted(msgResend))
-	})
+		return s.encode(w, http.StatusAccepted, accepted(msgResend))
+	}
 }
 
-func (s *server) handleConfirmVerification() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleConfirmVerification() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var in tokenRequest
 		if err := decode(r, &in); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		if in.Token == "" {
-			s.problemJSON(w, r, fault.FieldError("token", "token is required"))
-			return
+			return fault.FieldError("token", "token is required")
 		}
 		if err := s.d.Identity.VerifyEmail(r.Context(), in.Token); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusOK, map[string]string{"status": "verified"})
-	})
+		return s.encode(w, http.StatusOK, map[string]string{"status": "verified"})
+	}
 }
 
-func (s *server) handleRequestReset() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleRequestReset() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var in emailRequest
 		if err := decode(r, &in); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		if err := s.d.Identity.RequestPasswordReset(r.Context(), in.Email, meta(r)); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
-		s.encode(w, r, http.StatusAccepted, accepted(msgReset))
-	})
+		return s.encode(w, http.StatusAccepted, accepted(msgReset))
+	}
 }
 
-func (s *server) handleConfirmReset() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleConfirmReset() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var in resetConfirm
 		if err := decode(r, &in); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		if in.Token == "" {
-			s.problemJSON(w, r, fault.FieldError("token", "token is required"))
-			return
+			return fault.FieldError("token", "token is required")
 		}
 		if err := s.d.Identity.ResetPassword(r.Context(), in.Token, in.Password, meta(r)); err != nil {
-			s.problemJSON(w, r, err)
-			return
+			return err
 		}
 		// Every session ended with the reset, this browser's too.
 		if _, err := r.Cookie(SessionCookie); err == nil {
 			s.clearSessionCookie(w, r)
 		}
-		s.encode(w, r, http.StatusOK, map[string]string{"status": "password_reset"})
-	})
+		return s.encode(w, http.StatusOK, map[string]string{"status": "password_reset"})
+	}
 }
