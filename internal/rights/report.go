@@ -800,7 +800,13 @@ func (s *Service) writeIndex(w io.Writer, r Request, cov *CoverSheet, sets []*da
 		Cover                              *CoverSheet
 		Sets                               []indexSet
 		Files                              []fileEntry
-	}{RequestID: r.ID, Now: now, Cover: cov, Files: files}
+	}{RequestID: r.ID, Now: now, Cover: cov}
+	// The page is UTF-8; the CSV and JSON files carry stored values as
+	// they are, but a stored value or upload name may not be valid text.
+	for _, f := range files {
+		f.Original = strings.ToValidUTF8(f.Original, "\uFFFD")
+		v.Files = append(v.Files, f)
+	}
 	if r.Type == Access {
 		v.Title = "Your personal data at " + cov.Controller.Name
 		v.Intro = "This is everything we hold about you, with what we do with it. access.json holds all of it in one machine-readable file; each dataset is also a CSV file."
@@ -817,7 +823,13 @@ func (s *Service) writeIndex(w io.Writer, r Request, cov *CoverSheet, sets []*da
 				is.Header = append(is.Header, d.Columns[j].Name)
 			}
 		}
-		is.Rows = samples[d.Name]
+		for _, rec := range samples[d.Name] {
+			valid := make([]string, len(rec))
+			for k, field := range rec {
+				valid[k] = strings.ToValidUTF8(field, "\uFFFD")
+			}
+			is.Rows = append(is.Rows, valid)
+		}
 		v.Sets = append(v.Sets, is)
 	}
 	return indexTemplate.Execute(w, v)
