@@ -21,13 +21,22 @@ const (
 // regular expressions: Go's regexp needed some 50 µs for an ordinary path,
 // the largest cost of collection; a path with nothing to scrub now costs
 // one pass.
+//
+// A marker can join what surrounds it into something a pass removes:
+// ":phone" glued to "A000000A000" makes a 16-character token. So the passes
+// repeat until they change nothing, and scrubbing a scrubbed value gives
+// it back unchanged; a search term is stored the same whichever path it
+// came through. Every replacement shortens s or removes an '@', so the loop
+// ends; only a value that had something removed pays for a second round.
 func Scrub(s string) string {
-	if s == "" || !suspicious(s) {
-		return s
+	for s != "" && suspicious(s) {
+		t := scrubPhones(scrubTokens(scrubEmails(s)))
+		if t == s {
+			break
+		}
+		s = t
 	}
-	s = scrubEmails(s)
-	s = scrubTokens(s)
-	return scrubPhones(s)
+	return s
 }
 
 // suspicious is the fast path: nothing to scrub without an '@', a run of
@@ -236,8 +245,14 @@ func scrubPhones(s string) string {
 // count-visitors-2026") are words joined by hyphens.
 func looksLikeToken(run string) bool {
 	// Judge each hyphen/underscore separated part: a slug's parts are short
-	// words; a token has a long part.
-	for _, part := range strings.FieldsFunc(run, func(r rune) bool { return r == '-' || r == '_' }) {
+	// words; a token has a long part. Parts are cut by hand: FieldsFunc
+	// allocated on every path with a long slug.
+	for start, end := 0, 0; start < len(run); start = end + 1 {
+		end = start
+		for end < len(run) && run[end] != '-' && run[end] != '_' {
+			end++
+		}
+		part := run[start:end]
 		if len(part) < 16 {
 			continue
 		}

@@ -23,8 +23,31 @@ import (
 // Duplicate member names are refused: two parsers could pick different
 // values, and a signature must mean one thing.
 func canonicalJSON(doc []byte) ([]byte, error) {
+	v, err := decodeDocument(doc)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := writeCanonical(&buf, v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeDocument reads a whole JSON document for canonicalisation. It
+// refuses what encoding/json would quietly turn into U+FFFD, invalid UTF-8
+// and a lone surrogate escape ("\ud800"): the canonical form would then
+// hold a character the document does not, and a signed U+FFFD would also
+// vouch for a receipt where it was swapped for either.
+func decodeDocument(doc []byte) (any, error) {
 	if !utf8.Valid(doc) {
 		return nil, errors.New("consent: receipt is not valid UTF-8")
+	}
+	if !json.Valid(doc) {
+		return nil, errors.New("consent: receipt is not valid JSON")
+	}
+	if loneSurrogate(doc) {
+		return nil, errors.New("consent: receipt escapes half of a UTF-16 surrogate pair")
 	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
@@ -35,11 +58,55 @@ func canonicalJSON(doc []byte) ([]byte, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("consent: trailing data after the receipt")
 	}
-	var buf bytes.Buffer
-	if err := writeCanonical(&buf, v); err != nil {
-		return nil, err
+	return v, nil
+}
+
+// loneSurrogate reports whether doc, valid JSON, holds a \u escape of a
+// UTF-16 surrogate that is not a high one followed by a low one. In valid
+// JSON a backslash only starts an escape inside a string, so no string
+// tracking is needed.
+func loneSurrogate(doc []byte) bool {
+	for i := 0; i < len(doc); i++ {
+		if doc[i] != '\\' {
+			continue
+		}
+		i++
+		if doc[i] != 'u' {
+			continue
+		}
+		r := hex4(doc[i+1:])
+		i += 4
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			return true
+		case r >= 0xd800 && r <= 0xdbff:
+			if i+6 >= len(doc) || doc[i+1] != '\\' || doc[i+2] != 'u' {
+				return true
+			}
+			if lo := hex4(doc[i+3:]); lo < 0xdc00 || lo > 0xdfff {
+				return true
+			}
+			i += 6
+		}
 	}
-	return buf.Bytes(), nil
+	return false
+}
+
+// hex4 reads the four hexadecimal digits of a \u escape.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 type member struct {

@@ -198,12 +198,9 @@ func VerifyReceipt(pub ed25519.PublicKey, receiptJSON []byte) error {
 	if len(receiptJSON) > 1<<20 {
 		return fmt.Errorf("consent: %w: receipt is too large", ErrBadReceipt)
 	}
-	if !json.Valid(receiptJSON) {
-		return fmt.Errorf("consent: %w: not valid JSON", ErrBadReceipt)
-	}
-	dec := json.NewDecoder(bytes.NewReader(receiptJSON))
-	dec.UseNumber()
-	v, err := decodeValue(dec)
+	// Decoded as for signing, so only a document whose canonical form is
+	// the signed bytes verifies.
+	v, err := decodeDocument(receiptJSON)
 	if err != nil {
 		return fmt.Errorf("consent: %w: %v", ErrBadReceipt, err)
 	}
@@ -230,8 +227,10 @@ func VerifyReceipt(pub ed25519.PublicKey, receiptJSON []byte) error {
 	if sig.KeyID != "" && sig.KeyID != KeyID(pub) {
 		return fmt.Errorf("consent: %w: signed by key %s, not by key %s", ErrBadReceipt, sig.KeyID, KeyID(pub))
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(sig.Value)
-	if err != nil || len(raw) != ed25519.SignatureSize {
+	// Strict, and re-encoded to the same text: the decoder would also take
+	// line breaks and stray low bits, other spellings of one signature.
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(sig.Value)
+	if err != nil || len(raw) != ed25519.SignatureSize || base64.RawURLEncoding.EncodeToString(raw) != sig.Value {
 		return fmt.Errorf("consent: %w: malformed signature value", ErrBadReceipt)
 	}
 	var buf bytes.Buffer

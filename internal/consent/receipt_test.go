@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func testSigner(t testing.TB) *Signer {
@@ -85,6 +86,13 @@ func TestReceiptTampered(t *testing.T) {
 		{"duplicate member", bytes.Replace(signed, []byte(`"state": "given"`), []byte(`"state": "given", "state": "withdrawn"`), 1), s.PublicKey()},
 		{"signature removed", removeSignature(t, signed), s.PublicKey()},
 		{"signature value altered", alterSignature(t, signed), s.PublicKey()},
+		// Other spellings of the same signature bytes.
+		{"signature value with a line break", respellSignature(t, signed, func(v string) string { return v[:10] + "\n" + v[10:] }), s.PublicKey()},
+		{"signature value with stray low bits", respellSignature(t, signed, func(v string) string {
+			const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+			last := strings.IndexByte(alphabet, v[len(v)-1])
+			return v[:len(v)-1] + string(alphabet[last^1])
+		}), s.PublicKey()},
 		{"signed by another key", otherSigned, s.PublicKey()},
 		{"verified with another key", signed, other.PublicKey()},
 		{"not JSON", []byte("not json"), s.PublicKey()},
@@ -131,6 +139,17 @@ func alterSignature(t *testing.T, doc []byte) []byte {
 		v[0] = 'A'
 	}
 	sig["value"] = string(v)
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func respellSignature(t *testing.T, doc []byte, respell func(string) string) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(doc, &m); err != nil {
+		t.Fatal(err)
+	}
+	sig := m["signature"].(map[string]any)
+	sig["value"] = respell(sig["value"].(string))
 	b, _ := json.Marshal(m)
 	return b
 }
@@ -221,4 +240,166 @@ func TestCanonicalJSON(t *testing.T) {
 			t.Errorf("canonicalJSON(%q): got nil error", bad)
 		}
 	}
+}
+
+// signedWithReplacement is a signed receipt holding U+FFFD, the character
+// encoding/json puts for what it cannot decode.
+func signedWithReplacement(t testing.TB, s *Signer) []byte {
+	t.Helper()
+	r := sampleReceipt()
+	r.CollectionPoint = "/account/privacy \uFFFD"
+	signed, err := s.Sign(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(signed, []byte("\uFFFD")) {
+		t.Fatal("the signed receipt does not hold U+FFFD as it is")
+	}
+	return signed
+}
+
+// TestReceiptReplacementCharacter: a signed U+FFFD must not vouch for the
+// invalid input the decoder would also turn into U+FFFD.
+func TestReceiptReplacementCharacter(t *testing.T) {
+	s := testSigner(t)
+	signed := signedWithReplacement(t, s)
+	swap := func(with string) []byte { return bytes.Replace(signed, []byte("\uFFFD"), []byte(with), 1) }
+	for name, doc := range map[string][]byte{
+		"raw 0xFF byte":             swap("\xff"),
+		"encoded surrogate bytes":   swap("\xed\xa0\x80"),
+		`\ud800 escape`:             swap(`\ud800`),
+		`\udfff escape`:             swap(`\uDFFF`),
+		`high surrogate then a`:     swap(`\ud800\u0061`),
+		`high surrogate then high`:  swap(`\ud800\ud800`),
+		`high surrogate at the end`: swap(`x\ud83d`),
+	} {
+		err := VerifyReceipt(s.PublicKey(), doc)
+		if err == nil || !errors.Is(err, ErrBadReceipt) {
+			t.Errorf("%s: got %v, want ErrBadReceipt", name, err)
+		}
+	}
+	// Spelling the same character differently is re-encoding, not a change.
+	for name, doc := range map[string][]byte{
+		"as signed":          signed,
+		`\ufffd escape`:      swap(`\ufffd`),
+		`\uFFFD escape`:      swap(`\uFFFD`),
+		"re-indented":        compactJSON(t, signed),
+		"escaped solidus":    bytes.Replace(signed, []byte(`https://`), []byte(`https:\/\/`), 1),
+		"surrogate pair":     bytes.Replace(signedEmoji(t, s), []byte("\U0001F600"), []byte(`\ud83d\ude00`), 1),
+		"surrogate pair raw": signedEmoji(t, s),
+	} {
+		if err := VerifyReceipt(s.PublicKey(), doc); err != nil {
+			t.Errorf("%s: got %v, want it to verify", name, err)
+		}
+	}
+}
+
+func signedEmoji(t testing.TB, s *Signer) []byte {
+	t.Helper()
+	r := sampleReceipt()
+	r.CollectionPoint = "/account/privacy \U0001F600"
+	signed, err := s.Sign(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+func compactJSON(t testing.TB, doc []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, doc); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// FuzzVerifyReceipt: whatever a signed receipt is turned into, it verifies
+// only if it says exactly what was signed. The check beside the signature
+// decodes with encoding/json alone and counts U+FFFD: every one in the
+// decoded receipt must be written in it, as the character or \ufffd, not
+// made by the decoder from something it could not read.
+func FuzzVerifyReceipt(f *testing.F) {
+	s := testSigner(f)
+	signed := signedWithReplacement(f, s)
+	r := sampleReceipt()
+	r.CollectionPoint = "/account/privacy \uFFFD"
+	body, err := json.Marshal(r)
+	if err != nil {
+		f.Fatal(err)
+	}
+	want, err := canonicalJSON(body)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if again, err := canonicalJSON(want); err != nil || !bytes.Equal(again, want) {
+		f.Fatalf("the canonical form is not its own canonical form: %v\n%s\n%s", err, want, again)
+	}
+	f.Add(signed)
+	f.Add(compactJSON(f, signed))
+	f.Add(bytes.Replace(signed, []byte("\uFFFD"), []byte(`\ufffd`), 1))
+	f.Add(bytes.Replace(signed, []byte(`"state": "given"`), []byte(`"state": "withdrawn"`), 1))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		err := VerifyReceipt(s.PublicKey(), doc)
+		if err != nil {
+			if !errors.Is(err, ErrBadReceipt) {
+				t.Fatalf("got %v, want it to wrap ErrBadReceipt", err)
+			}
+			return
+		}
+		if !utf8.Valid(doc) {
+			t.Fatalf("verified a receipt that is not valid UTF-8: %q", doc)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(doc, &m); err != nil {
+			t.Fatalf("verified a receipt encoding/json cannot read (%v): %q", err, doc)
+		}
+		if decoded, written := countReplacements(m), writtenReplacements(doc); decoded != written {
+			t.Fatalf("verified a receipt the decoder altered: %d U+FFFD decoded, %d written: %q", decoded, written, doc)
+		}
+		delete(m, "signature")
+		b, _ := json.Marshal(m)
+		got, err := canonicalJSON(b)
+		if err != nil {
+			t.Fatalf("verified a receipt whose content does not canonicalise: %v: %q", err, doc)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("verified a receipt that differs from the signed one:\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// countReplacements counts U+FFFD in every key and string of a decoded
+// JSON value.
+func countReplacements(v any) int {
+	n := 0
+	switch t := v.(type) {
+	case string:
+		n = strings.Count(t, "\uFFFD")
+	case []any:
+		for _, e := range t {
+			n += countReplacements(e)
+		}
+	case map[string]any:
+		for k, e := range t {
+			n += strings.Count(k, "\uFFFD") + countReplacements(e)
+		}
+	}
+	return n
+}
+
+// writtenReplacements counts U+FFFD written in a JSON document, as the
+// character or as a \ufffd escape.
+func writtenReplacements(doc []byte) int {
+	n := bytes.Count(doc, []byte("\uFFFD"))
+	for i := 0; i+1 < len(doc); i++ {
+		if doc[i] != '\\' {
+			continue
+		}
+		if doc[i+1] == 'u' && i+6 <= len(doc) && strings.EqualFold(string(doc[i+2:i+6]), "fffd") {
+			n++
+		}
+		i++
+	}
+	return n
 }

@@ -771,6 +771,8 @@ func TestBadInputRefused(t *testing.T) {
 			{"CR LF in email", "email", "grace@example.org\r\nBcc: victim@example.org", fault.Invalid, ""},
 			{"invalid UTF-8 in email", "email", "gr\xffce@example.org", fault.Invalid, ""},
 			{"not an email", "email", "grace", fault.Invalid, ""},
+			{"zero-width space in email", "email", "grace\u200b@example.org", fault.Invalid, ""},
+			{"Cyrillic look-alike in email", "email", "gr\u0430ce@example.org", fault.Invalid, ""},
 			{"name too long", "name", strings.Repeat("n", 201), fault.TooLarge, ""},
 			{"phone with letters", "phone", "call me maybe", fault.Invalid, ""},
 			{"SQL metacharacters are only text", "name", "Robert'); DROP TABLE accounts;--", "", ""},
@@ -803,6 +805,55 @@ func TestBadInputRefused(t *testing.T) {
 					t.Fatalf("a refused sign-up wrote an account")
 				}
 			})
+		}
+	})
+}
+
+// An address that only looks like another is refused at sign-up and at a
+// change of address, so no one can register or move to a look-alike of
+// someone's address; a full-width address is the plain one.
+func TestLookAlikeEmailsRefused(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, "mixi.yaml")
+		id := e.signUp(e.minimalFields("mika@example.org"), true)
+		_, tok, err := e.svc.Login(ctx, "mika@example.org", goodPassword, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.svc.Authenticate(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, addr := range map[string]string{
+			"zero-width space":    "alice\u200b@example.org",
+			"Cyrillic look-alike": "\u0430lice@example.org",
+		} {
+			t.Run(name, func(t *testing.T) {
+				before := e.count("accounts")
+				err := e.svc.SignUp(ctx, identity.SignUpInput{Fields: e.minimalFields(addr), Password: goodPassword, AgeConfirmed: true}, meta)
+				if fault.CodeOf(err) != fault.Invalid || fault.FieldOf(err) != "email" {
+					t.Fatalf("sign-up with %q: %v, want invalid on email", addr, err)
+				}
+				if after := e.count("accounts"); after != before {
+					t.Fatalf("a refused sign-up wrote an account")
+				}
+				_, err = e.svc.UpdateProfile(ctx, p, map[string]string{"email": addr}, goodPassword)
+				if fault.CodeOf(err) != fault.Invalid || fault.FieldOf(err) != "email" {
+					t.Fatalf("change of address to %q: %v, want invalid on email", addr, err)
+				}
+				if pr, err := e.svc.Profile(ctx, p); err != nil || pr.PendingEmail != "" || pr.Fields["email"] != "mika@example.org" {
+					t.Fatalf("profile after the refused change = %+v, %v", pr, err)
+				}
+			})
+		}
+		// A full-width address is the address it stands for.
+		pr, err := e.svc.UpdateProfile(ctx, p, map[string]string{"email": "ｍｉｋａ＠ｎｅｗ．ｅｘａｍｐｌｅ"}, goodPassword)
+		if err != nil || pr.PendingEmail != "mika@new.example" {
+			t.Fatalf("change to a full-width address = %+v, %v; want mika@new.example pending", pr, err)
+		}
+		if !slices.Contains(e.actions(id), "account.email_change_requested") {
+			t.Fatalf("audit = %v, want the change requested", e.actions(id))
 		}
 	})
 }

@@ -53,6 +53,7 @@ type Table struct {
 	Owner string // the package that owns the table and its SQL
 	// Dataset is the stable name of the table's rows in exports; it stays
 	// the same when the table layout changes. Empty for non-personal tables.
+	// It is a lower-case identifier (see validDataset).
 	Dataset string
 	// SubjectColumn holds the subject id of the row, or "" when the table
 	// holds no personal data.
@@ -162,6 +163,9 @@ func (t Table) validate() error {
 			return fmt.Errorf("registry: %s names column %s, which it does not declare", t.Name, name)
 		}
 	}
+	if t.Dataset != "" && !validDataset(t.Dataset) {
+		return fmt.Errorf("registry: dataset name %q of %s is not a lower-case identifier (a-z, 0-9, _; at most 64)", t.Dataset, t.Name)
+	}
 	if t.Personal() {
 		if t.Dataset == "" {
 			return fmt.Errorf("registry: personal table %s needs a dataset name for exports", t.Name)
@@ -171,6 +175,24 @@ func (t Table) validate() error {
 		}
 	}
 	return nil
+}
+
+// validDataset reports whether name can name a dataset: exports use it as
+// a file name in the ZIP, an object key and JSON Schema reference in the
+// portability file, and the first element of an item reference
+// ("comments/c1"), so it is a lower-case identifier that needs no escaping
+// in any of them.
+func validDataset(name string) bool {
+	if len(name) == 0 || len(name) > 64 || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Tables returns every declared table in declaration order.

@@ -20,6 +20,16 @@ func TestNewRefusesIncoherentDeclarations(t *testing.T) {
 		{"no dataset", func(t *Table) { t.Dataset = "" }, "dataset"},
 		{"no source", func(t *Table) { t.Source = "" }, "come from"},
 		{"duplicate column", func(t *Table) { t.Columns = append(t.Columns, Column{Name: "body"}) }, "twice"},
+		// A dataset name becomes a file name in the export ZIP and the
+		// start of an item reference.
+		{"dataset with a path", func(t *Table) { t.Dataset = "../../notes" }, "identifier"},
+		{"dataset with a slash", func(t *Table) { t.Dataset = "notes/old" }, "identifier"},
+		{"dataset in capitals", func(t *Table) { t.Dataset = "Notes" }, "identifier"},
+		{"dataset with a space", func(t *Table) { t.Dataset = "my notes" }, "identifier"},
+		{"dataset with an accent", func(t *Table) { t.Dataset = "données" }, "identifier"},
+		{"dataset starting with a digit", func(t *Table) { t.Dataset = "1notes" }, "identifier"},
+		{"dataset too long", func(t *Table) { t.Dataset = strings.Repeat("n", 65) }, "identifier"},
+		{"dataset with digits and underscores", func(t *Table) { t.Dataset = "notes_2026" }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

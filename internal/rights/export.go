@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -441,6 +442,13 @@ func appendJSONValue(b []byte, v any) ([]byte, error) {
 		return strconv.AppendInt(b, x, 10), nil
 	case bool:
 		return strconv.AppendBool(b, x), nil
+	case float64:
+		// JSON has no NaN or infinity, which a REAL or double precision
+		// column can hold: null, as JavaScript writes them, rather than
+		// an error that would fail the whole export.
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return append(b, "null"...), nil
+		}
 	}
 	j, err := json.Marshal(v)
 	if err != nil {

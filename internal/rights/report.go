@@ -693,8 +693,9 @@ var reservedNames = map[string]bool{"con": true, "prn": true, "aux": true, "nul"
 // SafeName turns an uploaded file's name into one safe in a ZIP on any
 // system: its last path element only, letters, digits and . _ - space
 // kept, everything else (separators, control characters, colons, quotes)
-// replaced by _, no leading dots, no Windows device names, at most 100
-// bytes.
+// replaced by _, no leading dots, no trailing dots or spaces, no Windows
+// device names, at most maxSafeName bytes. A safe name is its own safe
+// name.
 func SafeName(name string) string {
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
@@ -711,27 +712,44 @@ func SafeName(name string) string {
 			b.WriteByte('_')
 		}
 	}
-	out := strings.Trim(b.String(), " .")
-	out = strings.TrimLeft(out, ".")
-	if len(out) > 100 {
-		base, ext := splitExt(out)
-		if len(ext) > 20 {
-			ext = ""
-		}
-		cut := 100 - len(ext)
-		for cut > 0 && !utf8.RuneStart(base[cut]) {
-			cut--
-		}
-		out = base[:cut] + ext
-	}
-	base, _ := splitExt(out)
-	if reservedNames[strings.ToLower(base)] {
-		out = "_" + out
-	}
+	out := shorten(strings.Trim(b.String(), " ."))
 	if out == "" {
-		out = "file"
+		return "file"
+	}
+	// Checked after shortening, which can bare a device name
+	// ("con" + spaces); the _ may need shortening again.
+	if reserved(out) {
+		out = shorten("_" + out)
 	}
 	return out
+}
+
+// maxSafeName bounds a safe name, in bytes.
+const maxSafeName = 100
+
+// shorten bounds name to maxSafeName bytes on a rune boundary, keeping an
+// extension of up to 20 bytes; a longer "extension" is part of the name.
+// It leaves no trailing dot or space.
+func shorten(name string) string {
+	if len(name) <= maxSafeName {
+		return name
+	}
+	base, ext := splitExt(name)
+	if len(ext) > 20 {
+		base, ext = name, ""
+	}
+	cut := maxSafeName - len(ext)
+	for cut > 0 && !utf8.RuneStart(base[cut]) {
+		cut--
+	}
+	return strings.TrimRight(base[:cut], " .") + ext
+}
+
+// reserved reports whether Windows takes name for a device: its part
+// before the first dot, without trailing spaces, is one ("CON.tar.gz").
+func reserved(name string) bool {
+	stem, _, _ := strings.Cut(name, ".")
+	return reservedNames[strings.ToLower(strings.TrimRight(stem, " "))]
 }
 
 var indexTemplate = template.Must(template.New("index").Funcs(template.FuncMap{
@@ -800,7 +818,13 @@ func (s *Service) writeIndex(w io.Writer, r Request, cov *CoverSheet, sets []*da
 		Cover                              *CoverSheet
 		Sets                               []indexSet
 		Files                              []fileEntry
-	}{RequestID: r.ID, Now: now, Cover: cov, Files: files}
+	}{RequestID: r.ID, Now: now, Cover: cov}
+	// The page is UTF-8; the CSV and JSON files carry stored values as
+	// they are, but a stored value or upload name may not be valid text.
+	for _, f := range files {
+		f.Original = strings.ToValidUTF8(f.Original, "\uFFFD")
+		v.Files = append(v.Files, f)
+	}
 	if r.Type == Access {
 		v.Title = "Your personal data at " + cov.Controller.Name
 		v.Intro = "This is everything we hold about you, with what we do with it. access.json holds all of it in one machine-readable file; each dataset is also a CSV file."
@@ -817,7 +841,13 @@ func (s *Service) writeIndex(w io.Writer, r Request, cov *CoverSheet, sets []*da
 				is.Header = append(is.Header, d.Columns[j].Name)
 			}
 		}
-		is.Rows = samples[d.Name]
+		for _, rec := range samples[d.Name] {
+			valid := make([]string, len(rec))
+			for k, field := range rec {
+				valid[k] = strings.ToValidUTF8(field, "\uFFFD")
+			}
+			is.Rows = append(is.Rows, valid)
+		}
 		v.Sets = append(v.Sets, is)
 	}
 	return indexTemplate.Execute(w, v)

@@ -38,12 +38,15 @@ import (
 	"log/slog"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"steward/internal/clock"
 	"steward/internal/fault"
@@ -182,12 +185,21 @@ func Tables() []registry.Table {
 const maxEmailBytes = 254
 
 // NormalizeEmail returns the form of an email address Steward stores and
-// looks up: surrounding spaces trimmed, lower-cased, a bare addr-spec that
-// net/mail accepts, with a dotted domain, no control characters (so no
-// header injection through CR/LF) and at most 254 bytes. Lower-casing the
-// local part is not what RFC 5321 promises, but no mail system in use
-// distinguishes case, and one person must not become two subjects. Unicode
-// addresses are accepted as they are (no NFC normalisation).
+// looks up: NFKC-normalised (full-width and other compatibility forms
+// become the plain characters they stand for), surrounding spaces trimmed,
+// lower-cased, a bare addr-spec that net/mail accepts, with a dotted
+// domain and at most 254 bytes. Lower-casing the local part is not what
+// RFC 5321 promises, but no mail system in use distinguishes case, and one
+// person must not become two subjects.
+//
+// It refuses what would let two addresses look alike: control characters
+// (CR/LF would also inject mail headers), invisible and formatting
+// characters (zero-width spaces and joiners, direction marks, soft
+// hyphens, variation selectors, fillers), private-use characters, and a
+// local part or domain label that mixes scripts, such as a Cyrillic "а"
+// among Latin letters. One script per part is fine (алиса@пример.рф), and
+// so are the mixtures one writing system uses (Japanese, Korean and
+// Chinese with Latin), as in the "highly restrictive" level of UTS #39.
 func NormalizeEmail(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", fault.FieldError("email", "the email address is not valid UTF-8")
@@ -197,12 +209,30 @@ func NormalizeEmail(s string) (string, error) {
 			return "", fault.FieldError("email", "the email address contains a control character (such as a line break)")
 		}
 	}
-	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) > 4*maxEmailBytes {
+		return "", fault.FieldError("email", "the email address is longer than %d bytes", maxEmailBytes)
+	}
+	s = strings.ToLower(strings.TrimSpace(norm.NFKC.String(s)))
+	if !norm.NFKC.IsNormalString(s) {
+		// Lower-casing undid the normal form: a rare compatibility
+		// character, refused rather than stored in one of two forms.
+		return "", fault.FieldError("email", "the email address holds a character with no single normal form")
+	}
 	if s == "" {
 		return "", fault.FieldError("email", "an email address is required")
 	}
 	if len(s) > maxEmailBytes {
 		return "", fault.FieldError("email", "the email address is longer than %d bytes", maxEmailBytes)
+	}
+	for _, r := range s {
+		switch {
+		case unicode.IsControl(r):
+			return "", fault.FieldError("email", "the email address contains a control character (such as a line break)")
+		case invisible(r):
+			return "", fault.FieldError("email", "the email address contains an invisible or formatting character (such as a zero-width space or a direction mark)")
+		case unicode.IsSpace(r):
+			return "", fault.FieldError("email", "the email address contains a space")
+		}
 	}
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 || at == len(s)-1 {
@@ -216,6 +246,14 @@ func NormalizeEmail(s string) (string, error) {
 		strings.ContainsAny(domain, "[]") || strings.ContainsFunc(domain, unicode.IsSpace) {
 		return "", fault.FieldError("email", "the domain of the email address is not valid")
 	}
+	if a, b := mixedScripts(local); a != "" {
+		return "", fault.FieldError("email", "the part before @ mixes %s and %s letters; a look-alike letter from another alphabet may have slipped in", a, b)
+	}
+	for _, label := range strings.Split(domain, ".") {
+		if a, b := mixedScripts(label); a != "" {
+			return "", fault.FieldError("email", "the domain mixes %s and %s letters in one label; a look-alike letter from another alphabet may have slipped in", a, b)
+		}
+	}
 	a, err := parseAddress(s)
 	if err != nil || a != s {
 		// A display name, a quoted local part or a comment would make the
@@ -224,6 +262,79 @@ func NormalizeEmail(s string) (string, error) {
 		return "", fault.FieldError("email", "the email address is not valid")
 	}
 	return s, nil
+}
+
+// invisible reports whether r shows nothing, or changes how its
+// neighbours show, without being a space: format characters (Cf: zero-width
+// space and joiners, direction marks, soft hyphen), variation selectors,
+// the other default-ignorable code points (Hangul fillers, the combining
+// grapheme joiner), line and paragraph separators, and private-use
+// characters, which no font agrees on.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Co, unicode.Zl, unicode.Zp, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// mixedScripts returns two of the scripts whose letters s mixes, in
+// alphabetical order, or "" when s keeps to one. Digits and punctuation
+// (script Common) and combining marks (Inherited) belong to every script.
+// Han may go with Hiragana and Katakana, with Hangul or with Bopomofo, and
+// any of these with Latin: the sets UTS #39 allows at its "highly
+// restrictive" level.
+func mixedScripts(s string) (string, string) {
+	var seen []string
+	for _, r := range s {
+		sc := scriptOf(r)
+		if sc == "" || slices.Contains(seen, sc) {
+			continue
+		}
+		seen = append(seen, sc)
+	}
+	if len(seen) < 2 {
+		return "", ""
+	}
+	for _, allowed := range [][]string{
+		{"Latin", "Han", "Hiragana", "Katakana"},
+		{"Latin", "Han", "Hangul"},
+		{"Latin", "Han", "Bopomofo"},
+	} {
+		if !slices.ContainsFunc(seen, func(sc string) bool { return !slices.Contains(allowed, sc) }) {
+			return "", ""
+		}
+	}
+	slices.Sort(seen)
+	return seen[0], seen[1]
+}
+
+// commonScripts are tried first: nearly every address is in one of them.
+var commonScripts = []string{"Latin", "Common", "Inherited", "Cyrillic", "Greek", "Han", "Hiragana", "Katakana", "Hangul", "Arabic", "Hebrew", "Devanagari", "Thai"}
+
+// scriptOf names the script of r, or "" for Common and Inherited.
+func scriptOf(r rune) string {
+	if r < utf8.RuneSelf {
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
+			return "Latin"
+		}
+		return ""
+	}
+	name := ""
+	for _, sc := range commonScripts {
+		if unicode.Is(unicode.Scripts[sc], r) {
+			name = sc
+			break
+		}
+	}
+	if name == "" {
+		for sc, table := range unicode.Scripts {
+			if unicode.Is(table, r) {
+				name = sc
+				break
+			}
+		}
+	}
+	if name == "Common" || name == "Inherited" {
+		return ""
+	}
+	return name
 }
 
 func parseAddress(s string) (string, error) {

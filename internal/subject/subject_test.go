@@ -4,11 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net/mail"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"steward/internal/clock"
 	"steward/internal/fault"
@@ -63,6 +68,9 @@ func TestNormalizeEmail(t *testing.T) {
 			if err != nil || got != tt.want {
 				t.Errorf("NormalizeEmail(%q) = %q, %v; want %q, nil", tt.in, got, err, tt.want)
 			}
+			if again, err := subject.NormalizeEmail(got); again != got || err != nil {
+				t.Errorf("NormalizeEmail(%q) = %q, %v; want it unchanged", got, again, err)
+			}
 			continue
 		}
 		if err == nil {
@@ -73,6 +81,117 @@ func TestNormalizeEmail(t *testing.T) {
 			t.Errorf("NormalizeEmail(%q) error = %v; want invalid on field email", tt.in, err)
 		}
 	}
+}
+
+// TestNormalizeEmailLookAlikes: two addresses that look the same are the
+// same address, or one of them is refused.
+func TestNormalizeEmailLookAlikes(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     string // "" when refused
+		reason   string // in the message of a refusal
+	}{
+		// Compatibility forms become the characters they stand for.
+		{"full-width", "ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｏｒｇ", "alice@example.org", ""},
+		{"full-width capital", "Ａlice@Example.org", "alice@example.org", ""},
+		{"ligature", "\ufb01nance@example.org", "finance@example.org", ""},
+		{"combining accent", "jose\u0301@example.es", "josé@example.es", ""},
+		{"ideographic space around", "\u3000alice@example.org\u3000", "alice@example.org", ""},
+		// Invisible and formatting characters.
+		{"zero-width space", "alice\u200b@example.org", "", "invisible"},
+		{"zero-width joiner in the domain", "alice@exam\u200dple.org", "", "invisible"},
+		{"zero-width no-break space", "\ufeffalice@example.org", "", "invisible"},
+		{"right-to-left override", "\u202egro.elpmaxe@ecila", "", "invisible"},
+		{"left-to-right mark", "alice\u200e@example.org", "", "invisible"},
+		{"soft hyphen", "ali\u00adce@example.org", "", "invisible"},
+		{"word joiner", "alice@example\u2060.org", "", "invisible"},
+		{"variation selector", "alice\ufe0f@example.org", "", "invisible"},
+		{"combining grapheme joiner", "alic\u034fe@example.org", "", "invisible"},
+		{"Hangul filler", "al\u3164ice@example.org", "", "invisible"},
+		{"private use", "alice\ue000@example.org", "", "invisible"},
+		{"line separator", "alice\u2028@example.org", "", "invisible"},
+		{"tag character", "alice\U000e0041@example.org", "", "invisible"},
+		{"no-break space inside", "alice\u00a0smith@example.org", "", "space"},
+		{"ideographic space inside", "alice\u3000smith@example.org", "", "space"},
+		// Look-alike letters from another script.
+		{"Cyrillic a in a Latin local part", "\u0430lice@example.org", "", "Cyrillic and Latin"},
+		{"Cyrillic a in a Latin domain", "alice@ex\u0430mple.org", "", "Cyrillic and Latin"},
+		{"Greek omicron in a Latin local part", "hell\u03bf@example.org", "", "Greek and Latin"},
+		{"Cyrillic and Greek", "\u0430\u03b1@example.org", "", "Cyrillic and Greek"},
+		{"Cyrillic o in a Latin top-level domain", "alice@example.\u043erg", "", "Cyrillic and Latin"},
+		// Good international addresses.
+		{"all Cyrillic", "Алиса@Пример.рф", "алиса@пример.рф", ""},
+		{"Cyrillic local part, Latin domain", "алиса@example.org", "алиса@example.org", ""},
+		{"Cyrillic label beside a Latin one", "alice@пример.com", "alice@пример.com", ""},
+		{"Greek", "ελένη@παράδειγμα.ελ", "ελένη@παράδειγμα.ελ", ""},
+		{"Latin with accents", "José.García@Ejemplo.es", "josé.garcía@ejemplo.es", ""},
+		{"German", "jürgen.groß@bücher.de", "jürgen.groß@bücher.de", ""},
+		{"Chinese", "用户@例子.广告", "用户@例子.广告", ""},
+		{"Japanese kana and kanji", "たなか太郎@例え.jp", "たなか太郎@例え.jp", ""},
+		{"Japanese with Latin", "taro田中@example.jp", "taro田中@example.jp", ""},
+		{"Korean", "김철수@예시.한국", "김철수@예시.한국", ""},
+		{"Hindi", "राम@उदाहरण.भारत", "राम@उदाहरण.भारत", ""},
+		{"Arabic", "سلمى@مثال.شبكة", "سلمى@مثال.شبكة", ""},
+		{"Thai", "สมชาย@ตัวอย่าง.ไทย", "สมชาย@ตัวอย่าง.ไทย", ""},
+		{"digits and punctuation with Cyrillic", "иван.2026+новости@пример.рф", "иван.2026+новости@пример.рф", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := subject.NormalizeEmail(tt.in)
+			if tt.want != "" {
+				if err != nil || got != tt.want {
+					t.Fatalf("NormalizeEmail(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+				}
+				if again, err := subject.NormalizeEmail(got); again != got || err != nil {
+					t.Fatalf("NormalizeEmail(%q) = %q, %v; want it unchanged", got, again, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("NormalizeEmail(%q) = %q, want it refused", tt.in, got)
+			}
+			if fault.CodeOf(err) != fault.Invalid || fault.FieldOf(err) != "email" || !strings.Contains(fault.MessageOf(err), tt.reason) {
+				t.Fatalf("NormalizeEmail(%q): %v; want invalid on field email saying %q", tt.in, err, tt.reason)
+			}
+		})
+	}
+}
+
+// FuzzNormalizeEmail: an address is refused with an invalid fault on
+// field email, or comes out as a lower-case, NFKC-normal bare address
+// without control, invisible or space characters that net/mail reads back
+// unchanged and that normalises to itself.
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, s := range []string{"Alice@Example.ORG", "ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｏｒｇ", "alice\u200b@example.org", "\u0430lice@example.org",
+		"алиса@пример.рф", "たなか太郎@例え.jp", "\u202egro.elpmaxe@ecila", "alice@example.org\r\nBcc: eve@example.org",
+		`"alice smith"@example.org`, "Alice <alice@example.org>", "\ufb01@example.org", "\u0130@example.org"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := subject.NormalizeEmail(in)
+		if err != nil {
+			if fault.CodeOf(err) != fault.Invalid || fault.FieldOf(err) != "email" || fault.MessageOf(err) == "" {
+				t.Fatalf("NormalizeEmail(%q): %v, want an invalid fault on field email", in, err)
+			}
+			return
+		}
+		switch {
+		case !utf8.ValidString(got) || len(got) > 254 || strings.Count(got, "@") != 1:
+			t.Fatalf("NormalizeEmail(%q) = %q: not one valid address of at most 254 bytes", in, got)
+		case strings.ToLower(got) != got || !norm.NFKC.IsNormalString(got):
+			t.Fatalf("NormalizeEmail(%q) = %q: not lower-case NFKC", in, got)
+		case strings.ContainsFunc(got, func(r rune) bool {
+			return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Z, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+		}):
+			t.Fatalf("NormalizeEmail(%q) = %q holds a control, invisible or space character", in, got)
+		}
+		if a, err := mail.ParseAddress(got); err != nil || a.Address != got || a.Name != "" {
+			t.Fatalf("NormalizeEmail(%q) = %q, which net/mail reads as %v, %v", in, got, a, err)
+		}
+		if again, err := subject.NormalizeEmail(got); again != got || err != nil {
+			t.Fatalf("NormalizeEmail(%q) = %q, then %q, %v", in, got, again, err)
+		}
+	})
 }
 
 func TestTablesAreValid(t *testing.T) {

@@ -17,10 +17,10 @@ import (
 
 // decode reads the request body, a single JSON object, into v. It is the
 // only way handlers read JSON: the media type must be JSON (else 415), the
-// body fits the size limit (else 413), is valid UTF-8 (encoding/json would
-// otherwise replace bad bytes silently), has no unknown fields, no wrong
-// types and nothing after the object (else 400 naming the field where
-// there is one).
+// body fits the size limit (else 413), is valid UTF-8 and escapes no lone
+// UTF-16 surrogate (encoding/json would otherwise replace either with
+// U+FFFD silently), has no unknown fields, no wrong types and nothing after
+// the object (else 400 naming the field where there is one).
 func decode(r *http.Request, v any) error {
 	if err := requireJSON(r); err != nil {
 		return err
@@ -51,7 +51,42 @@ func decode(r *http.Request, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("", "unexpected data after the JSON object", nil)
 	}
+	if loneSurrogate(body) {
+		return badRequest("", "the request body escapes half of a UTF-16 surrogate pair", nil)
+	}
 	return nil
+}
+
+// loneSurrogate reports whether a JSON text holds a \u escape of a UTF-16
+// surrogate that is not a high one followed by a low one ("\ud800"). A
+// backslash in JSON only starts an escape inside a string, so no string
+// tracking is needed.
+func loneSurrogate(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		i++
+		if i+4 >= len(b) || b[i] != 'u' {
+			continue
+		}
+		r, err := strconv.ParseUint(string(b[i+1:i+5]), 16, 16)
+		i += 4
+		switch {
+		case err != nil || r < 0xd800 || r > 0xdfff:
+		case r >= 0xdc00:
+			return true
+		case i+6 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u':
+			return true
+		default:
+			lo, err := strconv.ParseUint(string(b[i+3:i+7]), 16, 16)
+			if err != nil || lo < 0xdc00 || lo > 0xdfff {
+				return true
+			}
+			i += 6
+		}
+	}
+	return false
 }
 
 // requireJSON accepts application/json (and JSON merge patches), in UTF-8.
