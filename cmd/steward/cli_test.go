@@ -16,7 +16,8 @@ import (
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/consent"
-	"steward/internal/keys"
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/rights"
 	"steward/internal/subject"
 )
@@ -160,7 +161,7 @@ func TestConsentVerifyOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := a.Subjects.Create(context.Background(), a.DB, subject.KindEmailOnly, "reader@example.org", "subject", a.Policy.Number())
+	sub, err := a.Subjects.Create(context.Background(), a.DB, a.Door, door.Subject(), subject.KindEmailOnly, "reader@example.org", "subject", a.Policy.Number())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,33 +195,49 @@ func TestConsentVerifyOffline(t *testing.T) {
 func TestKeysRotate(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	_, oldText, _ := keys.GenerateMaster()
-	_, newText, _ := keys.GenerateMaster()
+	_, oldText, _ := door.GenerateMaster()
+	_, newText, _ := door.GenerateMaster()
 	oldFile, newFile := filepath.Join(t.TempDir(), "old.key"), filepath.Join(t.TempDir(), "new.key")
 	os.WriteFile(oldFile, []byte(oldText), 0o600)
 	os.WriteFile(newFile, []byte(newText), 0o600)
-	db, err := app.OpenStore(ctx, app.Config{DataDir: dir})
+	open := func(keyFile string) (*app.App, error) {
+		return app.Open(ctx, app.Config{DataDir: dir, KeyFile: keyFile, BaseURL: "http://127.0.0.1:8080"}, noEnv, slog.New(slog.DiscardHandler), app.Options{})
+	}
+	// A member's address, sealed under a data key wrapped by the old master.
+	a, err := open(oldFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldM, _ := keys.ReadKeyFile(oldFile)
-	sealed, err := keys.NewKeyring(db, oldM, clock.Real{}).Seal(ctx, db, "s_test", "contact", []byte("+44 20 7946 0000"))
+	sub, err := a.Subjects.Create(ctx, a.DB, a.Door, door.Subject(), subject.KindMember, "rotate@example.org", "test", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	if out, err := runCmd(t, "keys", "rotate", "--data-dir", dir, "--key-file", oldFile, "--new-key-file", newFile); err != nil || !strings.Contains(out, "re-wrapped 1") {
+	a.Close()
+	if out, err := runCmd(t, "keys", "rotate", "--data-dir", dir, "--key-file", oldFile, "--new-key-file", newFile); err != nil || !strings.Contains(out, "re-wrapped") {
 		t.Fatalf("rotate: %v %s", err, out)
 	}
-	db, _ = app.OpenStore(ctx, app.Config{DataDir: dir})
-	defer db.Close()
-	newM, _ := keys.ReadKeyFile(newFile)
-	got, err := keys.NewKeyring(db, newM, clock.Real{}).Open(ctx, db, "s_test", "contact", sealed)
-	if err != nil || string(got) != "+44 20 7946 0000" {
-		t.Fatalf("open under the new master = %q, %v", got, err)
+	// Under the new master the address opens.
+	a, err = open(newFile)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := keys.NewKeyring(db, oldM, clock.Real{}).Open(ctx, db, "s_test", "contact", sealed); err == nil {
-		t.Fatal("the old master still opens a rotated key")
+	sub, err = a.Subjects.Get(ctx, a.DB, sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := doortest.Email(t, a.Door, a.DB, sub); got != "rotate@example.org" {
+		t.Fatalf("address under the new master = %q", got)
+	}
+	a.Close()
+	// The old master no longer opens it.
+	if a, err = open(oldFile); err == nil {
+		defer a.Close()
+		v, err := a.Door.Subject(ctx, a.DB, door.Subject(), sub.ID)
+		if err == nil {
+			if _, err = sub.Email(ctx, v); err == nil {
+				t.Fatal("the old master still opens a rotated key")
+			}
+		}
 	}
 }
 

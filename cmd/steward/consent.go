@@ -10,7 +10,7 @@ import (
 
 	"steward/internal/app"
 	"steward/internal/consent"
-	"steward/internal/keys"
+	"steward/internal/door"
 )
 
 // runConsent runs `steward consent verify RECEIPT`: it checks a consent
@@ -58,7 +58,7 @@ func runConsent(ctx context.Context, args []string, getenv func(string) string, 
 		// A development key in the data directory is read, never created:
 		// a new key could not have signed anything.
 		_, statErr := os.Stat(filepath.Join(cfg.DataDir, "master.key"))
-		master, err := keys.LoadMaster(getenv, cfg.KeyFile, cfg.DataDir, cfg.DevKey() && statErr == nil, newLogger(stderr))
+		master, err := door.LoadMaster(getenv, cfg.KeyFile, cfg.DataDir, cfg.DevKey() && statErr == nil, newLogger(stderr))
 		if err != nil {
 			return fmt.Errorf("consent verify: without --public-key the master key is needed: %w", err)
 		}

@@ -8,7 +8,7 @@ import (
 
 	"steward/internal/app"
 	"steward/internal/clock"
-	"steward/internal/keys"
+	"steward/internal/door"
 )
 
 // runKeys runs `steward keys rotate --new-key-file FILE`: every live data
@@ -33,7 +33,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	next, err := keys.ReadKeyFile(*newFile)
+	next, err := door.ReadKeyFile(*newFile)
 	if err != nil {
 		return err
 	}
@@ -42,11 +42,11 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer db.Close()
-	old, err := keys.LoadMaster(getenv, cfg.KeyFile, cfg.DataDir, false, newLogger(stderr))
+	old, err := door.LoadMaster(getenv, cfg.KeyFile, cfg.DataDir, false, newLogger(stderr))
 	if err != nil {
 		return fmt.Errorf("keys rotate: the current master key is needed: %w", err)
 	}
-	n, err := keys.NewKeyring(db, old, clock.Real{}).Rotate(ctx, next)
+	n, err := door.RotateMaster(ctx, db, old, next, clock.Real{})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 
 	"steward/examples"
 	"steward/internal/clock"
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/fault"
 	"steward/internal/policy"
 	"steward/internal/store"
@@ -57,7 +59,7 @@ func policyCollector(t *testing.T, db *store.DB, name string) (*Collector, *subj
 }
 
 func policyMods() []store.Migrations {
-	return []store.Migrations{Migrations(), subject.Migrations()}
+	return append([]store.Migrations{Migrations()}, doortest.Migrations()...)
 }
 
 // everything sends one event of every type with every optional field set.
@@ -216,7 +218,8 @@ func TestMemberEventsLinkedOnJMIR(t *testing.T) {
 	storetest.Each(t, policyMods(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		c, subjects, _ := policyCollector(t, db, "jmir.yaml")
-		member, err := subjects.Create(ctx, db, subject.KindMember, "reader@example.org", "signup", 3)
+		d := doortest.New(t, db, clock.NewFake(day1), loadPolicy(t, "jmir.yaml"), subjects)
+		member, err := subjects.Create(ctx, db, d, door.Subject(), subject.KindMember, "reader@example.org", "signup", 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +247,7 @@ func TestMemberEventsLinkedOnJMIR(t *testing.T) {
 			t.Errorf("linked event also stored anonymously (%d)", n)
 		}
 		// Merge, then erasure.
-		other, _ := subjects.Create(ctx, db, subject.KindMember, "other@example.org", "signup", 3)
+		other, _ := subjects.Create(ctx, db, d, door.Subject(), subject.KindMember, "other@example.org", "signup", 3)
 		if err := MergeMember(ctx, db, member.ID, other.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +281,8 @@ func TestMemberEventsNotLinkedOnMixi(t *testing.T) {
 	storetest.Each(t, policyMods(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		c, subjects, _ := policyCollector(t, db, "mixi.yaml")
-		member, _ := subjects.Create(ctx, db, subject.KindMember, "fan@example.org", "signup", 3)
+		d := doortest.New(t, db, clock.NewFake(day1), loadPolicy(t, "mixi.yaml"), subjects)
+		member, _ := subjects.Create(ctx, db, d, door.Subject(), subject.KindMember, "fan@example.org", "signup", 3)
 		r := req("81.2.69.142", uaChrome)
 		r.SubjectID = member.ID
 		if err := c.Collect(ctx, pageview("https://example.org/mixi"), r); err != nil {

@@ -23,8 +23,8 @@ import (
 	"steward/examples"
 	"steward/internal/app/services"
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/identity"
-	"steward/internal/keys"
 	"steward/internal/policy"
 	"steward/internal/schema"
 	"steward/internal/store"
@@ -123,7 +123,7 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 			db.Close()
 		}
 	}()
-	master, err := keys.LoadMaster(getenv, cfg.KeyFile, cfg.DataDir, cfg.DevKey(), log)
+	master, err := door.LoadMaster(getenv, cfg.KeyFile, cfg.DataDir, cfg.DevKey(), log)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/consent"
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/fault"
 	"steward/internal/policy"
 	"steward/internal/store"
@@ -22,7 +24,7 @@ import (
 )
 
 func mods() []store.Migrations {
-	return []store.Migrations{subject.Migrations(), audit.Migrations(), consent.Migrations()}
+	return append(doortest.Migrations(), consent.Migrations())
 }
 
 func loadPolicy(t testing.TB, name string) *policy.Policy {
@@ -42,6 +44,7 @@ type env struct {
 	db       *store.DB
 	clock    *clock.Fake
 	subjects *subject.Store
+	door     *door.Door
 	audit    *audit.Log
 	ledger   *consent.Ledger
 	policy   *policy.Policy
@@ -63,12 +66,12 @@ func newEnv(t testing.TB, db *store.DB, policyFile string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{db: db, clock: clk, subjects: subjects, audit: al, ledger: l, policy: p, guard: policy.NewGuard(p, nil)}
+	return &env{db: db, clock: clk, subjects: subjects, door: doortest.New(t, db, clk, p, subjects), audit: al, ledger: l, policy: p, guard: policy.NewGuard(p, nil)}
 }
 
 func (e *env) member(t testing.TB, email string) string {
 	t.Helper()
-	s, err := e.subjects.Create(context.Background(), e.db, subject.KindMember, email, "signup", 1)
+	s, err := e.subjects.Create(context.Background(), e.db, e.door, door.Subject(), subject.KindMember, email, "signup", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,14 +349,14 @@ func TestMergeMovesLedger(t *testing.T) {
 	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		e := newEnv(t, db, "jmir.yaml")
-		eo, _, err := e.subjects.EnsureByEmail(ctx, db, "e@example.org", "newsletter", 1)
+		eo, _, err := e.subjects.EnsureByEmail(ctx, db, e.door, door.Subject(), "e@example.org", "newsletter", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.ledger.Change(ctx, consent.Change{SubjectID: eo.ID, Purpose: "marketing", Scope: "list:newsletter", State: consent.Given, Method: consent.MethodEmailLink, CollectionPoint: "x"}); err != nil {
 			t.Fatal(err)
 		}
-		m, err := e.subjects.Create(ctx, db, subject.KindMember, "", "signup", 1)
+		m, err := e.subjects.Create(ctx, db, e.door, door.Subject(), subject.KindMember, "", "signup", 1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,8 +3,9 @@ package door
 import (
 	"context"
 
+	"steward/internal/door/internal/keys"
 	"steward/internal/fault"
-	"steward/internal/keys"
+	"steward/internal/policy"
 	"steward/internal/store"
 )
 
@@ -29,20 +30,7 @@ func (o *Door) Subjects(ctx context.Context, q store.Q, u Use, subjectIDs []stri
 	if err != nil {
 		return nil, err
 	}
-	b := &Batch{o: o, q: q, use: u, views: make(map[string]*View, len(states))}
-	seen := map[string]bool{}
-	for asked, st := range states {
-		g, err := o.d.Guards.For(ctx, st)
-		if err != nil {
-			return nil, err
-		}
-		b.views[asked] = &View{o: o, q: q, use: u, id: st.SubjectID, st: st, guard: g, batch: b}
-		if !seen[st.SubjectID] {
-			seen[st.SubjectID] = true
-			b.ids = append(b.ids, st.SubjectID)
-		}
-	}
-	return b, nil
+	return o.SubjectsOf(ctx, q, u, states)
 }
 
 // View returns the view of one subject of the batch.
@@ -65,4 +53,24 @@ func (b *Batch) loadKeys(ctx context.Context) error {
 	}
 	b.keys, b.loaded = ks, true
 	return nil
+}
+
+// SubjectsOf is Subjects for states the caller already loaded (a campaign
+// reads each recipient's state with their subject row in one query): the
+// keys still load in one query on first need.
+func (o *Door) SubjectsOf(ctx context.Context, q store.Q, u Use, states map[string]*policy.State) (*Batch, error) {
+	b := &Batch{o: o, q: q, use: u, views: make(map[string]*View, len(states))}
+	seen := map[string]bool{}
+	for asked, st := range states {
+		g, err := o.d.Guards.For(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		b.views[asked] = &View{o: o, q: q, use: u, id: st.SubjectID, st: st, guard: g, batch: b}
+		if !seen[st.SubjectID] {
+			seen[st.SubjectID] = true
+			b.ids = append(b.ids, st.SubjectID)
+		}
+	}
+	return b, nil
 }

@@ -36,8 +36,8 @@ import (
 	"sync"
 
 	"steward/internal/clock"
+	"steward/internal/door/internal/keys"
 	"steward/internal/fault"
-	"steward/internal/keys"
 	"steward/internal/policy"
 	"steward/internal/store"
 )
@@ -92,6 +92,9 @@ func (u Use) String() string {
 type States interface {
 	State(ctx context.Context, q store.Q, id string) (*policy.State, error)
 	States(ctx context.Context, q store.Q, ids []string) (map[string]*policy.State, error)
+	// MergedFrom lists the subjects merged into id: what was sealed for
+	// them moved to id as it was, and opens with their keys.
+	MergedFrom(ctx context.Context, q store.Q, id string) ([]string, error)
 }
 
 // Guards chooses the guard that applies to a subject's state: the policy

@@ -4,8 +4,9 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"sort"
 
-	"steward/internal/keys"
+	"steward/internal/door/internal/keys"
 	"steward/internal/store"
 )
 
@@ -80,4 +81,21 @@ func (o *Door) MasterID() string { return o.ring.Master().ID }
 // be opened again.
 func (o *Door) ShredItem(ctx context.Context, q store.Q, subjectID, category, item string) error {
 	return o.ring.DestroyItem(ctx, q, subjectID, category, item)
+}
+
+// LiveCategories lists the categories (and kinds of derived data) whose
+// key the subject still holds, sorted.
+func (o *Door) LiveCategories(ctx context.Context, q store.Q, subjectID string) ([]string, error) {
+	all, err := o.ring.Keys(ctx, q, []string{subjectID})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for c, k := range all[subjectID] {
+		if k.Usable() {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }

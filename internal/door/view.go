@@ -2,9 +2,11 @@ package door
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
-	"steward/internal/keys"
+	"steward/internal/door/internal/keys"
+	"steward/internal/fault"
 	"steward/internal/policy"
 	"steward/internal/store"
 )
@@ -24,6 +26,9 @@ type View struct {
 	guard *policy.Guard
 	keys  map[string]*keys.Key // nil until loaded
 	batch *Batch               // set when the keys come from a batch
+	// merged holds the keys of subjects merged into this one, loaded the
+	// first time a value does not open with the subject's own.
+	merged map[string]map[string]*keys.Key
 }
 
 // Subject opens a view of one subject's data for a use: one query for the
@@ -131,10 +136,42 @@ func (v *View) OpenCategory(ctx context.Context, category string, sealed []byte)
 	if err != nil {
 		return nil, err
 	}
+	var plain []byte
 	if k == nil {
-		return nil, fmt.Errorf("door: %s has no key for %s: %w", v.id, category, keys.ErrShredded)
+		err = fmt.Errorf("door: %s has no key for %s: %w", v.id, category, keys.ErrShredded)
+	} else {
+		plain, err = k.Open(sealed)
 	}
-	return k.Open(sealed)
+	if err != nil && (errors.Is(err, keys.ErrCorrupt) || k == nil) {
+		if p, ok := v.openMerged(ctx, category, sealed); ok {
+			return p, nil
+		}
+	}
+	return plain, err
+}
+
+// openMerged tries the keys of the subjects merged into the view's: a
+// value sealed for one of them moved here as it was.
+func (v *View) openMerged(ctx context.Context, category string, sealed []byte) ([]byte, bool) {
+	if v.merged == nil {
+		ids, err := v.o.d.States.MergedFrom(ctx, v.q, v.id)
+		if err != nil || len(ids) == 0 {
+			v.merged = map[string]map[string]*keys.Key{}
+			return nil, false
+		}
+		if v.merged, err = v.o.ring.Keys(ctx, v.q, ids); err != nil {
+			v.merged = map[string]map[string]*keys.Key{}
+			return nil, false
+		}
+	}
+	for _, ks := range v.merged {
+		if k := ks[category]; k != nil {
+			if p, err := k.Open(sealed); err == nil {
+				return p, true
+			}
+		}
+	}
+	return nil, false
 }
 
 // Seal seals value as field of the subject, for the view's use: the guard
@@ -222,4 +259,65 @@ func (v *View) OpenItem(ctx context.Context, category, item string, sealed []byt
 		return nil, err
 	}
 	return k.Open(sealed)
+}
+
+// mayDerive reports whether the view's use may seal or open derived data
+// of a kind: only the subject's own request and storage, and only under a
+// kind that is not one of the policy's categories.
+func (v *View) mayDerive(kind string) error {
+	if v.o.d.Policy.Category(kind) != nil {
+		return fault.New(fault.Invalid, "door: %q is a category of the policy, not a kind of derived data", kind)
+	}
+	if v.use.Purpose == policy.SubjectRequest || v.use.Purpose == policy.Storage {
+		return nil
+	}
+	return &policy.Denial{SubjectID: v.id, Purpose: v.use.Purpose, Category: kind, Reason: policy.ReasonNotUsed}
+}
+
+// SealDerived seals data Steward derives from the subject's data for the
+// subject (an export ZIP) under a key of its own kind, which dies with the
+// subject's erasure. A destroyed key of that kind is revived first: a new
+// export after an erasure is new data. Only the subject's own request and
+// storage may.
+func (v *View) SealDerived(ctx context.Context, kind string, data []byte) ([]byte, error) {
+	if err := v.derive(ctx, kind); err != nil {
+		return nil, err
+	}
+	cat := kind
+	k, err := v.o.ring.KeyFor(ctx, v.q, v.id, cat)
+	if err != nil {
+		return nil, err
+	}
+	if !k.Usable() {
+		if err := v.o.ring.Revive(ctx, v.q, v.id, cat); err != nil {
+			return nil, err
+		}
+		if k, err = v.o.ring.KeyFor(ctx, v.q, v.id, cat); err != nil {
+			return nil, err
+		}
+	}
+	return k.Seal(data)
+}
+
+// OpenDerived opens what SealDerived sealed.
+func (v *View) OpenDerived(ctx context.Context, kind string, sealed []byte) ([]byte, error) {
+	if err := v.derive(ctx, kind); err != nil {
+		return nil, err
+	}
+	k, err := v.key(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		return nil, fmt.Errorf("door: %s has no key for %s: %w", v.id, kind, keys.ErrShredded)
+	}
+	return k.Open(sealed)
+}
+
+func (v *View) derive(ctx context.Context, kind string) error {
+	err := v.mayDerive(kind)
+	if den, ok := err.(*policy.Denial); ok {
+		return v.o.refuse(ctx, v.q, v.use, den)
+	}
+	return err
 }

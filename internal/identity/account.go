@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/store"
 )
@@ -33,12 +34,11 @@ func validRole(r string) bool {
 }
 
 // Account is what the rest of Steward needs to know about a signed-in
-// person. Email comes from the subject; it is "" while a new account waits
-// for its first verification.
+// person: who, in which role, whether their address is verified. Nothing
+// personal: the name, the address and the rest are sealed, and read
+// through the door (Profile, for the owner).
 type Account struct {
 	SubjectID     string
-	Name          string
-	Email         string
 	Role          string
 	EmailVerified bool
 	CreatedAt     time.Time
@@ -69,28 +69,28 @@ func HasRole(a Account, roles ...string) bool {
 	return false
 }
 
-// accountRow is the stored account, fields still sealed.
+// accountRow is the stored account, its fields sealed.
 type accountRow struct {
 	subjectID       string
-	name            sql.NullString
-	passwordHash    sql.NullString
-	phone           []byte
-	company         sql.NullString
-	organisation    sql.NullString
-	billingAddress  []byte
-	location        sql.NullString
-	dateOfBirth     []byte
+	name            door.Sealed
+	password        door.Sealed
+	phone           door.Sealed
+	company         door.Sealed
+	organisation    door.Sealed
+	billingAddress  door.Sealed
+	location        door.Sealed
+	dateOfBirth     door.Sealed
 	ageConfirmedAt  sql.NullTime
 	role            string
 	emailVerifiedAt sql.NullTime
 	createdAt       time.Time
 }
 
-const accountColumns = `subject_id, name, password_hash, phone, company, organisation, billing_address, location, date_of_birth, age_confirmed_at, role, email_verified_at, created_at`
+const accountColumns = `subject_id, name_sealed, password_sealed, phone, company_sealed, organisation_sealed, billing_address, location_sealed, date_of_birth, age_confirmed_at, role, email_verified_at, created_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (accountRow, error) {
 	var a accountRow
-	err := row.Scan(&a.subjectID, &a.name, &a.passwordHash, &a.phone, &a.company, &a.organisation, &a.billingAddress,
+	err := row.Scan(&a.subjectID, &a.name, &a.password, &a.phone, &a.company, &a.organisation, &a.billingAddress,
 		&a.location, &a.dateOfBirth, &a.ageConfirmedAt, &a.role, &a.emailVerifiedAt, &a.createdAt)
 	a.createdAt = a.createdAt.UTC()
 	return a, err
@@ -110,38 +110,41 @@ func loadAccount(ctx context.Context, q store.Q, subjectID string) (accountRow, 
 	return a, nil
 }
 
-// account returns the public view of a row and the subject's address.
-func (a accountRow) account(email string) Account {
-	return Account{
-		SubjectID: a.subjectID, Name: a.name.String, Email: email, Role: a.role,
-		EmailVerified: a.emailVerifiedAt.Valid && email != "", CreatedAt: a.createdAt,
-	}
+// account returns the public view of a row; hasEmail says the subject
+// holds an address.
+func (a accountRow) account(hasEmail bool) Account {
+	return Account{SubjectID: a.subjectID, Role: a.role, EmailVerified: a.emailVerifiedAt.Valid && hasEmail, CreatedAt: a.createdAt}
 }
 
-// sealedColumn returns the stored bytes of a sealed field.
-func (a accountRow) sealed(field string) []byte {
+// sealed returns the stored value of a field.
+func (a accountRow) sealed(field string) door.Sealed {
 	switch field {
+	case FieldName:
+		return a.name
 	case FieldPhone:
 		return a.phone
+	case FieldCompany:
+		return a.company
+	case FieldOrganisation:
+		return a.organisation
 	case FieldBillingAddress:
 		return a.billingAddress
+	case FieldLocation:
+		return a.location
 	case FieldDateOfBirth:
 		return a.dateOfBirth
 	}
-	return nil
+	return door.Sealed{}
 }
 
-// plain returns the stored value of a plain field.
-func (a accountRow) plain(field string) string {
+// columnOf names the accounts column holding a field. The names come from
+// this fixed list, never from a request.
+func columnOf(field string) string {
 	switch field {
-	case FieldName:
-		return a.name.String
-	case FieldCompany:
-		return a.company.String
-	case FieldOrganisation:
-		return a.organisation.String
-	case FieldLocation:
-		return a.location.String
+	case FieldPhone, FieldBillingAddress, FieldDateOfBirth:
+		return field
+	case FieldName, FieldCompany, FieldOrganisation, FieldLocation:
+		return field + "_sealed"
 	}
 	return ""
 }
@@ -157,31 +160,30 @@ func (s *Service) AccountOf(ctx context.Context, subjectID string) (Account, err
 	if err != nil {
 		return Account{}, fmt.Errorf("identity: account subject: %w", err)
 	}
-	return a.account(sub.Email), nil
+	return a.account(sub.HasEmail), nil
 }
 
-// storedValues turns cleaned field values into column arguments, sealing
-// the sensitive ones under the subject's key for their category.
-func (s *Service) storedValues(ctx context.Context, q store.Q, subjectID string, vals map[string]string) (map[string]any, error) {
+// storedValues seals cleaned field values for the view's subject and use,
+// keyed by their column.
+func (s *Service) storedValues(ctx context.Context, v *door.View, vals map[string]string) (map[string]any, error) {
 	out := map[string]any{}
-	for field, v := range vals {
-		spec, ok := supported[field]
-		if !ok || field == FieldEmail {
+	for field, val := range vals {
+		col := columnOf(field)
+		if col == "" {
 			continue
 		}
-		if v == "" {
-			out[field] = nil
-			continue
-		}
-		if !spec.sealed {
-			out[field] = v
-			continue
-		}
-		sealed, err := s.keys.Seal(ctx, q, subjectID, s.reg.categoryOf(field), []byte(v))
+		sealed, err := v.Seal(ctx, field, val)
 		if err != nil {
 			return nil, fmt.Errorf("identity: seal %s: %w", field, err)
 		}
-		out[field] = sealed
+		out[col] = sealed
 	}
 	return out, nil
+}
+
+// EmailVerified reports whether the subject's account has a verified
+// address. fault.NotFound when the subject has no account.
+func (s *Service) EmailVerified(ctx context.Context, subjectID string) (bool, error) {
+	a, err := s.AccountOf(ctx, subjectID)
+	return a.EmailVerified, err
 }

@@ -15,9 +15,10 @@ import (
 	"steward/examples"
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/identity"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/policy"
 	"steward/internal/store"
@@ -28,9 +29,7 @@ import (
 var fastArgon2 = identity.Argon2{Memory: 64, Time: 1, Threads: 1}
 
 func mods() []store.Migrations {
-	return []store.Migrations{
-		subject.Migrations(), keys.Migrations(), audit.Migrations(), jobs.Migrations(), mail.Migrations(), identity.Migrations(),
-	}
+	return append(doortest.Migrations(), jobs.Migrations(), mail.Migrations(), identity.Migrations())
 }
 
 // env is one Steward's worth of identity collaborators on a database.
@@ -39,7 +38,7 @@ type env struct {
 	db       *store.DB
 	clock    *clock.Fake
 	subjects *subject.Store
-	keys     *keys.Keyring
+	door     *door.Door
 	audit    *audit.Log
 	outbox   *mail.Outbox
 	policy   *policy.Policy
@@ -62,17 +61,14 @@ func newEnv(t testing.TB, db *store.DB, pol any, tune ...func(*identity.Config))
 		p = v
 	}
 	c := clock.NewFake(start)
-	master, err := keys.NewMaster(make32())
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.DiscardHandler)
 	runner := jobs.NewRunner(db, c, log)
 	outbox, err := mail.NewOutbox(db, c, runner, mail.Config{From: "Steward <steward@example.org>"}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, clock: c, subjects: subject.NewStore(db, c), keys: keys.NewKeyring(db, master, c),
+	subjects := subject.NewStore(db, c)
+	e := &env{t: t, db: db, clock: c, subjects: subjects, door: doortest.New(t, db, c, p, subjects),
 		audit: audit.New(db, c), outbox: outbox, policy: p, seen: map[string]bool{}}
 	e.cfg = identity.Config{Argon2: fastArgon2}
 	e.cfg.Limits = identity.DefaultLimits
@@ -90,7 +86,7 @@ func newEnv(t testing.TB, db *store.DB, pol any, tune ...func(*identity.Config))
 func (e *env) newService() *identity.Service {
 	e.t.Helper()
 	svc, err := identity.New(identity.Deps{
-		DB: e.db, Clock: e.clock, Log: slog.New(slog.DiscardHandler), Subjects: e.subjects, Keys: e.keys, Audit: e.audit,
+		DB: e.db, Clock: e.clock, Log: slog.New(slog.DiscardHandler), Subjects: e.subjects, Door: e.door, Audit: e.audit,
 		Outbox: e.outbox, Jobs: jobs.NewRunner(e.db, e.clock, nil), Policy: policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}}, BaseURL: "https://steward.example.org", Config: e.cfg,
 	})
 	if err != nil {
@@ -337,6 +333,21 @@ func sampleValue(field string) string {
 		return "1980-12-09"
 	}
 	return "x"
+}
+
+// openColumn opens a sealed field of an account for security (the
+// purpose the password serves).
+func (e *env) openColumn(column, field, subjectID string) string {
+	e.t.Helper()
+	v, err := e.door.Subject(context.Background(), e.db, door.System(policy.Security), subjectID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, err := v.OpenBytes(context.Background(), field, rawColumn(e.t, e.db, column, subjectID))
+	if err != nil {
+		e.t.Fatalf("open %s: %v", column, err)
+	}
+	return string(b)
 }
 
 func rawColumn(t testing.TB, db *store.DB, column, subjectID string) []byte {

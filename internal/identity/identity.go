@@ -39,8 +39,8 @@ import (
 
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/policy"
 	"steward/internal/registry"
@@ -114,7 +114,7 @@ type Deps struct {
 	Clock    clock.Clock
 	Log      *slog.Logger
 	Subjects *subject.Store
-	Keys     *keys.Keyring
+	Door     *door.Door
 	Audit    *audit.Log
 	Outbox   *mail.Outbox
 	Jobs     *jobs.Runner // runs the periodic Prune
@@ -127,17 +127,14 @@ type Deps struct {
 // The collaborators, as this package uses them.
 type (
 	subjects interface {
-		Create(ctx context.Context, q store.Q, kind subject.Kind, email, source string, policyVersion int) (subject.Subject, error)
+		Create(ctx context.Context, q store.Q, d *door.Door, use door.Use, kind subject.Kind, email, source string, policyVersion int) (subject.Subject, error)
 		Get(ctx context.Context, q store.Q, id string) (subject.Subject, error)
-		FindByEmail(ctx context.Context, q store.Q, email string) (subject.Subject, error)
-		SetEmail(ctx context.Context, q store.Q, id, email string) error
+		FindByEmail(ctx context.Context, q store.Q, d *door.Door, email string) (subject.Subject, error)
+		SetEmail(ctx context.Context, q store.Q, d *door.Door, use door.Use, id, email string) error
 		SetKind(ctx context.Context, q store.Q, id string, k subject.Kind) error
 		Merge(ctx context.Context, tx *sql.Tx, from, into string) error
 		Delete(ctx context.Context, q store.Q, id string) error
-	}
-	sealer interface {
-		Seal(ctx context.Context, q store.Q, subjectID, category string, plaintext []byte) ([]byte, error)
-		Open(ctx context.Context, q store.Q, subjectID, category string, sealed []byte) ([]byte, error)
+		Email(ctx context.Context, q store.Q, v *door.View) (string, error)
 	}
 	auditor interface {
 		Record(ctx context.Context, q store.Q, e audit.Event) error
@@ -153,7 +150,7 @@ type Service struct {
 	clock         clock.Clock
 	log           *slog.Logger
 	subjects      subjects
-	keys          sealer
+	door          *door.Door
 	audit         auditor
 	outbox        mailer
 	reg           registration
@@ -181,8 +178,8 @@ func New(d Deps) (*Service, error) {
 		return nil, errors.New("identity: Deps.Clock is required")
 	case d.Subjects == nil:
 		return nil, errors.New("identity: Deps.Subjects is required")
-	case d.Keys == nil:
-		return nil, errors.New("identity: Deps.Keys is required")
+	case d.Door == nil:
+		return nil, errors.New("identity: Deps.Door is required")
 	case d.Audit == nil:
 		return nil, errors.New("identity: Deps.Audit is required")
 	case d.Outbox == nil:
@@ -203,7 +200,7 @@ func New(d Deps) (*Service, error) {
 	cfg := d.Config.withDefaults()
 	s := &Service{
 		db: d.DB, clock: d.Clock, log: log,
-		subjects: d.Subjects, keys: d.Keys, audit: d.Audit, outbox: d.Outbox,
+		subjects: d.Subjects, door: d.Door, audit: d.Audit, outbox: d.Outbox,
 		reg: reg, policyVersion: d.Policy.Number(),
 		baseURL: strings.TrimRight(d.BaseURL, "/"), cfg: cfg,
 	}
@@ -321,7 +318,7 @@ func (s *Service) pruneAbandoned(ctx context.Context, now time.Time) (int64, err
 			if err != nil {
 				return 0, fmt.Errorf("identity: prune abandoned: %w", err)
 			}
-			if sub.Email == "" && sub.MergedInto == "" && !sub.Erased() {
+			if !sub.HasEmail && sub.MergedInto == "" && !sub.Erased() {
 				ids = append(ids, id)
 			}
 		}
@@ -336,7 +333,7 @@ func (s *Service) pruneAbandoned(ctx context.Context, now time.Time) (int64, err
 			// Look again inside the transaction: the link may have been
 			// followed since.
 			sub, err := s.subjects.Get(ctx, tx, id)
-			if err != nil || sub.Email != "" || sub.MergedInto != "" || sub.Erased() {
+			if err != nil || sub.HasEmail || sub.MergedInto != "" || sub.Erased() {
 				return err
 			}
 			for _, stmt := range []string{
@@ -349,6 +346,9 @@ func (s *Service) pruneAbandoned(ctx context.Context, now time.Time) (int64, err
 				}
 			}
 			if err := s.subjects.Delete(ctx, tx, id); err != nil {
+				return err
+			}
+			if _, err := s.door.ShredAll(ctx, tx, id); err != nil {
 				return err
 			}
 			n++
@@ -402,17 +402,22 @@ func Tables() []registry.Table {
 			Name: "accounts", Owner: "identity", Dataset: "account",
 			SubjectColumn: "subject_id", Origin: registry.Provided,
 			SourceColumn: "source", PolicyVersionColumn: "policy_version",
-			Description: "The account a member signed up with, or a staff account. The email address is in subjects.email. Phone, billing address and date of birth are sealed under the subject's key for their category.",
+			Description: "The account you signed up with. Every field is encrypted with a key kept for you alone, destroyed when you are erased; your email address is kept with your other identifiers.",
 			Columns: []registry.Column{
 				{Name: "subject_id"},
-				{Name: "name", Field: FieldName},
-				{Name: "password_hash", Field: FieldPassword, Hashed: true},
+				{Name: "name_sealed", Field: FieldName, Sensitive: true},
+				{Name: "password_sealed", Field: FieldPassword, Sensitive: true, Hashed: true},
 				{Name: "phone", Field: FieldPhone, Sensitive: true},
-				{Name: "company", Field: FieldCompany},
-				{Name: "organisation", Field: FieldOrganisation},
+				{Name: "company_sealed", Field: FieldCompany, Sensitive: true},
+				{Name: "organisation_sealed", Field: FieldOrganisation, Sensitive: true},
 				{Name: "billing_address", Field: FieldBillingAddress, Sensitive: true},
-				{Name: "location", Field: FieldLocation},
+				{Name: "location_sealed", Field: FieldLocation, Sensitive: true},
 				{Name: "date_of_birth", Field: FieldDateOfBirth, Sensitive: true},
+				{Name: "name", Field: FieldName, Legacy: true},
+				{Name: "password_hash", Field: FieldPassword, Hashed: true, Legacy: true},
+				{Name: "company", Field: FieldCompany, Legacy: true},
+				{Name: "organisation", Field: FieldOrganisation, Legacy: true},
+				{Name: "location", Field: FieldLocation, Legacy: true},
 				{Name: "age_confirmed_at"},
 				{Name: "role"},
 				{Name: "email_verified_at"},
@@ -426,7 +431,7 @@ func Tables() []registry.Table {
 		{
 			Name: "sessions", Owner: "identity", Dataset: "sessions",
 			SubjectColumn: "subject_id", Origin: registry.Observed, Source: "observed",
-			Description: "Signed-in sessions: when they began and were last used, the browser family and a truncated network (IPv4 /24, IPv6 /48). Only a hash of the token is kept.",
+			Description: "Signed-in sessions: when they began and were last used, the browser family and a truncated network (IPv4 /24, IPv6 /48), both encrypted. Only a hash of the token is kept.",
 			Columns: []registry.Column{
 				{Name: "id"},
 				{Name: "subject_id"},
@@ -436,19 +441,23 @@ func Tables() []registry.Table {
 				{Name: "idle_expires_at"},
 				{Name: "expires_at"},
 				{Name: "auth_at", Field: "session"},
-				{Name: "user_agent_family", Field: "session"},
-				{Name: "network", Field: "session"},
+				{Name: "user_agent_sealed", Field: "session", Sensitive: true},
+				{Name: "network_sealed", Field: "session", Sensitive: true},
+				{Name: "user_agent_family", Field: "session", Legacy: true},
+				{Name: "network", Field: "session", Legacy: true},
 			},
 		},
 		{
 			Name: "email_tokens", Owner: "identity", Dataset: "email_tokens",
 			SubjectColumn: "subject_id", Origin: registry.Derived, Source: "steward",
-			Description: "Single-use links sent by mail (address verification, password reset, change of address) and the address each was sent to. Only a hash of the token is kept.",
+			Description: "Single-use links sent by mail (address verification, password reset, change of address) and the address each was sent to, encrypted. Only a hash of the token is kept.",
 			Columns: []registry.Column{
+				{Name: "id"},
 				{Name: "token_hash", Hashed: true},
 				{Name: "subject_id"},
 				{Name: "purpose"},
-				{Name: "email", Field: FieldEmail},
+				{Name: "email_sealed", Field: FieldEmail, Sensitive: true},
+				{Name: "email_index", Field: FieldEmail, Hashed: true},
 				{Name: "created_at"},
 				{Name: "expires_at"},
 				{Name: "used_at"},

@@ -12,6 +12,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/fault"
 	"steward/internal/identity"
 	"steward/internal/jobs"
@@ -71,7 +73,10 @@ func TestSignUpVerifyLogin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Account.EmailVerified || p.Account.Email != "grace@example.org" || p.Account.Role != "" {
+		if pr, err := e.svc.Profile(ctx, p); err != nil || pr.Email != "grace@example.org" {
+			t.Fatalf("profile before verification = %+v, %v", pr, err)
+		}
+		if p.Account.EmailVerified || p.Account.Role != "" {
 			t.Fatalf("account before verification = %+v", p.Account)
 		}
 
@@ -257,7 +262,7 @@ func TestPromiseM1_EmailOnlySubjectMergedOnVerification(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, "mixi.yaml")
-		sub, _, err := e.subjects.EnsureByEmail(ctx, db, "reader@example.org", "comment", 1)
+		sub, _, err := e.subjects.EnsureByEmail(ctx, db, e.door, door.Subject(), "reader@example.org", "comment", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +277,7 @@ func TestPromiseM1_EmailOnlySubjectMergedOnVerification(t *testing.T) {
 		if member == sub.ID {
 			t.Fatalf("the sign-up took over the email-only subject before verification")
 		}
-		if got, _ := e.subjects.Get(ctx, db, sub.ID); got.MergedInto != "" || got.Email != "reader@example.org" {
+		if got, _ := e.subjects.Get(ctx, db, sub.ID); got.MergedInto != "" || doortest.Email(t, e.door, db, got) != "reader@example.org" {
 			t.Fatalf("email-only subject changed before verification: %+v", got)
 		}
 		if err := e.svc.VerifyEmail(ctx, tokenIn(t, m)); err != nil {
@@ -503,7 +508,7 @@ func TestSessions(t *testing.T) {
 		if err := e.svc.RevokeSession(ctx, id, otherSess.ID); fault.CodeOf(err) != fault.NotFound {
 			t.Fatalf("revoking another's session = %v, want not_found", err)
 		}
-		if _, err := e.svc.Sessions(ctx, other); err != nil {
+		if _, err := e.svc.Sessions(ctx, door.Subject(), other); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.svc.RevokeSession(ctx, id, sessC.ID); err != nil {
@@ -744,7 +749,7 @@ func TestSensitiveFieldsAreSealed(t *testing.T) {
 		}
 		// Crypto-shredding: the fields become unreadable, the rest stays.
 		cat := e.policy.CategoryOfField("phone")
-		if err := e.keys.Destroy(ctx, db, id, cat); err != nil {
+		if _, err := e.door.Shred(ctx, db, id, cat); err != nil {
 			t.Fatal(err)
 		}
 		pr, err = e.svc.Profile(ctx, p)
@@ -901,7 +906,7 @@ func TestRehashOnLogin(t *testing.T) {
 	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, "jmir.yaml")
 		id := e.signUp(e.minimalFields("grace@example.org"), true)
-		if h := string(rawColumn(t, db, "password_hash", id)); !strings.HasPrefix(h, "$argon2id$v=19$m=64,t=1,p=1$") {
+		if h := e.openColumn("password_sealed", "password", id); !strings.HasPrefix(h, "$argon2id$v=19$m=64,t=1,p=1$") {
 			t.Fatalf("hash = %q", h)
 		}
 		e.cfg.Argon2 = identity.Argon2{Memory: 128, Time: 2, Threads: 1}
@@ -909,7 +914,7 @@ func TestRehashOnLogin(t *testing.T) {
 		if _, _, err := stronger.Login(ctx, "grace@example.org", goodPassword, meta); err != nil {
 			t.Fatal(err)
 		}
-		if h := string(rawColumn(t, db, "password_hash", id)); !strings.HasPrefix(h, "$argon2id$v=19$m=128,t=2,p=1$") {
+		if h := e.openColumn("password_sealed", "password", id); !strings.HasPrefix(h, "$argon2id$v=19$m=128,t=2,p=1$") {
 			t.Fatalf("after login with stronger parameters the hash is %q", h)
 		}
 		if _, _, err := stronger.Login(ctx, "grace@example.org", goodPassword, meta); err != nil {
@@ -1008,7 +1013,7 @@ func TestCreateStaff(t *testing.T) {
 			t.Fatalf("admin lacks a role")
 		}
 		// A subscriber known by email becomes staff and keeps their id.
-		sub, _, err := e.subjects.EnsureByEmail(ctx, db, "helper@example.org", "newsletter", 1)
+		sub, _, err := e.subjects.EnsureByEmail(ctx, db, e.door, door.Subject(), "helper@example.org", "newsletter", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1052,7 +1057,7 @@ func TestNewRefusesUnsupportedRegistration(t *testing.T) {
 		appendSeq(child(child(root, "registration", yaml.MappingNode), "fields", yaml.SequenceNode), "picture")
 	})
 	e.policy = p
-	_, err := identity.New(identity.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Keys: e.keys, Audit: e.audit, Outbox: e.outbox,
+	_, err := identity.New(identity.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Door: e.door, Audit: e.audit, Outbox: e.outbox,
 		Jobs: jobs.NewRunner(db, e.clock, nil), Policy: policy.Published{Policy: p}})
 	if err == nil || !strings.Contains(err.Error(), "picture") {
 		t.Fatalf("New with a sign-up field accounts cannot hold = %v, want an error naming it", err)
@@ -1100,7 +1105,7 @@ func TestPruneAbandonedSignUps(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, "mixi.yaml")
-		reader, _, err := e.subjects.EnsureByEmail(ctx, db, "reader@example.org", "newsletter", 1)
+		reader, _, err := e.subjects.EnsureByEmail(ctx, db, e.door, door.Subject(), "reader@example.org", "newsletter", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1121,7 +1126,7 @@ func TestPruneAbandonedSignUps(t *testing.T) {
 		if sub, _ := e.subjects.Get(ctx, db, pending); !sub.Erased() {
 			t.Fatalf("abandoned subject = %+v, want erased", sub)
 		}
-		if sub, _ := e.subjects.Get(ctx, db, reader.ID); sub.Email != "reader@example.org" || sub.Erased() || sub.MergedInto != "" {
+		if sub, _ := e.subjects.Get(ctx, db, reader.ID); doortest.Email(t, e.door, db, sub) != "reader@example.org" || sub.Erased() || sub.MergedInto != "" {
 			t.Fatalf("email-only subject = %+v, want untouched", sub)
 		}
 		for _, id := range []string{kept, verified} {
@@ -1142,7 +1147,7 @@ func TestPruneRunsAsAJob(t *testing.T) {
 			c.SessionIdle, c.SessionAbsolute = time.Hour, 3*time.Hour
 		})
 		runner := jobs.NewRunner(db, e.clock, nil)
-		if _, err := identity.New(identity.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Keys: e.keys, Audit: e.audit,
+		if _, err := identity.New(identity.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Door: e.door, Audit: e.audit,
 			Outbox: e.outbox, Jobs: runner, Policy: policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}}, Config: e.cfg}); err != nil {
 			t.Fatal(err)
 		}

@@ -3,11 +3,15 @@ package identity
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 
 	"steward/internal/audit"
+	"steward/internal/door"
 	"steward/internal/fault"
+	"steward/internal/policy"
+	"steward/internal/store"
 	"steward/internal/subject"
 )
 
@@ -30,7 +34,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string, m Meta
 		return err
 	}
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		sub, err := s.subjects.FindByEmail(ctx, tx, norm)
+		sub, err := s.subjects.FindByEmail(ctx, tx, s.door, norm)
 		if fault.CodeOf(err) == fault.NotFound {
 			return nil
 		}
@@ -44,7 +48,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string, m Meta
 		if err != nil {
 			return err
 		}
-		tok, err := s.issueToken(ctx, tx, sub.ID, purposeReset, norm, s.cfg.ResetTTL)
+		tok, err := s.issueToken(ctx, tx, door.System(policy.Security), sub.ID, purposeReset, norm, s.cfg.ResetTTL)
 		if err != nil {
 			return err
 		}
@@ -76,11 +80,11 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 	if err != nil {
 		return errBadLink()
 	}
-	sub, err := s.subjects.Get(ctx, s.db, t.subjectID)
+	name, email, err := s.personal(ctx, s.db, door.System(policy.Security), a)
 	if err != nil {
 		return fmt.Errorf("identity: reset: %w", err)
 	}
-	if err := checkNewPassword(FieldPassword, pw, personalInputs(a.name.String, sub.Email)); err != nil {
+	if err := checkNewPassword(FieldPassword, pw, personalInputs(name, email)); err != nil {
 		return err
 	}
 	hash, err := hashPassword(pw, s.cfg.Argon2)
@@ -96,12 +100,16 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 		if err != nil {
 			return fmt.Errorf("identity: reset: %w", err)
 		}
-		if sub.Email != t.email || sub.MergedInto != "" || sub.Erased() {
+		if !sub.EmailIndexIs(t.emailIndex) || sub.MergedInto != "" || sub.Erased() {
 			// The address changed since the link was sent.
 			return errBadLink()
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $2, password_changed_at = $3, updated_at = $3,
-				email_verified_at = COALESCE(email_verified_at, $3) WHERE subject_id = $1`, t.subjectID, hash, now); err != nil {
+		sealed, err := s.sealPassword(ctx, tx, door.System(policy.Security), t.subjectID, hash)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_sealed = $2, password_changed_at = $3, updated_at = $3,
+				email_verified_at = COALESCE(email_verified_at, $3) WHERE subject_id = $1`, t.subjectID, sealed, now); err != nil {
 			return fmt.Errorf("identity: reset: %w", err)
 		}
 		n, err := s.revokeAll(ctx, tx, t.subjectID, "")
@@ -128,7 +136,15 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err := s.Reauthenticate(ctx, p, current); err != nil {
 		return err
 	}
-	if err := checkNewPassword("new_password", pw, personalInputs(p.Account.Name, p.Account.Email)); err != nil {
+	a, err := loadAccount(ctx, s.db, p.Account.SubjectID)
+	if err != nil {
+		return err
+	}
+	name, email, err := s.personal(ctx, s.db, door.Subject(), a)
+	if err != nil {
+		return err
+	}
+	if err := checkNewPassword("new_password", pw, personalInputs(name, email)); err != nil {
 		return err
 	}
 	hash, err := hashPassword(pw, s.cfg.Argon2)
@@ -137,8 +153,12 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	}
 	now := s.clock.Now()
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE subject_id = $1`,
-			p.Account.SubjectID, hash, now); err != nil {
+		sealed, err := s.sealPassword(ctx, tx, door.Subject(), p.Account.SubjectID, hash)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_sealed = $2, password_changed_at = $3, updated_at = $3 WHERE subject_id = $1`,
+			p.Account.SubjectID, sealed, now); err != nil {
 			return fmt.Errorf("identity: change password: %w", err)
 		}
 		n, err := s.revokeAll(ctx, tx, p.Account.SubjectID, p.Session.ID)
@@ -153,6 +173,48 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		if !p.Account.EmailVerified {
 			return nil
 		}
-		return s.mailPasswordChanged(ctx, tx, p.Account.SubjectID, p.Account.Email)
+		return s.mailPasswordChanged(ctx, tx, p.Account.SubjectID, email)
 	})
+}
+
+// personal opens the name and address of an account's subject for use:
+// the password screen compares a new password with them.
+func (s *Service) personal(ctx context.Context, q store.Q, use door.Use, a accountRow) (name, email string, err error) {
+	v, err := s.door.Subject(ctx, q, use, a.subjectID)
+	if err != nil {
+		return "", "", err
+	}
+	if name, err = v.Open(ctx, FieldName, a.name); err != nil && !errors.Is(err, door.ErrShredded) {
+		return "", "", err
+	}
+	if email, err = s.subjects.Email(ctx, q, v); err != nil && !errors.Is(err, door.ErrShredded) {
+		return "", "", err
+	}
+	return name, email, nil
+}
+
+// sealPassword seals a password's hash for the subject.
+func (s *Service) sealPassword(ctx context.Context, q store.Q, use door.Use, subjectID, hash string) (door.Sealed, error) {
+	v, err := s.door.Subject(ctx, q, use, subjectID)
+	if err != nil {
+		return door.Sealed{}, err
+	}
+	sealed, err := v.Seal(ctx, FieldPassword, hash)
+	if err != nil {
+		return door.Sealed{}, fmt.Errorf("identity: seal password: %w", err)
+	}
+	return sealed, nil
+}
+
+// passwordHash opens an account's password hash for use ("" when the
+// account has none).
+func (s *Service) passwordHash(ctx context.Context, q store.Q, use door.Use, a accountRow) (string, error) {
+	if a.password.IsZero() {
+		return "", nil
+	}
+	v, err := s.door.Subject(ctx, q, use, a.subjectID)
+	if err != nil {
+		return "", err
+	}
+	return v.Open(ctx, FieldPassword, a.password)
 }

@@ -10,17 +10,21 @@ import (
 	"time"
 
 	"steward/internal/audit"
+	"steward/internal/door"
 	"steward/internal/fault"
-	"steward/internal/keys"
 	"steward/internal/subject"
 )
 
 // Profile is the account's personal data as its owner sees it: every
-// field the policy declares for accounts, decrypted, and which of them the
-// owner may change directly (promise M8). The others are corrected through
-// a reviewed rectification request.
+// field the policy declares for accounts, opened through the door for the
+// owner's own request, and which of them the owner may change directly
+// (promise M8). The others are corrected through a reviewed rectification
+// request.
 type Profile struct {
 	Account Account
+	// Email is the account's address ("" while a new account waits for
+	// its first verification).
+	Email string
 	// Fields holds the value of each declared field ("" when not given).
 	Fields map[string]string
 	// Order lists the declared fields in the policy's order.
@@ -34,9 +38,9 @@ type Profile struct {
 	Unreadable []string
 }
 
-// Profile returns the principal's profile. Reading one's own data is the
-// built-in purpose subject-request, which the policy guard allows in every
-// state, so no guard check is needed here.
+// Profile returns the principal's profile, read for their own request
+// (the built-in purpose subject-request, which the guard allows in every
+// state).
 func (s *Service) Profile(ctx context.Context, p Principal) (Profile, error) {
 	a, err := loadAccount(ctx, s.db, p.Account.SubjectID)
 	if err != nil {
@@ -46,56 +50,65 @@ func (s *Service) Profile(ctx context.Context, p Principal) (Profile, error) {
 	if err != nil {
 		return Profile{}, fmt.Errorf("identity: profile: %w", err)
 	}
-	pr := Profile{Account: a.account(sub.Email), Fields: map[string]string{}, Editable: map[string]bool{}}
+	v, err := s.door.Subject(ctx, s.db, door.Subject(), sub.ID)
+	if err != nil {
+		return Profile{}, err
+	}
+	pr := Profile{Account: a.account(sub.HasEmail), Fields: map[string]string{}, Editable: map[string]bool{}}
+	if pr.Email, err = sub.Email(ctx, v); errors.Is(err, door.ErrShredded) {
+		pr.Unreadable = append(pr.Unreadable, FieldEmail)
+	} else if err != nil {
+		return Profile{}, fmt.Errorf("identity: profile: %w", err)
+	}
 	for _, field := range s.reg.profileFields() {
 		pr.Order = append(pr.Order, field)
 		pr.Editable[field] = s.reg.editable(field)
-		switch {
-		case field == FieldEmail:
-			pr.Fields[field] = sub.Email
-		case supported[field].sealed:
-			v, err := s.open(ctx, a, field)
-			if errors.Is(err, keys.ErrShredded) {
-				pr.Unreadable = append(pr.Unreadable, field)
-				pr.Fields[field] = ""
-				continue
-			}
-			if err != nil {
-				return Profile{}, err
-			}
-			pr.Fields[field] = v
-		default:
-			pr.Fields[field] = a.plain(field)
+		if field == FieldEmail {
+			pr.Fields[field] = pr.Email
+			continue
 		}
+		val, err := v.Open(ctx, field, a.sealed(field))
+		if errors.Is(err, door.ErrShredded) {
+			pr.Unreadable = append(pr.Unreadable, field)
+			pr.Fields[field] = ""
+			continue
+		}
+		if err != nil {
+			return Profile{}, fmt.Errorf("identity: open %s: %w", field, err)
+		}
+		pr.Fields[field] = val
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT email FROM email_tokens WHERE subject_id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
-		ORDER BY created_at DESC LIMIT 1`, a.subjectID, purposeEmailChange, s.clock.Now()).Scan(&pr.PendingEmail)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return Profile{}, fmt.Errorf("identity: profile: %w", err)
+	if pr.PendingEmail, err = s.pendingEmail(ctx, v, purposeEmailChange, true); err != nil {
+		return Profile{}, err
 	}
-	if pr.PendingEmail == "" && sub.Email == "" {
+	if pr.PendingEmail == "" && !sub.HasEmail {
 		// A new account whose address is still held by an email-only
 		// subject: the address it signed up with waits for verification.
-		err = s.db.QueryRowContext(ctx, `SELECT email FROM email_tokens WHERE subject_id = $1 AND purpose = $2 ORDER BY created_at DESC LIMIT 1`,
-			a.subjectID, purposeVerify).Scan(&pr.PendingEmail)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return Profile{}, fmt.Errorf("identity: profile: %w", err)
+		if pr.PendingEmail, err = s.pendingEmail(ctx, v, purposeVerify, false); err != nil {
+			return Profile{}, err
 		}
 	}
 	return pr, nil
 }
 
-// open decrypts one sealed field of an account ("" when not given).
-func (s *Service) open(ctx context.Context, a accountRow, field string) (string, error) {
-	sealed := a.sealed(field)
-	if len(sealed) == 0 {
+// pendingEmail opens the address of the subject's newest mail token of a
+// purpose (only an unspent, unexpired one when live), "" when none.
+func (s *Service) pendingEmail(ctx context.Context, v *door.View, purpose string, live bool) (string, error) {
+	query := `SELECT email_sealed FROM email_tokens WHERE subject_id = $1 AND purpose = $2`
+	args := []any{v.ID(), purpose}
+	if live {
+		query += ` AND used_at IS NULL AND expires_at > $3`
+		args = append(args, s.clock.Now())
+	}
+	var sealed door.Sealed
+	err := s.db.QueryRowContext(ctx, query+` ORDER BY created_at DESC LIMIT 1`, args...).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
-	b, err := s.keys.Open(ctx, s.db, a.subjectID, s.reg.categoryOf(field), sealed)
 	if err != nil {
-		return "", fmt.Errorf("identity: open %s: %w", field, err)
+		return "", fmt.Errorf("identity: profile: %w", err)
 	}
-	return string(b), nil
+	return v.Open(ctx, FieldEmail, sealed)
 }
 
 // UpdateProfile applies the owner's changes to their profile, all or
@@ -168,7 +181,11 @@ func (s *Service) UpdateProfile(ctx context.Context, p Principal, changes map[st
 	now := s.clock.Now()
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if len(vals) > 0 {
-			stored, err := s.storedValues(ctx, tx, p.Account.SubjectID, vals)
+			v, err := s.door.Subject(ctx, tx, door.Subject(), p.Account.SubjectID)
+			if err != nil {
+				return err
+			}
+			stored, err := s.storedValues(ctx, v, vals)
 			if err != nil {
 				return err
 			}
@@ -176,14 +193,14 @@ func (s *Service) UpdateProfile(ctx context.Context, p Principal, changes map[st
 			args := []any{p.Account.SubjectID, now}
 			changed := make([]string, 0, len(stored))
 			for _, field := range SupportedFields() {
-				v, ok := stored[field]
+				val, ok := stored[columnOf(field)]
 				if !ok {
 					continue
 				}
-				args = append(args, v)
+				args = append(args, val)
 				// Column names come from the fixed list of supported
 				// fields, never from the request.
-				sets = append(sets, fmt.Sprintf("%s = $%d", field, len(args)))
+				sets = append(sets, fmt.Sprintf("%s = $%d", columnOf(field), len(args)))
 				changed = append(changed, field)
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET `+strings.Join(sets, ", ")+`, updated_at = $2 WHERE subject_id = $1`, args...); err != nil {
@@ -195,7 +212,7 @@ func (s *Service) UpdateProfile(ctx context.Context, p Principal, changes map[st
 			}
 		}
 		if newEmail != "" {
-			return s.requestEmailChange(ctx, tx, p, newEmail, now)
+			return s.requestEmailChange(ctx, tx, p, cur.Email, newEmail, now)
 		}
 		return nil
 	})
@@ -209,16 +226,16 @@ func (s *Service) UpdateProfile(ctx context.Context, p Principal, changes map[st
 // notice to the old one. An address that belongs to another account is
 // treated like a free one here (the link then fails with a conflict), so
 // the form does not reveal who is registered.
-func (s *Service) requestEmailChange(ctx context.Context, tx *sql.Tx, p Principal, newEmail string, now time.Time) error {
-	tok, err := s.issueToken(ctx, tx, p.Account.SubjectID, purposeEmailChange, newEmail, s.cfg.EmailChangeTTL)
+func (s *Service) requestEmailChange(ctx context.Context, tx *sql.Tx, p Principal, oldEmail, newEmail string, now time.Time) error {
+	tok, err := s.issueToken(ctx, tx, door.Subject(), p.Account.SubjectID, purposeEmailChange, newEmail, s.cfg.EmailChangeTTL)
 	if err != nil {
 		return err
 	}
 	if err := s.mailEmailChange(ctx, tx, p.Account.SubjectID, newEmail, tok); err != nil {
 		return err
 	}
-	if p.Account.Email != "" && p.Account.EmailVerified {
-		if err := s.mailEmailChangeNotice(ctx, tx, p.Account.SubjectID, p.Account.Email, newEmail); err != nil {
+	if oldEmail != "" && p.Account.EmailVerified {
+		if err := s.mailEmailChangeNotice(ctx, tx, p.Account.SubjectID, oldEmail, newEmail); err != nil {
 			return err
 		}
 	}

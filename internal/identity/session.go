@@ -16,7 +16,9 @@ import (
 	"github.com/mileusna/useragent"
 
 	"steward/internal/audit"
+	"steward/internal/door"
 	"steward/internal/fault"
+	"steward/internal/policy"
 	"steward/internal/store"
 	"steward/internal/subject"
 )
@@ -166,21 +168,23 @@ func (s *Service) Login(ctx context.Context, email, password string, m Meta) (Se
 	var a accountRow
 	found := false
 	if norm != "" {
-		sub, err := s.subjects.FindByEmail(ctx, s.db, norm)
+		sub, err := s.subjects.FindByEmail(ctx, s.db, s.door, norm)
 		switch {
 		case err == nil:
 			a, err = loadAccount(ctx, s.db, sub.ID)
 			if err != nil && fault.CodeOf(err) != fault.NotFound {
 				return Session{}, "", err
 			}
-			found = err == nil && a.passwordHash.Valid
+			found = err == nil && !a.password.IsZero()
 		case fault.CodeOf(err) != fault.NotFound:
 			return Session{}, "", err
 		}
 	}
 	encoded := s.dummyHash
 	if found {
-		encoded = a.passwordHash.String
+		if encoded, err = s.passwordHash(ctx, s.db, door.System(policy.Security), a); err != nil {
+			return Session{}, "", err
+		}
 	}
 	ok, weaker, err := verifyPassword(pw, encoded, s.cfg.Argon2)
 	if err != nil {
@@ -213,7 +217,11 @@ func (s *Service) Login(ctx context.Context, email, password string, m Meta) (Se
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE subject_id = $1`, a.subjectID, h, now); err != nil {
+			sealed, err := s.sealPassword(ctx, tx, door.System(policy.Security), a.subjectID, h)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_sealed = $2, updated_at = $3 WHERE subject_id = $1`, a.subjectID, sealed, now); err != nil {
 				return fmt.Errorf("identity: rehash: %w", err)
 			}
 		}
@@ -235,7 +243,9 @@ func (s *Service) Login(ctx context.Context, email, password string, m Meta) (Se
 	return sess, tok, nil
 }
 
-// openSession stores a new session and returns it with its token.
+// openSession stores a new session and returns it with its token. The
+// browser family and the network, kept so the owner recognises their
+// sessions, are sealed for security, the purpose they serve.
 func (s *Service) openSession(ctx context.Context, q store.Q, subjectID, role string, m Meta, now time.Time) (Session, string, error) {
 	idle, absolute := s.lifetimes(role)
 	tok, hash := newToken()
@@ -244,21 +254,36 @@ func (s *Service) openSession(ctx context.Context, q store.Q, subjectID, role st
 		ExpiresAt: now.Add(min(idle, absolute)), UserAgentFamily: userAgentFamily(m.UserAgent), Network: truncatedNetwork(m.IP),
 		Current: true,
 	}
-	_, err := q.ExecContext(ctx, `INSERT INTO sessions (id, subject_id, token_hash, created_at, last_seen_at, idle_expires_at, expires_at, auth_at, user_agent_family, network)
+	v, err := s.door.Subject(ctx, q, door.System(policy.Security), subjectID)
+	if err != nil {
+		return Session{}, "", err
+	}
+	ua, err := v.Seal(ctx, fieldSession, sess.UserAgentFamily)
+	if err != nil {
+		return Session{}, "", fmt.Errorf("identity: open session: %w", err)
+	}
+	network, err := v.Seal(ctx, fieldSession, sess.Network)
+	if err != nil {
+		return Session{}, "", fmt.Errorf("identity: open session: %w", err)
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO sessions (id, subject_id, token_hash, created_at, last_seen_at, idle_expires_at, expires_at, auth_at, user_agent_sealed, network_sealed)
 		VALUES ($1, $2, $3, $4, $4, $5, $6, $4, $7, $8)`,
-		sess.ID, subjectID, hash, now, now.Add(idle), now.Add(absolute), sess.UserAgentFamily, sess.Network)
+		sess.ID, subjectID, hash, now, now.Add(idle), now.Add(absolute), ua, network)
 	if err != nil {
 		return Session{}, "", fmt.Errorf("identity: open session: %w", err)
 	}
 	return sess, tok, nil
 }
 
-const sessionColumns = `id, subject_id, created_at, last_seen_at, idle_expires_at, expires_at, auth_at, user_agent_family, network`
+// fieldSession is the policy field of a session's record.
+const fieldSession = "session"
 
-func scanSession(row interface{ Scan(...any) error }) (Session, time.Time, time.Time, error) {
+const sessionColumns = `id, subject_id, created_at, last_seen_at, idle_expires_at, expires_at, auth_at`
+
+func scanSession(row interface{ Scan(...any) error }, sealed ...any) (Session, time.Time, time.Time, error) {
 	var sess Session
 	var idleAt, absAt time.Time
-	err := row.Scan(&sess.ID, &sess.SubjectID, &sess.CreatedAt, &sess.LastSeenAt, &idleAt, &absAt, &sess.AuthAt, &sess.UserAgentFamily, &sess.Network)
+	err := row.Scan(append([]any{&sess.ID, &sess.SubjectID, &sess.CreatedAt, &sess.LastSeenAt, &idleAt, &absAt, &sess.AuthAt}, sealed...)...)
 	sess.CreatedAt, sess.LastSeenAt, sess.AuthAt = sess.CreatedAt.UTC(), sess.LastSeenAt.UTC(), sess.AuthAt.UTC()
 	idleAt, absAt = idleAt.UTC(), absAt.UTC()
 	sess.ExpiresAt = absAt
@@ -317,7 +342,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 		sess.LastSeenAt, sess.ExpiresAt = now, idleAt
 	}
 	sess.Current = true
-	return Principal{Account: a.account(sub.Email), Session: sess}, nil
+	return Principal{Account: a.account(sub.HasEmail), Session: sess}, nil
 }
 
 // Logout ends the session of a token. An unknown token is not an error:
@@ -341,19 +366,30 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 }
 
 // Sessions lists the live sessions of a subject, most recently used first.
-func (s *Service) Sessions(ctx context.Context, subjectID string) ([]Session, error) {
+func (s *Service) Sessions(ctx context.Context, use door.Use, subjectID string) ([]Session, error) {
 	now := s.clock.Now()
-	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE subject_id = $1 AND expires_at > $2 AND idle_expires_at > $2
-		ORDER BY last_seen_at DESC, created_at DESC`, subjectID, now)
+	v, err := s.door.Subject(ctx, s.db, use, subjectID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionColumns+`, user_agent_sealed, network_sealed FROM sessions
+		WHERE subject_id = $1 AND expires_at > $2 AND idle_expires_at > $2 ORDER BY last_seen_at DESC, created_at DESC`, subjectID, now)
 	if err != nil {
 		return nil, fmt.Errorf("identity: sessions: %w", err)
 	}
 	defer rows.Close()
 	var out []Session
 	for rows.Next() {
-		sess, _, _, err := scanSession(rows)
+		var ua, network door.Sealed
+		sess, _, _, err := scanSession(rows, &ua, &network)
 		if err != nil {
 			return nil, fmt.Errorf("identity: sessions: %w", err)
+		}
+		if sess.UserAgentFamily, err = v.Open(ctx, fieldSession, ua); err != nil && !errors.Is(err, door.ErrShredded) {
+			return nil, err
+		}
+		if sess.Network, err = v.Open(ctx, fieldSession, network); err != nil && !errors.Is(err, door.ErrShredded) {
+			return nil, err
 		}
 		out = append(out, sess)
 	}
@@ -362,7 +398,7 @@ func (s *Service) Sessions(ctx context.Context, subjectID string) ([]Session, er
 
 // SessionsOf lists the principal's sessions with its own marked Current.
 func (s *Service) SessionsOf(ctx context.Context, p Principal) ([]Session, error) {
-	list, err := s.Sessions(ctx, p.Account.SubjectID)
+	list, err := s.Sessions(ctx, door.Subject(), p.Account.SubjectID)
 	for i := range list {
 		list[i].Current = list[i].ID == p.Session.ID
 	}
@@ -427,10 +463,8 @@ func (s *Service) Reauthenticate(ctx context.Context, p Principal, password stri
 	if err != nil {
 		return err
 	}
-	key := p.Account.Email
-	if key == "" {
-		key = "subject:" + p.Account.SubjectID
-	}
+	// Counted per subject: re-authentication needs a session already.
+	key := "subject:" + p.Account.SubjectID
 	cs := s.thr.keys(scopeLoginAccount, scopeLoginIP, key, netip.Addr{})
 	if err := s.thr.check(ctx, now, cs); err != nil {
 		return err
@@ -440,14 +474,16 @@ func (s *Service) Reauthenticate(ctx context.Context, p Principal, password stri
 		return err
 	}
 	encoded := s.dummyHash
-	if a.passwordHash.Valid {
-		encoded = a.passwordHash.String
+	if !a.password.IsZero() {
+		if encoded, err = s.passwordHash(ctx, s.db, door.System(policy.Security), a); err != nil {
+			return err
+		}
 	}
 	ok, _, err := verifyPassword(pw, encoded, s.cfg.Argon2)
 	if err != nil {
 		return err
 	}
-	if !ok || !a.passwordHash.Valid {
+	if !ok || a.password.IsZero() {
 		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 			if _, err := s.thr.hit(ctx, tx, now, cs); err != nil {
 				return err

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"steward/internal/audit"
+	"steward/internal/door"
 	"steward/internal/fault"
+	"steward/internal/policy"
 	"steward/internal/store"
 	"steward/internal/subject"
 )
@@ -157,7 +159,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput, m Meta) error {
 
 func (s *Service) signUpTx(ctx context.Context, tx *sql.Tx, vals map[string]string, ageConfirmed bool, hash string, now time.Time) error {
 	email := vals[FieldEmail]
-	existing, err := s.subjects.FindByEmail(ctx, tx, email)
+	existing, err := s.subjects.FindByEmail(ctx, tx, s.door, email)
 	switch {
 	case err == nil:
 		a, err := loadAccount(ctx, tx, existing.ID)
@@ -187,27 +189,35 @@ func (s *Service) createAccount(ctx context.Context, tx *sql.Tx, vals map[string
 	if withEmail {
 		subjEmail = email
 	}
-	sub, err := s.subjects.Create(ctx, tx, subject.KindMember, subjEmail, subjectSourceSignup, s.policyVersion)
+	sub, err := s.subjects.Create(ctx, tx, s.door, door.Subject(), subject.KindMember, subjEmail, subjectSourceSignup, s.policyVersion)
 	if err != nil {
 		return err
 	}
-	stored, err := s.storedValues(ctx, tx, sub.ID, vals)
+	v, err := s.door.Subject(ctx, tx, door.Subject(), sub.ID)
 	if err != nil {
 		return err
+	}
+	stored, err := s.storedValues(ctx, v, vals)
+	if err != nil {
+		return err
+	}
+	password, err := v.Seal(ctx, FieldPassword, hash)
+	if err != nil {
+		return fmt.Errorf("identity: seal password: %w", err)
 	}
 	var ageAt any
 	if ageConfirmed && s.reg.ageCheck == ageCheckConfirmation {
 		ageAt = now
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO accounts (subject_id, name, password_hash, phone, company, organisation, billing_address, location,
-			date_of_birth, age_confirmed_at, role, email_verified_at, password_changed_at, source, policy_version, created_at, updated_at)
+	_, err = tx.ExecContext(ctx, `INSERT INTO accounts (subject_id, name_sealed, password_sealed, phone, company_sealed, organisation_sealed, billing_address,
+			location_sealed, date_of_birth, age_confirmed_at, role, email_verified_at, password_changed_at, source, policy_version, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', NULL, $11, $12, $13, $11, $11)`,
-		sub.ID, stored[FieldName], hash, stored[FieldPhone], stored[FieldCompany], stored[FieldOrganisation],
-		stored[FieldBillingAddress], stored[FieldLocation], stored[FieldDateOfBirth], ageAt, now, SourceSelf, s.policyVersion)
+		sub.ID, stored[columnOf(FieldName)], password, stored[columnOf(FieldPhone)], stored[columnOf(FieldCompany)], stored[columnOf(FieldOrganisation)],
+		stored[columnOf(FieldBillingAddress)], stored[columnOf(FieldLocation)], stored[columnOf(FieldDateOfBirth)], ageAt, now, SourceSelf, s.policyVersion)
 	if err != nil {
 		return fmt.Errorf("identity: insert account: %w", err)
 	}
-	tok, err := s.issueToken(ctx, tx, sub.ID, purposeVerify, email, s.cfg.VerifyTTL)
+	tok, err := s.issueToken(ctx, tx, door.Subject(), sub.ID, purposeVerify, email, s.cfg.VerifyTTL)
 	if err != nil {
 		return err
 	}
@@ -233,7 +243,7 @@ func (s *Service) signUpExisting(ctx context.Context, tx *sql.Tx, subjectID, ema
 	if a.emailVerifiedAt.Valid {
 		return s.mailSignupExisting(ctx, tx, subjectID, email)
 	}
-	tok, err := s.issueToken(ctx, tx, subjectID, purposeReset, email, s.cfg.ResetTTL)
+	tok, err := s.issueToken(ctx, tx, door.System(policy.Security), subjectID, purposeReset, email, s.cfg.ResetTTL)
 	if err != nil {
 		return err
 	}
@@ -258,12 +268,16 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 		if sub.MergedInto != "" || sub.Erased() {
 			return errBadLink()
 		}
-		if t.purpose == purposeVerify && sub.Email != "" && sub.Email != t.email {
+		if t.purpose == purposeVerify && sub.HasEmail && !sub.EmailIndexIs(t.emailIndex) {
 			// The address changed since the link was sent.
 			return errBadLink()
 		}
-		if sub.Email != t.email {
-			if err := s.claimEmail(ctx, tx, sub.ID, t.email); err != nil {
+		if !sub.EmailIndexIs(t.emailIndex) {
+			email, err := s.address(ctx, tx, door.Subject(), t)
+			if err != nil {
+				return err
+			}
+			if err := s.claimEmail(ctx, tx, sub.ID, email); err != nil {
 				return err
 			}
 		}
@@ -287,10 +301,10 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 // subscriptions and choices become the member's); held by another
 // account, fault.Conflict.
 func (s *Service) claimEmail(ctx context.Context, tx *sql.Tx, subjectID, email string) error {
-	other, err := s.subjects.FindByEmail(ctx, tx, email)
+	other, err := s.subjects.FindByEmail(ctx, tx, s.door, email)
 	switch {
 	case fault.CodeOf(err) == fault.NotFound:
-		return s.subjects.SetEmail(ctx, tx, subjectID, email)
+		return s.subjects.SetEmail(ctx, tx, s.door, door.Subject(), subjectID, email)
 	case err != nil:
 		return err
 	}
@@ -310,7 +324,7 @@ func (s *Service) claimEmail(ctx context.Context, tx *sql.Tx, subjectID, email s
 	}
 	// Merge moves the address only to a subject without one; after a
 	// change of address the member still holds the old one.
-	return s.subjects.SetEmail(ctx, tx, subjectID, email)
+	return s.subjects.SetEmail(ctx, tx, s.door, door.Subject(), subjectID, email)
 }
 
 // ResendVerification mails a new verification link to an account that
@@ -335,7 +349,7 @@ func (s *Service) ResendVerification(ctx context.Context, email string, m Meta) 
 		if err != nil || subjectID == "" {
 			return err
 		}
-		tok, err := s.issueToken(ctx, tx, subjectID, purposeVerify, norm, s.cfg.VerifyTTL)
+		tok, err := s.issueToken(ctx, tx, door.System(policy.Security), subjectID, purposeVerify, norm, s.cfg.VerifyTTL)
 		if err != nil {
 			return err
 		}
@@ -347,7 +361,7 @@ func (s *Service) ResendVerification(ctx context.Context, email string, m Meta) 
 // subject holding it, or a new member that signed up while an email-only
 // subject held it (found by its pending verification). "" when none.
 func (s *Service) unverifiedAccount(ctx context.Context, q store.Q, email string) (string, error) {
-	sub, err := s.subjects.FindByEmail(ctx, q, email)
+	sub, err := s.subjects.FindByEmail(ctx, q, s.door, email)
 	switch {
 	case err == nil && sub.Kind == subject.KindMember:
 		a, err := loadAccount(ctx, q, sub.ID)
@@ -361,9 +375,13 @@ func (s *Service) unverifiedAccount(ctx context.Context, q store.Q, email string
 	case err != nil && fault.CodeOf(err) != fault.NotFound:
 		return "", err
 	}
+	index, err := subject.EmailIndex(s.door, email)
+	if err != nil {
+		return "", err
+	}
 	var id string
 	err = q.QueryRowContext(ctx, `SELECT t.subject_id FROM email_tokens t JOIN accounts a ON a.subject_id = t.subject_id
-		WHERE t.email = $1 AND t.purpose = 'verify' AND a.email_verified_at IS NULL ORDER BY t.created_at DESC LIMIT 1`, email).Scan(&id)
+		WHERE t.email_index = $1 AND t.purpose = 'verify' AND a.email_verified_at IS NULL ORDER BY t.created_at DESC LIMIT 1`, index).Scan(&id)
 	if err == sql.ErrNoRows {
 		return "", nil
 	}
@@ -372,7 +390,7 @@ func (s *Service) unverifiedAccount(ctx context.Context, q store.Q, email string
 	}
 	// Only a member still without an address is waiting for this one.
 	pending, err := s.subjects.Get(ctx, q, id)
-	if err != nil || pending.Email != "" || pending.MergedInto != "" {
+	if err != nil || pending.HasEmail || pending.MergedInto != "" {
 		return "", err
 	}
 	return id, nil

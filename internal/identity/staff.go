@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"steward/internal/audit"
+	"steward/internal/door"
 	"steward/internal/fault"
+	"steward/internal/policy"
 	"steward/internal/subject"
 )
 
@@ -38,10 +40,13 @@ func (s *Service) CreateStaff(ctx context.Context, email, role, password string)
 	}
 	now := s.clock.Now()
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		sub, err := s.subjects.FindByEmail(ctx, tx, norm)
+		// The operator sets the account up for the person to work with:
+		// the service they will provide.
+		use := door.Use{Purpose: policy.Security, Actor: door.ActorCLI}
+		sub, err := s.subjects.FindByEmail(ctx, tx, s.door, norm)
 		switch {
 		case fault.CodeOf(err) == fault.NotFound:
-			if sub, err = s.subjects.Create(ctx, tx, subject.KindMember, norm, SourceOperator, s.policyVersion); err != nil {
+			if sub, err = s.subjects.Create(ctx, tx, s.door, use, subject.KindMember, norm, SourceOperator, s.policyVersion); err != nil {
 				return err
 			}
 		case err != nil:
@@ -53,19 +58,23 @@ func (s *Service) CreateStaff(ctx context.Context, email, role, password string)
 				return err
 			}
 		}
+		sealed, err := s.sealPassword(ctx, tx, use, sub.ID, hash)
+		if err != nil {
+			return err
+		}
 		_, err = loadAccount(ctx, tx, sub.ID)
 		switch {
 		case err == nil:
-			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET role = $2, password_hash = $3, password_changed_at = $4, updated_at = $4,
-					email_verified_at = COALESCE(email_verified_at, $4) WHERE subject_id = $1`, sub.ID, role, hash, now); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET role = $2, password_sealed = $3, password_changed_at = $4, updated_at = $4,
+					email_verified_at = COALESCE(email_verified_at, $4) WHERE subject_id = $1`, sub.ID, role, sealed, now); err != nil {
 				return fmt.Errorf("identity: create staff: %w", err)
 			}
 			if _, err := s.revokeAll(ctx, tx, sub.ID, ""); err != nil {
 				return err
 			}
 		case fault.CodeOf(err) == fault.NotFound:
-			if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (subject_id, password_hash, role, email_verified_at, password_changed_at, source, policy_version, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $4, $5, $6, $4, $4)`, sub.ID, hash, role, now, SourceOperator, s.policyVersion); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (subject_id, password_sealed, role, email_verified_at, password_changed_at, source, policy_version, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $4, $5, $6, $4, $4)`, sub.ID, sealed, role, now, SourceOperator, s.policyVersion); err != nil {
 				return fmt.Errorf("identity: create staff: %w", err)
 			}
 		default:

@@ -22,7 +22,9 @@ import (
 // purpose, straight into the tables (subjects and their purpose state
 // belong to package subject; going through its API would make seeding
 // 100,000 people take longer than the thing measured).
-func seedSubscribers(tb testing.TB, db *store.DB, list, purpose string, n int) {
+// The addresses go in as the plaintext of an older release and are sealed
+// by the subject store's Reseal, as a migrated database's are.
+func seedSubscribers(tb testing.TB, e *env, db *store.DB, list, purpose string, n int) {
 	tb.Helper()
 	ctx := context.Background()
 	now := time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC)
@@ -64,6 +66,9 @@ func seedSubscribers(tb testing.TB, db *store.DB, list, purpose string, n int) {
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
 	}
+	if _, err := e.subjects.Reseal(ctx, e.door); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // campaignEnv wires the service with two job runners: one that runs only
@@ -81,7 +86,7 @@ func campaignEnv(tb testing.TB, db *store.DB, batchSize int) (*env, *jobs.Runner
 	}
 	campaigns := jobs.NewRunner(db, clock.Real{}, nil)
 	cp := policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}}
-	d := newsletter.Deps{DB: db, Clock: clock.Real{}, Policy: cp, Guards: policy.NewGuards(db, cp, e.audit, nil), Subjects: e.subjects, Ledger: e.ledger,
+	d := newsletter.Deps{DB: db, Clock: clock.Real{}, Policy: cp, Guards: policy.NewGuards(db, cp, e.audit, nil), Door: e.door, Subjects: e.subjects, Ledger: e.ledger,
 		Links: e.links, Outbox: ob, Jobs: campaigns, Audit: e.audit, BaseURL: "https://steward.example.org", BatchSize: batchSize}
 	svc, err := newsletter.New(d)
 	if err != nil {
@@ -124,7 +129,7 @@ func TestCampaignQueuesEveryone(t *testing.T) {
 	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
 		const n = 250
 		e, r := campaignEnv(t, db, 100)
-		seedSubscribers(t, db, "updates", "marketing", n)
+		seedSubscribers(t, e, db, "updates", "marketing", n)
 		// One subscriber objected, one is suppressed: both skipped.
 		if _, err := db.Exec(`UPDATE subject_purpose_state SET objection = TRUE WHERE subject_id = 's_bench0000000000007'`); err != nil {
 			t.Fatal(err)
@@ -178,7 +183,7 @@ func BenchmarkCampaign100k(b *testing.B) {
 		}
 	}
 	e, r := campaignEnv(b, db, 0)
-	seedSubscribers(b, db, "updates", "marketing", n)
+	seedSubscribers(b, e, db, "updates", "marketing", n)
 	b.ResetTimer()
 	for i := range b.N {
 		cpu := cpuTime()

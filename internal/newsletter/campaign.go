@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"steward/internal/consent"
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/mail"
@@ -250,28 +251,36 @@ func (b campaignBatch) Next(ctx context.Context, tx *sql.Tx, after string, limit
 	if err != nil {
 		return mail.Page{}, fmt.Errorf("newsletter: recipients: %w", err)
 	}
+	// Each address is read through the door for the list's purpose: a
+	// recipient the policy no longer lets it reach (an objection, a
+	// withdrawn consent, a restriction) is skipped with the reason.
+	people, err := s.d.Door.SubjectsOf(ctx, tx, door.System(b.list.Purpose), states)
+	if err != nil {
+		return mail.Page{}, err
+	}
 	for i, r := range recips {
 		out := &page.Recipients[i]
 		out.SubjectID = r.subjectID
-		st, ok := states[r.subjectID]
-		if !ok {
+		v, err := people.View(r.subjectID)
+		if err != nil {
 			out.Skip = "unknown subject"
 			continue
 		}
-		guard, err := s.d.Guards.For(ctx, st)
-		if err != nil {
-			return mail.Page{}, err
-		}
-		if d := guard.Decide(b.list.Purpose, s.contact, st); !d.Allowed {
+		if err := v.Check(s.contact); err != nil {
+			d, _ := door.IsDenied(err)
 			out.Skip = d.Reason.String()
 			continue
 		}
 		sub, ok := subjects[r.subjectID]
-		if !ok || sub.Email == "" || sub.Erased() || sub.MergedInto != "" {
+		if !ok || !sub.HasEmail || sub.Erased() || sub.MergedInto != "" {
 			out.Skip = "no address"
 			continue
 		}
-		if out.Message, err = s.message(b.c, b.list, r, sub); err != nil {
+		addr, err := sub.Email(ctx, v)
+		if err != nil {
+			return mail.Page{}, err
+		}
+		if out.Message, err = s.message(b.c, b.list, r, sub, addr); err != nil {
 			return mail.Page{}, err
 		}
 	}
@@ -372,7 +381,7 @@ func (s *Service) stopped(ctx context.Context, q store.Q, m mail.Stored, live, r
 // message builds one recipient's mail: the campaign with their own
 // unsubscribe and preferences links, and tracking only where both the
 // list and the recipient allow it.
-func (s *Service) message(c Campaign, list List, r recipient, sub subject.Subject) (mail.Message, error) {
+func (s *Service) message(c Campaign, list List, r recipient, sub subject.Subject, addr string) (mail.Message, error) {
 	unsub, err := s.UnsubscribeLink(sub.ID, list.ID)
 	if err != nil {
 		return mail.Message{}, err
@@ -401,7 +410,7 @@ func (s *Service) message(c Campaign, list List, r recipient, sub subject.Subjec
 		}
 	}
 	return mail.Message{
-		SubjectID: sub.ID, To: sub.Email, Subject: c.Subject, Text: text, HTML: body, Kind: campaignKind,
+		SubjectID: sub.ID, To: addr, Subject: c.Subject, Text: text, HTML: body, Kind: campaignKind,
 		ListID: list.ID + "." + s.host, Unsubscribe: &mail.Unsubscribe{URL: unsub}, CampaignID: c.ID,
 	}, nil
 }

@@ -10,6 +10,8 @@ import (
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/consent"
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/jobs"
 	"steward/internal/mail"
 	"steward/internal/mail/mailtest"
@@ -21,8 +23,7 @@ import (
 )
 
 func mods() []store.Migrations {
-	return []store.Migrations{policy.Migrations(), subject.Migrations(), audit.Migrations(), consent.Migrations(), jobs.Migrations(),
-		mail.Migrations(), newsletter.Migrations()}
+	return append(doortest.Migrations(), consent.Migrations(), jobs.Migrations(), mail.Migrations(), newsletter.Migrations())
 }
 
 type env struct {
@@ -30,6 +31,7 @@ type env struct {
 	clock    *clock.Fake
 	policy   *policy.Policy
 	subjects *subject.Store
+	door     *door.Door
 	audit    *audit.Log
 	ledger   *consent.Ledger
 	links    *consent.Links
@@ -64,6 +66,7 @@ func newEnvPolicy(t testing.TB, db *store.DB, p *policy.Policy, withSMTP bool, t
 	ctx := context.Background()
 	e := &env{db: db, clock: clock.NewFake(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC)), policy: p}
 	e.subjects = subject.NewStore(db, e.clock)
+	e.door = doortest.New(t, db, e.clock, e.policy, e.subjects)
 	e.audit = audit.New(db, e.clock)
 	master := bytes.Repeat([]byte{9}, 32)
 	signer, err := consent.DeriveSigner(master)
@@ -89,7 +92,7 @@ func newEnvPolicy(t testing.TB, db *store.DB, p *policy.Policy, withSMTP bool, t
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newsletter.Deps{DB: db, Clock: e.clock, Policy: cp, Guards: policy.NewGuards(db, cp, e.audit, nil), Subjects: e.subjects, Ledger: e.ledger, Links: e.links,
+	d := newsletter.Deps{DB: db, Clock: e.clock, Policy: cp, Guards: policy.NewGuards(db, cp, e.audit, nil), Door: e.door, Subjects: e.subjects, Ledger: e.ledger, Links: e.links,
 		Outbox: e.outbox, Jobs: e.runner, Audit: e.audit, BaseURL: "https://steward.example.org"}
 	if tune != nil {
 		tune(&d)
@@ -120,7 +123,7 @@ func (e *env) run(t testing.TB) {
 
 func (e *env) member(t testing.TB, email string) string {
 	t.Helper()
-	s, err := e.subjects.Create(context.Background(), e.db, subject.KindMember, email, "signup", 1)
+	s, err := e.subjects.Create(context.Background(), e.db, e.door, door.Subject(), subject.KindMember, email, "signup", 1)
 	if err != nil {
 		t.Fatal(err)
 	}

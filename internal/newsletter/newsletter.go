@@ -35,6 +35,7 @@ import (
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/consent"
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/mail"
@@ -59,7 +60,9 @@ type Deps struct {
 	// Guards gives the guard that applies to each recipient: the policy in
 	// force, or the stricter of two versions for someone who has not
 	// accepted a change that reduced their rights.
-	Guards   *policy.Guards
+	Guards *policy.Guards
+	// Door reads each recipient's address for the list's purpose.
+	Door     *door.Door
 	Subjects *subject.Store
 	Ledger   *consent.Ledger
 	Links    *consent.Links
@@ -98,9 +101,9 @@ type Service struct {
 // New returns the service and registers its job handler, its merge hook,
 // its consent hook and the outbox's last check of campaign mail.
 func New(d Deps) (*Service, error) {
-	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Guards == nil || d.Subjects == nil || d.Ledger == nil ||
+	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Guards == nil || d.Door == nil || d.Subjects == nil || d.Ledger == nil ||
 		d.Links == nil || d.Outbox == nil || d.Jobs == nil {
-		return nil, errors.New("newsletter: DB, Clock, Policy, Guards, Subjects, Ledger, Links, Outbox and Jobs are required")
+		return nil, errors.New("newsletter: DB, Clock, Policy, Guards, Door, Subjects, Ledger, Links, Outbox and Jobs are required")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)

@@ -117,7 +117,7 @@ func TestSubscribeConfirmCampaignUnsubscribe(t *testing.T) {
 			t.Fatalf("after unsubscribing, the next campaign reached %d recipients, want 0", n)
 		}
 		// The ledger holds the confirmation and the withdrawal, scoped to the list.
-		sub, _ := e.subjects.FindByEmail(ctx, db, addr)
+		sub, _ := e.subjects.FindByEmail(ctx, db, e.door, addr)
 		hist, err := e.ledger.History(ctx, sub.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -134,7 +134,7 @@ func TestSubscribeConfirmCampaignUnsubscribe(t *testing.T) {
 
 func (e *env) subsOf(t testing.TB, addr string) []newsletter.Subscription {
 	t.Helper()
-	sub, err := e.subjects.FindByEmail(context.Background(), e.db, addr)
+	sub, err := e.subjects.FindByEmail(context.Background(), e.db, e.door, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestPromiseM7_StaffUnsubscribeOnRequest(t *testing.T) {
 		if err := e.svc.StaffUnsubscribe(ctx, "s_support", "x\r\n@example.org", ""); !fault.Is(err, fault.Invalid) {
 			t.Errorf("CR/LF address: got %v, want invalid", err)
 		}
-		if _, err := e.subjects.FindByEmail(ctx, db, "never@example.org"); !fault.Is(err, fault.NotFound) {
+		if _, err := e.subjects.FindByEmail(ctx, db, e.door, "never@example.org"); !fault.Is(err, fault.NotFound) {
 			t.Error("staff unsubscribe of an unknown address created a subject")
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"steward/internal/consent"
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/mail"
 	"steward/internal/store"
@@ -155,11 +156,13 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (Result, err
 			if subj, err = s.d.Subjects.Get(ctx, tx, in.SubjectID); err != nil {
 				return err
 			}
-			if subj.Email == "" {
+			if !subj.HasEmail {
 				return fault.New(fault.Conflict, "your account has no email address to send the newsletter to")
 			}
 		} else {
-			if subj, _, err = s.d.Subjects.EnsureByEmail(ctx, tx, in.Email, "newsletter", s.d.Policy.Number()); err != nil {
+			// The address is kept to answer the person's own request: the
+			// confirmation link, then the newsletter once they confirm.
+			if subj, _, err = s.d.Subjects.EnsureByEmail(ctx, tx, s.d.Door, door.Subject(), in.Email, "newsletter", s.d.Policy.Number()); err != nil {
 				return err
 			}
 			if subj.MergedInto != "" || subj.Erased() {
@@ -259,8 +262,17 @@ func (s *Service) mailConfirmation(ctx context.Context, q store.Q, list List, su
 		"To confirm, open this link and press the button on the page:\n%s\n\n"+
 		"If it was not you, ignore this mail: nothing happens unless the button is pressed, and the link stops working in %d days.\n",
 		list.Name, s.d.Policy.Policy.Controller.Name, link, int(s.d.ConfirmTTL.Hours()/24))
+	// Asking the person to confirm answers their own request.
+	v, err := s.d.Door.Subject(ctx, q, door.Subject(), subj.ID)
+	if err != nil {
+		return err
+	}
+	addr, err := subj.Email(ctx, v)
+	if err != nil {
+		return fmt.Errorf("newsletter: confirmation mail: %w", err)
+	}
 	_, err = s.d.Outbox.Enqueue(ctx, q, mail.Message{
-		SubjectID: subj.ID, To: subj.Email, Subject: "Confirm your subscription to " + list.Name,
+		SubjectID: subj.ID, To: addr, Subject: "Confirm your subscription to " + list.Name,
 		Text: text, Kind: "newsletter-confirm",
 	})
 	if err != nil {
@@ -417,7 +429,7 @@ func (s *Service) StaffUnsubscribe(ctx context.Context, staffID, email, listID s
 		}
 	}
 	return s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		subj, err := s.d.Subjects.FindByEmail(ctx, tx, norm)
+		subj, err := s.d.Subjects.FindByEmail(ctx, tx, s.d.Door, norm)
 		if fault.Is(err, fault.NotFound) {
 			return s.audit(ctx, tx, "staff:"+staffID, "newsletter.staff_unsubscribe", "", map[string]string{"list": listOrAll(listID), "found": "no"})
 		}

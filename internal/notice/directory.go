@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"steward/internal/door"
 	"steward/internal/fault"
-	"steward/internal/identity"
 	"steward/internal/store"
 	"steward/internal/subject"
 )
@@ -14,32 +14,58 @@ import (
 // Accounts tells whether a member's address is verified (identity.Service
 // satisfies it).
 type Accounts interface {
-	AccountOf(ctx context.Context, subjectID string) (identity.Account, error)
+	EmailVerified(ctx context.Context, subjectID string) (bool, error)
 }
 
 // SubjectDirectory lists live subjects with an address, in id order,
-// through (*subject.Store).ListWithEmail, and tells verified addresses of
+// through (*subject.Store).ListWithEmail, opens their addresses through
+// the door for the notices' purpose, and tells verified addresses of
 // members through Accounts.
 type SubjectDirectory struct {
 	Accounts Accounts
-	// Subjects lists the subjects. New fills it in from Deps.Subjects when
-	// it is left nil.
+	// Subjects, Door and Purpose are filled in by New from its Deps and
+	// the policy when left unset.
 	Subjects *subject.Store
+	Door     *door.Door
+	// Purpose is the purpose notices are mailed for: a legal obligation
+	// to tell people of changes that concern them.
+	Purpose string
 }
 
 // Recipients returns up to limit live subjects with an email address after
-// afterID.
+// afterID. Someone whose address the door refuses for the notices'
+// purpose (a restriction of processing) is returned with Skip set.
 func (d SubjectDirectory) Recipients(ctx context.Context, q store.Q, afterID string, limit int) ([]Recipient, error) {
-	if d.Subjects == nil {
-		return nil, errors.New("notice: directory: no subject store")
+	if d.Subjects == nil || d.Door == nil {
+		return nil, errors.New("notice: directory: no subject store or door")
 	}
 	subs, err := d.Subjects.ListWithEmail(ctx, q, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("notice: directory: %w", err)
 	}
+	ids := make([]string, len(subs))
+	for i, sub := range subs {
+		ids[i] = sub.ID
+	}
+	people, err := d.Door.Subjects(ctx, q, door.System(d.Purpose), ids)
+	if err != nil {
+		return nil, fmt.Errorf("notice: directory: %w", err)
+	}
 	out := make([]Recipient, len(subs))
 	for i, sub := range subs {
-		out[i] = Recipient{SubjectID: sub.ID, Email: sub.Email, Member: sub.Kind == subject.KindMember}
+		out[i] = Recipient{SubjectID: sub.ID, Member: sub.Kind == subject.KindMember}
+		v, err := people.View(sub.ID)
+		if err != nil {
+			return nil, fmt.Errorf("notice: directory: %w", err)
+		}
+		if err := v.Check(d.Door.Policy().CategoryOfField("email")); err != nil {
+			den, _ := door.IsDenied(err)
+			out[i].Skip = den.Reason.String()
+			continue
+		}
+		if out[i].Email, err = sub.Email(ctx, v); err != nil {
+			return nil, fmt.Errorf("notice: directory: %w", err)
+		}
 	}
 	for i := range out {
 		if !out[i].Member {
@@ -49,14 +75,14 @@ func (d SubjectDirectory) Recipients(ctx context.Context, q store.Q, afterID str
 		if d.Accounts == nil {
 			continue
 		}
-		a, err := d.Accounts.AccountOf(ctx, out[i].SubjectID)
+		ok, err := d.Accounts.EmailVerified(ctx, out[i].SubjectID)
 		if fault.Is(err, fault.NotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("notice: directory: %w", err)
 		}
-		out[i].Verified = a.EmailVerified
+		out[i].Verified = ok
 	}
 	return out, nil
 }

@@ -31,12 +31,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/mail"
@@ -58,6 +60,9 @@ type Recipient struct {
 	// email-only subjects gave their address themselves and count as
 	// reachable.
 	Verified bool
+	// Skip, when set, says why the person is not mailed (the door refused
+	// their address for the notices' purpose).
+	Skip string
 }
 
 // Directory enumerates the people Steward holds a live address for, in
@@ -80,6 +85,7 @@ type Deps struct {
 	Log      *slog.Logger
 	Policy   policy.Published
 	Guards   *policy.Guards // which published changes wait for acceptance
+	Door     *door.Door     // opens recipients' addresses
 	Subjects *subject.Store
 	Outbox   *mail.Outbox
 	Jobs     *jobs.Runner
@@ -98,9 +104,9 @@ type Service struct {
 
 // New returns the service and registers its job handler and merge hook.
 func New(d Deps) (*Service, error) {
-	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Guards == nil || d.Subjects == nil || d.Outbox == nil ||
+	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Guards == nil || d.Door == nil || d.Subjects == nil || d.Outbox == nil ||
 		d.Jobs == nil || d.Directory == nil || d.Subscribers == nil {
-		return nil, errors.New("notice: DB, Clock, Policy, Guards, Subjects, Outbox, Jobs, Directory and Subscribers are required")
+		return nil, errors.New("notice: DB, Clock, Policy, Guards, Door, Subjects, Outbox, Jobs, Directory and Subscribers are required")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -108,16 +114,27 @@ func New(d Deps) (*Service, error) {
 	if d.BatchSize <= 0 {
 		d.BatchSize = 500
 	}
+	purpose, err := noticePurpose(d.Policy.Policy)
+	if err != nil {
+		return nil, err
+	}
+	fill := func(dir *SubjectDirectory) {
+		if dir.Subjects == nil {
+			dir.Subjects = d.Subjects
+		}
+		if dir.Door == nil {
+			dir.Door = d.Door
+		}
+		if dir.Purpose == "" {
+			dir.Purpose = purpose
+		}
+	}
 	switch dir := d.Directory.(type) {
 	case SubjectDirectory:
-		if dir.Subjects == nil {
-			dir.Subjects = d.Subjects
-			d.Directory = dir
-		}
+		fill(&dir)
+		d.Directory = dir
 	case *SubjectDirectory:
-		if dir.Subjects == nil {
-			dir.Subjects = d.Subjects
-		}
+		fill(dir)
 	}
 	d.BaseURL = strings.TrimRight(d.BaseURL, "/")
 	s := &Service{d: d}
@@ -512,6 +529,10 @@ func (b noticeBatch) Next(ctx context.Context, tx *sql.Tx, after string, limit i
 		if n.Audience == AudienceMembersAndSubscribers && !r.Member && !subscribed[r.SubjectID] {
 			continue // not in the audience: a commenter who never subscribed
 		}
+		if r.Skip != "" {
+			page.Recipients = append(page.Recipients, mail.Recipient{SubjectID: r.SubjectID, Skip: r.Skip})
+			continue
+		}
 		if r.Member && !r.Verified {
 			// Unverified addresses are mailed nothing but verification:
 			// the address may not be the member's.
@@ -567,4 +588,18 @@ func (s *Service) Pending(ctx context.Context, subjectID string) ([]PendingChang
 // Acceptances returns the policy versions the subject accepted.
 func (s *Service) Acceptances(ctx context.Context, subjectID string) ([]Acceptance, error) {
 	return s.acceptances(ctx, s.d.DB, subjectID)
+}
+
+// noticePurpose is the purpose notices are mailed for: the first declared
+// purpose with a legal-obligation basis that may use addresses (telling
+// people of changes that concern them is an obligation of the
+// controller).
+func noticePurpose(p *policy.Policy) (string, error) {
+	cat := p.CategoryOfField("email")
+	for _, pu := range p.Purposes() {
+		if !pu.Builtin && pu.Basis == policy.BasisLegalObligation && slices.Contains(pu.Uses, cat) {
+			return pu.ID, nil
+		}
+	}
+	return "", fmt.Errorf("notice: the policy declares no purpose with a legal-obligation basis that uses %s, so notices could not be mailed", cat)
 }

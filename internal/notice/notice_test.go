@@ -15,26 +15,25 @@ import (
 	"time"
 
 	"steward/examples"
+	"steward/internal/app/services"
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/consent"
+	"steward/internal/door"
 	"steward/internal/identity"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/mail/mailtest"
 	"steward/internal/newsletter"
 	"steward/internal/notice"
 	"steward/internal/policy"
+	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 	"steward/internal/subject"
 )
 
-func mods() []store.Migrations {
-	return []store.Migrations{subject.Migrations(), keys.Migrations(), audit.Migrations(), jobs.Migrations(), mail.Migrations(),
-		identity.Migrations(), policy.Migrations(), consent.Migrations(), newsletter.Migrations(), notice.Migrations()}
-}
+func mods() []store.Migrations { return schema.Migrations() }
 
 // stack is one process's worth of services under one policy version, as
 // `steward serve` wires them.
@@ -44,6 +43,7 @@ type stack struct {
 	policy     *policy.Policy
 	version    policy.Version
 	subjects   *subject.Store
+	door       *door.Door
 	audit      *audit.Log
 	runner     *jobs.Runner
 	outbox     *mail.Outbox
@@ -72,53 +72,31 @@ func example(t testing.TB, name string) []byte {
 	return b
 }
 
+// start builds the services on db as the app does (services.Build),
+// publishing p as the policy in force.
 func start(t testing.TB, db *store.DB, clk *clock.Fake, p *policy.Policy, smtp *mailtest.Server) *stack {
 	t.Helper()
-	ctx := context.Background()
-	v, _, err := policy.Publish(ctx, db, p, clk.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &stack{db: db, clock: clk, policy: p, version: v}
-	log := slog.New(slog.DiscardHandler)
-	s.subjects = subject.NewStore(db, clk)
-	s.audit = audit.New(db, clk)
-	s.runner = jobs.NewRunner(db, clk, log)
-	cfg := mail.Config{From: "Steward <steward@example.org>"}
+	cfg := services.Config{BaseURL: "https://steward.example.org", MailFrom: "Steward <steward@example.org>"}
 	if smtp != nil {
 		cfg.SMTPURL = smtp.URL()
 	}
-	if s.outbox, err = mail.NewOutbox(db, clk, s.runner, cfg, log); err != nil {
+	mk, err := door.NewMaster(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
 		t.Fatal(err)
 	}
-	master := bytes.Repeat([]byte{3}, 32)
-	mk, _ := keys.NewMaster(master)
-	icfg := identity.Config{Argon2: identity.Argon2{Memory: 64, Time: 1, Threads: 1}, Limits: identity.DefaultLimits}
-	icfg.Limits.MemoryPerSec, icfg.Limits.MemoryBurst = 1000, 1000
-	if s.identity, err = identity.New(identity.Deps{DB: db, Clock: clk, Log: log, Subjects: s.subjects, Keys: keys.NewKeyring(db, mk, clk),
-		Audit: s.audit, Outbox: s.outbox, Jobs: s.runner, Policy: policy.Published{Policy: p, Version: v}, BaseURL: "https://steward.example.org", Config: icfg}); err != nil {
+	svc, err := services.Build(context.Background(), db, p, mk, clk, slog.New(slog.DiscardHandler), cfg, services.Options{
+		Identity: func(d *identity.Deps) {
+			d.Config.Argon2 = identity.Argon2{Memory: 64, Time: 1, Threads: 1}
+			d.Config.Limits = identity.DefaultLimits
+			d.Config.Limits.MemoryPerSec, d.Config.Limits.MemoryBurst = 1000, 1000
+		}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := consent.DeriveSigner(master)
-	links, _ := consent.DeriveLinks(master, clk)
-	cp := policy.Published{Policy: p, Version: v}
-	if s.ledger, err = consent.New(consent.Deps{DB: db, Clock: clk, Subjects: s.subjects, Audit: s.audit, Signer: signer, Policy: cp, BaseURL: "https://steward.example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	s.guards = policy.NewGuards(db, cp, s.audit, log)
-	if s.newsletter, err = newsletter.New(newsletter.Deps{DB: db, Clock: clk, Policy: cp, Guards: s.guards, Subjects: s.subjects, Ledger: s.ledger,
-		Links: links, Outbox: s.outbox, Jobs: s.runner, Audit: s.audit, BaseURL: "https://steward.example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	if s.notices, err = notice.New(notice.Deps{DB: db, Clock: clk, Policy: cp, Guards: s.guards, Subjects: s.subjects, Outbox: s.outbox,
-		Jobs: s.runner, Audit: s.audit, Directory: notice.SubjectDirectory{Accounts: s.identity}, Subscribers: s.newsletter,
-		BaseURL: "https://steward.example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.newsletter.SyncLists(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	return &stack{db: db, clock: clk, policy: p, version: svc.Policy.Version, subjects: svc.Subjects, door: svc.Door, audit: svc.Audit,
+		runner: svc.Jobs, outbox: svc.Outbox, identity: svc.Identity, ledger: svc.Consent, guards: svc.Guards,
+		newsletter: svc.Newsletters, notices: svc.Notices}
 }
 
 func (s *stack) run(t testing.TB) {
@@ -146,7 +124,7 @@ func (s *stack) signUp(t testing.TB, email string, verify bool) string {
 		Password: "correct horse battery staple tangerine", AgeConfirmed: true}, identity.Meta{IP: netip.MustParseAddr("192.0.2.1")}); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := s.subjects.FindByEmail(ctx, s.db, email)
+	sub, err := s.subjects.FindByEmail(ctx, s.db, s.door, email)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +177,9 @@ func TestPromiseM16_ChangeAnnouncedAndReductionNeedsAcceptance(t *testing.T) {
 		if _, err := v1.newsletter.Subscribe(ctx, newsletter.SubscribeInput{List: "updates", Email: "reader@example.org", Method: consent.MethodForm}); err != nil {
 			t.Fatal(err)
 		}
-		reader, _ := v1.subjects.FindByEmail(ctx, db, "reader@example.org")
+		reader, _ := v1.subjects.FindByEmail(ctx, db, v1.door, "reader@example.org")
 		confirmAll(t, v1, reader.ID)
-		commenter, _, _ := v1.subjects.EnsureByEmail(ctx, db, "commenter@example.org", "comment", 1)
+		commenter, _, _ := v1.subjects.EnsureByEmail(ctx, db, v1.door, door.Subject(), "commenter@example.org", "comment", 1)
 		if n, err := v1.notices.Reconcile(ctx); err != nil || n != nil {
 			t.Fatalf("first version: Reconcile announced %+v, %v; want nothing", n, err)
 		}
@@ -211,9 +189,19 @@ func TestPromiseM16_ChangeAnnouncedAndReductionNeedsAcceptance(t *testing.T) {
 		if v2.version.Number != 2 || !v2.version.Significant || !v2.version.ReducesRights {
 			t.Fatalf("version 2: %+v, want significant and reducing rights", v2.version)
 		}
-		n, err := v2.notices.Reconcile(ctx)
-		if err != nil || n == nil {
-			t.Fatalf("Reconcile: %+v, %v", n, err)
+		// Starting version 2 announced it.
+		ns, err := v2.notices.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n *notice.Notice
+		for i := range ns {
+			if ns[i].Kind == notice.KindPolicyChange && ns[i].PolicyVersion == 2 {
+				n = &ns[i]
+			}
+		}
+		if n == nil {
+			t.Fatalf("starting version 2 did not announce it: %+v", ns)
 		}
 		if again, err := v2.notices.Reconcile(ctx); err != nil || again != nil {
 			t.Errorf("second Reconcile: %+v, %v; want nothing new", again, err)
@@ -350,7 +338,7 @@ func TestPromiseJ14_OwnershipNoticeRecordedPerRecipient(t *testing.T) {
 		smtp := mailtest.Start(t)
 		s := start(t, db, clk, parse(t, "jmir.yaml", example(t, "jmir.yaml")), smtp)
 		m1 := s.signUp(t, "author@example.org", true)
-		c1, _, _ := s.subjects.EnsureByEmail(ctx, db, "commenter@example.org", "comment", 1)
+		c1, _, _ := s.subjects.EnsureByEmail(ctx, db, s.door, door.Subject(), "commenter@example.org", "comment", 1)
 		s.run(t)
 		smtp.Reset()
 		for name, in := range map[string]notice.BroadcastInput{

@@ -9,6 +9,7 @@ package registry
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Origin says how a row came to exist.
@@ -45,6 +46,17 @@ type Column struct {
 	// (a normalised email's lookup digest, a token hash): they identify a
 	// subject only to someone who already holds the value.
 	Hashed bool
+	// Legacy columns held a value in plaintext before it was sealed; the
+	// re-sealing at start-up empties them and nothing writes them since.
+	// A later release drops them. Exports leave them out.
+	Legacy bool
+}
+
+// Shown is the column's name in exports and reports: a sealed column is
+// shown by the name of what it holds, without the _sealed of its storage
+// name.
+func (c Column) Shown() string {
+	return strings.TrimSuffix(c.Name, "_sealed")
 }
 
 // Table declares one table.

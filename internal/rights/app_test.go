@@ -80,7 +80,7 @@ func startWeb(t *testing.T, engine, policyFile string) *web {
 		t.Fatal(err)
 	}
 	w.env = &env{t: t, ctx: ctx, db: a.DB, clock: w.clock, pol: a.Policy.Policy, ver: a.Policy.Version, reg: reg, subjects: a.Subjects,
-		keys: a.Keys, audit: a.Audit, jobs: a.Jobs, outbox: a.Outbox, identity: a.Identity, rights: a.Rights}
+		door: a.Door, audit: a.Audit, jobs: a.Jobs, outbox: a.Outbox, identity: a.Identity, rights: a.Rights}
 	return w
 }
 

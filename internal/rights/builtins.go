@@ -60,9 +60,7 @@ func (h subjectsHolder) Left(ctx context.Context, q store.Q, t registry.Table, i
 	if sc.Kind != policy.ScopeAccount {
 		return 0, nil
 	}
-	var n int
-	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM subjects WHERE id IN (`+placeholders(1, len(ids))+`) AND (email IS NOT NULL OR erased_at IS NULL)`,
-		anyArgs(ids)...).Scan(&n)
+	n, err := h.s.subjects.NotErased(ctx, q, ids)
 	if err != nil {
 		return 0, fmt.Errorf("rights: verify subjects: %w", err)
 	}

@@ -237,6 +237,10 @@ func (s *Service) plan(ctx context.Context, q store.Q, subjectID string, sc Scop
 				erased = true
 			case actClear:
 				erased = slices.ContainsFunc(st.clear, func(x liveCol) bool { return x.Name == c.Name })
+			case actHolder:
+				// A holder empties what the scope covers (verify asks it
+				// what is left).
+				erased = sc.Kind == policy.ScopeAccount || sc.covers(c.Column, cat)
 			}
 			if erased {
 				p.erased[cat] = true
@@ -572,24 +576,14 @@ func (s *Service) destroyKeys(ctx context.Context, p *plan) ([]string, error) {
 	destroy := append([]string{exportKeyCategory}, p.destroy...)
 	if p.scope.Kind == policy.ScopeAccount {
 		for _, id := range p.ids {
-			rows, err := s.db.QueryContext(ctx, `SELECT category FROM data_keys WHERE subject_id = $1 AND destroyed_at IS NULL`, id)
+			live, err := s.door.LiveCategories(ctx, s.db, id)
 			if err != nil {
 				return nil, fmt.Errorf("rights: list data keys: %w", err)
 			}
-			for rows.Next() {
-				var c string
-				if err := rows.Scan(&c); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("rights: list data keys: %w", err)
-				}
+			for _, c := range live {
 				if !p.kept[c] {
 					destroy = append(destroy, c)
 				}
-			}
-			err = rows.Err()
-			rows.Close()
-			if err != nil {
-				return nil, fmt.Errorf("rights: list data keys: %w", err)
 			}
 		}
 	}
@@ -598,7 +592,7 @@ func (s *Service) destroyKeys(ctx context.Context, p *plan) ([]string, error) {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, id := range p.ids {
 			for _, c := range destroy {
-				if err := s.keys.Destroy(ctx, tx, id, c); err != nil {
+				if _, err := s.door.Shred(ctx, tx, id, c); err != nil {
 					return fmt.Errorf("rights: destroy key %s: %w", c, err)
 				}
 			}
@@ -668,7 +662,7 @@ func (s *Service) verify(ctx context.Context, p *plan, deferredToo bool, destroy
 	}
 	for _, id := range p.ids {
 		for _, c := range destroyed {
-			ok, err := s.keys.Destroyed(ctx, s.db, id, c)
+			ok, err := s.door.Shredded(ctx, s.db, id, c)
 			if err != nil {
 				return nil, fmt.Errorf("rights: verify key %s: %w", c, err)
 			}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"steward/internal/keys"
+	"steward/internal/door"
 	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/store"
@@ -68,6 +68,7 @@ type inventory struct {
 	ids       []string // the subject and every id merged into it
 	sets      []*dataset
 	byName    map[string]*dataset
+	views     map[string]*door.View // opened once per subject, for the export
 }
 
 func (inv *inventory) held() []*dataset {
@@ -146,7 +147,10 @@ func (s *Service) describeDataset(t *liveTable) *dataset {
 		d.Categories = []string{}
 	}
 	for i, c := range t.cols {
-		d.Columns = append(d.Columns, column{Name: c.Name, Field: c.Field, Category: c.CategoryIn(s.pol.CategoryOfField),
+		if c.Legacy {
+			continue // always empty once re-sealed; nothing to show
+		}
+		d.Columns = append(d.Columns, column{Name: c.Shown(), Field: c.Field, Category: c.CategoryIn(s.pol.CategoryOfField),
 			Type: c.kind.jsonType(), Sensitive: c.Sensitive, Hashed: c.Hashed, idx: i, kind: c.kind})
 	}
 	return d
@@ -210,7 +214,7 @@ func (s *Service) walk(ctx context.Context, q store.Q, inv *inventory, d *datase
 		if err := rows.Scan(ptrs...); err != nil {
 			return fmt.Errorf("rights: read %s: %w", t.Name, err)
 		}
-		if err := s.fillRow(ctx, q, d, raw, vers, r); err != nil {
+		if err := s.fillRow(ctx, q, inv, d, raw, vers, r); err != nil {
 			return err
 		}
 		if err := fn(r); err != nil {
@@ -238,7 +242,7 @@ func (s *Service) walkExporter(ctx context.Context, q store.Q, inv *inventory, d
 	}
 	var cols []column
 	for _, c := range d.Columns {
-		if shown[c.Name] {
+		if shown[t.cols[c.idx].Name] {
 			cols = append(cols, c)
 		}
 	}
@@ -249,7 +253,7 @@ func (s *Service) walkExporter(ctx context.Context, q store.Q, inv *inventory, d
 		for i, c := range t.cols {
 			raw[i] = m[c.Name]
 		}
-		if err := s.fillRow(ctx, q, d, raw, vers, r); err != nil {
+		if err := s.fillRow(ctx, q, inv, d, raw, vers, r); err != nil {
 			return err
 		}
 		if err := fn(r); err != nil {
@@ -260,7 +264,7 @@ func (s *Service) walkExporter(ctx context.Context, q store.Q, inv *inventory, d
 }
 
 // fillRow converts one row's raw values (by declared column) into r.
-func (s *Service) fillRow(ctx context.Context, q store.Q, d *dataset, raw []any, vers versionAt, r *row) error {
+func (s *Service) fillRow(ctx context.Context, q store.Q, inv *inventory, d *dataset, raw []any, vers versionAt, r *row) error {
 	t := d.t
 	r.Unreadable = r.Unreadable[:0]
 	subjectOfRow := textOf(raw[t.subjectIdx])
@@ -299,7 +303,7 @@ func (s *Service) fillRow(ctx context.Context, q store.Q, d *dataset, raw []any,
 		}
 	}
 	for j, c := range d.Columns {
-		v, unreadable, err := s.exportValue(ctx, q, t.cols[c.idx], c.Category, subjectOfRow, raw[c.idx])
+		v, unreadable, err := s.exportValue(ctx, q, inv, t.cols[c.idx], c.Category, subjectOfRow, raw[c.idx])
 		if err != nil {
 			return fmt.Errorf("rights: export %s.%s: %w", t.Name, c.Name, err)
 		}
@@ -312,7 +316,7 @@ func (s *Service) fillRow(ctx context.Context, q store.Q, d *dataset, raw []any,
 }
 
 // exportValue turns a stored value into what the subject sees.
-func (s *Service) exportValue(ctx context.Context, q store.Q, c liveCol, category, subjectID string, v any) (any, bool, error) {
+func (s *Service) exportValue(ctx context.Context, q store.Q, inv *inventory, c liveCol, category, subjectID string, v any) (any, bool, error) {
 	if v == nil {
 		return nil, false, nil
 	}
@@ -332,8 +336,12 @@ func (s *Service) exportValue(ctx context.Context, q store.Q, c liveCol, categor
 			// which key sealed it.
 			return nil, true, nil
 		}
-		plain, err := s.keys.Open(ctx, q, subjectID, category, b)
-		if errors.Is(err, keys.ErrShredded) || errors.Is(err, keys.ErrCorrupt) {
+		view, err := inv.view(ctx, s, q, subjectID)
+		if err != nil {
+			return nil, false, err
+		}
+		plain, err := view.OpenCategory(ctx, category, b)
+		if errors.Is(err, door.ErrShredded) || errors.Is(err, door.ErrCorrupt) {
 			return nil, true, nil
 		}
 		if err != nil {
@@ -577,4 +585,21 @@ func allColumns(d *dataset) []int {
 		out[i] = i
 	}
 	return out
+}
+
+// view returns the door's view of one of the inventory's subjects for
+// their own request, opened once per export.
+func (inv *inventory) view(ctx context.Context, s *Service, q store.Q, subjectID string) (*door.View, error) {
+	if v, ok := inv.views[subjectID]; ok {
+		return v, nil
+	}
+	v, err := s.door.Subject(ctx, q, door.Subject(), subjectID)
+	if err != nil {
+		return nil, err
+	}
+	if inv.views == nil {
+		inv.views = map[string]*door.View{}
+	}
+	inv.views[subjectID] = v
+	return v, nil
 }

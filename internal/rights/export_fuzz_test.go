@@ -22,9 +22,10 @@ import (
 	"steward/examples"
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/identity"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/policy"
 	"steward/internal/registry"
@@ -73,8 +74,7 @@ CREATE TABLE fuzz_rows (
 	flag BOOLEAN,
 	created_at TIMESTAMP
 );`)}}}
-	db := storetest.SQLite(t, []store.Migrations{policy.Migrations(), subject.Migrations(), keys.Migrations(), audit.Migrations(),
-		jobs.Migrations(), mail.Migrations(), identity.Migrations(), Migrations(), table})
+	db := storetest.SQLite(t, append(doortest.Migrations(), jobs.Migrations(), mail.Migrations(), identity.Migrations(), Migrations(), table))
 	clk := clock.NewFake(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 	data, err := examples.FS.ReadFile("jmir.yaml")
 	if err != nil {
@@ -96,29 +96,26 @@ CREATE TABLE fuzz_rows (
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	master, err := keys.NewMaster(bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	subjects := subject.NewStore(db, clk)
-	kr := keys.NewKeyring(db, master, clk)
+	d := doortest.New(t, db, clk, pol, subjects)
 	al := audit.New(db, clk)
 	runner := jobs.NewRunner(db, clk, log)
 	outbox, err := mail.NewOutbox(db, clk, runner, mail.Config{From: "Steward <steward@example.org>"}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	accounts, err := identity.New(identity.Deps{DB: db, Clock: clk, Log: log, Subjects: subjects, Keys: kr, Audit: al, Outbox: outbox,
-		Policy: pol, PolicyVersion: ver.Number, BaseURL: "http://steward.test", Config: identity.Config{Argon2: identity.Argon2{Memory: 64, Time: 1, Threads: 1}}})
+	pub := policy.Published{Policy: pol, Version: ver}
+	accounts, err := identity.New(identity.Deps{DB: db, Clock: clk, Log: log, Subjects: subjects, Door: d, Audit: al, Outbox: outbox,
+		Jobs: runner, Policy: pub, BaseURL: "http://steward.test", Config: identity.Config{Argon2: identity.Argon2{Memory: 64, Time: 1, Threads: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Deps{DB: db, Clock: clk, Log: log, Policy: pol, PolicyVersion: ver.Number, Registry: reg, Subjects: subjects, Keys: kr,
-		Audit: al, Outbox: outbox, Jobs: runner, Accounts: accounts, BaseURL: "http://steward.test"})
+	s, err := New(Deps{DB: db, Clock: clk, Log: log, Policy: pub, Registry: reg, Subjects: subjects, Door: d,
+		Audit: al, Outbox: outbox, Jobs: runner, Accounts: fuzzAccounts{accounts}, BaseURL: "http://steward.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := subjects.Create(ctx, db, subject.KindMember, "ann@example.org", "signup", ver.Number)
+	sub, err := subjects.Create(ctx, db, d, door.Subject(), subject.KindMember, "ann@example.org", "signup", ver.Number)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,4 +328,16 @@ func entryNames(m map[string][]byte) string {
 		names = append(names, k)
 	}
 	return fmt.Sprint(names)
+}
+
+// fuzzAccounts tells the engine about accounts, from identity, as the app's
+// adapter does.
+type fuzzAccounts struct{ identity *identity.Service }
+
+func (f fuzzAccounts) AccountOf(ctx context.Context, subjectID string) (Account, error) {
+	a, err := f.identity.AccountOf(ctx, subjectID)
+	if err != nil {
+		return Account{}, err
+	}
+	return Account{Staff: a.Staff()}, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/policy"
@@ -318,7 +319,7 @@ func (s *Service) FileByEmail(ctx context.Context, email string, f Filing, clien
 	var r Request
 	var code string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		sub, created, err := s.subjects.EnsureByEmail(ctx, tx, email, "rights-request", s.polVer)
+		sub, created, err := s.subjects.EnsureByEmail(ctx, tx, s.door, door.Subject(), email, "rights-request", s.polVer)
 		if err != nil {
 			return err
 		}
@@ -348,7 +349,11 @@ func (s *Service) FileByEmail(ctx context.Context, email string, f Filing, clien
 		if err := s.record(ctx, tx, "anonymous", "request_received", r, map[string]string{"channel": ChannelEmail}); err != nil {
 			return err
 		}
-		return s.mailCode(ctx, tx, r, sub.Email, code)
+		addr, err := s.emailOf(ctx, tx, sub)
+		if err != nil {
+			return err
+		}
+		return s.mailCode(ctx, tx, r, addr, code)
 	})
 	if err != nil {
 		return Request{}, err
@@ -537,7 +542,11 @@ func (s *Service) export(ctx context.Context, r Request, actor string) (Export, 
 	if err != nil {
 		return Export{}, fmt.Errorf("rights: read export: %w", err)
 	}
-	data, err := s.keys.Open(ctx, s.db, r.SubjectID, exportKeyCategory, sealed)
+	var data []byte
+	v, err := s.door.Subject(ctx, s.db, door.Subject(), r.SubjectID)
+	if err == nil {
+		data, err = v.OpenDerived(ctx, exportKeyCategory, sealed)
+	}
 	if err != nil {
 		_ = s.record(ctx, s.db, actor, "download_refused", r, map[string]string{"why": "erased"})
 		return Export{}, fault.Wrap(fault.NotFound, err, "this download was erased; ask for a new copy")

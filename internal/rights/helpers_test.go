@@ -16,9 +16,10 @@ import (
 	"steward/internal/activity"
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/identity"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/mail/mailtest"
 	"steward/internal/policy"
@@ -127,7 +128,7 @@ type env struct {
 	ver      policy.Version
 	reg      *registry.Registry
 	subjects *subject.Store
-	keys     *keys.Keyring
+	door     *door.Door
 	audit    *audit.Log
 	jobs     *jobs.Runner
 	outbox   *mail.Outbox
@@ -179,13 +180,9 @@ func newEnvWith(t testing.TB, db *store.DB, policyFile string, o envOpts, tweak 
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	master, err := keys.NewMaster(bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.reg = testRegistry(t, true)
 	e.subjects = subject.NewStore(db, e.clock)
-	e.keys = keys.NewKeyring(db, master, e.clock)
+	e.door = doortest.New(t, db, e.clock, e.pol, e.subjects)
 	e.audit = audit.New(db, e.clock)
 	e.jobs = jobs.NewRunner(db, e.clock, log)
 	mcfg := mail.Config{From: "Steward <steward@example.org>"}
@@ -196,7 +193,7 @@ func newEnvWith(t testing.TB, db *store.DB, policyFile string, o envOpts, tweak 
 	if e.outbox, err = mail.NewOutbox(db, e.clock, e.jobs, mcfg, log); err != nil {
 		t.Fatal(err)
 	}
-	if e.identity, err = identity.New(identity.Deps{DB: db, Clock: e.clock, Log: log, Subjects: e.subjects, Keys: e.keys, Audit: e.audit,
+	if e.identity, err = identity.New(identity.Deps{DB: db, Clock: e.clock, Log: log, Subjects: e.subjects, Door: e.door, Audit: e.audit,
 		Outbox: e.outbox, Jobs: e.jobs, Policy: policy.Published{Policy: e.pol, Version: e.ver}, BaseURL: "http://steward.test",
 		Config: identity.Config{Argon2: fastArgon2}}); err != nil {
 		t.Fatal(err)
@@ -207,7 +204,7 @@ func newEnvWith(t testing.TB, db *store.DB, policyFile string, o envOpts, tweak 
 		o.tune(&cfg)
 	}
 	if e.rights, err = rights.New(rights.Deps{DB: db, Clock: e.clock, Log: log, Policy: policy.Published{Policy: e.pol, Version: e.ver}, Registry: e.reg,
-		Subjects: e.subjects, Keys: e.keys, Audit: e.audit, Outbox: e.outbox, Jobs: e.jobs, Accounts: accounts{e.identity},
+		Subjects: e.subjects, Door: e.door, Audit: e.audit, Outbox: e.outbox, Jobs: e.jobs, Accounts: accounts{e.identity},
 		BaseURL: "http://steward.test", Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +229,7 @@ func (e *env) run() {
 // seeder, which also fills every other personal table).
 func (e *env) member(email string) string {
 	e.t.Helper()
-	sub, err := e.subjects.Create(e.ctx, e.db, subject.KindMember, email, "signup", e.ver.Number)
+	sub, err := e.subjects.Create(e.ctx, e.db, e.door, door.Subject(), subject.KindMember, email, "signup", e.ver.Number)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"steward/internal/door"
 	"steward/internal/mail/mailtest"
 )
 
@@ -177,7 +178,7 @@ func TestBadInputRefusedAndAudited(t *testing.T) {
 // is known or not (J20: nothing proceeds unverified).
 func TestPromiseM1_EmailOnlyPeopleHaveTheSameRights(t *testing.T) {
 	eachWeb(t, "mixi.yaml", func(t *testing.T, w *web) {
-		sub, _, err := w.a.Subjects.EnsureByEmail(w.ctx, w.a.DB, "reader@example.org", "newsletter", w.a.Policy.Number())
+		sub, _, err := w.a.Subjects.EnsureByEmail(w.ctx, w.a.DB, w.a.Door, door.Subject(), "reader@example.org", "newsletter", w.a.Policy.Number())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"steward/internal/door"
 	"steward/internal/mail"
 	"steward/internal/store"
+	"steward/internal/subject"
 )
 
 // mailKind is the outbox kind of every rights mail.
@@ -32,10 +34,23 @@ func (s *Service) send(ctx context.Context, q store.Q, subjectID, subjectLine, t
 	if err != nil {
 		return "", err
 	}
-	if sub.Email == "" {
+	if !sub.HasEmail {
 		return "", nil
 	}
-	return s.sendTo(ctx, q, subjectID, sub.Email, subjectLine, text)
+	addr, err := s.emailOf(ctx, q, sub)
+	if err != nil {
+		return "", err
+	}
+	return s.sendTo(ctx, q, subjectID, addr, subjectLine, text)
+}
+
+// emailOf opens a subject's address to answer their own request.
+func (s *Service) emailOf(ctx context.Context, q store.Q, sub subject.Subject) (string, error) {
+	v, err := s.door.Subject(ctx, q, door.Subject(), sub.ID)
+	if err != nil {
+		return "", err
+	}
+	return sub.Email(ctx, v)
 }
 
 func (s *Service) sendTo(ctx context.Context, q store.Q, subjectID, to, subjectLine, text string) (string, error) {

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/policy"
 	"steward/internal/registry"
 )
@@ -72,15 +72,13 @@ func (s *Service) runExport(ctx context.Context, r Request) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := s.keys.Seal(ctx, s.db, r.SubjectID, exportKeyCategory, data)
-	if errors.Is(err, keys.ErrShredded) {
-		// An earlier partial erasure destroyed the export key; exports made
-		// from now on get a fresh one.
-		if err := s.keys.Revive(ctx, s.db, r.SubjectID, exportKeyCategory); err != nil {
-			return err
-		}
-		sealed, err = s.keys.Seal(ctx, s.db, r.SubjectID, exportKeyCategory, data)
+	// Sealed under a key of its own, which an erasure destroys; an earlier
+	// partial erasure's destroyed key is revived for the new export.
+	v, err := s.door.Subject(ctx, s.db, door.Subject(), r.SubjectID)
+	if err != nil {
+		return err
 	}
+	sealed, err := v.SealDerived(ctx, exportKeyCategory, data)
 	if err != nil {
 		return err
 	}
@@ -464,7 +462,11 @@ func (s *Service) applyCorrections(ctx context.Context, tx *sql.Tx, r Request) (
 				var v any = value
 				if c.Sensitive {
 					cat := c.CategoryIn(s.pol.CategoryOfField)
-					sealed, err := s.keys.Seal(ctx, tx, r.SubjectID, cat, []byte(value))
+					view, err := s.door.Subject(ctx, tx, door.Subject(), r.SubjectID)
+					if err != nil {
+						return nil, err
+					}
+					sealed, err := view.SealCategory(ctx, cat, []byte(value))
 					if err != nil {
 						return nil, fmt.Errorf("rights: correct %s: %w", field, err)
 					}

@@ -16,8 +16,8 @@ import (
 
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/policy"
 	"steward/internal/registry"
@@ -154,7 +154,7 @@ type Deps struct {
 	Policy   policy.Published
 	Registry *registry.Registry
 	Subjects *subject.Store
-	Keys     *keys.Keyring
+	Door     *door.Door
 	Audit    *audit.Log
 	Outbox   *mail.Outbox
 	Jobs     *jobs.Runner
@@ -173,7 +173,7 @@ type Service struct {
 	polVer   int
 	reg      *registry.Registry
 	subjects *subject.Store
-	keys     *keys.Keyring
+	door     *door.Door
 	audit    *audit.Log
 	outbox   *mail.Outbox
 	jobs     *jobs.Runner
@@ -204,8 +204,8 @@ func New(d Deps) (*Service, error) {
 		return nil, errors.New("rights: Deps.Registry is required")
 	case d.Subjects == nil:
 		return nil, errors.New("rights: Deps.Subjects is required")
-	case d.Keys == nil:
-		return nil, errors.New("rights: Deps.Keys is required")
+	case d.Door == nil:
+		return nil, errors.New("rights: Deps.Door is required")
 	case d.Audit == nil:
 		return nil, errors.New("rights: Deps.Audit is required")
 	case d.Outbox == nil:
@@ -221,7 +221,7 @@ func New(d Deps) (*Service, error) {
 	}
 	s := &Service{
 		db: d.DB, clock: d.Clock, log: log.With("component", "rights"), pol: d.Policy.Policy, polVer: d.Policy.Number(),
-		reg: d.Registry, subjects: d.Subjects, keys: d.Keys, audit: d.Audit, outbox: d.Outbox, jobs: d.Jobs,
+		reg: d.Registry, subjects: d.Subjects, door: d.Door, audit: d.Audit, outbox: d.Outbox, jobs: d.Jobs,
 		accounts: d.Accounts, baseURL: strings.TrimRight(d.BaseURL, "/"), cfg: d.Config.withDefaults(d.Policy.Policy),
 		holders: map[string]Holder{}, limits: map[netip.Prefix]*rate.Limiter{},
 	}

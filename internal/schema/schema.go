@@ -9,9 +9,9 @@ import (
 	"steward/internal/activity"
 	"steward/internal/audit"
 	"steward/internal/consent"
+	"steward/internal/door"
 	"steward/internal/identity"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/newsletter"
 	"steward/internal/notice"
@@ -36,7 +36,7 @@ func Modules() []Module {
 	return []Module{
 		{policy.Migrations(), policy.Tables()},
 		{subject.Migrations(), subject.Tables()},
-		{keys.Migrations(), keys.Tables()},
+		{door.Migrations(), door.Tables()},
 		{audit.Migrations(), audit.Tables()},
 		{jobs.Migrations(), jobs.Tables()},
 		{mail.Migrations(), mail.Tables()},

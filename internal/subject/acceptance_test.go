@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"steward/internal/clock"
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 	"steward/internal/subject"
@@ -21,7 +23,8 @@ func TestPolicyAcceptances(t *testing.T) {
 		ctx := context.Background()
 		clk := clock.NewFake(t0)
 		s := subject.NewStore(db, clk)
-		m, err := s.Create(ctx, db, subject.KindMember, "ann@example.org", "signup", 2)
+		d := doortest.New(t, db, clock.NewFake(t0), nil, s)
+		m, err := s.Create(ctx, db, d, door.Subject(), subject.KindMember, "ann@example.org", "signup", 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +67,7 @@ func TestPolicyAcceptances(t *testing.T) {
 
 		// A guest who accepted versions 4 and 5 is merged into the member:
 		// version 4 stays recorded once (the member's), version 5 moves.
-		guest, err := s.Create(ctx, db, subject.KindEmailOnly, "guest@example.org", "comment", 1)
+		guest, err := s.Create(ctx, db, d, door.Subject(), subject.KindEmailOnly, "guest@example.org", "comment", 1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -143,7 +143,7 @@ func (s *Store) loadStates(ctx context.Context, q store.Q, ids []string, subs ma
 	merged := map[string]string{}
 	head := `SELECT s.id, s.merged_into, s.policy_version,`
 	if subs != nil {
-		head = `SELECT s.id, s.kind, s.email, s.source, s.policy_version, s.created_at, s.merged_into, s.erased_at,`
+		head = `SELECT s.id, s.kind, s.email_sealed, s.email_index, s.source, s.policy_version, s.created_at, s.merged_into, s.erased_at,`
 	}
 	for start := 0; start < len(ids); start += batchChunk {
 		cond, args := s.idsIn("s.id", ids[start:min(start+batchChunk, len(ids))])
@@ -260,7 +260,7 @@ func (s *Store) ListWithEmail(ctx context.Context, q store.Q, afterID string, li
 	}
 	var out []Subject
 	err := scanSubjects(ctx, q, `SELECT `+subjectColumns+` FROM subjects
-		WHERE id > $1 AND email IS NOT NULL AND merged_into IS NULL AND erased_at IS NULL ORDER BY id LIMIT $2`,
+		WHERE id > $1 AND email_index IS NOT NULL AND merged_into IS NULL AND erased_at IS NULL ORDER BY id LIMIT $2`,
 		[]any{afterID, limit}, func(sub Subject) { out = append(out, sub) })
 	if err != nil {
 		return nil, fmt.Errorf("subject: list: %w", err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"steward/internal/clock"
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 	"steward/internal/subject"
@@ -21,6 +23,7 @@ func TestStatesMatchesState(t *testing.T) {
 	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s := subject.NewStore(db, clock.NewFake(t0))
+		d := doortest.New(t, db, clock.NewFake(t0), nil, s)
 		must := func(err error) {
 			t.Helper()
 			if err != nil {
@@ -30,14 +33,14 @@ func TestStatesMatchesState(t *testing.T) {
 		var ids []string
 		// 520 plain subjects: more than one IN list of 500.
 		for i := range 520 {
-			sub, err := s.Create(ctx, db, subject.KindEmailOnly, fmt.Sprintf("p%d@example.org", i), "newsletter", 1)
+			sub, err := s.Create(ctx, db, d, door.Subject(), subject.KindEmailOnly, fmt.Sprintf("p%d@example.org", i), "newsletter", 1)
 			must(err)
 			ids = append(ids, sub.ID)
 			if i%3 == 0 {
 				must(s.SetConsent(ctx, db, sub.ID, "marketing", true))
 			}
 		}
-		rich, err := s.Create(ctx, db, subject.KindMember, "rich@example.org", "signup", 1)
+		rich, err := s.Create(ctx, db, d, door.Subject(), subject.KindMember, "rich@example.org", "signup", 1)
 		must(err)
 		must(s.SetConsent(ctx, db, rich.ID, "marketing", true))
 		must(s.SetConsent(ctx, db, rich.ID, "analytics", true))
@@ -47,14 +50,14 @@ func TestStatesMatchesState(t *testing.T) {
 		must(s.SetMarketingSuppressed(ctx, db, rich.ID, true))
 		must(s.SetLegalHold(ctx, db, rich.ID, true, "court order 12"))
 
-		guest, _, err := s.EnsureByEmail(ctx, db, "guest@example.org", "comment", 1)
+		guest, _, err := s.EnsureByEmail(ctx, db, d, door.Subject(), "guest@example.org", "comment", 1)
 		must(err)
 		must(s.SetObjection(ctx, db, guest.ID, "marketing", true))
-		member, err := s.Create(ctx, db, subject.KindMember, "", "signup", 2)
+		member, err := s.Create(ctx, db, d, door.Subject(), subject.KindMember, "", "signup", 2)
 		must(err)
 		must(db.InTx(ctx, func(tx *sql.Tx) error { return s.Merge(ctx, tx, guest.ID, member.ID) }))
 
-		erased, err := s.Create(ctx, db, subject.KindEmailOnly, "gone@example.org", "comment", 1)
+		erased, err := s.Create(ctx, db, d, door.Subject(), subject.KindEmailOnly, "gone@example.org", "comment", 1)
 		must(err)
 		must(s.SetConsent(ctx, db, erased.ID, "marketing", true))
 		must(s.Delete(ctx, db, erased.ID))
@@ -118,20 +121,21 @@ func TestListWithEmail(t *testing.T) {
 	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s := subject.NewStore(db, clock.NewFake(t0))
+		d := doortest.New(t, db, clock.NewFake(t0), nil, s)
 		want := map[string]bool{}
 		for i := range 7 {
-			sub, err := s.Create(ctx, db, subject.KindEmailOnly, fmt.Sprintf("l%d@example.org", i), "newsletter", 1)
+			sub, err := s.Create(ctx, db, d, door.Subject(), subject.KindEmailOnly, fmt.Sprintf("l%d@example.org", i), "newsletter", 1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			want[sub.ID] = true
 		}
-		noMail, _ := s.Create(ctx, db, subject.KindMember, "", "signup", 1)
-		gone, _ := s.Create(ctx, db, subject.KindEmailOnly, "gone@example.org", "comment", 1)
+		noMail, _ := s.Create(ctx, db, d, door.Subject(), subject.KindMember, "", "signup", 1)
+		gone, _ := s.Create(ctx, db, d, door.Subject(), subject.KindEmailOnly, "gone@example.org", "comment", 1)
 		if err := s.Delete(ctx, db, gone.ID); err != nil {
 			t.Fatal(err)
 		}
-		guest, _, _ := s.EnsureByEmail(ctx, db, "guest@example.org", "comment", 1)
+		guest, _, _ := s.EnsureByEmail(ctx, db, d, door.Subject(), "guest@example.org", "comment", 1)
 		if err := db.InTx(ctx, func(tx *sql.Tx) error { return s.Merge(ctx, tx, guest.ID, noMail.ID) }); err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +154,7 @@ func TestListWithEmail(t *testing.T) {
 				t.Fatal("paging does not end")
 			}
 			for _, sub := range page {
-				if sub.Email == "" || sub.MergedInto != "" || sub.Erased() {
+				if !sub.HasEmail || sub.MergedInto != "" || sub.Erased() {
 					t.Errorf("listed %+v", sub)
 				}
 				if len(got) > 0 && sub.ID <= got[len(got)-1] {

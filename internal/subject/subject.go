@@ -49,6 +49,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/registry"
 	"steward/internal/store"
@@ -69,9 +70,14 @@ func (k Kind) valid() bool { return k == KindMember || k == KindEmailOnly }
 
 // Subject is one person Steward holds data about.
 type Subject struct {
-	ID            string
-	Kind          Kind
-	Email         string // normalised; "" for a member without one, a merged or an erased subject
+	ID   string
+	Kind Kind
+	// HasEmail says the subject holds an address: false for a member
+	// without one, a merged or an erased subject. The address itself is
+	// sealed; Email opens it through the door.
+	HasEmail      bool
+	email         door.Sealed
+	emailIndex    []byte
 	Source        string // where the subject first came from (signup, comment, newsletter, import:seminar…)
 	PolicyVersion int    // the policy version in force when the subject was first recorded
 	CreatedAt     time.Time
@@ -125,7 +131,9 @@ func Tables() []registry.Table {
 			Columns: []registry.Column{
 				{Name: "id"},
 				{Name: "kind"},
-				{Name: "email", Field: "email"},
+				{Name: "email_sealed", Field: "email", Sensitive: true},
+				{Name: "email_index", Field: "email", Hashed: true},
+				{Name: "email", Field: "email", Legacy: true},
 				{Name: "source"},
 				{Name: "policy_version"},
 				{Name: "created_at"},
@@ -384,10 +392,11 @@ func emailTaken() error {
 	return &fault.Error{Code: fault.Conflict, Field: "email", Message: "this email address already belongs to another subject"}
 }
 
-// Create records a new subject. An email-only subject needs an email; a
-// member may be created without one (to merge an email-only subject into
-// it). fault.Conflict when the address already belongs to a subject.
-func (s *Store) Create(ctx context.Context, q store.Q, kind Kind, email, source string, policyVersion int) (Subject, error) {
+// Create records a new subject; with an email, sealed for use. An
+// email-only subject needs an email; a member may be created without one
+// (to merge an email-only subject into it). fault.Conflict when the
+// address already belongs to a subject.
+func (s *Store) Create(ctx context.Context, q store.Q, d *door.Door, use door.Use, kind Kind, email, source string, policyVersion int) (Subject, error) {
 	if !kind.valid() {
 		return Subject{}, fault.FieldError("kind", "kind must be member or email")
 	}
@@ -401,14 +410,24 @@ func (s *Store) Create(ctx context.Context, q store.Q, kind Kind, email, source 
 	if err := checkSource(source, policyVersion); err != nil {
 		return Subject{}, err
 	}
-	sub := Subject{ID: newID(), Kind: kind, Email: norm, Source: source, PolicyVersion: policyVersion, CreatedAt: s.clock.Now()}
-	_, err := q.ExecContext(ctx, `INSERT INTO subjects (id, kind, email, source, policy_version, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		sub.ID, string(kind), nullString(norm), source, policyVersion, sub.CreatedAt)
+	sub := Subject{ID: newID(), Kind: kind, Source: source, PolicyVersion: policyVersion, CreatedAt: s.clock.Now()}
+	var index []byte
+	if norm != "" {
+		index = d.BlindIndex(emailIndexKind, norm)
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO subjects (id, kind, email_index, source, policy_version, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		sub.ID, string(kind), index, source, policyVersion, sub.CreatedAt)
 	if store.IsUniqueViolation(err) {
 		return Subject{}, emailTaken()
 	}
 	if err != nil {
 		return Subject{}, fmt.Errorf("subject: create: %w", err)
+	}
+	if norm != "" {
+		if sub.email, err = s.sealEmail(ctx, q, d, use, sub.ID, norm); err != nil {
+			return Subject{}, err
+		}
+		sub.HasEmail, sub.emailIndex = true, index
 	}
 	return sub, nil
 }
@@ -417,7 +436,7 @@ func (s *Store) Create(ctx context.Context, q store.Q, kind Kind, email, source 
 // email-only subject when there is none. created reports whether it did. A
 // member holding the address is returned as it is: a member who comments is
 // the same person. Safe when two callers race: one creates, both get it.
-func (s *Store) EnsureByEmail(ctx context.Context, q store.Q, email, source string, policyVersion int) (Subject, bool, error) {
+func (s *Store) EnsureByEmail(ctx context.Context, q store.Q, d *door.Door, use door.Use, email, source string, policyVersion int) (Subject, bool, error) {
 	norm, err := NormalizeEmail(email)
 	if err != nil {
 		return Subject{}, false, err
@@ -427,8 +446,9 @@ func (s *Store) EnsureByEmail(ctx context.Context, q store.Q, email, source stri
 	}
 	// ON CONFLICT DO NOTHING rather than insert-then-catch: a unique
 	// violation would abort the caller's PostgreSQL transaction.
-	res, err := q.ExecContext(ctx, `INSERT INTO subjects (id, kind, email, source, policy_version, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (email) DO NOTHING`, newID(), string(KindEmailOnly), norm, source, policyVersion, s.clock.Now())
+	id := newID()
+	res, err := q.ExecContext(ctx, `INSERT INTO subjects (id, kind, email_index, source, policy_version, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (email_index) DO NOTHING`, id, string(KindEmailOnly), d.BlindIndex(emailIndexKind, norm), source, policyVersion, s.clock.Now())
 	if err != nil {
 		return Subject{}, false, fmt.Errorf("subject: ensure by email: %w", err)
 	}
@@ -436,32 +456,37 @@ func (s *Store) EnsureByEmail(ctx context.Context, q store.Q, email, source stri
 	if err != nil {
 		return Subject{}, false, fmt.Errorf("subject: ensure by email: %w", err)
 	}
-	sub, err := s.FindByEmail(ctx, q, norm)
+	if n == 1 {
+		if _, err := s.sealEmail(ctx, q, d, use, id, norm); err != nil {
+			return Subject{}, false, err
+		}
+	}
+	sub, err := s.findByIndex(ctx, q, d.BlindIndex(emailIndexKind, norm))
 	if err != nil {
 		return Subject{}, false, err
 	}
 	return sub, n == 1, nil
 }
 
-const subjectColumns = `id, kind, email, source, policy_version, created_at, merged_into, erased_at`
+const subjectColumns = `id, kind, email_sealed, email_index, source, policy_version, created_at, merged_into, erased_at`
 
 // subjectRow is the scan target of subjectColumns.
 type subjectRow struct {
-	sub           Subject
-	kind          string
-	email, merged sql.NullString
-	erased        sql.NullTime
+	sub    Subject
+	kind   string
+	merged sql.NullString
+	erased sql.NullTime
 }
 
 func (r *subjectRow) dest() []any {
-	return []any{&r.sub.ID, &r.kind, &r.email, &r.sub.Source, &r.sub.PolicyVersion, &r.sub.CreatedAt, &r.merged, &r.erased}
+	return []any{&r.sub.ID, &r.kind, &r.sub.email, &r.sub.emailIndex, &r.sub.Source, &r.sub.PolicyVersion, &r.sub.CreatedAt, &r.merged, &r.erased}
 }
 
 // subject returns the row scanned last.
 func (r *subjectRow) subject() Subject {
 	sub := r.sub
 	sub.Kind = Kind(r.kind)
-	sub.Email = r.email.String
+	sub.HasEmail = len(sub.emailIndex) > 0
 	sub.MergedInto = r.merged.String
 	sub.CreatedAt = sub.CreatedAt.UTC()
 	sub.ErasedAt = time.Time{}
@@ -494,15 +519,19 @@ func (s *Store) Get(ctx context.Context, q store.Q, id string) (Subject, error) 
 	return sub, nil
 }
 
-// FindByEmail returns the subject holding the address (normalised first).
-// fault.NotFound when there is none, or fault.Invalid for an address that is
-// not valid.
-func (s *Store) FindByEmail(ctx context.Context, q store.Q, email string) (Subject, error) {
+// FindByEmail returns the subject holding the address (normalised first),
+// found by its blind index. fault.NotFound when there is none, or
+// fault.Invalid for an address that is not valid.
+func (s *Store) FindByEmail(ctx context.Context, q store.Q, d *door.Door, email string) (Subject, error) {
 	norm, err := NormalizeEmail(email)
 	if err != nil {
 		return Subject{}, err
 	}
-	sub, err := scanSubject(q.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects WHERE email = $1`, norm))
+	return s.findByIndex(ctx, q, d.BlindIndex(emailIndexKind, norm))
+}
+
+func (s *Store) findByIndex(ctx context.Context, q store.Q, index []byte) (Subject, error) {
+	sub, err := scanSubject(q.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects WHERE email_index = $1`, index))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subject{}, notFound()
 	}
@@ -536,9 +565,9 @@ func (s *Store) live(ctx context.Context, q store.Q, id string) (Subject, error)
 	return Subject{}, fmt.Errorf("subject: merge chain of %s is longer than %d", id, maxMergeHops)
 }
 
-// SetEmail changes the subject's address. fault.Conflict when another
-// subject holds it.
-func (s *Store) SetEmail(ctx context.Context, q store.Q, id, email string) error {
+// SetEmail changes the subject's address, sealed for use. fault.Conflict
+// when another subject holds it.
+func (s *Store) SetEmail(ctx context.Context, q store.Q, d *door.Door, use door.Use, id, email string) error {
 	norm, err := NormalizeEmail(email)
 	if err != nil {
 		return err
@@ -547,14 +576,15 @@ func (s *Store) SetEmail(ctx context.Context, q store.Q, id, email string) error
 	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `UPDATE subjects SET email = $2 WHERE id = $1`, sub.ID, norm)
+	_, err = q.ExecContext(ctx, `UPDATE subjects SET email_index = $2 WHERE id = $1`, sub.ID, d.BlindIndex(emailIndexKind, norm))
 	if store.IsUniqueViolation(err) {
 		return emailTaken()
 	}
 	if err != nil {
 		return fmt.Errorf("subject: set email: %w", err)
 	}
-	return nil
+	_, err = s.sealEmail(ctx, q, d, use, sub.ID, norm)
+	return err
 }
 
 // SetKind changes whether the subject has an account: an email-only
@@ -567,7 +597,7 @@ func (s *Store) SetKind(ctx context.Context, q store.Q, id string, k Kind) error
 	if err != nil {
 		return err
 	}
-	if k == KindEmailOnly && sub.Email == "" {
+	if k == KindEmailOnly && !sub.HasEmail {
 		return fault.FieldError("kind", "a subject without an email address cannot be email-only")
 	}
 	if _, err := q.ExecContext(ctx, `UPDATE subjects SET kind = $2 WHERE id = $1`, sub.ID, string(k)); err != nil {
@@ -635,7 +665,7 @@ func (s *Store) Delete(ctx context.Context, q store.Q, id string) error {
 			return fmt.Errorf("subject: delete: %w", err)
 		}
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE subjects SET email = NULL, erased_at = $2 WHERE id = $1`, id, s.clock.Now()); err != nil {
+	if _, err := q.ExecContext(ctx, `UPDATE subjects SET email = NULL, email_sealed = NULL, email_index = NULL, erased_at = $2 WHERE id = $1`, id, s.clock.Now()); err != nil {
 		return fmt.Errorf("subject: delete: %w", err)
 	}
 	return nil
@@ -707,13 +737,36 @@ func (s *Store) Merge(ctx context.Context, tx *sql.Tx, from, into string) error 
 	if err := mergeAcceptances(ctx, tx, from, into); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE subjects SET merged_into = $2, email = NULL WHERE id = $1`, from, into); err != nil {
+	var index []byte
+	if err := tx.QueryRowContext(ctx, `SELECT email_index FROM subjects WHERE id = $1`, from).Scan(&index); err != nil {
 		return fmt.Errorf("subject: merge: %w", err)
 	}
-	if i.Email == "" && f.Email != "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE subjects SET email = $2 WHERE id = $1`, into, f.Email); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE subjects SET merged_into = $2, email_sealed = NULL, email_index = NULL WHERE id = $1`, from, into); err != nil {
+		return fmt.Errorf("subject: merge: %w", err)
+	}
+	if !i.HasEmail && f.HasEmail {
+		// The sealed address moves as it is: the door opens what was
+		// sealed for a subject merged into the one it reads.
+		if _, err := tx.ExecContext(ctx, `UPDATE subjects SET email_sealed = $2, email_index = $3 WHERE id = $1`, into, f.email, index); err != nil {
 			return fmt.Errorf("subject: merge: move email: %w", err)
 		}
 	}
 	return nil
+}
+
+// NotErased counts the subjects of ids that are not erased or still hold
+// an address: what an erasure left of them (the rights engine verifies
+// with it).
+func (s *Store) NotErased(ctx context.Context, q store.Q, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	cond, args := s.idsIn("id", ids)
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM subjects WHERE `+cond+` AND (email_index IS NOT NULL OR email_sealed IS NOT NULL OR email IS NOT NULL OR erased_at IS NULL)`,
+		args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("subject: not erased: %w", err)
+	}
+	return n, nil
 }

@@ -129,7 +129,7 @@ type profileOut struct {
 
 func profileJSON(p identity.Profile) profileOut {
 	out := profileOut{
-		ID: p.Account.SubjectID, Email: p.Account.Email, EmailVerified: p.Account.EmailVerified,
+		ID: p.Account.SubjectID, Email: p.Email, EmailVerified: p.Account.EmailVerified,
 		PendingEmail: p.PendingEmail, Role: p.Account.Role, Fields: p.Fields, SelfEditable: []string{},
 		CreatedAt: p.Account.CreatedAt,
 	}

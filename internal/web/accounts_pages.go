@@ -390,7 +390,6 @@ func (s *server) pageAccountProfilePost() authed {
 				changes[k] = r.PostForm.Get(k)
 			}
 		}
-		before := a.P.Account.Email
 		prof, err := s.d.Identity.UpdateProfile(r.Context(), a.P, changes, r.PostForm.Get("current_password"))
 		if err != nil {
 			err = renameField(err, map[string]string{"password": "current_password"})
@@ -399,7 +398,7 @@ func (s *server) pageAccountProfilePost() authed {
 			})
 		}
 		done := "profile"
-		if e, ok := changes["email"]; ok && e != before && prof.PendingEmail != "" {
+		if e, ok := changes["email"]; ok && prof.PendingEmail != "" && strings.EqualFold(strings.TrimSpace(e), prof.PendingEmail) {
 			done = "email"
 		}
 		http.Redirect(w, r, "/account?done="+done, http.StatusSeeOther)

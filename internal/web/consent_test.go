@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"steward/internal/consent"
+	"steward/internal/door"
 	"steward/internal/mail/mailtest"
 	"steward/internal/newsletter"
 	"steward/internal/notice"
@@ -169,7 +170,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 
 func (e *consentEnv) status(t testing.TB, addr string) newsletter.Status {
 	t.Helper()
-	sub, err := e.subjects.FindByEmail(context.Background(), e.db, addr)
+	sub, err := e.subjects.FindByEmail(context.Background(), e.db, e.svc.Door, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func (e *consentEnv) status(t testing.TB, addr string) newsletter.Status {
 func TestUnsubscribeTokensRefused(t *testing.T) {
 	e := newConsentEnv(t, storetest.SQLite(t, modules()), "mixi.yaml")
 	ctx := context.Background()
-	id, _, _ := e.subjects.EnsureByEmail(ctx, e.db, "x@example.org", "newsletter", 1)
+	id, _, _ := e.subjects.EnsureByEmail(ctx, e.db, e.svc.Door, door.Subject(), "x@example.org", "newsletter", 1)
 	link, _ := e.newsletters.UnsubscribeLink(id.ID, "updates")
 	p := local(t, link)
 	other, _ := consent.DeriveLinks(make([]byte, 32), e.clock)
@@ -258,7 +259,7 @@ func TestGPCSignalRecorded(t *testing.T) {
 		if gpcRecords != 1 || !body.GPC.Signal {
 			t.Fatalf("three requests with the signal left %d GPC records, want 1 (signal %v)", gpcRecords, body.GPC.Signal)
 		}
-		sub, _ := e.subjects.FindByEmail(context.Background(), db, "gpc@example.org")
+		sub, _ := e.subjects.FindByEmail(context.Background(), db, e.svc.Door, "gpc@example.org")
 		st, _ := e.subjects.State(context.Background(), db, sub.ID)
 		g := policy.NewGuard(e.policy, nil)
 		if d := g.Decide("third-party-marketing", e.policy.CategoryOfField("email"), st); d.Allowed {
@@ -358,7 +359,7 @@ func TestPromiseM7_StaffUnsubscribeOverHTTP(t *testing.T) {
 	if st := e.status(t, "asker@example.org"); st != newsletter.Unsubscribed {
 		t.Fatalf("after staff unsubscribe: %s", st)
 	}
-	if _, err := e.subjects.FindByEmail(ctx, e.db, "nobody@example.org"); err == nil {
+	if _, err := e.subjects.FindByEmail(ctx, e.db, e.svc.Door, "nobody@example.org"); err == nil {
 		t.Error("staff unsubscribe of an unknown address created a subject")
 	}
 	assertProblem(t, e.do(m, "POST", "/api/v1/admin/newsletters/unsubscriptions", map[string]string{"email": "asker@example.org"}), 403, "forbidden")

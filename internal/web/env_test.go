@@ -21,9 +21,9 @@ import (
 	"steward/internal/app/services"
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/identity"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/mail/mailtest"
 	"steward/internal/policy"
@@ -130,7 +130,7 @@ func newEnv(t testing.TB, db *store.DB, o envOptions) *env {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	master, err := keys.NewMaster(bytes.Repeat([]byte{7}, 32))
+	master, err := door.NewMaster(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,6 @@ import (
 	"steward/internal/door"
 	"steward/internal/identity"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/newsletter"
 	"steward/internal/notice"
@@ -71,8 +70,7 @@ type Services struct {
 	Policy   policy.Published // the policy file, as published in the database
 	Guards   *policy.Guards   // the guard for each subject
 	Versions *policy.Archive
-	Master   *keys.Master
-	Keys     *keys.Keyring
+	Master   *door.Master
 	Door     *door.Door
 	Subjects *subject.Store
 	Audit    *audit.Log
@@ -95,7 +93,7 @@ type Services struct {
 // changed) and builds every service on db, whose schema is current. The
 // collector's writer starts here, so it works before anything serves;
 // Close drains it.
-func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *keys.Master, clk clock.Clock, log *slog.Logger, cfg Config, opt Options) (*Services, error) {
+func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.Master, clk clock.Clock, log *slog.Logger, cfg Config, opt Options) (*Services, error) {
 	s := &Services{DB: db, Clock: clk, Log: log, Master: master}
 	s.Audit = audit.New(db, clk)
 	if err := s.publish(ctx, pol); err != nil {
@@ -109,13 +107,12 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *keys.M
 		States: s.Subjects, Audit: s.Audit, Master: master}); err != nil {
 		return nil, err
 	}
-	s.Keys = keys.NewKeyring(db, master, clk)
 	s.Jobs = jobs.NewRunner(db, clk, log)
 	if s.Outbox, err = mail.NewOutbox(db, clk, s.Jobs, mail.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom}, log); err != nil {
 		return nil, err
 	}
 	deps := identity.Deps{
-		DB: db, Clock: clk, Log: log, Subjects: s.Subjects, Keys: s.Keys, Audit: s.Audit,
+		DB: db, Clock: clk, Log: log, Subjects: s.Subjects, Door: s.Door, Audit: s.Audit,
 		Outbox: s.Outbox, Jobs: s.Jobs, Policy: s.Policy, BaseURL: cfg.BaseURL,
 		Config: identity.Config{Secret: master.Derive("identity throttle v1", 32)},
 	}
@@ -123,6 +120,9 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *keys.M
 		opt.Identity(&deps)
 	}
 	if s.Identity, err = identity.New(deps); err != nil {
+		return nil, err
+	}
+	if err := s.reseal(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.openConsent(ctx, cfg); err != nil {
@@ -137,6 +137,23 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *keys.M
 		return nil, err
 	}
 	return s, nil
+}
+
+// reseal seals what an earlier release kept in plaintext (addresses,
+// account fields, session details) and empties the plaintext columns.
+func (s *Services) reseal(ctx context.Context) error {
+	a, err := s.Subjects.Reseal(ctx, s.Door)
+	if err != nil {
+		return err
+	}
+	b, err := s.Identity.Reseal(ctx)
+	if err != nil {
+		return err
+	}
+	if a+b > 0 {
+		s.Log.Info("sealed values an earlier release kept in plaintext", "subjects", a, "identity_rows", b)
+	}
+	return nil
 }
 
 // Close commits the events still queued and writes the denials the door
@@ -195,11 +212,11 @@ func (s *Services) openConsent(ctx context.Context, cfg Config) error {
 		Signer: signer, Policy: s.Policy, BaseURL: base}); err != nil {
 		return err
 	}
-	if s.Newsletters, err = newsletter.New(newsletter.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Guards: s.Guards,
+	if s.Newsletters, err = newsletter.New(newsletter.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Guards: s.Guards, Door: s.Door,
 		Subjects: s.Subjects, Ledger: s.Consent, Links: links, Outbox: s.Outbox, Jobs: s.Jobs, Audit: s.Audit, BaseURL: base}); err != nil {
 		return err
 	}
-	if s.Notices, err = notice.New(notice.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Guards: s.Guards,
+	if s.Notices, err = notice.New(notice.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Guards: s.Guards, Door: s.Door,
 		Subjects: s.Subjects, Outbox: s.Outbox, Jobs: s.Jobs, Audit: s.Audit, Directory: notice.SubjectDirectory{Accounts: s.Identity},
 		Subscribers: s.Newsletters, BaseURL: base}); err != nil {
 		return err
@@ -229,7 +246,7 @@ func (s *Services) openRights(cfg Config) error {
 		rc.LedgerPath = filepath.Join(cfg.DataDir, "erasure-ledger.jsonl")
 	}
 	s.Rights, err = rights.New(rights.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy,
-		Registry: reg, Subjects: s.Subjects, Keys: s.Keys, Audit: s.Audit, Outbox: s.Outbox, Jobs: s.Jobs,
+		Registry: reg, Subjects: s.Subjects, Door: s.Door, Audit: s.Audit, Outbox: s.Outbox, Jobs: s.Jobs,
 		Accounts: rightsAccounts{s.Identity}, BaseURL: cfg.BaseURL, Config: rc})
 	return err
 }

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"steward/internal/clock"
+	"steward/internal/door/internal/keys"
 	"steward/internal/fault"
-	"steward/internal/keys"
 	"steward/internal/registry"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
