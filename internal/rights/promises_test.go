@@ -96,17 +96,28 @@ func TestPromiseJ23_RectificationWithReasonAndRestriction(t *testing.T) {
 }
 
 // TestPromiseJ24_Objection: an objection to marketing stops it at once and
-// cannot be refused; another objection needs grounds, takes effect at
-// once, and is lifted if staff refuse it with compelling grounds.
+// cannot be refused, and suppresses all other direct marketing the member
+// had consented to; another objection needs grounds, takes effect at once,
+// and is lifted if staff refuse it with compelling grounds.
 func TestPromiseJ24_Objection(t *testing.T) {
 	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, "jmir.yaml", envOpts{})
 		ann := e.member("ann@example.org")
 		who := rights.Requester{SubjectID: ann}
-		if err := e.subjects.SetConsent(e.ctx, db, ann, "marketing", true); err != nil {
-			t.Fatal(err)
+		// Ann consented to both kinds of direct marketing, so only the
+		// objection can stop them.
+		for _, p := range []string{"marketing", "third-party-marketing"} {
+			if err := e.subjects.SetConsent(e.ctx, db, ann, p, true); err != nil {
+				t.Fatal(err)
+			}
 		}
 		guard := policy.NewGuard(e.pol, nil)
+		st, _ := e.subjects.State(e.ctx, db, ann)
+		for _, p := range []string{"marketing", "third-party-marketing"} {
+			if d := guard.Decide(p, "identity", st); !d.Allowed {
+				t.Fatalf("before the objection, %s is refused: %+v", p, d)
+			}
+		}
 		r, err := e.rights.File(e.ctx, who, rights.Filing{Type: rights.Objection, Purposes: []string{"marketing"}})
 		if err != nil {
 			t.Fatal(err)
@@ -114,12 +125,16 @@ func TestPromiseJ24_Objection(t *testing.T) {
 		if r.Status != rights.StatusCompleted {
 			t.Errorf("objection to marketing: %s, want completed at once", r.Status)
 		}
-		st, _ := e.subjects.State(e.ctx, db, ann)
+		st, _ = e.subjects.State(e.ctx, db, ann)
 		if d := guard.Decide("marketing", "identity", st); d.Allowed {
 			t.Errorf("marketing still allowed after the objection")
 		}
 		if d := guard.Decide("third-party-marketing", "identity", st); d.Allowed {
 			t.Errorf("other direct marketing still allowed (suppression)")
+		}
+		if !st.Objections["marketing"] || !st.MarketingSuppressed {
+			t.Errorf("after the objection: objection to marketing %v, marketing suppressed %v; want both",
+				st.Objections["marketing"], st.MarketingSuppressed)
 		}
 		if _, err := e.rights.Refuse(e.ctx, "s_officer", r.ID, "we want to"); fault.CodeOf(err) != fault.Conflict {
 			t.Errorf("refusing an objection to marketing: %v", err)
