@@ -3,6 +3,8 @@ package rights_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +198,55 @@ func TestPromiseJ23_CorrectionUnderJMIR(t *testing.T) {
 		w.smtp.WaitFor(t, func(m mailtest.Received) bool {
 			return mailtest.SentTo("ann@example.org")(m) && strings.Contains(strings.ToLower(m.Subject), "restriction")
 		}, 5*time.Second)
+	})
+}
+
+// TestPromiseJ3_StoresInAccessReport: under JMIR, data lives in system
+// log files, back-end databases and analytics systems; the access report's
+// cover sheet names each store the policy declares, with what it holds,
+// both online and in the access ZIP. (TestPromiseJ3_StoresInNotice, in
+// policy, checks the notice.)
+func TestPromiseJ3_StoresInAccessReport(t *testing.T) {
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, "jmir.yaml", envOpts{})
+		var ids []string
+		for _, s := range e.pol.Stores {
+			ids = append(ids, s.ID)
+		}
+		if want := []string{"logs", "databases", "analytics"}; !slices.Equal(ids, want) {
+			t.Fatalf("jmir.yaml declares the stores %v, want %v (promise J3)", ids, want)
+		}
+		ann := e.member("ann@example.org")
+		e.seed(ann, "ANN")
+		checkStores := func(where string, got []policy.Store) {
+			t.Helper()
+			for _, want := range e.pol.Stores {
+				i := slices.IndexFunc(got, func(s policy.Store) bool { return s.ID == want.ID })
+				if i < 0 {
+					t.Errorf("%s: the cover sheet does not name the store %s (%s)", where, want.ID, want.Name)
+					continue
+				}
+				if g := got[i]; g.Name != want.Name || g.Description != want.Description || !slices.Equal(g.Categories, want.Categories) {
+					t.Errorf("%s: store %s = %+v, want %+v", where, want.ID, g, want)
+				}
+			}
+			if len(got) != len(e.pol.Stores) {
+				t.Errorf("%s: %d stores, want the policy's %d", where, len(got), len(e.pol.Stores))
+			}
+		}
+		checkStores("access report", e.report(ann).Cover.Stores)
+
+		r := e.file(ann, rights.Filing{Type: rights.Access})
+		e.run()
+		ex, err := e.rights.Download(e.ctx, ann, "sess-1", false, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var zipped report
+		if err := json.Unmarshal(unzip(t, ex.Data)["access.json"], &zipped); err != nil {
+			t.Fatalf("access.json: %v", err)
+		}
+		checkStores("access.json in the ZIP", zipped.Cover.Stores)
 	})
 }
 
