@@ -162,9 +162,12 @@ func TestPromiseJ26_MinimumAge(t *testing.T) {
 			if e.policy.MinimumAge != 18 {
 				t.Fatalf("jmir minimum age = %d, want 18", e.policy.MinimumAge)
 			}
+			if e.policy.Registration.AgeCheck != "confirmation" {
+				t.Fatalf("jmir age check = %q, want confirmation: this subtest checks that mode", e.policy.Registration.AgeCheck)
+			}
 			fields := e.minimalFields("young@example.org")
 			err := e.svc.SignUp(ctx, identity.SignUpInput{Fields: fields, Password: goodPassword, AgeConfirmed: false}, meta)
-			if e.policy.Registration.AgeCheck == "confirmation" && fault.CodeOf(err) != fault.Forbidden {
+			if fault.CodeOf(err) != fault.Forbidden {
 				t.Fatalf("sign-up without age confirmation = %v, want forbidden", err)
 			}
 			if n := e.count("accounts") + e.count("subjects") + e.count("mail_outbox"); n != 0 {

@@ -13,10 +13,13 @@ import (
 	"steward/internal/door"
 	"steward/internal/door/doortest"
 	"steward/internal/jobs"
+	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/mail/mailtest"
 	"steward/internal/newsletter"
 	"steward/internal/policy"
+	"steward/internal/rights"
+	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 	"steward/internal/subject"
@@ -131,3 +134,53 @@ func (e *env) member(t testing.TB, email string) string {
 }
 
 var _ = storetest.Each
+
+// allMods is the whole product's schema, for tests that also run the
+// rights engine.
+func allMods() []store.Migrations { return schema.Migrations() }
+
+// rightsOn builds the rights engine the way the app does, on e's
+// database, clock, subjects and audit log, mailing through outbox and
+// running its jobs on e.runner, so a test can file a request as a
+// signed-in member does.
+func (e *env) rightsOn(t testing.TB, outbox *mail.Outbox) *rights.Service {
+	t.Helper()
+	reg, err := schema.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := keys.NewMaster(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := rights.New(rights.Deps{DB: e.db, Clock: e.clock, Policy: policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}},
+		Registry: reg, Subjects: e.subjects, Keys: keys.NewKeyring(e.db, master, e.clock), Audit: e.audit, Outbox: outbox, Jobs: e.runner,
+		Accounts: memberAccounts{}, BaseURL: "https://steward.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// memberAccounts says every subject holds a member's account, not a staff
+// one.
+type memberAccounts struct{}
+
+func (memberAccounts) AccountOf(context.Context, string) (rights.Account, error) {
+	return rights.Account{}, nil
+}
+
+// objectToDirectMarketing files, as the signed-in member subjectID, an
+// objection to all direct marketing (the privacy centre's choice), and
+// checks it took effect at once.
+func objectToDirectMarketing(t testing.TB, rs *rights.Service, subjectID string) {
+	t.Helper()
+	r, err := rs.File(context.Background(), rights.Requester{SubjectID: subjectID, SessionID: "sess-1"},
+		rights.Filing{Type: rights.Objection, Purposes: []string{policy.DirectMarketing}})
+	if err != nil {
+		t.Fatalf("objection to direct marketing: %v", err)
+	}
+	if r.Status != rights.StatusCompleted {
+		t.Fatalf("objection to direct marketing: %s, want completed at once", r.Status)
+	}
+}

@@ -291,6 +291,55 @@ func TestPromiseJ20_RefusalCarriesReason(t *testing.T) {
 	})
 }
 
+// TestPromiseJ20_SignedInMemberReauthenticates: a signed-in member whose
+// login is older than the privileged window (10 minutes) gets nothing that
+// hands over or destroys everything (access, portability, erasure, the
+// access report online) on the session alone: without their password they
+// are told to re-authenticate (403 reauthentication_required), a wrong
+// password is refused the same way, each refusal is audited as
+// rights.request_denied and nothing is filed. The right password works.
+func TestPromiseJ20_SignedInMemberReauthenticates(t *testing.T) {
+	eachWeb(t, "jmir.yaml", func(t *testing.T, w *web) {
+		ann, annID := w.member("ann@example.org", "Ann Example")
+		filed := func(typ string) int {
+			return w.env.count(`SELECT COUNT(*) FROM rights_requests WHERE subject_id = $1 AND type = $2`, annID, typ)
+		}
+		want(t, ann.do("GET", "/api/v1/me/data", nil), 200, "access report just after login")
+
+		w.clock.Advance(11 * time.Minute) // past the privileged window
+		for _, typ := range []string{"access", "portability", "erasure"} {
+			denied, failed := w.auditCount("rights.request_denied"), w.auditCount("session.reauth_failed")
+			wantProblem(t, ann.do("POST", "/api/v1/me/requests", map[string]any{"type": typ}), 403, "reauthentication_required", typ+" without a password")
+			if got := w.auditCount("rights.request_denied"); got != denied+1 {
+				t.Errorf("%s without a password: %d rights.request_denied audited, want 1", typ, got-denied)
+			}
+			wantProblem(t, ann.do("POST", "/api/v1/me/requests", map[string]any{"type": typ, "password": "not the password at all"}),
+				403, "reauthentication_required", typ+" with a wrong password")
+			if got := w.auditCount("rights.request_denied"); got != denied+2 {
+				t.Errorf("%s without and with a wrong password: %d rights.request_denied audited, want 2", typ, got-denied)
+			}
+			if got := w.auditCount("session.reauth_failed"); got != failed+1 {
+				t.Errorf("%s with a wrong password: %d session.reauth_failed audited, want 1", typ, got-failed)
+			}
+			if n := filed(typ); n != 0 {
+				t.Errorf("%d %s requests filed without the right password", n, typ)
+			}
+		}
+		denied := w.auditCount("rights.request_denied")
+		wantProblem(t, ann.do("GET", "/api/v1/me/data", nil), 403, "reauthentication_required", "access report outside the window")
+		if got := w.auditCount("rights.request_denied"); got != denied+1 {
+			t.Errorf("the refused access report: %d rights.request_denied audited, want 1", got-denied)
+		}
+		// Erasure last: it closes the account.
+		for _, typ := range []string{"access", "portability", "erasure"} {
+			want(t, ann.do("POST", "/api/v1/me/requests", map[string]any{"type": typ, "password": testPassword}), 202, typ+" with the password")
+			if n := filed(typ); n != 1 {
+				t.Errorf("%d %s requests filed with the password, want 1", n, typ)
+			}
+		}
+	})
+}
+
 // TestPrivacyCentreAndConsolePages: the server-rendered pages work without
 // JavaScript: the privacy centre shows the cover sheet, what erasure
 // keeps and the requests; forms file requests; the console lists the

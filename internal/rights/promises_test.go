@@ -3,12 +3,15 @@ package rights_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"steward/internal/clock"
 	"steward/internal/fault"
+	"steward/internal/mail/mailtest"
 	"steward/internal/policy"
 	"steward/internal/rights"
 	"steward/internal/store"
@@ -57,6 +60,9 @@ func TestPromiseJ23_RectificationWithReasonAndRestriction(t *testing.T) {
 		if !r.NeedsReview || r.Status != rights.StatusVerified {
 			t.Errorf("rectification: %s review=%v", r.Status, r.NeedsReview)
 		}
+		if got := e.request(r.ID); got.Reason != "I changed my number." {
+			t.Errorf("rectification recorded with reason %q, want the member's explanation", got.Reason)
+		}
 		guard := policy.NewGuard(e.pol, nil)
 		st, _ := e.subjects.State(e.ctx, db, ann)
 		if d := guard.Decide("provide-service", "identity", st); d.Allowed || d.Reason != policy.ReasonRestricted {
@@ -95,18 +101,178 @@ func TestPromiseJ23_RectificationWithReasonAndRestriction(t *testing.T) {
 	})
 }
 
+// TestPromiseJ23_CorrectionUnderJMIR: J23 on jmir.yaml as shipped, over
+// HTTP as a member and a privacy officer use it. Under JMIR the member
+// corrects every field of their account themselves (a rectification
+// request for one is pointed there); what they cannot edit, such as the
+// country derived from their address, they ask to have corrected with an
+// explanation, which is recorded with the request. Processing of that
+// category is restricted while staff review it, and nothing else; on
+// approval the correction is written and the restriction lifted once the
+// member was told.
+func TestPromiseJ23_CorrectionUnderJMIR(t *testing.T) {
+	eachWeb(t, "jmir.yaml", func(t *testing.T, w *web) {
+		pol := w.a.Policy.Policy
+		for _, f := range []string{"name", "phone", "company", "organisation", "location", "billing_address"} {
+			if !pol.SelfEditable(f) {
+				t.Fatalf("jmir.yaml no longer lets members edit %s: this test follows the policy as shipped", f)
+			}
+		}
+		if pol.SelfEditable("country") || pol.CategoryOfField("country") != "location" {
+			t.Fatalf("jmir.yaml: country is self-editable or not in the location category: this test follows the policy as shipped")
+		}
+		ann, annID := w.member("ann@example.org", "Ann Example")
+		w.env.seed(annID, "ANN") // her activity, country included
+
+		// What she may edit, she corrects herself.
+		r := ann.do("PATCH", "/api/v1/me", map[string]string{"phone": "+1 416 555 0101"})
+		want(t, r, 200, "correct the phone in the account")
+		var prof struct{ Fields map[string]string }
+		r.json(t, &prof)
+		if prof.Fields["phone"] != "+1 416 555 0101" {
+			t.Errorf("phone after self-correction = %q", prof.Fields["phone"])
+		}
+		wantProblem(t, ann.do("POST", "/api/v1/me/requests", map[string]any{"type": "rectification",
+			"corrections": map[string]string{"phone": "+1 416 555 0102"}, "reason": "It changed."}), 422, "invalid", "rectification of a self-editable field")
+
+		// What she may not, she asks for, with an explanation.
+		wantProblem(t, ann.do("POST", "/api/v1/me/requests", map[string]any{"type": "rectification",
+			"corrections": map[string]string{"country": "CA"}}), 422, "invalid", "rectification without explanation")
+		const reason = "I live in Canada; your records put me elsewhere because of my VPN."
+		rect := ann.file(map[string]any{"type": "rectification", "corrections": map[string]string{"country": "CA"},
+			"reason": reason, "restrict": true})
+		if rect.Status != "verified" || !rect.NeedsReview {
+			t.Errorf("rectification: %s, needs review %v; want verified and waiting for review", rect.Status, rect.NeedsReview)
+		}
+		if err := w.a.Identity.CreateStaff(w.ctx, "officer@example.org", "privacy", testPassword); err != nil {
+			t.Fatal(err)
+		}
+		officer, _ := w.login("officer@example.org")
+		var staffView struct {
+			Reason      string
+			Corrections map[string]string
+		}
+		r = officer.do("GET", "/api/v1/admin/requests/"+rect.ID, nil)
+		want(t, r, 200, "staff read the rectification")
+		r.json(t, &staffView)
+		if staffView.Reason != reason || staffView.Corrections["country"] != "CA" {
+			t.Errorf("staff see reason %q and corrections %v; want the member's", staffView.Reason, staffView.Corrections)
+		}
+
+		// Meanwhile, processing of her location is restricted, and only that.
+		guard := policy.NewGuard(pol, nil)
+		st, err := w.a.Subjects.State(w.ctx, w.a.DB, annID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := guard.Decide("analytics", "location", st); d.Allowed || d.Reason != policy.ReasonRestricted {
+			t.Errorf("while reviewed, analytics on location: %+v, want refused as restricted", d)
+		}
+		if d := guard.Decide("analytics", "activity", st); !d.Allowed {
+			t.Errorf("while reviewed, analytics on activity: %+v; the restriction reaches beyond the corrected field's category", d)
+		}
+		if d := guard.Decide(policy.SubjectRequest, "location", st); !d.Allowed {
+			t.Errorf("the member's own requests are stopped by the restriction")
+		}
+
+		want(t, officer.do("POST", "/api/v1/admin/requests/"+rect.ID+"/approve", map[string]string{"note": "Checked with the member."}), 200, "approve")
+		w.run()
+		got := ann.request(rect.ID)
+		if got.Status != "completed" || !strings.Contains(string(got.Result), `"country":"corrected"`) {
+			t.Errorf("after approval: %s %s", got.Status, got.Result)
+		}
+		var country string
+		if err := w.a.DB.QueryRowContext(w.ctx, `SELECT country FROM activity_member_events WHERE subject_id = $1`, annID).Scan(&country); err != nil {
+			t.Fatal(err)
+		}
+		if country != "CA" {
+			t.Errorf("country after the correction = %q, want CA", country)
+		}
+		st, _ = w.a.Subjects.State(w.ctx, w.a.DB, annID)
+		if st.Restricted {
+			t.Errorf("the restriction was not lifted after the review")
+		}
+		if d := guard.Decide("analytics", "location", st); !d.Allowed {
+			t.Errorf("after the review, analytics on location: %+v", d)
+		}
+		w.smtp.WaitFor(t, func(m mailtest.Received) bool {
+			return mailtest.SentTo("ann@example.org")(m) && strings.Contains(strings.ToLower(m.Subject), "restriction")
+		}, 5*time.Second)
+	})
+}
+
+// TestPromiseJ3_StoresInAccessReport: under JMIR, data lives in system
+// log files, back-end databases and analytics systems; the access report's
+// cover sheet names each store the policy declares, with what it holds,
+// both online and in the access ZIP. (TestPromiseJ3_StoresInNotice, in
+// policy, checks the notice.)
+func TestPromiseJ3_StoresInAccessReport(t *testing.T) {
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, "jmir.yaml", envOpts{})
+		var ids []string
+		for _, s := range e.pol.Stores {
+			ids = append(ids, s.ID)
+		}
+		if want := []string{"logs", "databases", "analytics"}; !slices.Equal(ids, want) {
+			t.Fatalf("jmir.yaml declares the stores %v, want %v (promise J3)", ids, want)
+		}
+		ann := e.member("ann@example.org")
+		e.seed(ann, "ANN")
+		checkStores := func(where string, got []policy.Store) {
+			t.Helper()
+			for _, want := range e.pol.Stores {
+				i := slices.IndexFunc(got, func(s policy.Store) bool { return s.ID == want.ID })
+				if i < 0 {
+					t.Errorf("%s: the cover sheet does not name the store %s (%s)", where, want.ID, want.Name)
+					continue
+				}
+				if g := got[i]; g.Name != want.Name || g.Description != want.Description || !slices.Equal(g.Categories, want.Categories) {
+					t.Errorf("%s: store %s = %+v, want %+v", where, want.ID, g, want)
+				}
+			}
+			if len(got) != len(e.pol.Stores) {
+				t.Errorf("%s: %d stores, want the policy's %d", where, len(got), len(e.pol.Stores))
+			}
+		}
+		checkStores("access report", e.report(ann).Cover.Stores)
+
+		r := e.file(ann, rights.Filing{Type: rights.Access})
+		e.run()
+		ex, err := e.rights.Download(e.ctx, ann, "sess-1", false, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var zipped report
+		if err := json.Unmarshal(unzip(t, ex.Data)["access.json"], &zipped); err != nil {
+			t.Fatalf("access.json: %v", err)
+		}
+		checkStores("access.json in the ZIP", zipped.Cover.Stores)
+	})
+}
+
 // TestPromiseJ24_Objection: an objection to marketing stops it at once and
-// cannot be refused; another objection needs grounds, takes effect at
-// once, and is lifted if staff refuse it with compelling grounds.
+// cannot be refused, and suppresses all other direct marketing the member
+// had consented to; another objection needs grounds, takes effect at once,
+// and is lifted if staff refuse it with compelling grounds.
 func TestPromiseJ24_Objection(t *testing.T) {
 	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, "jmir.yaml", envOpts{})
 		ann := e.member("ann@example.org")
 		who := rights.Requester{SubjectID: ann}
-		if err := e.subjects.SetConsent(e.ctx, db, ann, "marketing", true); err != nil {
-			t.Fatal(err)
+		// Ann consented to both kinds of direct marketing, so only the
+		// objection can stop them.
+		for _, p := range []string{"marketing", "third-party-marketing"} {
+			if err := e.subjects.SetConsent(e.ctx, db, ann, p, true); err != nil {
+				t.Fatal(err)
+			}
 		}
 		guard := policy.NewGuard(e.pol, nil)
+		st, _ := e.subjects.State(e.ctx, db, ann)
+		for _, p := range []string{"marketing", "third-party-marketing"} {
+			if d := guard.Decide(p, "identity", st); !d.Allowed {
+				t.Fatalf("before the objection, %s is refused: %+v", p, d)
+			}
+		}
 		r, err := e.rights.File(e.ctx, who, rights.Filing{Type: rights.Objection, Purposes: []string{"marketing"}})
 		if err != nil {
 			t.Fatal(err)
@@ -114,12 +280,16 @@ func TestPromiseJ24_Objection(t *testing.T) {
 		if r.Status != rights.StatusCompleted {
 			t.Errorf("objection to marketing: %s, want completed at once", r.Status)
 		}
-		st, _ := e.subjects.State(e.ctx, db, ann)
+		st, _ = e.subjects.State(e.ctx, db, ann)
 		if d := guard.Decide("marketing", "identity", st); d.Allowed {
 			t.Errorf("marketing still allowed after the objection")
 		}
 		if d := guard.Decide("third-party-marketing", "identity", st); d.Allowed {
 			t.Errorf("other direct marketing still allowed (suppression)")
+		}
+		if !st.Objections["marketing"] || !st.MarketingSuppressed {
+			t.Errorf("after the objection: objection to marketing %v, marketing suppressed %v; want both",
+				st.Objections["marketing"], st.MarketingSuppressed)
 		}
 		if _, err := e.rights.Refuse(e.ctx, "s_officer", r.ID, "we want to"); fault.CodeOf(err) != fault.Conflict {
 			t.Errorf("refusing an objection to marketing: %v", err)

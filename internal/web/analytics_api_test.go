@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"steward/internal/app"
+	"steward/internal/clock"
 )
 
 const siteOrigin = "https://www.example.org"
@@ -32,7 +33,14 @@ func statusIs(got, want int) bool {
 // served from siteOrigin, and staff accounts for the report API.
 func analyticsServer(t *testing.T, policyFile string) *steward {
 	t.Helper()
-	s := startSteward(t, app.Config{PolicyPath: policyWithOrigins(t, policyFile, siteOrigin), Dev: true}, nil)
+	return analyticsServerWith(t, policyFile, app.Options{})
+}
+
+// analyticsServerWith is analyticsServer with options, such as a fake
+// clock.
+func analyticsServerWith(t *testing.T, policyFile string, opt app.Options) *steward {
+	t.Helper()
+	s := startStewardWith(t, app.Config{PolicyPath: policyWithOrigins(t, policyFile, siteOrigin), Dev: true}, nil, opt)
 	for _, role := range []string{"analyst", "support"} {
 		if err := s.app.Identity.CreateStaff(context.Background(), role+"@example.org", role, "correct horse battery staple 2026"); err != nil {
 			t.Fatalf("create %s: %v", role, err)
@@ -256,19 +264,58 @@ func TestReportAPIAndConsole(t *testing.T) {
 // J8 and M14: what is shared outside is anonymised, on both policies —
 // groups under k visitor-days are left out, figures carry the stated
 // noise, and only complete days are published.
+//
+// The visits happen on one day and the trends are read the next, on a
+// fake clock, so the day of the visits is inside the range the trends
+// cover and the k rule is really applied to them: a page with k-1
+// visitor-days is left out while a page well above k is published. (Well
+// above: with ε = 1 a page at exactly k would be left out whenever its
+// noise is negative.)
 func TestPromiseJ8_M14_TrendsAreAnonymised(t *testing.T) {
+	const k = 10 // both policies' k_anonymity, checked below
+	// Pages one short of k. Were the k rule applied to the noisy figure
+	// only, each would show with probability about 0.27 (ε = 1); all 20
+	// would stay hidden with probability 0.002.
+	const rarePages = 20
 	for _, policyFile := range []string{"jmir.yaml", "mixi.yaml"} {
 		t.Run(policyFile, func(t *testing.T) {
-			s := analyticsServer(t, policyFile)
+			clk := clock.NewFake(time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC))
+			s := analyticsServerWith(t, policyFile, app.Options{Clock: clk})
+			visit := func(ua, page string) {
+				t.Helper()
+				if got := s.do(t, "POST", "/api/v1/collect", collectHeaders(ua), `{"site":"demo","type":"pageview","url":"`+siteOrigin+page+`"}`); got.status != 202 {
+					t.Fatalf("collect %s = %d %s", page, got.status, got.body)
+				}
+			}
+			// visitor is the user agent of the i-th visitor: they share
+			// one address, so the browser string tells them apart.
+			visitor := func(i int) string {
+				return strings.Replace(browserUA, "Chrome/131.0.0.0", fmt.Sprintf("Chrome/131.0.%d.0", i), 1)
+			}
 			// One visitor (one address and browser) reads a rare page many
 			// times: fewer than k visitor-days, so it must never appear.
 			for i := 0; i < 30; i++ {
-				if got := s.do(t, "POST", "/api/v1/collect", collectHeaders(browserUA), `{"site":"demo","type":"pageview","url":"`+siteOrigin+`/secret-page"}`); got.status != 202 {
-					t.Fatalf("collect = %d", got.status)
+				visit(browserUA, "/secret-page")
+			}
+			// The same k-1 visitors read each of several rare pages: one
+			// short of k. Several, because noise could lift one of them to
+			// k if only the noisy figure were checked against k.
+			for p := 0; p < rarePages; p++ {
+				for i := 0; i < k-1; i++ {
+					visit(visitor(i), fmt.Sprintf("/rare-page-%d", p))
 				}
 			}
-			s.app.Activity.Flush(context.Background())
-			if got := s.do(t, "GET", "/api/v1/trends?to="+time.Now().Format(time.DateOnly), nil, ""); !statusIs(got.status, invalid) {
+			// 3k visitors read a popular page.
+			for i := 0; i < 3*k; i++ {
+				visit(visitor(100+i), "/popular-page")
+			}
+			if err := s.app.Activity.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			const visitDay = "2026-11-30" // in both sites' time zones at 15:00 UTC
+			clk.Advance(24 * time.Hour)
+			today := clk.Now().Format(time.DateOnly) // also both sites' date
+			if got := s.do(t, "GET", "/api/v1/trends?to="+today, nil, ""); !statusIs(got.status, invalid) {
 				t.Errorf("trends including today = %d, want 400 or 422", got.status)
 			}
 			got := s.do(t, "GET", "/api/v1/trends", nil, "")
@@ -276,18 +323,58 @@ func TestPromiseJ8_M14_TrendsAreAnonymised(t *testing.T) {
 				t.Fatalf("trends = %d %s", got.status, got.body)
 			}
 			var tr struct {
-				Privacy struct {
+				From, To string
+				Privacy  struct {
 					K       int     `json:"k"`
 					Epsilon float64 `json:"epsilon_per_count"`
 					Unit    string
 				}
+				Days []struct {
+					Day         string
+					VisitorDays int64 `json:"visitor_days"`
+				}
+				Pages []struct {
+					Value       string
+					VisitorDays int64 `json:"visitor_days"`
+				}
+				Suppressed int `json:"suppressed_groups"`
 			}
-			json.Unmarshal([]byte(got.body), &tr)
-			if tr.Privacy.K != 10 || tr.Privacy.Epsilon != 1 || tr.Privacy.Unit != "visitor-days" {
+			if err := json.Unmarshal([]byte(got.body), &tr); err != nil {
+				t.Fatalf("trends body %s: %v", got.body, err)
+			}
+			if tr.Privacy.K != k || tr.Privacy.Epsilon != 1 || tr.Privacy.Unit != "visitor-days" {
 				t.Errorf("privacy = %+v, want k=10, ε=1 per count, visitor-days", tr.Privacy)
+			}
+			if tr.From > visitDay || tr.To < visitDay {
+				t.Fatalf("trends cover %s to %s, not the day of the visits %s", tr.From, tr.To, visitDay)
 			}
 			if strings.Contains(got.body, "secret-page") {
 				t.Error("a page with one visitor was published")
+			}
+			if strings.Contains(got.body, "rare-page") {
+				t.Errorf("a page with %d visitor-days (k = %d) was published: %s", k-1, k, got.body)
+			}
+			popular := false
+			for _, p := range tr.Pages {
+				if p.Value == "/popular-page" {
+					popular = true
+					if p.VisitorDays < k {
+						t.Errorf("the popular page is published with %d visitor-days, under k = %d", p.VisitorDays, k)
+					}
+				}
+			}
+			if !popular {
+				t.Errorf("the page with %d visitor-days (k = %d) is not published: %s", 3*k, k, got.body)
+			}
+			dayShown := false
+			for _, d := range tr.Days {
+				dayShown = dayShown || d.Day == visitDay
+			}
+			if !dayShown {
+				t.Errorf("the day of the visits (%d visitor-days) is not published: %s", 1+(k-1)+3*k, got.body)
+			}
+			if tr.Suppressed < 1+rarePages {
+				t.Errorf("suppressed groups = %d, want at least the %d small pages", tr.Suppressed, 1+rarePages)
 			}
 			if got.header.Get("Access-Control-Allow-Origin") != "*" {
 				t.Error("trends are not readable from other origins")

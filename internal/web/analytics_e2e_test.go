@@ -50,6 +50,12 @@ type steward struct {
 // test ends.
 func startSteward(t testing.TB, cfg app.Config, log *slog.Logger) *steward {
 	t.Helper()
+	return startStewardWith(t, cfg, log, app.Options{})
+}
+
+// startStewardWith is startSteward with options, such as a fake clock.
+func startStewardWith(t testing.TB, cfg app.Config, log *slog.Logger, opt app.Options) *steward {
+	t.Helper()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -60,7 +66,7 @@ func startSteward(t testing.TB, cfg app.Config, log *slog.Logger) *steward {
 		cfg.DataDir = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, cfg, func(string) string { return "" }, log, app.Options{})
+	a, err := app.Open(ctx, cfg, func(string) string { return "" }, log, opt)
 	if err != nil {
 		cancel()
 		t.Fatalf("app.Open: %v", err)

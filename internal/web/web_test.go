@@ -7,8 +7,10 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"steward/internal/identity"
 	"steward/internal/store"
@@ -276,9 +278,17 @@ func TestNoHandlerFailsOnJunk(t *testing.T) {
 // anonymous and signed in (as a member and as an admin), with GET and with
 // a POST where the route takes one, and checks that every cookie set is
 // one the policy declares as functional (Mixi: no tracking cookies).
+//
+// Every capability is on (the env builds every service; the demo site is
+// served), and the walk checks that the routes which could most easily set
+// a tracking cookie really did their work: the tracker is served, the
+// collect endpoint records a well-formed event and answers its preflight,
+// the trends and the analytics console answer. A cookie they set only on
+// success, or a route gone to 404, fails the test.
 func TestPromiseM3_NoCookieButFunctional(t *testing.T) {
 	t.Parallel()
-	e := sqliteEnv(t, envOptions{policyFile: "mixi.yaml"})
+	const siteOrigin = "http://127.0.0.1:8080" // the Mixi demo site's
+	e := sqliteEnv(t, envOptions{policyFile: "mixi.yaml", config: Config{DemoDir: fstest.MapFS{"style.css": {Data: []byte("body{}")}}}})
 	allowed := functionalCookies(e.policy)
 	seen := map[string]bool{}
 	record := func(r resp) {
@@ -298,8 +308,8 @@ func TestPromiseM3_NoCookieButFunctional(t *testing.T) {
 	if err != nil || len(msgs) == 0 {
 		t.Fatalf("outbox: %v %d", err, len(msgs))
 	}
-	ids := strings.NewReplacer("{n}", "1", "{id}", list.Sessions[0].ID)
-	adminIDs := strings.NewReplacer("{n}", "1", "{id}", msgs[0].ID)
+	ids := strings.NewReplacer("{n}", "1", "{id}", list.Sessions[0].ID, "{report}", "pages")
+	adminIDs := strings.NewReplacer("{n}", "1", "{id}", msgs[0].ID, "{report}", "pages")
 
 	// Flows that set cookies on purpose.
 	record(e.do(nil, "POST", "/login", url.Values{"email": {"ann@example.org"}, "password": {testPassword}}))
@@ -315,6 +325,9 @@ func TestPromiseM3_NoCookieButFunctional(t *testing.T) {
 		{"admin", func() *http.Client { c, _ := e.login("admin@example.org", testPassword); return c }, adminIDs},
 	}
 	_ = admin
+	// statuses holds what each route answered each client, by client name
+	// and route pattern.
+	statuses := map[string][]int{}
 	for _, cl := range clients {
 		c := cl.c()
 		for _, rt := range e.srv.routeTab {
@@ -322,14 +335,28 @@ func TestPromiseM3_NoCookieButFunctional(t *testing.T) {
 			if strings.HasSuffix(path, "/") {
 				path += "style.css"
 			}
+			send := func(method string, body any, hdr ...string) {
+				r := e.do(c, method, path, body, hdr...)
+				record(r)
+				statuses[cl.name+" "+rt.pattern()] = append(statuses[cl.name+" "+rt.pattern()], r.StatusCode)
+			}
 			switch rt.method {
 			case "GET":
-				record(e.do(c, "GET", path, nil))
+				send("GET", nil)
 			case "POST", "PATCH", "PUT":
-				record(e.do(c, rt.method, path, url.Values{}))
-				record(e.do(c, rt.method, path, []byte(`{}`)))
+				send(rt.method, url.Values{})
+				send(rt.method, []byte(`{}`))
 			case "DELETE":
-				record(e.do(c, rt.method, path, nil))
+				send(rt.method, nil)
+			case "OPTIONS":
+				send(rt.method, nil, "Origin", siteOrigin, "Access-Control-Request-Method", "POST")
+			default:
+				t.Errorf("the walk does not send %s", rt.pattern())
+			}
+			if rt.pattern() == "POST /api/v1/collect" {
+				// A page view as the tracker sends it.
+				send("POST", `{"site":"demo","type":"pageview","url":"`+siteOrigin+`/walk"}`,
+					"Content-Type", "text/plain;charset=UTF-8", "Origin", siteOrigin, "User-Agent", walkBrowser)
 			}
 			if rt.method != "GET" {
 				c = cl.c() // the route may have ended the session
@@ -339,7 +366,49 @@ func TestPromiseM3_NoCookieButFunctional(t *testing.T) {
 	if !seen[SessionCookie] {
 		t.Errorf("the walk never saw the session cookie; it did not exercise login")
 	}
+	for _, cl := range clients {
+		for _, rt := range e.srv.routeTab {
+			if len(statuses[cl.name+" "+rt.pattern()]) == 0 {
+				t.Errorf("the %s walk never reached %s", cl.name, rt.pattern())
+			}
+		}
+		// The last answer of each: for collect, the well-formed page view.
+		for _, w := range []struct {
+			pattern string
+			want    []int
+			who     string // "" for every client
+		}{
+			{"GET /tracker.js", []int{200}, ""},
+			{"POST /api/v1/collect", []int{202, 204}, ""},
+			{"OPTIONS /api/v1/collect", []int{204}, ""},
+			{"GET /api/v1/trends", []int{200}, ""},
+			{"GET /demo/", []int{200}, ""},
+			{"GET /admin/analytics", []int{200}, "admin"},
+			{"GET /api/v1/admin/analytics/{report}", []int{200}, "admin"},
+		} {
+			if w.who != "" && w.who != cl.name {
+				continue
+			}
+			got := statuses[cl.name+" "+w.pattern]
+			if len(got) == 0 || !slices.Contains(w.want, got[len(got)-1]) {
+				t.Errorf("%s (%s) answered %v, want the last answer in %v: the walk did not exercise it", w.pattern, cl.name, got, w.want)
+			}
+		}
+	}
+	if err := e.svc.Activity.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var events int
+	if err := e.db.QueryRowContext(context.Background(), `SELECT (SELECT COUNT(*) FROM activity_events) + (SELECT COUNT(*) FROM activity_member_events)`).Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	if events == 0 {
+		t.Error("the walk recorded no page view: collect did not do its work")
+	}
 }
+
+// walkBrowser is a browser's User-Agent (a bot's events are not recorded).
+const walkBrowser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 func TestCrossOriginProtection(t *testing.T) {
 	t.Parallel()
