@@ -13,7 +13,6 @@ import (
 	"steward/internal/door"
 	"steward/internal/door/doortest"
 	"steward/internal/jobs"
-	"steward/internal/keys"
 	"steward/internal/mail"
 	"steward/internal/mail/mailtest"
 	"steward/internal/newsletter"
@@ -149,12 +148,8 @@ func (e *env) rightsOn(t testing.TB, outbox *mail.Outbox) *rights.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, err := keys.NewMaster(bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	svc, err := rights.New(rights.Deps{DB: e.db, Clock: e.clock, Policy: policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}},
-		Registry: reg, Subjects: e.subjects, Keys: keys.NewKeyring(e.db, master, e.clock), Audit: e.audit, Outbox: outbox, Jobs: e.runner,
+		Registry: reg, Subjects: e.subjects, Door: e.door, Audit: e.audit, Outbox: outbox, Jobs: e.runner,
 		Accounts: memberAccounts{}, BaseURL: "https://steward.example.org"})
 	if err != nil {
 		t.Fatal(err)
