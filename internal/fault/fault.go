@@ -26,6 +26,7 @@ const (
 	Unsupported       Code = "unsupported"    // a media type or method the endpoint does not take
 	ReauthNeeded      Code = "reauthentication_required"
 	InsecureTransport Code = "insecure_transport"
+	EmailUnverified   Code = "email_unverified" // the account's address was never confirmed
 	Unavailable       Code = "unavailable" // a dependency (the database) does not answer; try again later
 	Internal          Code = "internal"    // anything else; never carries a client message
 )

@@ -2,6 +2,7 @@ package rights_test
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"net/url"
 	"path/filepath"
@@ -268,8 +269,23 @@ func checkPortabilityZIP(t *testing.T, e *env, z map[string][]byte) {
 		if table == "" {
 			t.Errorf("unknown dataset %s", name)
 		}
-		if _, ok := z[name+".csv"]; !ok {
+		body, ok := z[name+".csv"]
+		if !ok {
 			t.Errorf("no CSV for %s", name)
+			continue
+		}
+		// Each column is named once: the row's source and policy version
+		// are not repeated from the table's own columns.
+		hdr, err := csv.NewReader(bytes.NewReader(body)).Read()
+		if err != nil {
+			t.Errorf("%s.csv: %v", name, err)
+		}
+		seen := map[string]bool{}
+		for _, h := range hdr {
+			if seen[h] {
+				t.Errorf("%s.csv names column %q twice: %v", name, h, hdr)
+			}
+			seen[h] = true
 		}
 	}
 	if _, ok := data.Datasets["account"]; !ok {
@@ -278,7 +294,7 @@ func checkPortabilityZIP(t *testing.T, e *env, z map[string][]byte) {
 	if _, ok := data.Datasets["consent_records"]; !ok {
 		t.Errorf("consent records are not in the portability export")
 	}
-	if strings.Contains(string(z["data.json"]), "ANN-accounts-password_hash") {
+	if strings.Contains(string(z["data.json"]), "ANN-accounts-password") {
 		t.Errorf("a password hash went into the portability export")
 	}
 	validateSchema(t, z["data.schema.json"], z["data.json"])

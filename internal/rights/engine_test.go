@@ -76,7 +76,7 @@ func TestPromiseJ6_J21_J27_AccessReport(t *testing.T) {
 			tab, _ := e.reg.Table(v.Table)
 			col, _ := tab.Column(v.Column)
 			for _, r := range set.Rows {
-				if r.Fields[col.Shown()] == v.Value {
+				if r.Fields[col.Shown()] == v.Value || (v.Column == tab.SourceColumn && r.Source == v.Value) {
 					found = true
 				}
 			}

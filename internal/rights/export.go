@@ -150,6 +150,9 @@ func (s *Service) describeDataset(t *liveTable) *dataset {
 		if c.Legacy {
 			continue // always empty once re-sealed; nothing to show
 		}
+		if c.Name == t.SourceColumn || c.Name == t.PolicyVersionColumn {
+			continue // every row shows its source and policy version already
+		}
 		d.Columns = append(d.Columns, column{Name: c.Shown(), Field: c.Field, Category: c.CategoryIn(s.pol.CategoryOfField),
 			Type: c.kind.jsonType(), Sensitive: c.Sensitive, Hashed: c.Hashed, idx: i, kind: c.kind})
 	}

@@ -76,6 +76,13 @@ func (s *Service) File(ctx context.Context, who Requester, f Filing) (Request, e
 		return Request{}, err
 	}
 	hasAccount := err == nil
+	if hasAccount && acct.Unverified {
+		if aerr := s.audit.Record(ctx, s.db, audit.Event{Actor: who.SubjectID, Action: "rights.request_denied", Subject: who.SubjectID,
+			Detail: map[string]string{"what": string(f.Type), "why": "email-unverified"}}); aerr != nil {
+			return Request{}, aerr
+		}
+		return Request{}, fault.New(fault.EmailUnverified, "confirm your email address first: the answer to a request goes there (the link is in the mail we sent when you signed up; you can ask for a new one)")
+	}
 	if err := s.validate(ctx, &f, ChannelAccount, hasAccount); err != nil {
 		return Request{}, err
 	}

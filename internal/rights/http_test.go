@@ -340,6 +340,47 @@ func TestPromiseJ20_SignedInMemberReauthenticates(t *testing.T) {
 	})
 }
 
+// TestUnverifiedAccountFilesNothing: a member who signed up but never
+// confirmed the address can sign in, but files no request: its answer
+// would go to an address nobody proved is theirs. The refusal is 403
+// email_unverified, audited, and nothing is filed; once the address is
+// confirmed the same request is taken.
+func TestUnverifiedAccountFilesNothing(t *testing.T) {
+	eachWeb(t, "mixi.yaml", func(t *testing.T, w *web) {
+		c := w.anon()
+		want(t, c.do("POST", "/api/v1/accounts", map[string]any{"name": "Una", "email": "una@example.org", "password": testPassword, "age_confirmed": true}), 202, "sign up")
+		w.run()
+		una, unaID := w.login("una@example.org")
+		filed := func() int {
+			return w.env.count(`SELECT COUNT(*) FROM rights_requests WHERE subject_id = $1`, unaID)
+		}
+		for _, body := range []map[string]any{
+			{"type": "access", "password": testPassword},
+			{"type": "erasure", "password": testPassword},
+			{"type": "restriction"},
+		} {
+			denied := w.auditCount("rights.request_denied")
+			wantProblem(t, una.do("POST", "/api/v1/me/requests", body), 403, "email_unverified", body["type"].(string)+" from an unverified account")
+			if got := w.auditCount("rights.request_denied"); got != denied+1 {
+				t.Errorf("%s: %d refusals audited, want 1", body["type"], got-denied)
+			}
+		}
+		if n := filed(); n != 0 {
+			t.Fatalf("%d requests filed by an unverified account", n)
+		}
+		m := w.smtp.WaitFor(t, mailtest.SentTo("una@example.org"), 5*time.Second)
+		match := verifyTokenRE.FindStringSubmatch(m.Text)
+		if match == nil {
+			t.Fatalf("no verification link in %q", m.Text)
+		}
+		want(t, c.do("POST", "/api/v1/email-verifications/confirm", map[string]string{"token": strings.ReplaceAll(match[1], "%3D", "=")}), 200, "verify")
+		want(t, una.do("POST", "/api/v1/me/requests", map[string]any{"type": "access", "password": testPassword}), 202, "access once confirmed")
+		if n := filed(); n != 1 {
+			t.Errorf("%d requests filed once confirmed, want 1", n)
+		}
+	})
+}
+
 // TestPrivacyCentreAndConsolePages: the server-rendered pages work without
 // JavaScript: the privacy centre shows the cover sheet, what erasure
 // keeps and the requests; forms file requests; the console lists the

@@ -136,6 +136,10 @@ type Account struct {
 	// Staff marks a staff account: its erasure waits for another staff
 	// member's review, and it cannot be marked under age.
 	Staff bool
+	// Unverified marks an account whose address was never confirmed: it
+	// files no request, since the answer would go to an address nobody
+	// proved is theirs.
+	Unverified bool
 }
 
 // Accounts tells the engine whether a subject has an account, and what

@@ -84,7 +84,7 @@ func statusOf(code fault.Code) int {
 		return http.StatusNotFound
 	case fault.Unauthorized:
 		return http.StatusUnauthorized
-	case fault.Forbidden, fault.PurposeDenied, fault.ReauthNeeded, fault.InsecureTransport:
+	case fault.Forbidden, fault.PurposeDenied, fault.ReauthNeeded, fault.InsecureTransport, fault.EmailUnverified:
 		return http.StatusForbidden
 	case fault.Conflict:
 		return http.StatusConflict
@@ -125,6 +125,8 @@ func titleOf(code fault.Code) string {
 		return "Re-authentication required"
 	case fault.InsecureTransport:
 		return "HTTPS required"
+	case fault.EmailUnverified:
+		return "Email address not confirmed"
 	case fault.Unavailable:
 		return "Not ready"
 	default:

@@ -10,7 +10,8 @@ func rightsOps() map[string]apiOp {
 		"POST /api/v1/me/requests": {tag: "rights", summary: "File a rights request (access, portability, rectification, restriction, objection, erasure)",
 			auth: true, request: "RightsRequestInput", status: 202, response: "RightsRequest", problems: []int{403, 404, 413, 422, 429},
 			desc: "Access, portability and erasure need the password (or a login within the last 10 minutes): 403 reauthentication_required " +
-				"otherwise. A restriction, and an objection to direct marketing, take effect at once. The due date is one month from receipt."},
+				"otherwise. An account whose address was never confirmed files nothing (403 email_unverified): the answer goes to that address. " +
+				"A restriction, and an objection to direct marketing, take effect at once. The due date is one month from receipt."},
 		"GET /api/v1/me/requests": {tag: "rights", summary: "The member's requests with status, due date and result",
 			auth: true, status: 200, response: "RightsRequestList"},
 		"GET /api/v1/me/requests/{id}": {tag: "rights", summary: "One of the member's requests", auth: true, status: 200,

@@ -260,7 +260,7 @@ func (r rightsAccounts) AccountOf(ctx context.Context, subjectID string) (rights
 	if err != nil {
 		return rights.Account{}, err
 	}
-	return rights.Account{Staff: a.Staff()}, nil
+	return rights.Account{Staff: a.Staff(), Unverified: !a.EmailVerified}, nil
 }
 
 // openAnalytics builds the collector (configured from the policy: sites,
