@@ -27,8 +27,8 @@ const (
 	ReauthNeeded      Code = "reauthentication_required"
 	InsecureTransport Code = "insecure_transport"
 	EmailUnverified   Code = "email_unverified" // the account's address was never confirmed
-	Unavailable       Code = "unavailable" // a dependency (the database) does not answer; try again later
-	Internal          Code = "internal"    // anything else; never carries a client message
+	Unavailable       Code = "unavailable"      // a dependency (the database) does not answer; try again later
+	Internal          Code = "internal"         // anything else; never carries a client message
 )
 
 // Error is a coded error. Message is shown to the client; Err is the cause,
