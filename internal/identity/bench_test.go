@@ -78,3 +78,21 @@ func BenchmarkAuthenticate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProfile is a member's own profile read (GET /api/v1/me without
+// the HTTP layer): the account, the address and every declared field,
+// opened through the door for the member's own request.
+func BenchmarkProfile(b *testing.B) {
+	db := storetest.SQLite(b, mods())
+	e := newEnv(b, db, "jmir.yaml")
+	fields := e.minimalFields("grace@example.org")
+	fields["phone"], fields["company"] = sampleValue("phone"), sampleValue("company")
+	id := e.signUp(fields, true)
+	p := identity.Principal{Account: identity.Account{SubjectID: id}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.svc.Profile(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -109,10 +109,11 @@ func openSQLite(ctx context.Context, path string, o options) (*DB, error) {
 	// percent-encoded, so a directory named "a#1" is not cut at the '#'.
 	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 	dsn := "file:" + escaped + "?" + q.Encode()
-	sdb, err := sql.Open("sqlite", dsn)
+	connector, err := newSQLiteConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
+	sdb := sql.OpenDB(connector)
 	sdb.SetMaxOpenConns(8)
 	sdb.SetMaxIdleConns(8)
 	if err := sdb.PingContext(ctx); err != nil {
