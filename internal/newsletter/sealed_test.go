@@ -289,7 +289,10 @@ func TestResealMovesPlaintext(t *testing.T) {
 			t.Errorf("%d plaintext values left", left)
 		}
 		if subs, err := e.svc.Subscriptions(ctx, id); err != nil || len(subs) != 1 || subs[0].SourcePage != "/old/page" {
-			t.Errorf("subscriptions after reseal: %+v, %v", subs, err)
+			t.Errorf("subscriptions after reseal: %d, %v; want one from /old/page", len(subs), err)
+			if len(subs) > 0 {
+				t.Errorf("got one from %q", subs[0].SourcePage)
+			}
 		}
 		var sealed door.Sealed
 		if err := db.QueryRowContext(ctx, `SELECT url_sealed FROM newsletter_events WHERE id = 'ne_old'`).Scan(&sealed); err != nil {
