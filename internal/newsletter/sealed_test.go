@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"steward/internal/app/services"
+	"steward/internal/clock"
 	"steward/internal/consent"
 	"steward/internal/door"
 	"steward/internal/newsletter"
@@ -19,6 +22,7 @@ import (
 	"steward/internal/rights"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
+	"steward/internal/subject"
 )
 
 // rowsHold reports which columns of table's rows of the subject hold
@@ -416,6 +420,47 @@ func TestMigrationKeepsRecords(t *testing.T) {
 		var url string
 		if err := db.QueryRowContext(ctx, `SELECT url FROM newsletter_events WHERE id = 'ne_a'`).Scan(&url); err != nil || url != "https://old.example/" {
 			t.Errorf("event link before Reseal: %q, %v", url, err)
+		}
+	})
+}
+
+// TestStartReseals: Steward's start-up (services.Build) re-seals what an
+// earlier release of this package kept in plaintext.
+func TestStartReseals(t *testing.T) {
+	storetest.Each(t, allMods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mk, err := door.NewMaster(bytes.Repeat([]byte{5}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk := clock.NewFake(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC))
+		build := func() *services.Services {
+			t.Helper()
+			svc, err := services.Build(ctx, db, loadPolicy(t, "mixi.yaml"), mk, clk, slog.New(slog.DiscardHandler),
+				services.Config{BaseURL: "https://steward.example.org", MailFrom: "Steward <steward@example.org>"}, services.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { svc.Close(context.Background()) })
+			return svc
+		}
+		first := build()
+		sub, err := first.Subjects.Create(ctx, db, first.Door, door.Subject(), subject.KindMember, "old@example.org", "signup", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := first.Newsletters.Subscribe(ctx, newsletter.SubscribeInput{List: "updates", SubjectID: sub.ID, Verified: true, Method: consent.MethodForm}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE newsletter_subscriptions SET source_page = '/old/start' WHERE subject_id = $1`, sub.ID); err != nil {
+			t.Fatal(err)
+		}
+		second := build()
+		if cols := rowsHold(t, db, "newsletter_subscriptions", sub.ID, "/old/start"); len(cols) > 0 {
+			t.Errorf("after start-up the plaintext page is still in %v", cols)
+		}
+		if subs, err := second.Newsletters.Subscriptions(ctx, sub.ID); err != nil || len(subs) != 1 || subs[0].SourcePage != "/old/start" {
+			t.Errorf("subscriptions after start-up: %d, %v; want one from /old/start", len(subs), err)
 		}
 	})
 }
