@@ -472,15 +472,12 @@ func (s *Service) Track(ctx context.Context, token, target string) (string, erro
 		if !allowed || !found || !sub.Tracking || sub.Status != Confirmed {
 			return nil // recorded nowhere: the person did not (or no longer) agree
 		}
-		url := ""
-		if kind == "click" {
-			url = target
-			if len(url) > 2000 {
-				url = url[:2000]
-			}
+		link, record, err := s.sealEvent(ctx, tx, list, c.Subject, kind, target)
+		if err != nil || !record {
+			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO newsletter_events (id, campaign_id, subject_id, kind, url, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			randomToken("ne_"), camp.ID, c.Subject, kind, url, s.d.Clock.Now())
+		_, err = tx.ExecContext(ctx, `INSERT INTO newsletter_events (id, campaign_id, subject_id, kind, url_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			randomToken("ne_"), camp.ID, c.Subject, kind, link, s.d.Clock.Now())
 		if err != nil {
 			return fmt.Errorf("newsletter: track: %w", err)
 		}
@@ -490,6 +487,43 @@ func (s *Service) Track(ctx context.Context, token, target string) (string, erro
 		return "", err
 	}
 	return target, nil
+}
+
+// sealEvent asks the door whether the list's purpose may record an open or
+// a click of the recipient, and seals a click's link with their key. It
+// reports false when nothing is to be recorded: the guard refuses the
+// purpose the use of the event's data (an objection, a restriction), or
+// that data was erased. A field the policy does not declare is not
+// checked and not kept (a click is then recorded without its link). Every
+// opened mail and followed link comes here, so a refusal is audited once a
+// minute, not once each.
+func (s *Service) sealEvent(ctx context.Context, q store.Q, list List, subjectID, kind, target string) (door.Sealed, bool, error) {
+	use := door.System(list.Purpose)
+	use.Hot = true
+	v, err := s.d.Door.Subject(ctx, q, use, subjectID)
+	if fault.Is(err, fault.NotFound) {
+		return door.Sealed{}, false, nil
+	}
+	if err != nil {
+		return door.Sealed{}, false, err
+	}
+	if cat, err := s.d.Door.CategoryOf(fieldEvent); err == nil && v.Check(cat) != nil {
+		return door.Sealed{}, false, nil
+	}
+	if kind != "click" {
+		return door.Sealed{}, true, nil
+	}
+	if _, err := s.d.Door.CategoryOf(fieldOutboundLink); err != nil {
+		return door.Sealed{}, true, nil
+	}
+	if len(target) > 2000 {
+		target = target[:2000]
+	}
+	link, err := v.Seal(ctx, fieldOutboundLink, target)
+	if _, denied := door.IsDenied(err); denied || errors.Is(err, door.ErrShredded) {
+		return door.Sealed{}, false, nil
+	}
+	return link, err == nil, err
 }
 
 // IsSubscriber reports, for each id, whether the subject holds a confirmed

@@ -156,7 +156,7 @@ func Migrations() store.Migrations {
 
 // Tables declares this package's tables for the personal-data registry.
 func Tables() []registry.Table {
-	sub := func(name string) registry.Column { return registry.Column{Name: name, Field: "subscription"} }
+	sub := func(name string) registry.Column { return registry.Column{Name: name, Field: fieldSubscription} }
 	return []registry.Table{
 		{
 			Name: "newsletter_lists", Owner: "newsletter", Origin: registry.System,
@@ -169,11 +169,16 @@ func Tables() []registry.Table {
 			SubjectColumn: "subject_id", Origin: registry.Provided, SourceColumn: "source",
 			PolicyVersionColumn: "policy_version",
 			Description:         "A person's subscription to a list: when and where they subscribed, confirmed and unsubscribed, and the consent record behind it.",
+			// status and unsubscribe_method hold values code chooses (CHECK
+			// lists) and tracking is a flag; the page a person subscribed
+			// from is free text, sealed.
 			Columns: []registry.Column{
-				{Name: "id"}, sub("list_id"), {Name: "subject_id"}, sub("status"), {Name: "source"}, sub("source_page"),
+				{Name: "id"}, sub("list_id"), {Name: "subject_id"}, sub("status"), {Name: "source"},
+				{Name: "source_page_sealed", Field: fieldSubscription, Sensitive: true},
 				{Name: "policy_version"}, {Name: "confirm_nonce"}, {Name: "confirm_sent_at"}, {Name: "confirm_sends"},
 				{Name: "consent_record_id"}, sub("tracking"), {Name: "created_at"}, {Name: "confirmed_at"},
 				{Name: "unsubscribed_at"}, sub("unsubscribe_method"), {Name: "updated_at"},
+				{Name: "source_page", Field: fieldSubscription, Legacy: true},
 			},
 		},
 		{
@@ -186,6 +191,7 @@ func Tables() []registry.Table {
 			Name: "newsletter_sends", Owner: "newsletter", Dataset: "newsletter_mailings",
 			SubjectColumn: "subject_id", Origin: registry.Observed, Source: "steward",
 			Description: "Which campaigns were mailed to the person, or why one was not (the guard's reason).",
+			// status and reason hold values code chooses (CHECK lists).
 			Columns: []registry.Column{
 				{Name: "campaign_id", Field: "mail"}, {Name: "subject_id"}, {Name: "status", Field: "mail"},
 				{Name: "reason", Field: "mail"}, {Name: "outbox_id"}, {Name: "created_at"},
@@ -195,13 +201,23 @@ func Tables() []registry.Table {
 			Name: "newsletter_events", Owner: "newsletter", Dataset: "newsletter_tracking",
 			SubjectColumn: "subject_id", Origin: registry.Observed, Source: "observed",
 			Description: "Opens and clicks of campaign mails, only where the policy allows tracking for the list and the person opted in.",
+			// kind is 'open' or 'click' (a CHECK list); the link followed is
+			// sealed.
 			Columns: []registry.Column{
-				{Name: "id"}, {Name: "campaign_id", Field: "event"}, {Name: "subject_id"}, {Name: "kind", Field: "event"},
-				{Name: "url", Field: "outbound_link"}, {Name: "created_at"},
+				{Name: "id"}, {Name: "campaign_id", Field: fieldEvent}, {Name: "subject_id"}, {Name: "kind", Field: fieldEvent},
+				{Name: "url_sealed", Field: fieldOutboundLink, Sensitive: true}, {Name: "created_at"},
+				{Name: "url", Field: fieldOutboundLink, Legacy: true},
 			},
 		},
 	}
 }
+
+// The policy fields this package's sealed columns hold.
+const (
+	fieldSubscription = "subscription"  // a subscription and how it began
+	fieldEvent        = "event"         // an open or a click
+	fieldOutboundLink = "outbound_link" // the link a click followed
+)
 
 func cols(names ...string) []registry.Column {
 	out := make([]registry.Column, len(names))
@@ -431,9 +447,23 @@ func (s *Service) Lists(ctx context.Context, openOnly bool) ([]List, error) {
 	return s.lists(ctx, s.d.DB, openOnly)
 }
 
-// Subscriptions returns the subject's subscriptions.
+// Subscriptions returns the subject's subscriptions, opened for their own
+// request (the privacy centre, the API's "my newsletters").
 func (s *Service) Subscriptions(ctx context.Context, subjectID string) ([]Subscription, error) {
-	return s.subscriptions(ctx, s.d.DB, subjectID)
+	subs, err := s.subscriptions(ctx, s.d.DB, subjectID)
+	if err != nil || len(subs) == 0 {
+		return subs, err
+	}
+	v, err := s.d.Door.Subject(ctx, s.d.DB, door.Subject(), subjectID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range subs {
+		if err := s.openPage(ctx, v, &subs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return subs, nil
 }
 
 // Campaign returns one campaign, or fault.NotFound.

@@ -47,16 +47,19 @@ type Subscription struct {
 	confirmNonce  string
 	confirmSentAt *time.Time
 	confirmSends  int
+	// sourcePage is SourcePage as stored, sealed with the subject's key:
+	// only the reads that show or use it open it.
+	sourcePage door.Sealed
 }
 
-const subColumns = `id, list_id, subject_id, status, source, source_page, policy_version, confirm_nonce, confirm_sent_at,
+const subColumns = `id, list_id, subject_id, status, source, source_page_sealed, policy_version, confirm_nonce, confirm_sent_at,
 	confirm_sends, consent_record_id, tracking, created_at, confirmed_at, unsubscribed_at, unsubscribe_method`
 
 func scanSub(row interface{ Scan(...any) error }) (Subscription, error) {
 	var s Subscription
 	var status string
 	var sent, confirmed, unsub sql.NullTime
-	err := row.Scan(&s.ID, &s.ListID, &s.SubjectID, &status, &s.Source, &s.SourcePage, &s.PolicyVersion, &s.confirmNonce,
+	err := row.Scan(&s.ID, &s.ListID, &s.SubjectID, &status, &s.Source, &s.sourcePage, &s.PolicyVersion, &s.confirmNonce,
 		&sent, &s.confirmSends, &s.ConsentRecordID, &s.Tracking, &s.CreatedAt, &confirmed, &unsub, &s.UnsubscribeMethod)
 	if err != nil {
 		return Subscription{}, err
@@ -180,12 +183,18 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (Result, err
 			return nil
 		}
 		direct := !list.DoubleOptIn || (in.SubjectID != "" && in.Verified)
+		var page door.Sealed
+		if !found || cur.Status == Unsubscribed {
+			if page, err = s.sealPage(ctx, tx, subj.ID, in.SourcePage); err != nil {
+				return err
+			}
+		}
 		if !found {
 			cur = Subscription{ID: randomToken("ns_"), ListID: list.ID, SubjectID: subj.ID, CreatedAt: now}
-			ins, err := tx.ExecContext(ctx, `INSERT INTO newsletter_subscriptions (id, list_id, subject_id, status, source, source_page,
+			ins, err := tx.ExecContext(ctx, `INSERT INTO newsletter_subscriptions (id, list_id, subject_id, status, source, source_page_sealed,
 				policy_version, tracking, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8)
 				ON CONFLICT (list_id, subject_id) DO NOTHING`,
-				cur.ID, list.ID, subj.ID, string(in.Method), in.SourcePage, s.d.Policy.Number(), tracking, now)
+				cur.ID, list.ID, subj.ID, string(in.Method), page, s.d.Policy.Number(), tracking, now)
 			if err != nil {
 				return fmt.Errorf("newsletter: subscribe: %w", err)
 			}
@@ -199,10 +208,10 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (Result, err
 		} else if cur.Status == Unsubscribed {
 			// A new subscription after an unsubscription starts over: new
 			// evidence, new confirmation.
-			_, err := tx.ExecContext(ctx, `UPDATE newsletter_subscriptions SET status = 'pending', source = $2, source_page = $3,
+			_, err := tx.ExecContext(ctx, `UPDATE newsletter_subscriptions SET status = 'pending', source = $2, source_page_sealed = $3,
 				policy_version = $4, tracking = $5, confirm_nonce = '', confirm_sends = 0, confirm_sent_at = NULL,
 				consent_record_id = '', confirmed_at = NULL, updated_at = $6 WHERE id = $1`,
-				cur.ID, string(in.Method), in.SourcePage, s.d.Policy.Number(), tracking, now)
+				cur.ID, string(in.Method), page, s.d.Policy.Number(), tracking, now)
 			if err != nil {
 				return fmt.Errorf("newsletter: subscribe: %w", err)
 			}
@@ -242,6 +251,36 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (Result, err
 		return Result{Status: Pending}, nil // the same answer for every address
 	}
 	return res, nil
+}
+
+// sealPage seals the page a subscription form was on, as part of the
+// person's own request to subscribe. When the person erased their
+// newsletter data before (the key is destroyed), the page is not kept:
+// the subscription itself still is, at their new request.
+func (s *Service) sealPage(ctx context.Context, q store.Q, subjectID, page string) (door.Sealed, error) {
+	if page == "" {
+		return door.Sealed{}, nil
+	}
+	v, err := s.d.Door.Subject(ctx, q, door.Subject(), subjectID)
+	if err != nil {
+		return door.Sealed{}, err
+	}
+	sealed, err := v.Seal(ctx, fieldSubscription, page)
+	if errors.Is(err, door.ErrShredded) {
+		return door.Sealed{}, nil
+	}
+	return sealed, err
+}
+
+// openPage opens the page a subscription began on for the subscriber's own
+// request ("" when none was kept or its key was destroyed).
+func (s *Service) openPage(ctx context.Context, v *door.View, sub *Subscription) error {
+	page, err := v.Open(ctx, fieldSubscription, sub.sourcePage)
+	if errors.Is(err, door.ErrShredded) {
+		page, err = "", nil
+	}
+	sub.SourcePage = page
+	return err
 }
 
 func sourceOr(s, def string) string {
@@ -347,6 +386,15 @@ func (s *Service) Confirm(ctx context.Context, token string, ev consent.Evidence
 		}
 		if !found || cur.Status != Pending || cur.confirmNonce == "" || cur.confirmNonce != c.Ref {
 			return consent.ErrBadLink
+		}
+		// Confirming is the person's own request; the page they subscribed
+		// on is where their consent was collected.
+		v, err := s.d.Door.Subject(ctx, tx, door.Subject(), cur.SubjectID)
+		if err != nil {
+			return err
+		}
+		if err := s.openPage(ctx, v, &cur); err != nil {
+			return err
 		}
 		return s.confirm(ctx, tx, list, cur, consent.MethodEmailLink, ev, sourceOr(cur.SourcePage, "confirmation link"))
 	})
@@ -475,8 +523,8 @@ func (s *Service) subscribedLists(ctx context.Context, q store.Q, subjectID, onl
 	return out, rows.Err()
 }
 
-// subscriptions returns every subscription of a subject, for the privacy
-// centre, access and preferences.
+// subscriptions returns every subscription of a subject, their source
+// pages left sealed.
 func (s *Service) subscriptions(ctx context.Context, q store.Q, subjectID string) ([]Subscription, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+subColumns+` FROM newsletter_subscriptions WHERE subject_id = $1 ORDER BY list_id`, subjectID)
 	if err != nil {
@@ -618,9 +666,13 @@ func (s *Service) UpdatePreferences(ctx context.Context, token string, changes [
 				now := s.d.Clock.Now()
 				if !found {
 					cur = Subscription{ID: randomToken("ns_"), ListID: list.ID, SubjectID: id}
-					if _, err := tx.ExecContext(ctx, `INSERT INTO newsletter_subscriptions (id, list_id, subject_id, status, source, source_page,
-						policy_version, created_at, updated_at) VALUES ($1, $2, $3, 'pending', 'email_link', 'preferences', $4, $5, $5)`,
-						cur.ID, list.ID, id, s.d.Policy.Number(), now); err != nil {
+					page, err := s.sealPage(ctx, tx, id, "preferences")
+					if err != nil {
+						return err
+					}
+					if _, err := tx.ExecContext(ctx, `INSERT INTO newsletter_subscriptions (id, list_id, subject_id, status, source, source_page_sealed,
+						policy_version, created_at, updated_at) VALUES ($1, $2, $3, 'pending', 'email_link', $4, $5, $6, $6)`,
+						cur.ID, list.ID, id, page, s.d.Policy.Number(), now); err != nil {
 						return fmt.Errorf("newsletter: preferences: %w", err)
 					}
 				}

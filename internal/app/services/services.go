@@ -122,10 +122,10 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 	if s.Identity, err = identity.New(deps); err != nil {
 		return nil, err
 	}
-	if err := s.reseal(ctx); err != nil {
+	if err := s.openConsent(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if err := s.openConsent(ctx, cfg); err != nil {
+	if err := s.reseal(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.openRights(cfg); err != nil {
@@ -140,7 +140,8 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 }
 
 // reseal seals what an earlier release kept in plaintext (addresses,
-// account fields, session details) and empties the plaintext columns.
+// account fields, session details, subscription pages and clicked links)
+// and empties the plaintext columns.
 func (s *Services) reseal(ctx context.Context) error {
 	a, err := s.Subjects.Reseal(ctx, s.Door)
 	if err != nil {
@@ -150,8 +151,12 @@ func (s *Services) reseal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if a+b > 0 {
-		s.Log.Info("sealed values an earlier release kept in plaintext", "subjects", a, "identity_rows", b)
+	c, err := s.Newsletters.Reseal(ctx)
+	if err != nil {
+		return err
+	}
+	if a+b+c > 0 {
+		s.Log.Info("sealed values an earlier release kept in plaintext", "subjects", a, "identity_rows", b, "newsletter_rows", c)
 	}
 	return nil
 }
