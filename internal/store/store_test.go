@@ -277,3 +277,51 @@ func TestSQLiteDeletedRowsLeaveNoBytes(t *testing.T) {
 		t.Errorf("the row not deleted: %d, %v", n, err)
 	}
 }
+
+// Compact leaves only live rows in SQLite's file: a row deleted before
+// secure_delete was on, which lay in free space, is gone.
+func TestSQLiteCompact(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	secret := fmt.Sprintf("old-secret-%d", time.Now().UnixNano())
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`PRAGMA secure_delete = OFF`, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`,
+		`INSERT INTO notes (body) VALUES ('kept'), ('` + secret + `')`, `DELETE FROM notes WHERE body = '` + secret + `'`,
+		`PRAGMA secure_delete = ON`} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	holds := func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "steward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Contains(b, []byte(secret))
+	}
+	if !holds() {
+		t.Fatal("the old value is not in free space before compacting: the test shows nothing")
+	}
+	if err := db.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if holds() {
+		t.Error("the old value is still in the file after compacting")
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM notes WHERE body = 'kept'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("live rows after compacting: %d, %v; want 1", n, err)
+	}
+}
