@@ -152,6 +152,9 @@ func (s *Services) reseal(ctx context.Context) error {
 	}
 	if a+b > 0 {
 		s.Log.Info("sealed values an earlier release kept in plaintext", "subjects", a, "identity_rows", b)
+		// That release changed and deleted rows without secure_delete, so
+		// older copies of these values lie in free space of the file.
+		return s.DB.Compact(ctx)
 	}
 	return nil
 }
