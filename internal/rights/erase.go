@@ -731,6 +731,16 @@ func (s *Service) erase(ctx context.Context, subjectID string, sc Scope, phase i
 	if !v.OK {
 		return out, fmt.Errorf("rights: erasure of %s left data behind: %s", subjectID, strings.Join(v.Remaining, "; "))
 	}
+	if phase != 1 {
+		// SQLite zeroed the deleted rows in the pages it wrote to its
+		// write-ahead log, but the database file and the log's earlier
+		// frames hold the pages as they were until the log is
+		// checkpointed and truncated. The erasure stands without this,
+		// so a failure is only logged.
+		if err := s.db.Checkpoint(ctx); err != nil {
+			s.log.Warn("rights: write-ahead log not truncated after an erasure", "error", err.Error())
+		}
+	}
 	return out, nil
 }
 

@@ -93,7 +93,10 @@ func openSQLite(ctx context.Context, path string, o options) (*DB, error) {
 	// instead of failing halfway. synchronous=NORMAL in WAL mode survives a
 	// process crash (not a power loss) and is what the collection
 	// benchmark assumes; operators who need power-loss durability on SQLite
-	// ask for FULL (SQLiteSynchronous).
+	// ask for FULL (SQLiteSynchronous). secure_delete zeroes what a
+	// delete or update frees — cells, overflow and freelist pages — so an
+	// erased row does not linger in free space of the file; Checkpoint
+	// then clears the write-ahead log of the pages as they were.
 	sync := o.sqliteSynchronous
 	if sync == "" {
 		sync = "NORMAL"
@@ -105,6 +108,7 @@ func openSQLite(ctx context.Context, path string, o options) (*DB, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "secure_delete(ON)")
 	// The path is a URI path here: characters that end or escape it are
 	// percent-encoded, so a directory named "a#1" is not cut at the '#'.
 	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
@@ -151,6 +155,41 @@ func redactURL(u *url.URL) string {
 	c.User = nil
 	c.RawQuery = ""
 	return c.String()
+}
+
+// Checkpoint copies SQLite's write-ahead log into the database file and
+// truncates the log to nothing, so the page images it holds — among them
+// the rows just deleted, as they were before secure_delete zeroed them —
+// leave the disk too. It waits for readers up to the busy timeout and
+// reports an error when they kept it from finishing. On PostgreSQL it does
+// nothing: its WAL and dead tuples are the server's to recycle, and every
+// personal value reaches them sealed.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	if db.Engine != SQLite {
+		return nil
+	}
+	var busy, frames, copied int
+	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied); err != nil {
+		return fmt.Errorf("store: checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return errors.New("store: checkpoint: readers kept the write-ahead log from being truncated")
+	}
+	return nil
+}
+
+// Compact rewrites SQLite's database file from its live rows alone
+// (VACUUM), then truncates the write-ahead log, so values deleted or
+// changed before secure_delete was on leave the file. It takes as long as
+// copying the database; PostgreSQL has nothing to do here.
+func (db *DB) Compact(ctx context.Context) error {
+	if db.Engine != SQLite {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, `VACUUM`); err != nil {
+		return fmt.Errorf("store: compact: %w", err)
+	}
+	return db.Checkpoint(ctx)
 }
 
 // InTx runs fn in a transaction, committing when fn returns nil and rolling

@@ -1,11 +1,15 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -185,5 +189,139 @@ func TestSQLiteSynchronous(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%d options: synchronous = %d, want %d", len(c.opts), got, c.want)
 		}
+	}
+}
+
+// A deleted row leaves no bytes in SQLite's files: secure_delete, on every
+// connection, zeroes it in the database file (within its page, and whole
+// pages freed), and Checkpoint empties the write-ahead log, which still
+// held the pages as they were.
+func TestSQLiteDeletedRowsLeaveNoBytes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var conns []*sql.Conn
+	for range 3 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		var on int
+		if err := c.QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&on); err != nil || on != 1 {
+			t.Errorf("connection %d: secure_delete = %d, %v; want 1", len(conns), on, err)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	secret := fmt.Sprintf("secret-%d-", time.Now().UnixNano())
+	if _, err := db.Exec(`CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	// One row beside the others in a page, many rows that fill whole
+	// pages, and one long enough to spill into overflow pages.
+	if _, err := db.Exec(`INSERT INTO notes (body) VALUES ('kept row'), ($1)`, secret+"single"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 400 {
+		if _, err := db.Exec(`INSERT INTO notes (body) VALUES ($1)`, fmt.Sprintf("%smany-%03d", secret, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO notes (body) VALUES ($1)`, strings.Repeat("x", 20000)+secret+"long"); err != nil {
+		t.Fatal(err)
+	}
+	holding := func() []string {
+		t.Helper()
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte(secret)) {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	if got := holding(); len(got) == 0 {
+		t.Fatal("no file holds the rows before they are deleted: the scan reads nothing")
+	}
+	if _, err := db.Exec(`DELETE FROM notes WHERE body <> 'kept row'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := holding(); !slices.Contains(got, "steward.db-wal") {
+		t.Fatalf("before the checkpoint the files holding deleted rows are %v; the write-ahead log should", got)
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := holding(); len(got) > 0 {
+		t.Errorf("after deletion and a checkpoint, %v still hold deleted rows", got)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "steward.db-wal")); err == nil && fi.Size() != 0 {
+		t.Errorf("the write-ahead log has %d bytes after the checkpoint, want 0", fi.Size())
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM notes WHERE body = 'kept row'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the row not deleted: %d, %v", n, err)
+	}
+}
+
+// Compact leaves only live rows in SQLite's file: a row deleted before
+// secure_delete was on, which lay in free space, is gone.
+func TestSQLiteCompact(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	secret := fmt.Sprintf("old-secret-%d", time.Now().UnixNano())
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`PRAGMA secure_delete = OFF`, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`,
+		`INSERT INTO notes (body) VALUES ('kept'), ('` + secret + `')`, `DELETE FROM notes WHERE body = '` + secret + `'`,
+		`PRAGMA secure_delete = ON`} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	holds := func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "steward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Contains(b, []byte(secret))
+	}
+	if !holds() {
+		t.Fatal("the old value is not in free space before compacting: the test shows nothing")
+	}
+	if err := db.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if holds() {
+		t.Error("the old value is still in the file after compacting")
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM notes WHERE body = 'kept'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("live rows after compacting: %d, %v; want 1", n, err)
 	}
 }

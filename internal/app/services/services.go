@@ -141,24 +141,32 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 
 // reseal seals what an earlier release kept in plaintext (addresses,
 // account fields, session details, subscription pages and clicked links)
-// and empties the plaintext columns.
+// and empties the plaintext columns, then compacts the database: that
+// release changed and deleted rows without secure_delete, so older copies
+// of these values lie in the file's free space.
 func (s *Services) reseal(ctx context.Context) error {
-	a, err := s.Subjects.Reseal(ctx, s.Door)
-	if err != nil {
-		return err
+	steps := []struct {
+		name string
+		run  func(context.Context) (int, error)
+	}{
+		{"subjects", func(ctx context.Context) (int, error) { return s.Subjects.Reseal(ctx, s.Door) }},
+		{"identity", s.Identity.Reseal},
+		{"newsletters", s.Newsletters.Reseal},
 	}
-	b, err := s.Identity.Reseal(ctx)
-	if err != nil {
-		return err
+	total, counts := 0, []any{}
+	for _, st := range steps {
+		n, err := st.run(ctx)
+		if err != nil {
+			return err
+		}
+		total += n
+		counts = append(counts, st.name, n)
 	}
-	c, err := s.Newsletters.Reseal(ctx)
-	if err != nil {
-		return err
+	if total == 0 {
+		return nil
 	}
-	if a+b+c > 0 {
-		s.Log.Info("sealed values an earlier release kept in plaintext", "subjects", a, "identity_rows", b, "newsletter_rows", c)
-	}
-	return nil
+	s.Log.Info("sealed values an earlier release kept in plaintext", counts...)
+	return s.DB.Compact(ctx)
 }
 
 // Close commits the events still queued and writes the denials the door
