@@ -202,9 +202,10 @@ func Tables() []registry.Table {
 			SubjectColumn: "subject_id", Origin: registry.Observed, Source: "observed",
 			Description: "Opens and clicks of campaign mails, only where the policy allows tracking for the list and the person opted in.",
 			// kind is 'open' or 'click' (a CHECK list); the link followed is
-			// sealed.
+			// sealed; campaign_id names the site's own mailing, no value of
+			// the person's.
 			Columns: []registry.Column{
-				{Name: "id"}, {Name: "campaign_id", Field: fieldEvent}, {Name: "subject_id"}, {Name: "kind", Field: fieldEvent},
+				{Name: "id"}, {Name: "campaign_id"}, {Name: "subject_id"}, {Name: "kind", Field: fieldEvent},
 				{Name: "url_sealed", Field: fieldOutboundLink, Sensitive: true}, {Name: "created_at"},
 				{Name: "url", Field: fieldOutboundLink, Legacy: true},
 			},
