@@ -107,6 +107,7 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 		States: s.Subjects, Audit: s.Audit, Master: master}); err != nil {
 		return nil, err
 	}
+	s.Subjects.SealWith(s.Door)
 	s.Jobs = jobs.NewRunner(db, clk, log)
 	if s.Outbox, err = mail.NewOutbox(db, clk, s.Jobs, mail.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom}, log); err != nil {
 		return nil, err
