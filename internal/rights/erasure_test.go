@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"steward/internal/door"
 	"steward/internal/mail/mailtest"
 	"steward/internal/registry"
 	"steward/internal/rights"
@@ -96,9 +97,43 @@ func TestPromiseM9_AccountErasure(t *testing.T) {
 				}
 			}
 		}
-		// Every data key of Ann's is destroyed (nothing sealed is kept).
-		if live, _ := e.door.LiveCategories(e.ctx, db, ann); len(live) != 0 {
-			t.Errorf("live data keys left: %v", live)
+		// Every data key of Ann's is destroyed but the keys of what is kept
+		// sealed (proof of consent), which still opens, for proof.
+		kept := map[string]bool{}
+		for _, tab := range e.reg.Personal() {
+			for _, c := range tab.Columns {
+				if cat := c.CategoryIn(e.pol.CategoryOfField); tab.KeptBecause != "" && c.Sensitive && cat != "" {
+					kept[cat] = true
+				}
+			}
+		}
+		if !kept["consent-record"] {
+			t.Errorf("no kept table seals consent records: %v", kept)
+		}
+		live, _ := e.door.LiveCategories(e.ctx, db, ann)
+		for _, c := range live {
+			if !kept[c] {
+				t.Errorf("live data key left: %s", c)
+			}
+		}
+		if len(live) != len(kept) {
+			t.Errorf("live data keys %v, want those of kept data %v", live, kept)
+		}
+		for _, v := range vals {
+			if v.Table != "consent_records" {
+				continue
+			}
+			var sealed []byte
+			if err := db.QueryRowContext(e.ctx, `SELECT "`+v.Column+`" FROM consent_records WHERE subject_id = $1`, ann).Scan(&sealed); err != nil {
+				t.Fatal(err)
+			}
+			view, err := e.door.Subject(e.ctx, db, door.Staff("s_officer", "privacy", "consent-proof"), ann)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := view.OpenBytes(e.ctx, "consent", sealed); err != nil || string(got) != v.Value {
+				t.Errorf("the kept %s after erasure opens to %q, %v; want %q", v.Column, got, err, v.Value)
+			}
 		}
 		// Bob is untouched.
 		found := scan(t, db, []string{"BOB-"})
