@@ -144,7 +144,8 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 
 // reseal seals what an earlier release kept in plaintext (addresses,
 // acceptances, account fields, session details, subscription pages and
-// clicked links, the consent ledger) and empties the plaintext columns,
+// clicked links, the consent ledger, what people wrote in rights
+// requests) and empties the plaintext columns,
 // then compacts the database: that release changed and deleted rows
 // without secure_delete, so older copies of these values lie in the
 // file's free space.
@@ -157,6 +158,7 @@ func (s *Services) reseal(ctx context.Context) error {
 		{"identity", s.Identity.Reseal},
 		{"newsletters", s.Newsletters.Reseal},
 		{"consent_records", s.Consent.Reseal},
+		{"rights_requests", s.Rights.Reseal},
 	}
 	total, counts := 0, []any{}
 	for _, st := range steps {
