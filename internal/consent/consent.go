@@ -12,6 +12,13 @@
 // there is no extra secret to store or back up; its public half is served
 // at /.well-known/steward/receipt-key as a JWK (?format=pem for PEM).
 //
+// What a record says (purpose, list scope, collection point, evidence,
+// receipt) is sealed with the subject's key for the category of field
+// consent and opened through the door: for the subject, and for staff
+// proving a consent (Proof). The state in force is decided from blind
+// indexes of purpose and scope, without opening anything. The ledger is
+// kept after an erasure as proof, and with it that key.
+//
 // The package also signs the links Steward mails (unsubscribe,
 // preferences, confirmation) so that a link cannot be guessed, altered or
 // moved to another list or person.
