@@ -145,10 +145,9 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 // reseal seals what an earlier release kept in plaintext (addresses,
 // acceptances, account fields, session details, subscription pages and
 // clicked links, the consent ledger, what people wrote in rights
-// requests) and empties the plaintext columns,
-// then compacts the database: that release changed and deleted rows
-// without secure_delete, so older copies of these values lie in the
-// file's free space.
+// requests) and empties the plaintext columns, then compacts the
+// database: that release changed and deleted rows without secure_delete,
+// so older copies of these values lie in the file's free space.
 func (s *Services) reseal(ctx context.Context) error {
 	steps := []struct {
 		name string
