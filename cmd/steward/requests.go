@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"steward/internal/app"
+	"steward/internal/rights"
 )
 
 // runRequests runs `steward requests list|show`: the staff queue of rights
@@ -39,7 +40,7 @@ func runRequests(ctx context.Context, args []string, getenv func(string) string,
 	now := a.Clock.Now()
 	switch sub {
 	case "list":
-		reqs, err := a.Rights.Queue(ctx, "cli", *all, 1000)
+		reqs, err := a.Rights.Queue(ctx, rights.Operator(), *all, 1000)
 		if err != nil {
 			return err
 		}
@@ -57,7 +58,7 @@ func runRequests(ctx context.Context, args []string, getenv func(string) string,
 		if fs.NArg() != 1 {
 			return errors.New("requests show: name one request id")
 		}
-		r, err := a.Rights.Review(ctx, "cli", fs.Arg(0))
+		r, err := a.Rights.Review(ctx, rights.Operator(), fs.Arg(0))
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,13 @@
 // there is no extra secret to store or back up; its public half is served
 // at /.well-known/steward/receipt-key as a JWK (?format=pem for PEM).
 //
+// What a record says (purpose, list scope, collection point, evidence,
+// receipt) is sealed with the subject's key for the category of field
+// consent and opened through the door: for the subject, and for staff
+// proving a consent (Proof). The state in force is decided from blind
+// indexes of purpose and scope, without opening anything. The ledger is
+// kept after an erasure as proof, and with it that key.
+//
 // The package also signs the links Steward mails (unsubscribe,
 // preferences, confirmation) so that a link cannot be guessed, altered or
 // moved to another list or person.
@@ -53,6 +60,7 @@ import (
 
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/policy"
 	"steward/internal/registry"
@@ -138,9 +146,12 @@ type Deps struct {
 	Clock    clock.Clock
 	Log      *slog.Logger
 	Subjects *subject.Store
-	Audit    *audit.Log
-	Signer   *Signer
-	Policy   policy.Published
+	// Door seals and opens the records; nil means the door the subject
+	// store was given (subject.Store.SealWith), which is the same one.
+	Door   *door.Door
+	Audit  *audit.Log
+	Signer *Signer
+	Policy policy.Published
 	// BaseURL is the public URL of the deployment; receipts link to the
 	// policy version at BaseURL/privacy/versions/N.
 	BaseURL string
@@ -158,6 +169,12 @@ type Ledger struct {
 func New(d Deps) (*Ledger, error) {
 	if d.DB == nil || d.Clock == nil || d.Subjects == nil || d.Signer == nil || d.Policy.Policy == nil {
 		return nil, errors.New("consent: DB, Clock, Subjects, Signer and Policy are required")
+	}
+	if d.Door == nil {
+		d.Door = d.Subjects.Door()
+	}
+	if d.Door == nil {
+		return nil, errors.New("consent: a door is required (Deps.Door, or the subject store's)")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -192,33 +209,52 @@ func Migrations() store.Migrations {
 
 // Tables declares the ledger for the personal-data registry.
 func Tables() []registry.Table {
-	c := func(name string) registry.Column { return registry.Column{Name: name, Field: "consent"} }
+	c := func(name string) registry.Column { return registry.Column{Name: name, Field: fieldConsent} }
+	sealed := func(name string) registry.Column {
+		return registry.Column{Name: name, Field: fieldConsent, Sensitive: true}
+	}
+	hashed := func(name string) registry.Column {
+		return registry.Column{Name: name, Field: fieldConsent, Hashed: true}
+	}
+	legacy := func(name string) registry.Column {
+		return registry.Column{Name: name, Field: fieldConsent, Legacy: true}
+	}
 	return []registry.Table{{
 		Name: "consent_records", Owner: "consent", Dataset: "consent_records",
 		SubjectColumn: "subject_id", Origin: registry.Provided,
 		SourceColumn: "method", PolicyVersionColumn: "policy_version",
 		// Proof of consent (GDPR Art. 7(1)) is kept after erasure for as long
 		// as the policy retains the consent-record category: the rows carry
-		// no name, email or address, only the pseudonymous subject id and a
-		// truncated network.
+		// no name, email or address, only the pseudonymous subject id, and
+		// what they say is sealed. Keeping the rows keeps the subject's key
+		// of their category: the erasure does not destroy a key that still
+		// seals kept data.
 		KeptBecause: "legal-obligation",
 		Description: "The consent ledger: every consent given, withdrawn or refused, with the policy version shown, how and where, coarse evidence and the signed receipt.",
 		Columns: []registry.Column{
 			{Name: "id"},
 			{Name: "subject_id"},
-			c("purpose"),
-			c("scope"),
+			sealed("purpose_sealed"),
+			hashed("purpose_index"),
+			legacy("purpose"),
+			sealed("scope_sealed"),
+			hashed("scope_index"),
+			legacy("scope"),
 			c("state"),
 			c("method"),
-			c("collection_point"),
+			sealed("collection_point_sealed"),
+			legacy("collection_point"),
 			{Name: "policy_version"},
 			{Name: "policy_hash"},
 			{Name: "notice_hash"},
 			{Name: "actor"},
-			c("ua_family"),
-			c("network"),
+			sealed("ua_family_sealed"),
+			legacy("ua_family"),
+			sealed("network_sealed"),
+			legacy("network"),
 			{Name: "created_at"},
-			c("receipt"),
+			sealed("receipt_sealed"),
+			legacy("receipt"),
 		},
 	}}
 }
@@ -327,13 +363,13 @@ func (l *Ledger) Change(ctx context.Context, c Change) (Record, error) {
 	return rec, err
 }
 
-func (l *Ledger) append(ctx context.Context, q store.Q, subjectID string, pu *policy.Purpose, hist []Record, c Change) (Record, error) {
+func (l *Ledger) append(ctx context.Context, q store.Q, subjectID string, pu *policy.Purpose, hist []entry, c Change) (Record, error) {
 	now := l.d.Clock.Now()
 	// Records of one purpose are ordered by time; never let two share an
 	// instant (a fake clock, or two changes in one microsecond), or the
 	// order — and with it the state in force — would be ambiguous.
-	if n := len(hist); n > 0 && !now.After(hist[n-1].CreatedAt) {
-		now = hist[n-1].CreatedAt.Add(time.Microsecond)
+	if n := len(hist); n > 0 && !now.After(hist[n-1].at) {
+		now = hist[n-1].at.Add(time.Microsecond)
 	}
 	actor := c.Actor
 	if actor == "" {
@@ -350,16 +386,10 @@ func (l *Ledger) append(ctx context.Context, q store.Q, subjectID string, pu *po
 		return Record{}, err
 	}
 	rec.Receipt = receipt
-	_, err = q.ExecContext(ctx, `INSERT INTO consent_records (id, subject_id, purpose, scope, state, method, collection_point,
-		policy_version, policy_hash, notice_hash, actor, ua_family, network, created_at, receipt)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		rec.ID, rec.SubjectID, rec.Purpose, rec.Scope, string(rec.State), string(rec.Method), rec.CollectionPoint,
-		rec.PolicyVersion, rec.PolicyHash, rec.NoticeHash, rec.Actor, rec.Evidence.UserAgentFamily, rec.Evidence.Network,
-		rec.CreatedAt, string(rec.Receipt))
-	if err != nil {
-		return Record{}, fmt.Errorf("consent: record: %w", err)
+	if err := l.insert(ctx, q, rec); err != nil {
+		return Record{}, err
 	}
-	in := effective(append(hist, rec))
+	in := effective(append(hist, entry{scope: l.scopeKey(rec.Scope), state: rec.State, method: rec.Method, at: rec.CreatedAt}))
 	if pu.Basis == policy.BasisConsent {
 		err = l.d.Subjects.SetConsent(ctx, q, subjectID, pu.ID, in)
 	} else {
@@ -391,23 +421,38 @@ func (l *Ledger) append(ctx context.Context, q store.Q, subjectID string, pu *po
 	return rec, nil
 }
 
+// entry is what deciding the state in force needs of one record: its
+// scope ("" for the whole purpose; otherwise any key that is the same for
+// the same list, such as the scope's blind index), state, method and time.
+type entry struct {
+	scope  string
+	state  State
+	method Method
+	at     time.Time
+}
+
+// entryOf is the entry of an opened record.
+func entryOf(r Record) entry {
+	return entry{scope: r.Scope, state: r.State, method: r.Method, at: r.CreatedAt}
+}
+
 // effective computes whether consent to a purpose is in force from its
 // records in time order: a purpose-wide "given" counts until a
 // purpose-wide withdrawal or refusal, which also ends every list scope; a
 // list scope counts until that list is withdrawn.
-func effective(hist []Record) bool {
+func effective(hist []entry) bool {
 	purposeWide := false
 	lists := map[string]bool{}
 	for _, r := range hist {
-		given := r.State == Given
-		if r.Scope == "" {
+		given := r.state == Given
+		if r.scope == "" {
 			purposeWide = given
 			if !given {
 				clear(lists)
 			}
 			continue
 		}
-		lists[r.Scope] = given
+		lists[r.scope] = given
 	}
 	if purposeWide {
 		return true
@@ -505,82 +550,25 @@ func (l *Ledger) live(ctx context.Context, q store.Q, id string) (subject.Subjec
 	return subject.Subject{}, fmt.Errorf("consent: merge chain of %s too long", id)
 }
 
-const recordColumns = `id, subject_id, purpose, scope, state, method, collection_point, policy_version, policy_hash,
-	notice_hash, actor, ua_family, network, created_at, receipt`
-
-func scanRecords(rows *sql.Rows) ([]Record, error) {
-	defer rows.Close()
-	var out []Record
-	for rows.Next() {
-		var r Record
-		var state, method, receipt string
-		if err := rows.Scan(&r.ID, &r.SubjectID, &r.Purpose, &r.Scope, &state, &method, &r.CollectionPoint,
-			&r.PolicyVersion, &r.PolicyHash, &r.NoticeHash, &r.Actor, &r.Evidence.UserAgentFamily, &r.Evidence.Network,
-			&r.CreatedAt, &receipt); err != nil {
-			return nil, fmt.Errorf("consent: scan: %w", err)
-		}
-		r.State, r.Method, r.Receipt = State(state), Method(method), json.RawMessage(receipt)
-		r.CreatedAt = r.CreatedAt.UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("consent: scan: %w", err)
-	}
-	return out, nil
-}
-
-// history returns the records of one purpose in time order, with only
-// what deciding the state in force needs (scope, state, method, time):
-// the receipts stay in the table.
-func (l *Ledger) history(ctx context.Context, q store.Q, subjectID, purpose string) ([]Record, error) {
-	rows, err := q.QueryContext(ctx, `SELECT scope, state, method, created_at FROM consent_records
-		WHERE subject_id = $1 AND purpose = $2 ORDER BY created_at, id`, subjectID, purpose)
-	if err != nil {
-		return nil, fmt.Errorf("consent: history: %w", err)
-	}
-	defer rows.Close()
-	var out []Record
-	for rows.Next() {
-		r := Record{SubjectID: subjectID, Purpose: purpose}
-		var state, method string
-		if err := rows.Scan(&r.Scope, &state, &method, &r.CreatedAt); err != nil {
-			return nil, fmt.Errorf("consent: history: %w", err)
-		}
-		r.State, r.Method, r.CreatedAt = State(state), Method(method), r.CreatedAt.UTC()
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 // History returns every record of the subject (following a merge), oldest
-// first: for the privacy centre, access and export.
+// first, opened for the subject's own request: for the privacy centre,
+// access and export.
 func (l *Ledger) History(ctx context.Context, subjectID string) ([]Record, error) {
-	return l.historyOf(ctx, l.d.DB, subjectID)
+	return l.records(ctx, l.d.DB, door.Subject(), subjectID, "")
 }
 
-func (l *Ledger) historyOf(ctx context.Context, q store.Q, subjectID string) ([]Record, error) {
-	sub, err := l.d.Subjects.Get(ctx, q, subjectID)
-	if err != nil {
-		return nil, err
-	}
-	if sub.MergedInto != "" {
-		return l.historyOf(ctx, q, sub.MergedInto)
-	}
-	rows, err := q.QueryContext(ctx, `SELECT `+recordColumns+` FROM consent_records
-		WHERE subject_id = $1 ORDER BY created_at, id`, sub.ID)
-	if err != nil {
-		return nil, fmt.Errorf("consent: history: %w", err)
-	}
-	return scanRecords(rows)
+// Proof returns every record of the subject (following a merge), oldest
+// first, opened for use: staff proving a consent name the purpose their
+// screen serves (door.Staff), and a role the policy does not let name it
+// is refused and audited.
+func (l *Ledger) Proof(ctx context.Context, use door.Use, subjectID string) ([]Record, error) {
+	return l.records(ctx, l.d.DB, use, subjectID, "")
 }
 
-// Get returns one record of the subject. fault.NotFound for another's.
+// Get returns one record of the subject, opened for the subject's own
+// request. fault.NotFound for another's.
 func (l *Ledger) Get(ctx context.Context, subjectID, recordID string) (Record, error) {
-	rows, err := l.d.DB.QueryContext(ctx, `SELECT `+recordColumns+` FROM consent_records WHERE id = $1 AND subject_id = $2`, recordID, subjectID)
-	if err != nil {
-		return Record{}, fmt.Errorf("consent: get: %w", err)
-	}
-	recs, err := scanRecords(rows)
+	recs, err := l.records(ctx, l.d.DB, door.Subject(), subjectID, recordID)
 	if err != nil {
 		return Record{}, err
 	}
@@ -610,7 +598,7 @@ type Choice struct {
 // Choices returns, for every purpose the person may decide on, what is in
 // force and the last record.
 func (l *Ledger) Choices(ctx context.Context, subjectID string) ([]Choice, error) {
-	hist, err := l.historyOf(ctx, l.d.DB, subjectID)
+	hist, err := l.History(ctx, subjectID)
 	if err != nil {
 		return nil, err
 	}
@@ -630,7 +618,11 @@ func (l *Ledger) Choices(ctx context.Context, subjectID string) ([]Choice, error
 			last := rs[len(rs)-1]
 			c.Latest = &last
 			c.State = string(last.State)
-			c.InForce = effective(rs)
+			es := make([]entry, len(rs))
+			for i, r := range rs {
+				es[i] = entryOf(r)
+			}
+			c.InForce = effective(es)
 		}
 		if pu.Basis != policy.BasisConsent && len(rs) == 0 {
 			c.InForce = true // an opt-out purpose runs until the person opts out
@@ -701,18 +693,18 @@ func (l *Ledger) applyGPC(ctx context.Context, q store.Q, subjectID string, ev E
 //     the signal, and that later explicit choice stands;
 //   - otherwise (no record, an explicit choice from before any signal, or
 //     an explicit withdrawal): record the signal once.
-func gpcNeeded(hist []Record) bool {
+func gpcNeeded(hist []entry) bool {
 	n := len(hist)
 	if n == 0 {
 		return true
 	}
 	last := hist[n-1]
-	if last.Method == MethodGPC {
+	if last.method == MethodGPC {
 		return false
 	}
-	if last.State == Given {
+	if last.state == Given {
 		for _, r := range hist[:n-1] {
-			if r.Method == MethodGPC {
+			if r.method == MethodGPC {
 				return false
 			}
 		}
@@ -731,27 +723,29 @@ func (l *Ledger) gpcPending(ctx context.Context, q store.Q, subjectID string) (b
 	if len(purposes) == 0 {
 		return false, nil
 	}
-	rows, err := q.QueryContext(ctx, `SELECT purpose, state, method FROM consent_records
+	// The purposes are compared by their blind index: nothing is opened
+	// on this path, which a browser sending the signal takes on every
+	// request.
+	rows, err := q.QueryContext(ctx, `SELECT purpose_index, state, method FROM consent_records
 		WHERE subject_id = $1 ORDER BY created_at, id`, subjectID)
 	if err != nil {
 		return false, fmt.Errorf("consent: gpc: %w", err)
 	}
 	defer rows.Close()
-	byPurpose := map[string][]Record{}
+	byPurpose := map[string][]entry{}
 	for rows.Next() {
-		var r Record
-		var state, method string
-		if err := rows.Scan(&r.Purpose, &state, &method); err != nil {
+		var index []byte
+		var e entry
+		if err := rows.Scan(&index, &e.state, &e.method); err != nil {
 			return false, fmt.Errorf("consent: gpc: %w", err)
 		}
-		r.State, r.Method = State(state), Method(method)
-		byPurpose[r.Purpose] = append(byPurpose[r.Purpose], r)
+		byPurpose[string(index)] = append(byPurpose[string(index)], e)
 	}
 	if err := rows.Err(); err != nil {
 		return false, fmt.Errorf("consent: gpc: %w", err)
 	}
 	for _, id := range purposes {
-		if gpcNeeded(byPurpose[id]) {
+		if gpcNeeded(byPurpose[string(l.purposeIndex(id))]) {
 			return true, nil
 		}
 	}

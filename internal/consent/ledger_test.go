@@ -56,17 +56,18 @@ func newEnv(t testing.TB, db *store.DB, policyFile string) *env {
 	clk := clock.NewFake(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC))
 	p := loadPolicy(t, policyFile)
 	subjects := subject.NewStore(db, clk)
+	d := doortest.New(t, db, clk, p, subjects)
 	al := audit.New(db, clk)
 	signer, err := consent.DeriveSigner(bytes.Repeat([]byte{5}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := consent.New(consent.Deps{DB: db, Clock: clk, Subjects: subjects, Audit: al, Signer: signer,
+	l, err := consent.New(consent.Deps{DB: db, Clock: clk, Subjects: subjects, Door: d, Audit: al, Signer: signer,
 		Policy: policy.Published{Policy: p, Version: policy.Version{Number: 1}}, BaseURL: "https://steward.example.org"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{db: db, clock: clk, subjects: subjects, door: doortest.New(t, db, clk, p, subjects), audit: al, ledger: l, policy: p, guard: policy.NewGuard(p, nil)}
+	return &env{db: db, clock: clk, subjects: subjects, door: d, audit: al, ledger: l, policy: p, guard: policy.NewGuard(p, nil)}
 }
 
 func (e *env) member(t testing.TB, email string) string {

@@ -106,7 +106,10 @@ func (keysHolder) Export(ctx context.Context, q store.Q, t registry.Table, ids [
 }
 
 // requestsHolder keeps the record of each request (accountability) and
-// clears what the subject wrote in it, and the hashes of codes and tokens.
+// clears what the subject wrote in it (sealed, and the plaintext an
+// earlier release kept), and the hashes of codes and tokens. The erasure
+// then destroys the key that sealed the words, since nothing it seals is
+// kept.
 type requestsHolder struct{ s *Service }
 
 // covered reports whether the scope covers what the subject wrote in
@@ -117,7 +120,7 @@ func (h requestsHolder) covered(sc Scope) bool {
 	case policy.ScopeAccount:
 		return true
 	case policy.ScopeCategory:
-		c := registry.Column{Field: "support_request"}
+		c := registry.Column{Field: fieldRequest}
 		return sc.covers(c, h.s.pol.CategoryOfField(c.Field))
 	}
 	return false
@@ -127,7 +130,8 @@ func (h requestsHolder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table,
 	to := TableOutcome{Dataset: t.Dataset}
 	where := `subject_id IN (` + placeholders(1, len(ids)) + `)`
 	if h.covered(sc) {
-		res, err := tx.ExecContext(ctx, `UPDATE rights_requests SET reason = '', corrections = '{}', code_hash = NULL, token_hash = NULL WHERE `+where, anyArgs(ids)...)
+		res, err := tx.ExecContext(ctx, `UPDATE rights_requests SET reason = '', corrections = '{}', reason_sealed = NULL, corrections_sealed = NULL,
+			code_hash = NULL, token_hash = NULL WHERE `+where, anyArgs(ids)...)
 		if err != nil {
 			return to, fmt.Errorf("rights: erase requests: %w", err)
 		}
@@ -150,7 +154,7 @@ func (h requestsHolder) Left(ctx context.Context, q store.Q, t registry.Table, i
 	}
 	var n int
 	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM rights_requests WHERE subject_id IN (`+placeholders(1, len(ids))+
-		`) AND (reason <> '' OR corrections <> '{}' OR code_hash IS NOT NULL OR token_hash IS NOT NULL)`, anyArgs(ids)...).Scan(&n)
+		`) AND (reason <> '' OR corrections <> '{}' OR reason_sealed IS NOT NULL OR corrections_sealed IS NOT NULL OR code_hash IS NOT NULL OR token_hash IS NOT NULL)`, anyArgs(ids)...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("rights: verify requests: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"steward/internal/door"
 	"steward/internal/mail/mailtest"
 	"steward/internal/registry"
 	"steward/internal/rights"
@@ -96,9 +97,28 @@ func TestPromiseM9_AccountErasure(t *testing.T) {
 				}
 			}
 		}
-		// Every data key of Ann's is destroyed (nothing sealed is kept).
-		if live, _ := e.door.LiveCategories(e.ctx, db, ann); len(live) != 0 {
-			t.Errorf("live data keys left: %v", live)
+		// Every data key of Ann's is destroyed but the one sealing the
+		// consent ledger, kept as proof (what she wrote in requests is
+		// erased, though their record is kept), which still opens, for
+		// proof.
+		if live, _ := e.door.LiveCategories(e.ctx, db, ann); len(live) != 1 || live[0] != "consent-record" {
+			t.Errorf("live data keys %v, want only consent-record", live)
+		}
+		for _, v := range vals {
+			if v.Table != "consent_records" {
+				continue
+			}
+			var sealed []byte
+			if err := db.QueryRowContext(e.ctx, `SELECT "`+v.Column+`" FROM consent_records WHERE subject_id = $1`, ann).Scan(&sealed); err != nil {
+				t.Fatal(err)
+			}
+			view, err := e.door.Subject(e.ctx, db, door.Staff("s_officer", "privacy", "consent-proof"), ann)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := view.OpenBytes(e.ctx, "consent", sealed); err != nil || string(got) != v.Value {
+				t.Errorf("the kept %s after erasure opens to %q, %v; want %q", v.Column, got, err, v.Value)
+			}
 		}
 		// Bob is untouched.
 		found := scan(t, db, []string{"BOB-"})

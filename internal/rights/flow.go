@@ -509,7 +509,7 @@ type Export struct {
 // of the same member must have re-authenticated (privileged), any other
 // subject gets fault.NotFound. Each refusal is audited.
 func (s *Service) Download(ctx context.Context, subjectID, sessionID string, privileged bool, id string) (Export, error) {
-	r, err := s.Mine(ctx, subjectID, id)
+	r, err := s.mine(ctx, subjectID, id)
 	if err != nil {
 		return Export{}, err
 	}

@@ -437,6 +437,10 @@ func (s *Service) applyCorrections(ctx context.Context, tx *sql.Tx, r Request) (
 	if err != nil {
 		return nil, err
 	}
+	// The corrections are opened to carry out the subject's request.
+	if err := s.open(ctx, tx, door.Subject(), &r); err != nil {
+		return nil, err
+	}
 	for _, field := range sortedKeys(r.Corrections) {
 		value := r.Corrections[field]
 		if field == "email" {

@@ -60,8 +60,8 @@ func TestPromiseJ23_RectificationWithReasonAndRestriction(t *testing.T) {
 		if !r.NeedsReview || r.Status != rights.StatusVerified {
 			t.Errorf("rectification: %s review=%v", r.Status, r.NeedsReview)
 		}
-		if got := e.request(r.ID); got.Reason != "I changed my number." {
-			t.Errorf("rectification recorded with reason %q, want the member's explanation", got.Reason)
+		if got, err := e.rights.Mine(e.ctx, ann, r.ID); err != nil || got.Reason != "I changed my number." {
+			t.Errorf("rectification recorded with reason %q (%v), want the member's explanation", got.Reason, err)
 		}
 		guard := policy.NewGuard(e.pol, nil)
 		st, _ := e.subjects.State(e.ctx, db, ann)
@@ -157,6 +157,17 @@ func TestPromiseJ23_CorrectionUnderJMIR(t *testing.T) {
 		r.json(t, &staffView)
 		if staffView.Reason != reason || staffView.Corrections["country"] != "CA" {
 			t.Errorf("staff see reason %q and corrections %v; want the member's", staffView.Reason, staffView.Corrections)
+		}
+		// An admin reaches the screen, but JMIR's admin role does not
+		// answer requests: what the member wrote is refused, and audited.
+		if err := w.a.Identity.CreateStaff(w.ctx, "admin@example.org", "admin", testPassword); err != nil {
+			t.Fatal(err)
+		}
+		admin, _ := w.login("admin@example.org")
+		r = admin.do("GET", "/api/v1/admin/requests/"+rect.ID, nil)
+		want(t, r, 403, "an admin reads the rectification")
+		if strings.Contains(string(r.body), reason) {
+			t.Errorf("the refusal shows the member's words: %s", r.body)
 		}
 
 		// Meanwhile, processing of her location is restricted, and only that.
@@ -398,7 +409,7 @@ func TestDeadlinesAndExtensions(t *testing.T) {
 		if _, err := e.rights.Extend(e.ctx, "s_officer", other.ID, 1, "late"); fault.CodeOf(err) != fault.Conflict {
 			t.Errorf("extension after the first month: %v", err)
 		}
-		q, err := e.rights.Queue(e.ctx, "staff:test", false, 0)
+		q, err := e.rights.Queue(e.ctx, rights.Staff{ID: "test", Role: "privacy"}, false, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/policy"
 	"steward/internal/store"
@@ -94,13 +95,17 @@ type Params struct {
 
 // Request is one rights request.
 type Request struct {
-	ID              string
-	SubjectID       string
-	Type            Type
-	Scope           string // erasure scope
-	Params          Params
-	Corrections     map[string]string // rectification: field → corrected value
-	Reason          string            // the subject's explanation
+	ID        string
+	SubjectID string
+	Type      Type
+	Scope     string // erasure scope
+	Params    Params
+	// Corrections (rectification: field → corrected value) and Reason
+	// (the subject's explanation) are what the subject wrote: sealed at
+	// rest, and set only on a request read for someone who may read them
+	// (Mine, List, Review).
+	Corrections     map[string]string
+	Reason          string
 	Status          Status
 	Channel         string
 	FiledBy         string
@@ -124,6 +129,7 @@ type Request struct {
 
 	codeHash, tokenHash []byte
 	createdSubject      bool
+	reason, corrections door.Sealed
 }
 
 // Extended reports whether the deadline was extended.
@@ -218,6 +224,10 @@ func (s *Service) validate(ctx context.Context, f *Filing, channel string, hasAc
 	var err error
 	if f.Reason, err = cleanFree("reason", f.Reason, maxReason); err != nil {
 		return err
+	}
+	if (f.Reason != "" || len(f.Corrections) > 0) && s.pol.CategoryOfField(fieldRequest) == "" {
+		return fault.FieldError("reason", "the privacy policy declares no field %s, so what you write in a request cannot be kept: leave it out, or write to %s",
+			fieldRequest, s.pol.Controller.Contact)
 	}
 	if len(f.Corrections) > maxList {
 		return &fault.Error{Code: fault.TooLarge, Field: "corrections", Message: "too many corrections"}
@@ -379,15 +389,15 @@ func containsScope(list []policy.ErasureScope, s policy.ErasureScope) bool {
 	return false
 }
 
-const requestColumns = `id, subject_id, type, scope, params, corrections, reason, status, channel, filed_by, session_id,
+const requestColumns = `id, subject_id, type, scope, params, corrections_sealed, reason_sealed, status, channel, filed_by, session_id,
 	received_at, due_at, verify_by, verified_at, code_hash, code_expires_at, code_attempts, token_hash, extended_months,
 	extension_reason, needs_review, refusal_reason, progress, phase, result, created_subject, handled_by, completed_at, updated_at`
 
 func scanRequest(row interface{ Scan(...any) error }) (Request, error) {
 	var r Request
-	var typ, status, params, corrections, result string
+	var typ, status, params, result string
 	var verifyBy, verifiedAt, codeExp, completed sql.NullTime
-	err := row.Scan(&r.ID, &r.SubjectID, &typ, &r.Scope, &params, &corrections, &r.Reason, &status, &r.Channel, &r.FiledBy, &r.SessionID,
+	err := row.Scan(&r.ID, &r.SubjectID, &typ, &r.Scope, &params, &r.corrections, &r.reason, &status, &r.Channel, &r.FiledBy, &r.SessionID,
 		&r.ReceivedAt, &r.DueAt, &verifyBy, &verifiedAt, &r.codeHash, &codeExp, &r.CodeAttempts, &r.tokenHash, &r.ExtendedMonths,
 		&r.ExtensionReason, &r.NeedsReview, &r.RefusalReason, &r.Progress, &r.Phase, &result, &r.createdSubject, &r.HandledBy, &completed, &r.UpdatedAt)
 	if err != nil {
@@ -396,9 +406,6 @@ func scanRequest(row interface{ Scan(...any) error }) (Request, error) {
 	r.Type, r.Status = Type(typ), Status(status)
 	if err := json.Unmarshal([]byte(params), &r.Params); err != nil {
 		return Request{}, fmt.Errorf("rights: request %s params: %w", r.ID, err)
-	}
-	if err := json.Unmarshal([]byte(corrections), &r.Corrections); err != nil {
-		return Request{}, fmt.Errorf("rights: request %s corrections: %w", r.ID, err)
 	}
 	if result != "" {
 		r.Result = json.RawMessage(result)
@@ -436,17 +443,16 @@ func (s *Service) load(ctx context.Context, q store.Q, id string) (Request, erro
 	return r, nil
 }
 
+// insert stores a new request, sealing what the subject wrote in it.
 func (s *Service) insert(ctx context.Context, q store.Q, r Request) error {
 	params, _ := json.Marshal(r.Params)
-	corr := r.Corrections
-	if corr == nil {
-		corr = map[string]string{}
+	if err := s.sealWords(ctx, q, &r); err != nil {
+		return err
 	}
-	corrections, _ := json.Marshal(corr)
-	_, err := q.ExecContext(ctx, `INSERT INTO rights_requests (id, subject_id, type, scope, params, corrections, reason, status, channel, filed_by,
+	_, err := q.ExecContext(ctx, `INSERT INTO rights_requests (id, subject_id, type, scope, params, corrections_sealed, reason_sealed, status, channel, filed_by,
 		session_id, received_at, due_at, verify_by, verified_at, code_hash, code_expires_at, needs_review, created_subject, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
-		r.ID, r.SubjectID, string(r.Type), r.Scope, string(params), string(corrections), r.Reason, string(r.Status), r.Channel, r.FiledBy,
+		r.ID, r.SubjectID, string(r.Type), r.Scope, string(params), r.corrections, r.reason, string(r.Status), r.Channel, r.FiledBy,
 		r.SessionID, r.ReceivedAt, r.DueAt, nullTime(r.VerifyBy), nullTime(r.VerifiedAt), r.codeHash, nullTime(r.CodeExpiresAt),
 		r.NeedsReview, r.createdSubject, r.ReceivedAt)
 	if err != nil {
@@ -497,47 +503,87 @@ func hashSecret(id, secret string) []byte {
 	return h[:]
 }
 
-// List returns the subject's requests, newest first.
+// List returns the subject's requests, newest first, with what they wrote
+// in them opened for them.
 func (s *Service) List(ctx context.Context, subjectID string) ([]Request, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+requestColumns+` FROM rights_requests WHERE subject_id = $1 ORDER BY received_at DESC, id`, subjectID)
 	if err != nil {
 		return nil, fmt.Errorf("rights: list requests: %w", err)
 	}
-	defer rows.Close()
 	var out []Request
 	for rows.Next() {
 		r, err := scanRequest(rows)
 		if err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("rights: list requests: %w", err)
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rights: list requests: %w", err)
+	}
+	var v *door.View
+	for i := range out {
+		if out[i].reason.IsZero() && out[i].corrections.IsZero() {
+			continue
+		}
+		if v == nil {
+			if v, err = s.door.Subject(ctx, s.db, door.Subject(), subjectID); err != nil {
+				return nil, err
+			}
+		}
+		if err := openWords(ctx, v, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
-// Get returns a request, unaudited: for the engine's own use and tests.
-// Staff read requests through Review.
+// Get returns a request, unaudited, without what the subject wrote in it:
+// for the engine's own use and tests. Staff read requests through Review.
 func (s *Service) Get(ctx context.Context, id string) (Request, error) { return s.load(ctx, s.db, id) }
 
-// Review returns a request to staff (actor names them: "staff:ID", or
-// "cli"), with what the person wrote, and audits the reading first: when
-// the record cannot be written, nothing is shown.
-func (s *Service) Review(ctx context.Context, actor, id string) (Request, error) {
+// Review returns a request to staff, with what the person wrote opened
+// for subject-request in the reader's role: a role the policy does not
+// let name it is refused, and the refusal audited. The reading is audited
+// before anything is shown: when the record cannot be written, nothing is.
+func (s *Service) Review(ctx context.Context, by Staff, id string) (Request, error) {
+	use, err := by.use()
+	if err != nil {
+		return Request{}, err
+	}
 	r, err := s.load(ctx, s.db, id)
 	if err != nil {
 		return Request{}, err
 	}
-	if err := s.audit.Record(ctx, s.db, audit.Event{Actor: actor, Action: "staff.read", Subject: r.SubjectID,
+	if err := s.open(ctx, s.db, use, &r); err != nil {
+		return Request{}, err
+	}
+	if err := s.audit.Record(ctx, s.db, audit.Event{Actor: by.actor(), Action: "staff.read", Subject: r.SubjectID,
 		Detail: map[string]string{"view": "rights.request", "request": r.ID}}); err != nil {
 		return Request{}, err
 	}
 	return r, nil
 }
 
-// Mine returns the subject's own request. Another subject's request, or
-// none, is the same fault.NotFound, and the attempt is audited: requests
-// for one subject never reveal anything about another.
+// Mine returns the subject's own request, with what they wrote in it.
+// Another subject's request, or none, is the same fault.NotFound, and the
+// attempt is audited: requests for one subject never reveal anything
+// about another.
 func (s *Service) Mine(ctx context.Context, subjectID, id string) (Request, error) {
+	r, err := s.mine(ctx, subjectID, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if err := s.open(ctx, s.db, door.Subject(), &r); err != nil {
+		return Request{}, err
+	}
+	return r, nil
+}
+
+// mine is Mine without opening what the subject wrote.
+func (s *Service) mine(ctx context.Context, subjectID, id string) (Request, error) {
 	r, err := s.load(ctx, s.db, id)
 	if err == nil && r.SubjectID == subjectID {
 		return r, nil
@@ -552,15 +598,16 @@ func (s *Service) Mine(ctx context.Context, subjectID, id string) (Request, erro
 	return Request{}, errNoRequest()
 }
 
-// Queue returns requests for staff (actor names them), ordered by due
-// date: the open ones (received, verified, in progress) unless all is
-// set. The reading is audited.
-func (s *Service) Queue(ctx context.Context, actor string, all bool, limit int) ([]Request, error) {
+// Queue returns requests for staff, ordered by due date: the open ones
+// (received, verified, in progress) unless all is set. It names people by
+// id only: what they wrote stays sealed (Review opens it). The reading is
+// audited.
+func (s *Service) Queue(ctx context.Context, by Staff, all bool, limit int) ([]Request, error) {
 	out, err := s.queue(ctx, all, limit)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.audit.Record(ctx, s.db, audit.Event{Actor: actor, Action: "staff.read",
+	if err := s.audit.Record(ctx, s.db, audit.Event{Actor: by.actor(), Action: "staff.read",
 		Detail: map[string]string{"view": "rights.queue", "count": strconv.Itoa(len(out))}}); err != nil {
 		return nil, err
 	}

@@ -43,7 +43,8 @@ func Tables() []registry.Table {
 				"the corrections you asked for are cleared with the rest of your data.",
 			Columns: []registry.Column{
 				{Name: "id"}, {Name: "subject_id"}, {Name: "type"}, {Name: "scope"}, {Name: "params"},
-				{Name: "corrections", Field: "support_request"}, {Name: "reason", Field: "support_request"},
+				{Name: "corrections_sealed", Field: fieldRequest, Sensitive: true}, {Name: "reason_sealed", Field: fieldRequest, Sensitive: true},
+				{Name: "corrections", Field: fieldRequest, Legacy: true}, {Name: "reason", Field: fieldRequest, Legacy: true},
 				{Name: "status"}, {Name: "channel"}, {Name: "filed_by"}, {Name: "session_id"},
 				{Name: "received_at"}, {Name: "due_at"}, {Name: "verify_by"}, {Name: "verified_at"},
 				{Name: "code_hash", Hashed: true}, {Name: "code_expires_at"}, {Name: "code_attempts"}, {Name: "token_hash", Hashed: true},

@@ -215,6 +215,8 @@ func (e *env) seedRow(t registry.Table, subjectID, marker string, depth int) []s
 			continue
 		case decl.Legacy && !(c.notNull && !c.hasDefault):
 			continue // emptied at start-up once its value is sealed elsewhere
+		case decl.Legacy:
+			v = "" // NOT NULL without a default: the empty value the owner writes
 		case c.name == t.SubjectColumn && t.Personal():
 			v = subjectID
 		case c.refTable != "":

@@ -1,14 +1,18 @@
 package subject_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
+	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/door"
 	"steward/internal/door/doortest"
+	"steward/internal/fault"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 	"steward/internal/subject"
@@ -71,8 +75,8 @@ func TestPolicyAcceptances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		accept(guest.ID, 4, "link")
-		accept(guest.ID, 5, "link")
+		accept(guest.ID, 4, "email_link")
+		accept(guest.ID, 5, "email_link")
 		if err := db.InTx(ctx, func(tx *sql.Tx) error { return s.Merge(ctx, tx, guest.ID, m.ID) }); err != nil {
 			t.Fatal(err)
 		}
@@ -85,6 +89,153 @@ func TestPolicyAcceptances(t *testing.T) {
 		}
 		if one, many := bound(guest.ID); one != 5 || many != 5 {
 			t.Errorf("the merged id answers bound by %d and %d, want the survivor's 5", one, many)
+		}
+	})
+}
+
+// rowBytes returns every stored byte of the rows a query selects, for
+// checking that no plaintext of a personal value is at rest.
+func rowBytes(t *testing.T, db *store.DB, query string, args ...any) []byte {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []byte
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			switch x := v.(type) {
+			case []byte:
+				out = append(out, x...)
+			case string:
+				out = append(out, x...)
+			default:
+				out = fmt.Appendf(out, "%v", x)
+			}
+			out = append(out, 0)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestAcceptanceEvidenceSealed: the browser family and network of an
+// acceptance are at rest only as ciphertext under the subject's key; the
+// subject reads them back; a staff role whose purposes do not reach the
+// category is refused, and the refusal is audited; a method no code
+// writes is refused before the database.
+func TestAcceptanceEvidenceSealed(t *testing.T) {
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := subject.NewStore(db, clock.NewFake(t0))
+		d := doortest.New(t, db, clock.NewFake(t0), nil, s)
+		m, err := s.Create(ctx, db, d, door.Subject(), subject.KindMember, "ann@example.org", "signup", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const ua, network = "Plantedbrowser-8c1e", "Plantednet-5d2f"
+		if err := s.AcceptPolicy(ctx, db, m.ID, subject.PolicyAcceptance{PolicyVersion: 2, PolicyHash: "h2", Method: "form",
+			UserAgentFamily: ua, Network: network}); err != nil {
+			t.Fatal(err)
+		}
+		raw := rowBytes(t, db, `SELECT * FROM subject_policy_acceptances WHERE subject_id = $1`, m.ID)
+		for _, v := range []string{ua, network} {
+			if bytes.Contains(raw, []byte(v)) {
+				t.Errorf("the row holds %q in plaintext", v)
+			}
+		}
+		got, err := s.PolicyAcceptances(ctx, db, m.ID)
+		if err != nil || len(got) != 1 || got[0].UserAgentFamily != ua || got[0].Network != network {
+			t.Fatalf("the subject reads %+v, %v; want the evidence back", got, err)
+		}
+
+		var sealed door.Sealed
+		if err := db.QueryRowContext(ctx, `SELECT network_sealed FROM subject_policy_acceptances WHERE subject_id = $1`, m.ID).Scan(&sealed); err != nil {
+			t.Fatal(err)
+		}
+		v, err := d.Subject(ctx, db, door.Staff("s_staff", "analyst", "measure"), m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Open(ctx, "consent", sealed); !fault.Is(err, fault.PurposeDenied) {
+			t.Errorf("an analyst opening the evidence: %v, want purpose_denied", err)
+		}
+		d.Close(ctx)
+		entries, err := audit.New(db, clock.NewFake(t0)).ForSubject(ctx, db, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		audited := false
+		for _, e := range entries {
+			audited = audited || (e.Action == "guard.denied" && e.Actor == "staff:s_staff")
+		}
+		if !audited {
+			t.Errorf("the analyst's refusal is not in the audit log: %+v", entries)
+		}
+
+		if err := s.AcceptPolicy(ctx, db, m.ID, subject.PolicyAcceptance{PolicyVersion: 3, PolicyHash: "h3", Method: "carrier pigeon"}); fault.FieldOf(err) != "method" {
+			t.Errorf("an unknown method: %v, want a field error on method", err)
+		}
+	})
+}
+
+// TestResealAcceptances: evidence an earlier release kept in plaintext is
+// sealed by Reseal and the plaintext emptied; the subject still reads it;
+// a second run finds nothing; and after the subject's keys are destroyed
+// a plaintext copy that comes back (a restore) is dropped, not sealed.
+func TestResealAcceptances(t *testing.T) {
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := subject.NewStore(db, clock.NewFake(t0))
+		d := doortest.New(t, db, clock.NewFake(t0), nil, s)
+		m, err := s.Create(ctx, db, d, door.Subject(), subject.KindMember, "ann@example.org", "signup", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO subject_policy_acceptances (subject_id, policy_version, policy_hash, method, ua_family, network, accepted_at)
+			VALUES ($1, 2, 'h2', 'form', 'Oldbrowser', '192.0.2.0/24', $2), ($1, 3, 'h3', 'api', '', '', $2)`, m.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Reseal(ctx, d)
+		if err != nil || n != 1 {
+			t.Fatalf("reseal = %d, %v; want the one row with evidence", n, err)
+		}
+		if raw := rowBytes(t, db, `SELECT * FROM subject_policy_acceptances`); bytes.Contains(raw, []byte("Oldbrowser")) || bytes.Contains(raw, []byte("192.0.2.0/24")) {
+			t.Error("plaintext evidence left after Reseal")
+		}
+		got, err := s.PolicyAcceptances(ctx, db, m.ID)
+		if err != nil || len(got) != 2 || got[0].UserAgentFamily != "Oldbrowser" || got[0].Network != "192.0.2.0/24" || got[1].Network != "" {
+			t.Fatalf("after Reseal the subject reads %+v, %v", got, err)
+		}
+		if n, err := s.Reseal(ctx, d); err != nil || n != 0 {
+			t.Errorf("second reseal = %d, %v", n, err)
+		}
+		if _, err := d.ShredAll(ctx, db, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE subject_policy_acceptances SET ua_family = 'Oldbrowser' WHERE subject_id = $1 AND policy_version = 2`, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Reseal(ctx, d); err != nil || n != 1 {
+			t.Errorf("reseal after erasure = %d, %v", n, err)
+		}
+		if raw := rowBytes(t, db, `SELECT * FROM subject_policy_acceptances`); bytes.Contains(raw, []byte("Oldbrowser")) {
+			t.Error("the restored plaintext survived Reseal after erasure")
+		}
+		if got, err := s.PolicyAcceptances(ctx, db, m.ID); err != nil || len(got) != 2 || got[0].UserAgentFamily != "" {
+			t.Errorf("after erasure the evidence reads %+v, %v; want it gone", got, err)
 		}
 	})
 }

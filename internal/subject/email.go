@@ -76,8 +76,18 @@ const resealBatch = 200
 // and its plaintext emptied in the same statement, in batches of one
 // transaction each, so an interrupted run leaves every row either done or
 // untouched and the next run carries on; no address is ever stored twice
-// in plaintext. It returns how many it converted.
+// in plaintext. Then it seals the evidence of policy acceptances the same
+// way. It returns how many rows it converted.
 func (s *Store) Reseal(ctx context.Context, d *door.Door) (int, error) {
+	n, err := s.resealEmails(ctx, d)
+	if err != nil {
+		return n, err
+	}
+	a, err := s.resealAcceptances(ctx, d)
+	return n + a, err
+}
+
+func (s *Store) resealEmails(ctx context.Context, d *door.Door) (int, error) {
 	total := 0
 	for {
 		n := 0

@@ -101,6 +101,10 @@ type MergeHook func(ctx context.Context, tx *sql.Tx, from, into string) error
 type Store struct {
 	db    *store.DB
 	clock clock.Clock
+	// door seals and opens what the store keeps beside the state (the
+	// evidence of acceptances). The door reads subjects' state from this
+	// store, so it is built after it and handed over with SealWith.
+	door *door.Door
 
 	mu    sync.Mutex
 	hooks []MergeHook
@@ -108,8 +112,17 @@ type Store struct {
 	stateStmt atomic.Pointer[sql.Stmt]
 }
 
-// NewStore returns a subject store on db.
+// NewStore returns a subject store on db. Give it its door with SealWith
+// before it records acceptances.
 func NewStore(db *store.DB, c clock.Clock) *Store { return &Store{db: db, clock: c} }
+
+// SealWith gives the store the door built on it, at start-up, before the
+// first request.
+func (s *Store) SealWith(d *door.Door) { s.door = d }
+
+// Door is the door the store was given (nil before SealWith): packages
+// built on the store seal through the same door.
+func (s *Store) Door() *door.Door { return s.door }
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -182,7 +195,9 @@ func Tables() []registry.Table {
 			Description: "The person's explicit acceptance of a policy version that reduced their rights, with coarse evidence.",
 			Columns: []registry.Column{
 				{Name: "subject_id"}, {Name: "policy_version"}, {Name: "policy_hash"}, {Name: "method", Field: "consent"},
-				{Name: "ua_family", Field: "consent"}, {Name: "network", Field: "consent"}, {Name: "accepted_at"},
+				{Name: "ua_family_sealed", Field: "consent", Sensitive: true}, {Name: "network_sealed", Field: "consent", Sensitive: true},
+				{Name: "ua_family", Field: "consent", Legacy: true}, {Name: "network", Field: "consent", Legacy: true},
+				{Name: "accepted_at"},
 			},
 		},
 	}

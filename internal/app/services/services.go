@@ -107,6 +107,7 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 		States: s.Subjects, Audit: s.Audit, Master: master}); err != nil {
 		return nil, err
 	}
+	s.Subjects.SealWith(s.Door)
 	s.Jobs = jobs.NewRunner(db, clk, log)
 	if s.Outbox, err = mail.NewOutbox(db, clk, s.Jobs, mail.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom}, log); err != nil {
 		return nil, err
@@ -125,10 +126,12 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 	if err := s.openConsent(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if err := s.reseal(ctx); err != nil {
+	if err := s.openRights(cfg); err != nil {
 		return nil, err
 	}
-	if err := s.openRights(cfg); err != nil {
+	// Before anything serves or runs a job, and once every store is
+	// built: nothing above reads a personal value.
+	if err := s.reseal(ctx); err != nil {
 		return nil, err
 	}
 	s.Metrics = prometheus.NewRegistry()
@@ -140,10 +143,11 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 }
 
 // reseal seals what an earlier release kept in plaintext (addresses,
-// account fields, session details, subscription pages and clicked links)
-// and empties the plaintext columns, then compacts the database: that
-// release changed and deleted rows without secure_delete, so older copies
-// of these values lie in the file's free space.
+// acceptances, account fields, session details, subscription pages and
+// clicked links, the consent ledger, what people wrote in rights
+// requests) and empties the plaintext columns, then compacts the
+// database: that release changed and deleted rows without secure_delete,
+// so older copies of these values lie in the file's free space.
 func (s *Services) reseal(ctx context.Context) error {
 	steps := []struct {
 		name string
@@ -152,6 +156,8 @@ func (s *Services) reseal(ctx context.Context) error {
 		{"subjects", func(ctx context.Context) (int, error) { return s.Subjects.Reseal(ctx, s.Door) }},
 		{"identity", s.Identity.Reseal},
 		{"newsletters", s.Newsletters.Reseal},
+		{"consent_records", s.Consent.Reseal},
+		{"rights_requests", s.Rights.Reseal},
 	}
 	total, counts := 0, []any{}
 	for _, st := range steps {
@@ -221,7 +227,7 @@ func (s *Services) openConsent(ctx context.Context, cfg Config) error {
 		return err
 	}
 	base := cfg.base()
-	if s.Consent, err = consent.New(consent.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Subjects: s.Subjects, Audit: s.Audit,
+	if s.Consent, err = consent.New(consent.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Subjects: s.Subjects, Door: s.Door, Audit: s.Audit,
 		Signer: signer, Policy: s.Policy, BaseURL: base}); err != nil {
 		return err
 	}

@@ -29,8 +29,9 @@ func Master(t testing.TB) *door.Master {
 	return m
 }
 
-// New opens a door on db for pol (nil: the embedded examples/mixi.yaml).
-// subjects may be nil (a store on db is made).
+// New opens a door on db for pol (nil: the embedded examples/mixi.yaml)
+// and, as the app does, hands it to the subject store it reads states
+// from. subjects may be nil (a store on db is made).
 func New(t testing.TB, db *store.DB, clk clock.Clock, pol *policy.Policy, subjects *subject.Store) *door.Door {
 	t.Helper()
 	ctx := context.Background()
@@ -60,6 +61,7 @@ func New(t testing.TB, db *store.DB, clk clock.Clock, pol *policy.Policy, subjec
 		t.Fatalf("doortest: %v", err)
 	}
 	t.Cleanup(func() { d.Close(context.Background()) })
+	subjects.SealWith(d)
 	return d
 }
 
