@@ -63,12 +63,13 @@ func newEnv(t testing.TB, db *store.DB, pol any, tune ...func(*identity.Config))
 	c := clock.NewFake(start)
 	log := slog.New(slog.DiscardHandler)
 	runner := jobs.NewRunner(db, c, log)
-	outbox, err := mail.NewOutbox(db, c, runner, mail.Config{From: "Steward <steward@example.org>"}, log)
+	subjects := subject.NewStore(db, c)
+	d := doortest.New(t, db, c, p, subjects)
+	outbox, err := mail.NewOutbox(db, c, runner, d, mail.Config{From: "Steward <steward@example.org>"}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subjects := subject.NewStore(db, c)
-	e := &env{t: t, db: db, clock: c, subjects: subjects, door: doortest.New(t, db, c, p, subjects),
+	e := &env{t: t, db: db, clock: c, subjects: subjects, door: d,
 		audit: audit.New(db, c), outbox: outbox, policy: p, seen: map[string]bool{}}
 	e.cfg = identity.Config{Argon2: fastArgon2}
 	e.cfg.Limits = identity.DefaultLimits
@@ -211,7 +212,7 @@ var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_-]{43})`)
 // mails returns the outbox messages to an address, oldest first.
 func (e *env) mails(to string) []mail.Stored {
 	e.t.Helper()
-	all, err := e.outbox.List(context.Background(), 1000)
+	all, err := e.outbox.List(context.Background(), mail.AsRecipient, 1000)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"steward/internal/mail"
+	"steward/internal/policy"
 	"steward/internal/store"
 )
 
@@ -43,7 +44,9 @@ func maskEmail(e string) string {
 }
 
 func (s *Service) send(ctx context.Context, q store.Q, subjectID, to, kind, subj, text string) error {
-	_, err := s.outbox.Enqueue(ctx, q, mail.Message{SubjectID: subjectID, To: to, Subject: subj, Text: text, Kind: kind})
+	// Account mail keeps the account secure: confirmations, resets and
+	// warnings of changes.
+	_, err := s.outbox.Enqueue(ctx, q, mail.Message{SubjectID: subjectID, To: to, Subject: subj, Text: text, Kind: kind, Purpose: policy.Security})
 	if err != nil {
 		return fmt.Errorf("identity: mail %s: %w", kind, err)
 	}

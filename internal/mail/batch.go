@@ -3,12 +3,12 @@ package mail
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"steward/internal/fault"
+	"steward/internal/door"
 	"steward/internal/jobs"
 	"steward/internal/store"
 )
@@ -22,30 +22,55 @@ func priorityOf(campaign bool) int {
 	return 0
 }
 
-// outboxRow is one message as EnqueueBatch stores it, in the order of
-// insertColumns; status, created_at and batch_id are the batch's.
-type outboxRow [13]string
+// outboxRow is one message as insertMessages stores it; status,
+// created_at and batch_id are the batch's.
+type outboxRow struct {
+	id, subjectID, kind, purpose, listID, campaignID, messageID string
+	sealed
+}
 
-const insertColumns = `INSERT INTO mail_outbox (id, subject_id, kind, to_addr, subject, body_text, body_html, headers, list_id,
-	unsubscribe_url, unsubscribe_mailto, campaign_id, message_id, status, attempts, last_error, created_at, batch_id) `
+// textColumns and sealedColumns are how many of each an outboxRow fills.
+const (
+	textColumns   = 7
+	sealedColumns = 7
+	rowParams     = textColumns + sealedColumns + 3 // and status, created_at, batch_id
+)
+
+func (r outboxRow) texts() [textColumns]string {
+	return [textColumns]string{r.id, r.subjectID, r.kind, r.purpose, r.listID, r.campaignID, r.messageID}
+}
+
+func (r outboxRow) seals() [sealedColumns]door.Sealed {
+	return [sealedColumns]door.Sealed{r.to, r.subject, r.text, r.html, r.headers, r.unsubURL, r.unsubMailto}
+}
+
+// insertColumns names the columns of a stored message, in the order of
+// outboxRow's texts and seals, then the batch's, then the plaintext
+// columns of an earlier release, which stay empty.
+const insertColumns = `INSERT INTO mail_outbox (id, subject_id, kind, purpose, list_id, campaign_id, message_id,
+	to_addr_sealed, subject_sealed, body_text_sealed, body_html_sealed, headers_sealed, unsubscribe_url_sealed, unsubscribe_mailto_sealed,
+	status, created_at, batch_id, to_addr, subject, body_text, headers, attempts, last_error) `
+
+// emptyLegacy fills the plaintext columns and the delivery counters.
+const emptyLegacy = `'', '', '', '', 0, ''`
 
 // insertUnnest stores a whole batch in one statement on PostgreSQL: one
 // array per column, so the statement is parsed and planned once however
 // many messages there are.
-const insertUnnest = insertColumns + `SELECT t.*, $14::text, 0, '', $15::timestamptz, $16::text
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-		$10::text[], $11::text[], $12::text[], $13::text[]) AS t`
+const insertUnnest = insertColumns + `SELECT t.*, $15::text, $16::timestamptz, $17::text, ` + emptyLegacy + `
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+		$8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[], $12::bytea[], $13::bytea[], $14::bytea[]) AS t`
 
-// valuesRows is how many messages one INSERT stores on SQLite: with 16
+// valuesRows is how many messages one INSERT stores on SQLite: with 17
 // parameters a row, 100 rows stay far below its parameter limit, and a
 // campaign batch of 500 is five executions of one prepared statement.
 const valuesRows = 100
 
 // insertValues renders the INSERT of n rows for SQLite. Its parameters are
 // plain "?": SQLite looks "$N" names up by a linear search while parsing,
-// which for a statement of 1,600 parameters costs more than the rows.
+// which for a statement of 1,700 parameters costs more than the rows.
 func insertValues(n int) string {
-	row := "(" + strings.Repeat("?, ", 14) + "0, '', ?, ?)"
+	row := "(" + strings.Repeat("?, ", rowParams) + emptyLegacy + ")"
 	var b strings.Builder
 	b.Grow(len(insertColumns) + 8 + n*(len(row)+2))
 	b.WriteString(insertColumns)
@@ -64,95 +89,140 @@ type preparer interface {
 }
 
 // EnqueueBatch is Enqueue for many messages, for bulk mail such as one
-// batch of a campaign. Every message is validated first: an invalid one
-// fails the call with an invalid fault naming its field and position, and
-// nothing is stored. The messages are stored with multi-row inserts, and
-// when SMTP is configured their delivery is ONE job for the batch, which
-// sends them one after another, each claimed on its own (so none is sent
-// twice), each paced by the send rate and checked by BeforeSend. The job
-// runs behind transactional mail when every message belongs to a campaign.
-// All within q, like Enqueue. It returns the outbox ids in the order of ms.
+// batch of a campaign. Every message is validated and sealed first: an
+// invalid one fails the call with an invalid fault naming its field and
+// position, one the door refuses with the door's error, and nothing is
+// stored. The messages are stored with multi-row inserts, and when SMTP is
+// configured their delivery is ONE job for the batch, which sends them one
+// after another, each claimed on its own (so none is sent twice), each
+// paced by the send rate, checked by BeforeSend and opened through the
+// door. The job runs behind transactional mail when every message belongs
+// to a campaign. All within q, like Enqueue. It returns the outbox ids in
+// the order of ms.
 func (o *Outbox) EnqueueBatch(ctx context.Context, q store.Q, ms []Message) ([]string, error) {
+	ids, _, err := o.enqueueBatch(ctx, q, ms, false)
+	return ids, err
+}
+
+// EnqueueUsable is EnqueueBatch for bulk mail in which one unusable
+// message (an address the outbox refuses, a recipient the door no longer
+// lets the purpose reach) must not stop the others: it returns the outbox
+// ids in the order of ms, with "" for each message refused, and queues the
+// rest as one batch.
+func (o *Outbox) EnqueueUsable(ctx context.Context, q store.Q, ms []Message) ([]string, error) {
+	ids, _, err := o.enqueueBatch(ctx, q, ms, true)
+	return ids, err
+}
+
+// Why a message of a bulk send was not queued (stored in its record).
+const (
+	reasonUnusable = "address not usable"
+	reasonErased   = "erased"
+)
+
+// enqueueBatch stores ms as one batch. With usable, a message that cannot
+// be queued is left out, with the reason at its position in why; without,
+// it fails the call.
+func (o *Outbox) enqueueBatch(ctx context.Context, q store.Q, ms []Message, usable bool) (ids, why []string, err error) {
 	if len(ms) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	now := o.clock.Now()
 	status := StatusHeld
 	if o.Configured() {
 		status = StatusQueued
 	}
-	batch := newRowID(now)
-	domain := domainOf(o.from.Address)
-	ids := make([]string, len(ms))
-	rows := make([]outboxRow, len(ms))
-	campaign := true
+	ids, why = make([]string, len(ms)), make([]string, len(ms))
+	refuse := func(i int, reason string, err error) error {
+		if usable {
+			why[i] = reason
+			return nil
+		}
+		return fmt.Errorf("mail: message %d of %d: %w", i+1, len(ms), err)
+	}
+	norm := make([]Message, len(ms))
+	byPurpose := map[string][]int{}
+	var purposes []string
 	var memo batchMemo
 	for i, m := range ms {
-		m, err := normalizeWith(m, &memo)
+		m, err := o.validate(m, &memo)
 		if err != nil {
-			return nil, fmt.Errorf("mail: message %d of %d: %w", i+1, len(ms), err)
-		}
-		headers := "null"
-		if len(m.Headers) > 0 {
-			b, err := json.Marshal(m.Headers)
-			if err != nil {
-				return nil, fmt.Errorf("mail: encode headers: %w", err)
+			if err := refuse(i, reasonUnusable, err); err != nil {
+				return nil, nil, err
 			}
-			headers = string(b)
+			continue
 		}
-		var unsubURL, unsubMailto string
-		if m.Unsubscribe != nil {
-			unsubURL, unsubMailto = m.Unsubscribe.URL, m.Unsubscribe.Mailto
+		norm[i] = m
+		if _, ok := byPurpose[m.Purpose]; !ok {
+			purposes = append(purposes, m.Purpose)
 		}
-		ids[i] = newRowID(now)
-		campaign = campaign && m.CampaignID != ""
-		rows[i] = outboxRow{ids[i], m.SubjectID, m.Kind, m.To, m.Subject, m.Text, m.HTML, headers, m.ListID,
-			unsubURL, unsubMailto, m.CampaignID, "<" + newID() + "@" + domain + ">"}
+		byPurpose[m.Purpose] = append(byPurpose[m.Purpose], i)
+	}
+	// Each message is sealed through the door for its purpose: one batch
+	// of views (states and keys in a few queries) per purpose.
+	batch := newRowID(now)
+	domain := domainOf(o.from.Address)
+	rows := make([]outboxRow, 0, len(ms))
+	campaign := true
+	for _, purpose := range purposes {
+		idx := byPurpose[purpose]
+		subjects := make([]string, len(idx))
+		for k, i := range idx {
+			subjects[k] = norm[i].SubjectID
+		}
+		people, err := o.door.Subjects(ctx, q, door.System(purpose), subjects)
+		if err != nil {
+			return nil, nil, fmt.Errorf("mail: seal messages: %w", err)
+		}
+		for _, i := range idx {
+			m := norm[i]
+			v, err := people.View(m.SubjectID)
+			if err != nil {
+				if err := refuse(i, withheldUnknown, err); err != nil {
+					return nil, nil, err
+				}
+				continue
+			}
+			sm, err := o.sealFor(ctx, q, v, m)
+			if den, ok := door.IsDenied(err); ok {
+				if err := refuse(i, den.Reason.String(), err); err != nil {
+					return nil, nil, err
+				}
+				continue
+			}
+			if errors.Is(err, door.ErrShredded) {
+				if err := refuse(i, reasonErased, err); err != nil {
+					return nil, nil, err
+				}
+				continue
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("mail: seal messages: %w", err)
+			}
+			ids[i] = newRowID(now)
+			rows = append(rows, outboxRow{id: ids[i], subjectID: m.SubjectID, kind: m.Kind, purpose: m.Purpose, listID: m.ListID,
+				campaignID: m.CampaignID, messageID: "<" + newID() + "@" + domain + ">", sealed: sm})
+			campaign = campaign && m.CampaignID != ""
+		}
+	}
+	if len(rows) == 0 {
+		return ids, why, nil
 	}
 	if err := o.insertMessages(ctx, q, rows, status, now, batch); err != nil {
-		return nil, fmt.Errorf("mail: store messages: %w", err)
+		return nil, nil, fmt.Errorf("mail: store messages: %w", err)
 	}
 	if !o.Configured() {
-		o.log.Info("mail: messages held (no SMTP server)", "batch", batch, "messages", len(ms))
-		return ids, nil
+		o.log.Info("mail: messages held (no SMTP server)", "batch", batch, "messages", len(rows))
+		return ids, why, nil
 	}
 	if err := o.enqueueBatchJob(ctx, q, batch, campaign); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !isTx(q) {
 		o.jobs.Wake()
 	}
-	o.log.Debug("mail: batch queued", "batch", batch, "messages", len(ms))
-	return ids, nil
-}
-
-// EnqueueUsable is EnqueueBatch for bulk mail in which one unusable
-// message (an address the outbox refuses, say) must not stop the others:
-// it returns the outbox ids in the order of ms, with "" for each message
-// refused as invalid, and queues the rest as one batch.
-func (o *Outbox) EnqueueUsable(ctx context.Context, q store.Q, ms []Message) ([]string, error) {
-	ids, err := o.EnqueueBatch(ctx, q, ms)
-	if !fault.Is(err, fault.Invalid) {
-		return ids, err
-	}
-	// EnqueueBatch validates before it stores: nothing was written.
-	var usable []Message
-	var at []int
-	for i, m := range ms {
-		if _, err := normalize(m); err == nil {
-			usable = append(usable, m)
-			at = append(at, i)
-		}
-	}
-	got, err := o.EnqueueBatch(ctx, q, usable)
-	if err != nil {
-		return nil, err
-	}
-	ids = make([]string, len(ms))
-	for k, i := range at {
-		ids[i] = got[k]
-	}
-	return ids, nil
+	o.log.Debug("mail: batch queued", "batch", batch, "messages", len(rows))
+	return ids, why, nil
 }
 
 // insertMessages stores rows: on PostgreSQL in one statement of arrays,
@@ -160,15 +230,27 @@ func (o *Outbox) EnqueueUsable(ctx context.Context, q store.Q, ms []Message) ([]
 // prepared once when it runs more than once.
 func (o *Outbox) insertMessages(ctx context.Context, q store.Q, rows []outboxRow, status string, now time.Time, batch string) error {
 	if o.db.Engine == store.Postgres {
-		var cols [len(outboxRow{})][]string
-		for c := range cols {
-			cols[c] = make([]string, len(rows))
-			for i := range rows {
-				cols[c][i] = rows[i][c]
+		var texts [textColumns][]string
+		var seals [sealedColumns][][]byte
+		for c := range texts {
+			texts[c] = make([]string, len(rows))
+		}
+		for c := range seals {
+			seals[c] = make([][]byte, len(rows))
+		}
+		for i, r := range rows {
+			for c, v := range r.texts() {
+				texts[c][i] = v
+			}
+			for c, v := range r.seals() {
+				seals[c][i] = sealedBytes(v)
 			}
 		}
-		args := make([]any, 0, len(cols)+3)
-		for _, c := range cols {
+		args := make([]any, 0, rowParams)
+		for _, c := range texts {
+			args = append(args, c)
+		}
+		for _, c := range seals {
 			args = append(args, c)
 		}
 		_, err := q.ExecContext(ctx, insertUnnest, append(args, status, now, batch)...)
@@ -184,9 +266,12 @@ func (o *Outbox) insertMessages(ctx context.Context, q store.Q, rows []outboxRow
 	}
 	for start := 0; start < len(rows); start += valuesRows {
 		part := rows[start:min(start+valuesRows, len(rows))]
-		args := make([]any, 0, len(part)*(len(outboxRow{})+3))
+		args := make([]any, 0, len(part)*rowParams)
 		for _, r := range part {
-			for _, v := range r {
+			for _, v := range r.texts() {
+				args = append(args, v)
+			}
+			for _, v := range r.seals() {
 				args = append(args, v)
 			}
 			args = append(args, status, now, batch)
@@ -202,6 +287,14 @@ func (o *Outbox) insertMessages(ctx context.Context, q store.Q, rows []outboxRow
 		}
 	}
 	return nil
+}
+
+// sealedBytes is the ciphertext a Sealed stores (nil for none), for an
+// array parameter.
+func sealedBytes(s door.Sealed) []byte {
+	v, _ := s.Value()
+	b, _ := v.([]byte)
+	return b
 }
 
 func (o *Outbox) enqueueBatchJob(ctx context.Context, q store.Q, batch string, campaign bool) error {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"steward/internal/clock"
+	"steward/internal/door/doortest"
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/mail"
@@ -23,7 +24,7 @@ import (
 func campaignMsg(i int, campaign string) mail.Message {
 	to := fmt.Sprintf("reader%d@example.org", i)
 	return mail.Message{SubjectID: fmt.Sprintf("sub_%d", i), To: to, Subject: "News", Text: "Hello " + to, Kind: "campaign",
-		CampaignID: campaign, ListID: "updates.site.example",
+		Purpose: "marketing", CampaignID: campaign, ListID: "updates.site.example",
 		Unsubscribe: &mail.Unsubscribe{URL: fmt.Sprintf("https://site.example/newsletters/unsubscribe?token=t%d", i)}}
 }
 
@@ -51,6 +52,7 @@ func TestEnqueueBatch(t *testing.T) {
 		for i := range ms {
 			ms[i] = campaignMsg(i, "c1")
 		}
+		seed(t, db, ms...)
 		var ids []string
 		if err := db.InTx(ctx, func(tx *sql.Tx) error {
 			var err error
@@ -99,7 +101,7 @@ func TestEnqueueBatch(t *testing.T) {
 		}
 
 		// One invalid message refuses the batch and stores nothing.
-		bad := []mail.Message{campaignMsg(900, "c2"), campaignMsg(901, "c2"), campaignMsg(902, "c2")}
+		bad := seed(t, db, campaignMsg(900, "c2"), campaignMsg(901, "c2"), campaignMsg(902, "c2"))
 		bad[2].To = "x@example.org\r\nBcc: eve@example.org"
 		_, err := e.outbox.EnqueueBatch(ctx, db, bad)
 		if !fault.Is(err, fault.Invalid) || fault.FieldOf(err) != "to" || !strings.Contains(err.Error(), "3 of 3") {
@@ -119,7 +121,7 @@ func TestEnqueueBatch(t *testing.T) {
 			{"campaign_id", func(m *mail.Message) { m.CampaignID = "a b" }},
 			{"list_id", func(m *mail.Message) { m.ListID = "not a list id" }},
 		} {
-			ms := []mail.Message{campaignMsg(910, "c3"), campaignMsg(911, "c3")}
+			ms := seed(t, db, campaignMsg(910, "c3"), campaignMsg(911, "c3"))
 			c.edit(&ms[1])
 			if _, err := e.outbox.EnqueueBatch(ctx, db, ms); !fault.Is(err, fault.Invalid) || fault.FieldOf(err) != c.field {
 				t.Errorf("second message with a bad %s: %v (field %q), want invalid", c.field, err, fault.FieldOf(err))
@@ -135,7 +137,7 @@ func TestEnqueueBatchHeldWithoutSMTP(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, mail.Config{}, quiet())
-		ids, err := e.outbox.EnqueueBatch(context.Background(), db, []mail.Message{campaignMsg(1, "c"), basic("t@example.org")})
+		ids, err := e.outbox.EnqueueBatch(context.Background(), db, seed(t, db, campaignMsg(1, "c"), basic("t@example.org")))
 		if err != nil || len(ids) != 2 {
 			t.Fatal(ids, err)
 		}
@@ -159,7 +161,7 @@ func TestEnqueueUsableSkipsTheUnusable(t *testing.T) {
 		ctx := context.Background()
 		srv := mailtest.Start(t)
 		e := newEnv(t, db, mail.Config{SMTPURL: srv.URL()}, quiet())
-		ms := []mail.Message{campaignMsg(1, "c"), campaignMsg(2, "c"), campaignMsg(3, "c")}
+		ms := seed(t, db, campaignMsg(1, "c"), campaignMsg(2, "c"), campaignMsg(3, "c"))
 		ms[1].To = "not an address"
 		if _, err := e.outbox.EnqueueBatch(ctx, db, ms); err == nil {
 			t.Fatal("EnqueueBatch took an unusable address")
@@ -201,6 +203,7 @@ func TestBatchRetryNeverSendsTwice(t *testing.T) {
 		for i := range ms {
 			ms[i] = campaignMsg(i, "c1")
 		}
+		seed(t, db, ms...)
 		srv.Reject(ms[2].To, 451, "mailbox busy")
 		srv.Reject(ms[4].To, 550, "no such user")
 		ids, err := e.outbox.EnqueueBatch(ctx, db, ms)
@@ -265,7 +268,7 @@ func TestBatchGivesUpOnLastAttempt(t *testing.T) {
 		srv := mailtest.Start(t)
 		e := newEnv(t, db, mail.Config{SMTPURL: srv.URL()}, quiet())
 		srv.Stop()
-		ids, err := e.outbox.EnqueueBatch(context.Background(), db, []mail.Message{campaignMsg(1, "c"), campaignMsg(2, "c"), campaignMsg(3, "c")})
+		ids, err := e.outbox.EnqueueBatch(context.Background(), db, seed(t, db, campaignMsg(1, "c"), campaignMsg(2, "c"), campaignMsg(3, "c")))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,7 +319,7 @@ func TestBeforeSend(t *testing.T) {
 			_, err := q.ExecContext(ctx, `INSERT INTO check_log (outbox_id) VALUES ($1)`, m.ID)
 			return true, "objection to direct-marketing", err
 		})
-		batch, err := e.outbox.EnqueueBatch(ctx, db, []mail.Message{campaignMsg(1, "c"), campaignMsg(2, "c"), campaignMsg(3, "c")})
+		batch, err := e.outbox.EnqueueBatch(ctx, db, seed(t, db, campaignMsg(1, "c"), campaignMsg(2, "c"), campaignMsg(3, "c")))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,13 +399,15 @@ func TestRestartWithSMTPSendsHeldMail(t *testing.T) {
 			t.Helper()
 			cfg.From = "Example Site <privacy@site.example>"
 			r := jobs.NewRunner(db, clk, quiet())
-			o, err := mail.NewOutbox(db, clk, r, cfg, quiet())
+			o, err := mail.NewOutbox(db, clk, r, doortest.New(t, db, clk, nil, nil), cfg, quiet())
 			if err != nil {
 				t.Fatal(err)
 			}
 			return o, r
 		}
 		// First run: no SMTP server.
+		seed(t, db, basic("stale@example.org"), basic("reset@example.org"), campaignMsg(1, "c"), campaignMsg(2, "c"),
+			basic("queued@example.org"), basic("late@example.org"))
 		held, _ := open(mail.Config{})
 		stale, err := held.Enqueue(ctx, db, basic("stale@example.org"))
 		if err != nil {
@@ -472,13 +477,14 @@ func TestBatchHandsOverToUrgentMail(t *testing.T) {
 		srv := mailtest.Start(t)
 		e := newEnv(t, db, mail.Config{SMTPURL: srv.URL()}, quiet())
 		mail.SetBatchSlice(e.outbox, time.Nanosecond) // one message per job
+		seed(t, db, basic("reset@example.org"))
 		var once sync.Once
 		e.outbox.BeforeSend("campaign", func(ctx context.Context, q store.Q, m mail.Stored) (bool, string, error) {
 			var err error
 			once.Do(func() { _, err = e.outbox.Enqueue(ctx, q, basic("reset@example.org")) })
 			return false, "", err
 		})
-		if _, err := e.outbox.EnqueueBatch(ctx, db, []mail.Message{campaignMsg(1, "c"), campaignMsg(2, "c"), campaignMsg(3, "c")}); err != nil {
+		if _, err := e.outbox.EnqueueBatch(ctx, db, seed(t, db, campaignMsg(1, "c"), campaignMsg(2, "c"), campaignMsg(3, "c"))); err != nil {
 			t.Fatal(err)
 		}
 		e.runDue(t, 4) // three slices of the batch and the reset
@@ -506,7 +512,7 @@ func TestBatchRateLimit(t *testing.T) {
 		for i := range ms {
 			ms[i] = campaignMsg(i, "c")
 		}
-		if _, err := e.outbox.EnqueueBatch(context.Background(), db, ms); err != nil {
+		if _, err := e.outbox.EnqueueBatch(context.Background(), db, seed(t, db, ms...)); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()

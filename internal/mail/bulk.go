@@ -77,13 +77,12 @@ type Progress struct {
 	At              time.Time // when the batch ran: its records' time
 }
 
-// reasonUnusable is the record of a message the outbox refused.
-const reasonUnusable = "address not usable"
-
 // SendBatch runs one batch of b within tx: the people after the cursor
-// after (at most limit), their mail queued with EnqueueUsable as one
-// outbox batch, and the record of each recipient. A message the outbox
-// refuses does not stop the others: its recipient is recorded as skipped.
+// after (at most limit), their mail sealed and queued as one outbox batch
+// (as EnqueueUsable does), and the record of each recipient. A message the
+// outbox refuses does not stop the others: its recipient is recorded as
+// skipped, with the reason (an unusable address, the door's refusal of the
+// message's purpose, an erased recipient).
 // The owner stores the progress and queues the next batch in the same
 // transaction.
 func (o *Outbox) SendBatch(ctx context.Context, tx *sql.Tx, b Bulk, after string, limit int) (Progress, error) {
@@ -102,14 +101,14 @@ func (o *Outbox) SendBatch(ctx context.Context, tx *sql.Tx, b Bulk, after string
 			msgAt = append(msgAt, i)
 		}
 	}
-	ids, err := o.EnqueueUsable(ctx, tx, msgs)
+	ids, why, err := o.enqueueBatch(ctx, tx, msgs, true)
 	if err != nil {
 		return Progress{}, fmt.Errorf("mail: queue bulk mail: %w", err)
 	}
 	p := Progress{After: after, Done: !page.Full, At: now}
 	for k, i := range msgAt {
 		if ids[k] == "" {
-			ds[i].Reason = reasonUnusable
+			ds[i].Reason = why[k]
 			continue
 		}
 		ds[i].Status, ds[i].OutboxID = DeliveryQueued, ids[k]

@@ -70,6 +70,9 @@ func TestSendBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := testBulk{n: 8, table: mail.DeliveryTable{Name: "test_deliveries", Key: "send_id"}, eng: db.Engine}
+		for i := range b.n {
+			seed(t, db, campaignMsg(i, "bulk"))
+		}
 		run := func(after string) mail.Progress {
 			t.Helper()
 			var p mail.Progress

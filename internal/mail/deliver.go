@@ -18,6 +18,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/store"
@@ -373,27 +374,32 @@ func (d *delivery) one(ctx context.Context, id string, complete bool) (outcome, 
 		log.Debug("mail: nothing to deliver", "status", s.Status)
 		return outDone, nil // sent, failed or suppressed already
 	}
-	s, err := o.Get(ctx, id)
+	rec, err := o.load(ctx, o.db, id)
 	if err != nil {
 		o.release(ctx, id, d.claim, "")
 		return outRetry, fmt.Errorf("mail: load message: %w", err)
 	}
 	if o.limiter != nil {
 		if err := o.limiter.Wait(ctx); err != nil {
-			o.release(ctx, s.ID, d.claim, "")
+			o.release(ctx, id, d.claim, "")
 			return outRetry, fmt.Errorf("mail: rate limit: %w", err)
 		}
 	}
-	// The checks run after the wait, as close to sending as they can: an
-	// objection recorded while this message waited its turn still stops it.
-	if checks := o.checksFor(s.Kind); len(checks) > 0 {
-		stopped, err := d.check(ctx, s, checks, complete, log)
+	// The checks and the door run after the wait, as close to sending as
+	// they can: an objection recorded while this message waited its turn
+	// still stops it.
+	if checks := o.checksFor(rec.Kind); len(checks) > 0 {
+		stopped, err := d.check(ctx, rec.Stored, checks, complete, log)
 		if err != nil {
-			return d.temporary(ctx, s, "mail: check before sending: "+jobs.ErrorText(err), complete, log)
+			return d.temporary(ctx, rec.Stored, "mail: check before sending: "+jobs.ErrorText(err), complete, log)
 		}
 		if stopped {
 			return outDone, nil
 		}
+	}
+	s, out, err := d.open(ctx, rec, complete, log)
+	if out != outSend {
+		return out, err
 	}
 	msg, err := o.build(s)
 	if err != nil {
@@ -413,6 +419,92 @@ func (d *delivery) one(ctx context.Context, id string, complete bool) (outcome, 
 		return outDone, d.finish(ctx, s, StatusFailed, text, complete, log)
 	}
 	return d.temporary(ctx, s, text, complete, log)
+}
+
+// outSend is open's answer for a message opened and ready to send.
+const outSend outcome = -1
+
+// open opens the message for its purpose through the door, just before it
+// is sent. A use the policy no longer allows (an objection, a restriction,
+// a withdrawn consent since the mail was queued) marks it suppressed with
+// the door's reason, as a BeforeSend check does; a destroyed key, or
+// content erased in place (its subject was erased while it waited), drops
+// it, since it can never be sent again; a value that does not open (sealed
+// under a key since destroyed and made anew, or altered) or a subject the
+// door does not know fails it for good.
+func (d *delivery) open(ctx context.Context, rec record, complete bool, log *slog.Logger) (Stored, outcome, error) {
+	v, err := d.o.door.Subject(ctx, d.o.db, door.System(rec.Purpose), rec.SubjectID)
+	var s Stored
+	if err == nil {
+		s, err = open(ctx, v, rec)
+	}
+	if den, ok := door.IsDenied(err); ok {
+		if err := d.suppress(ctx, rec.Stored, den.Reason.String(), complete, log); err != nil {
+			out, err := d.temporary(ctx, rec.Stored, "mail: record suppression: "+jobs.ErrorText(err), complete, log)
+			return Stored{}, out, err
+		}
+		return Stored{}, outDone, nil
+	}
+	switch {
+	case err == nil && s.Text == "":
+		// What it said was erased (the text is never empty otherwise).
+		return Stored{}, outDone, d.drop(ctx, rec.Stored, complete, log)
+	case err == nil:
+		return s, outSend, nil
+	case errors.Is(err, door.ErrShredded):
+		return Stored{}, outDone, d.drop(ctx, rec.Stored, complete, log)
+	case errors.Is(err, door.ErrCorrupt):
+		return Stored{}, outDone, d.finish(ctx, rec.Stored, StatusFailed, "mail: the message "+withheldCorrupt, complete, log)
+	case fault.Is(err, fault.NotFound):
+		return Stored{}, outDone, d.finish(ctx, rec.Stored, StatusFailed, "mail: no such subject", complete, log)
+	}
+	out, err := d.temporary(ctx, rec.Stored, "mail: open message: "+jobs.ErrorText(err), complete, log)
+	return Stored{}, out, err
+}
+
+// suppress marks a message suppressed with the reason, and completes its
+// own job, in one transaction.
+func (d *delivery) suppress(ctx context.Context, s Stored, reason string, complete bool, log *slog.Logger) error {
+	reason = suppressReason(reason)
+	err := d.o.db.InTx(ctx, func(tx *sql.Tx) error {
+		return d.o.record(ctx, tx, d.j, s.ID, d.claim, StatusSuppressed, reason, complete)
+	})
+	if err == nil {
+		log.Info("mail: suppressed before sending", "kind", s.Kind, "reason", reason)
+	}
+	return err
+}
+
+// suppressReason is the reason stored with a suppressed message.
+func suppressReason(reason string) string {
+	if reason == "" {
+		reason = "stopped before sending"
+	}
+	return jobs.ErrorText(errors.New(reason))
+}
+
+// drop deletes a message whose subject's key was destroyed, and completes
+// its own job: nothing can ever open it, so nothing retries it.
+func (d *delivery) drop(ctx context.Context, s Stored, complete bool, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err := d.o.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mail_outbox WHERE id = $1 AND claim_owner = $2`, s.ID, d.claim); err != nil {
+			return err
+		}
+		if !complete {
+			return nil
+		}
+		if err := d.o.jobs.Complete(ctx, tx, d.j); err != nil && !errors.Is(err, jobs.ErrLeaseLost) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mail: drop message: %w", err)
+	}
+	log.Info("mail: dropped: its subject was erased while it waited", "kind", s.Kind)
+	return nil
 }
 
 // temporary handles a failure worth retrying: the message is released for
@@ -450,10 +542,7 @@ func (d *delivery) check(ctx context.Context, s Stored, checks []SendCheck, comp
 		if !stopped {
 			return nil
 		}
-		if reason == "" {
-			reason = "stopped before sending"
-		}
-		reason = jobs.ErrorText(errors.New(reason))
+		reason = suppressReason(reason)
 		return d.o.record(ctx, tx, d.j, s.ID, d.claim, StatusSuppressed, reason, complete)
 	})
 	if err != nil {

@@ -15,10 +15,18 @@
 // the embedded default works end to end; once a server is configured, the
 // next start queues the recent held mail for delivery (Resume).
 //
+// What a message says and where it goes are personal data of its subject,
+// so the outbox keeps them sealed through the door (see sealed.go): each
+// message names the policy purpose it serves, is sealed for it when it is
+// queued, and is opened for it again just before it is sent. A use the
+// policy no longer allows by then (an objection, a restriction, a withdrawn
+// consent) marks the message "suppressed", never sent; a message whose
+// subject was erased meanwhile is dropped. Staff read the outbox through the
+// door too, each message for its own purpose.
+//
 // Just before a message is sent, the checks registered for its kind
-// (BeforeSend) may stop it: campaign mail is checked against the
-// recipient's consent and objections as they stand at that moment, and a
-// stopped message is marked "suppressed", never sent.
+// (BeforeSend) may stop it too: campaign mail is checked against the
+// recipient's subscription as it stands at that moment.
 //
 // Delivery is at least once and, short of a crash between the SMTP server's
 // acceptance and the next commit, exactly once: a message is claimed by a
@@ -26,13 +34,13 @@
 // transaction that completes its job, so two processes never send the same
 // row, and a row already sent is never sent again.
 //
-// Addresses and bodies are never logged: logs name the outbox id.
+// Addresses and bodies are never logged, nor stored in the clear: logs name
+// the outbox id.
 package mail
 
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +52,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/store"
@@ -59,6 +68,12 @@ type Message struct {
 	// Kind says what the mail is for: "verification", "password-reset",
 	// "signup-existing", "notice", "campaign", ...
 	Kind string
+	// Purpose is the policy purpose the mail serves: security for account
+	// mail, subject-request for the answers to a person's own requests, a
+	// newsletter's purpose for its campaigns, the notices' legal
+	// obligation for notices. The message is sealed for it when queued and
+	// opened for it just before it is sent.
+	Purpose string
 	// Headers are extra header fields. Structural ones (From, To, Subject,
 	// Date, Message-ID, MIME and Content-* fields, address fields) are
 	// refused. A List-Unsubscribe or List-Id given here is moved into
@@ -94,6 +109,10 @@ type Stored struct {
 	SentAt    *time.Time
 	Attempts  int
 	LastError string
+	// Withheld, when set, says why the reader may not see the message (the
+	// door's refusal, or "erased"): To, Subject, the bodies, headers and
+	// unsubscribe methods are then empty.
+	Withheld string
 }
 
 // Message states.
@@ -102,8 +121,9 @@ const (
 	StatusHeld   = "held"
 	StatusSent   = "sent"
 	StatusFailed = "failed"
-	// StatusSuppressed: a check registered with BeforeSend stopped the
-	// message at delivery time; LastError holds its reason.
+	// StatusSuppressed: the door refused the message's purpose at delivery
+	// time, or a check registered with BeforeSend stopped it; LastError
+	// holds the reason.
 	StatusSuppressed = "suppressed"
 )
 
@@ -143,12 +163,15 @@ type Config struct {
 // sent after all (skip) and why (a short reason without personal data,
 // stored in last_error). It runs inside the transaction that marks a
 // skipped message suppressed, so it may record its own consequences in q.
-// An error leaves the message queued for a later attempt.
+// An error leaves the message queued for a later attempt. m is the
+// message's delivery record: what it says is still sealed (see Get), so a
+// check decides on its subject, kind, purpose and campaign.
 type SendCheck func(ctx context.Context, q store.Q, m Stored) (skip bool, reason string, err error)
 
 // Outbox stores messages and delivers them.
 type Outbox struct {
 	db      *store.DB
+	door    *door.Door
 	clock   clock.Clock
 	jobs    *jobs.Runner
 	log     *slog.Logger
@@ -164,16 +187,20 @@ type Outbox struct {
 	checks     map[string][]SendCheck // by message kind
 }
 
-// NewOutbox returns an outbox. When SMTP is configured it registers the
-// delivery handler on r, so call it before r.Start, and queues the held
-// mail of the last ResumeHeldWithin for delivery (see Resume), so mail held
-// while no server was configured goes out after a restart with one. The
-// SMTP password never appears in errors or logs.
-func NewOutbox(db *store.DB, c clock.Clock, r *jobs.Runner, cfg Config, log *slog.Logger) (*Outbox, error) {
+// NewOutbox returns an outbox that seals and opens messages through d.
+// When SMTP is configured it registers the delivery handler on r, so call
+// it before r.Start, and queues the held mail of the last ResumeHeldWithin
+// for delivery (see Resume), so mail held while no server was configured
+// goes out after a restart with one. The SMTP password never appears in
+// errors or logs.
+func NewOutbox(db *store.DB, c clock.Clock, r *jobs.Runner, d *door.Door, cfg Config, log *slog.Logger) (*Outbox, error) {
+	if d == nil {
+		return nil, errors.New("mail: the door is required: messages are sealed")
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := &Outbox{db: db, clock: c, jobs: r, log: log.With("component", "mail"), sendClaim: 10 * time.Minute,
+	o := &Outbox{db: db, door: d, clock: c, jobs: r, log: log.With("component", "mail"), sendClaim: 10 * time.Minute,
 		resumeHeld: cfg.ResumeHeldWithin, checks: map[string][]SendCheck{}, batchSlice: 15 * time.Second}
 	if o.resumeHeld == 0 {
 		o.resumeHeld = 7 * 24 * time.Hour
@@ -247,23 +274,27 @@ func (o *Outbox) checksFor(kind string) []SendCheck {
 // is delivered rather than held.
 func (o *Outbox) Configured() bool { return o.smtp != nil }
 
-// Enqueue validates m, stores it and, when SMTP is configured, enqueues its
-// delivery, all within q: in a transaction, nothing is stored or sent
-// unless it commits. Invalid input (control characters or CR/LF in the
-// address, subject or a header, a malformed address, an overlong subject)
-// is an invalid fault naming the field. It returns the outbox id.
+// Enqueue validates m, seals it for its subject and purpose, stores it
+// and, when SMTP is configured, enqueues its delivery, all within q: in a
+// transaction, nothing is stored or sent unless it commits. Invalid input
+// (control characters or CR/LF in the address, subject or a header, a
+// malformed address, an overlong subject, a purpose the policy does not
+// declare) is an invalid fault naming the field; a purpose the policy does
+// not let reach the subject now is the door's denial; a subject whose
+// address was erased is door.ErrShredded, and nothing is stored. It
+// returns the outbox id.
 func (o *Outbox) Enqueue(ctx context.Context, q store.Q, m Message) (string, error) {
-	m, err := normalize(m)
+	m, err := o.validate(m, nil)
 	if err != nil {
 		return "", err
 	}
-	headers, err := json.Marshal(m.Headers)
+	v, err := o.door.Subject(ctx, q, door.System(m.Purpose), m.SubjectID)
 	if err != nil {
-		return "", fmt.Errorf("mail: encode headers: %w", err)
+		return "", fmt.Errorf("mail: %w", err)
 	}
-	var unsubURL, unsubMailto string
-	if m.Unsubscribe != nil {
-		unsubURL, unsubMailto = m.Unsubscribe.URL, m.Unsubscribe.Mailto
+	sm, err := o.sealFor(ctx, q, v, m)
+	if err != nil {
+		return "", fmt.Errorf("mail: seal message: %w", err)
 	}
 	now := o.clock.Now()
 	id := newRowID(now)
@@ -271,12 +302,9 @@ func (o *Outbox) Enqueue(ctx context.Context, q store.Q, m Message) (string, err
 	if o.Configured() {
 		status = StatusQueued
 	}
-	msgID := "<" + newID() + "@" + domainOf(o.from.Address) + ">"
-	if _, err := q.ExecContext(ctx, `INSERT INTO mail_outbox (id, subject_id, kind, to_addr, subject, body_text, body_html, headers, list_id,
-			unsubscribe_url, unsubscribe_mailto, campaign_id, message_id, status, attempts, last_error, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, '', $15)`,
-		id, m.SubjectID, m.Kind, m.To, m.Subject, m.Text, m.HTML, string(headers), m.ListID,
-		unsubURL, unsubMailto, m.CampaignID, msgID, status, now); err != nil {
+	row := outboxRow{id: id, subjectID: m.SubjectID, kind: m.Kind, purpose: m.Purpose, listID: m.ListID, campaignID: m.CampaignID,
+		messageID: "<" + newID() + "@" + domainOf(o.from.Address) + ">", sealed: sm}
+	if err := o.insertMessages(ctx, q, []outboxRow{row}, status, now, ""); err != nil {
 		return "", fmt.Errorf("mail: store message: %w", err)
 	}
 	if !o.Configured() {
@@ -299,6 +327,17 @@ func (o *Outbox) Enqueue(ctx context.Context, q store.Q, m Message) (string, err
 	return id, nil
 }
 
+// validate is normalizeWith with the policy's check of the purpose,
+// made once per purpose in a batch.
+func (o *Outbox) validate(m Message, memo *batchMemo) (Message, error) {
+	if memo == nil || !memo.valid || memo.purpose != m.Purpose {
+		if purposeRE.MatchString(m.Purpose) && o.door.Policy().Purpose(m.Purpose) == nil {
+			return m, fault.FieldError("purpose", "names no purpose the policy declares")
+		}
+	}
+	return normalizeWith(m, memo)
+}
+
 // deliverPayload names one message (Enqueue) or one batch (EnqueueBatch);
 // Campaign says the batch is campaign mail, for the priority of the job
 // that continues it.
@@ -306,36 +345,6 @@ type deliverPayload struct {
 	ID       string `json:"id,omitempty"`
 	Batch    string `json:"batch,omitempty"`
 	Campaign bool   `json:"campaign,omitempty"`
-}
-
-// List returns up to limit messages, newest first, for /admin/outbox.
-func (o *Outbox) List(ctx context.Context, limit int) ([]Stored, error) {
-	return o.list(ctx, o.db, `ORDER BY created_at DESC, id DESC LIMIT $1`, limitOf(limit))
-}
-
-// ForSubject returns up to limit messages sent to one subject, newest
-// first, for their privacy centre and access report.
-func (o *Outbox) ForSubject(ctx context.Context, q store.Q, subjectID string, limit int) ([]Stored, error) {
-	return o.list(ctx, q, `WHERE subject_id = $2 ORDER BY created_at DESC, id DESC LIMIT $1`, limitOf(limit), subjectID)
-}
-
-func limitOf(n int) int {
-	if n <= 0 || n > 1000 {
-		return 100
-	}
-	return n
-}
-
-// Get returns one message, or a not_found fault.
-func (o *Outbox) Get(ctx context.Context, id string) (Stored, error) {
-	s, err := scanStored(o.db.QueryRowContext(ctx, `SELECT `+storedColumns+` FROM mail_outbox WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Stored{}, fault.New(fault.NotFound, "no such message")
-	}
-	if err != nil {
-		return Stored{}, fmt.Errorf("mail: get message: %w", err)
-	}
-	return s, nil
 }
 
 // Purge deletes sent, failed and suppressed messages created before t (the
@@ -347,51 +356,6 @@ func (o *Outbox) Purge(ctx context.Context, q store.Q, before time.Time) (int64,
 		return 0, fmt.Errorf("mail: purge: %w", err)
 	}
 	return res.RowsAffected()
-}
-
-const storedColumns = `id, subject_id, kind, to_addr, subject, body_text, body_html, headers, list_id, unsubscribe_url, unsubscribe_mailto,
-	campaign_id, message_id, status, attempts, last_error, created_at, sent_at`
-
-func (o *Outbox) list(ctx context.Context, q store.Q, tail string, args ...any) ([]Stored, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+storedColumns+` FROM mail_outbox `+tail, args...)
-	if err != nil {
-		return nil, fmt.Errorf("mail: list messages: %w", err)
-	}
-	defer rows.Close()
-	var out []Stored
-	for rows.Next() {
-		s, err := scanStored(rows)
-		if err != nil {
-			return nil, fmt.Errorf("mail: list messages: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
-
-func scanStored(row interface{ Scan(...any) error }) (Stored, error) {
-	var s Stored
-	var headers, unsubURL, unsubMailto string
-	var sent sql.NullTime
-	if err := row.Scan(&s.ID, &s.SubjectID, &s.Kind, &s.To, &s.Subject, &s.Text, &s.HTML, &headers, &s.ListID, &unsubURL, &unsubMailto,
-		&s.CampaignID, &s.MessageID, &s.Status, &s.Attempts, &s.LastError, &s.CreatedAt, &sent); err != nil {
-		return Stored{}, err
-	}
-	if err := json.Unmarshal([]byte(headers), &s.Headers); err != nil {
-		return Stored{}, fmt.Errorf("headers of %s: %w", s.ID, err)
-	}
-	if len(s.Headers) == 0 {
-		s.Headers = nil
-	}
-	if unsubURL != "" || unsubMailto != "" {
-		s.Unsubscribe = &Unsubscribe{URL: unsubURL, Mailto: unsubMailto}
-	}
-	s.CreatedAt = s.CreatedAt.UTC()
-	if sent.Valid {
-		t := sent.Time.UTC()
-		s.SentAt = &t
-	}
-	return s, nil
 }
 
 func domainOf(addr string) string {

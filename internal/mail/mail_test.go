@@ -13,27 +13,36 @@ import (
 	"testing"
 	"time"
 
+	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/door"
+	"steward/internal/door/doortest"
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/mail"
 	"steward/internal/mail/mailtest"
+	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
+	"steward/internal/subject"
 )
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
-func mods() []store.Migrations { return []store.Migrations{jobs.Migrations(), mail.Migrations()} }
+func mods() []store.Migrations {
+	return append(doortest.Migrations(), jobs.Migrations(), mail.Migrations())
+}
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 type env struct {
-	db     *store.DB
-	clk    *clock.Fake
-	runner *jobs.Runner
-	outbox *mail.Outbox
+	db       *store.DB
+	clk      *clock.Fake
+	runner   *jobs.Runner
+	door     *door.Door
+	subjects *subject.Store
+	outbox   *mail.Outbox
 }
 
 func newEnv(t *testing.T, db *store.DB, cfg mail.Config, log *slog.Logger) env {
@@ -43,11 +52,38 @@ func newEnv(t *testing.T, db *store.DB, cfg mail.Config, log *slog.Logger) env {
 	if cfg.From == "" {
 		cfg.From = "Example Site <privacy@site.example>"
 	}
-	o, err := mail.NewOutbox(db, clk, r, cfg, log)
+	subjects := subject.NewStore(db, clk)
+	d := doortest.New(t, db, clk, nil, subjects)
+	o, err := mail.NewOutbox(db, clk, r, d, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return env{db, clk, r, o}
+	return env{db, clk, r, d, subjects, o}
+}
+
+// seed records the subjects of ms that are not yet known, as a sign-up
+// would (with their consent to marketing when the mail is for it), and
+// returns ms. The tests name subjects ("sub_anne") so that they read; the
+// rows are written here because subject.Store makes its own ids.
+func seed(t *testing.T, db *store.DB, ms ...mail.Message) []mail.Message {
+	t.Helper()
+	ctx := context.Background()
+	subjects := subject.NewStore(db, clock.Real{})
+	for _, m := range ms {
+		if m.SubjectID == "" {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO subjects (id, kind, source, policy_version, created_at) VALUES ($1, 'member', 'test', 1, $2)
+			ON CONFLICT (id) DO NOTHING`, m.SubjectID, t0); err != nil {
+			t.Fatal(err)
+		}
+		if m.Purpose == "marketing" {
+			if err := subjects.SetConsent(ctx, db, m.SubjectID, "marketing", true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return ms
 }
 
 func (e env) runDue(t *testing.T, want int) {
@@ -61,9 +97,10 @@ func (e env) runDue(t *testing.T, want int) {
 	}
 }
 
+// get returns a message opened as its recipient reads it.
 func (e env) get(t *testing.T, id string) mail.Stored {
 	t.Helper()
-	s, err := e.outbox.Get(context.Background(), id)
+	s, err := e.outbox.Open(context.Background(), mail.AsRecipient, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +109,7 @@ func (e env) get(t *testing.T, id string) mail.Stored {
 
 func (e env) enqueue(t *testing.T, m mail.Message) string {
 	t.Helper()
+	seed(t, e.db, m)
 	id, err := e.outbox.Enqueue(context.Background(), e.db, m)
 	if err != nil {
 		t.Fatalf("Enqueue: %v", err)
@@ -80,7 +118,8 @@ func (e env) enqueue(t *testing.T, m mail.Message) string {
 }
 
 func basic(to string) mail.Message {
-	return mail.Message{SubjectID: "sub_" + strings.Split(to, "@")[0], To: to, Subject: "Hello", Text: "Hello there.", Kind: "notice"}
+	return mail.Message{SubjectID: "sub_" + strings.Split(to, "@")[0], To: to, Subject: "Hello", Text: "Hello there.", Kind: "notice",
+		Purpose: "security"}
 }
 
 func TestDeliverOverSMTP(t *testing.T) {
@@ -97,7 +136,7 @@ func TestDeliverOverSMTP(t *testing.T) {
 		html := "<p>Bonjour Anne,</p>\n<p><a href=\"https://site.example/verify?token=abc&amp;x=1\">Confirm</a></p>"
 		id := e.enqueue(t, mail.Message{
 			SubjectID: "sub_anne", To: "anne.secret@example.org", Subject: "Bienvenue à Steward ✓ — confirm",
-			Text: text, HTML: html, Kind: "verification",
+			Text: text, HTML: html, Kind: "verification", Purpose: "security",
 			Headers:     map[string]string{"X-Steward-Ref": "ref-42", "in-reply-to": "<abc@site.example>"},
 			ListID:      "Site updates <updates.site.example>",
 			Unsubscribe: &mail.Unsubscribe{URL: "https://site.example/newsletters/unsubscribe?token=t1", Mailto: "unsubscribe@site.example"},
@@ -269,6 +308,8 @@ func TestInjectionAndBadInputRefused(t *testing.T) {
 			{"no subject id", "subject_id", func(m *mail.Message) { m.SubjectID = "" }},
 			{"bad kind", "kind", func(m *mail.Message) { m.Kind = "Bad Kind" }},
 			{"bad campaign", "campaign_id", func(m *mail.Message) { m.CampaignID = "a b" }},
+			{"no purpose", "purpose", func(m *mail.Message) { m.Purpose = "" }},
+			{"purpose the policy does not declare", "purpose", func(m *mail.Message) { m.Purpose = "astrology" }},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -280,7 +321,7 @@ func TestInjectionAndBadInputRefused(t *testing.T) {
 				}
 			})
 		}
-		list, err := e.outbox.List(context.Background(), 10)
+		list, err := e.outbox.List(context.Background(), mail.AsRecipient, 10)
 		if err != nil || len(list) != 0 {
 			t.Fatalf("refused messages were stored: %d, %v", len(list), err)
 		}
@@ -314,7 +355,7 @@ func TestHeldWithoutSMTP(t *testing.T) {
 		e.clk.Advance(time.Minute)
 		b := e.enqueue(t, basic("second@example.org"))
 		e.runDue(t, 0)
-		list, err := e.outbox.List(ctx, 10)
+		list, err := e.outbox.List(ctx, mail.AsRecipient, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -439,6 +480,7 @@ func TestEnqueueInCallersTransaction(t *testing.T) {
 		srv := mailtest.Start(t)
 		e := newEnv(t, db, mail.Config{SMTPURL: srv.URL()}, quiet())
 		boom := errors.New("sign-up failed")
+		seed(t, db, basic("rolled@example.org"), basic("kept@example.org"))
 		err := db.InTx(ctx, func(tx *sql.Tx) error {
 			if _, err := e.outbox.Enqueue(ctx, tx, basic("rolled@example.org")); err != nil {
 				return err
@@ -549,7 +591,8 @@ func TestTwoRunnersDeliverEachMessageOnce(t *testing.T) {
 		for _, db := range []*store.DB{a, b} {
 			r := jobs.NewRunner(db, clock.Real{}, quiet())
 			r.SetPollInterval(5 * time.Millisecond)
-			o, err := mail.NewOutbox(db, clock.Real{}, r, mail.Config{SMTPURL: srv.URL(), From: "s@site.example"}, quiet())
+			d := doortest.New(t, db, clock.Real{}, nil, nil)
+			o, err := mail.NewOutbox(db, clock.Real{}, r, d, mail.Config{SMTPURL: srv.URL(), From: "s@site.example"}, quiet())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -557,7 +600,8 @@ func TestTwoRunnersDeliverEachMessageOnce(t *testing.T) {
 		}
 		const total = 40
 		for i := range total {
-			if _, err := outboxes[i%2].Enqueue(ctx, a, basic(fmt.Sprintf("m%d@example.org", i))); err != nil {
+			m := seed(t, a, basic(fmt.Sprintf("m%d@example.org", i)))[0]
+			if _, err := outboxes[i%2].Enqueue(ctx, a, m); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -658,6 +702,10 @@ func TestNewOutboxRefusesBadConfig(t *testing.T) {
 	t.Parallel()
 	db := storetest.SQLite(t, mods())
 	r := jobs.NewRunner(db, clock.Real{}, quiet())
+	d := doortest.New(t, db, clock.Real{}, nil, nil)
+	if _, err := mail.NewOutbox(db, clock.Real{}, r, nil, mail.Config{}, quiet()); err == nil {
+		t.Errorf("NewOutbox without a door accepted")
+	}
 	for _, cfg := range []mail.Config{
 		{SMTPURL: "http://host"},
 		{SMTPURL: "smtp://user:hunter2@host?tls=maybe"},
@@ -668,7 +716,7 @@ func TestNewOutboxRefusesBadConfig(t *testing.T) {
 		{SMTPURL: "smtp://host", From: "not an address"},
 		{SMTPURL: "smtp://host", RatePerSecond: -1},
 	} {
-		_, err := mail.NewOutbox(db, clock.Real{}, r, cfg, quiet())
+		_, err := mail.NewOutbox(db, clock.Real{}, r, d, cfg, quiet())
 		if err == nil {
 			t.Errorf("NewOutbox(%q, from %q) accepted", cfg.SMTPURL, cfg.From)
 			continue
@@ -682,7 +730,7 @@ func TestNewOutboxRefusesBadConfig(t *testing.T) {
 func TestRegistryCoversLiveSchema(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
-		reg, err := registry.New(jobs.Tables(), mail.Tables())
+		reg, err := registry.New(policy.Tables(), subject.Tables(), door.Tables(), audit.Tables(), jobs.Tables(), mail.Tables())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -698,8 +746,8 @@ func TestRegistryCoversLiveSchema(t *testing.T) {
 			t.Fatalf("registry does not match the schema:\n%s", strings.Join(problems, "\n"))
 		}
 		outbox, _ := reg.Table("mail_outbox")
-		if to, _ := outbox.Column("to_addr"); to.Field != "email" || !outbox.Personal() {
-			t.Fatalf("outbox address not declared as personal email")
+		if to, _ := outbox.Column("to_addr_sealed"); to.Field != "email" || !to.Sensitive || !outbox.Personal() {
+			t.Fatalf("outbox address not declared as sealed personal email")
 		}
 	})
 }

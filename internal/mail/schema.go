@@ -17,10 +17,10 @@ func Migrations() store.Migrations {
 
 // Tables declares the outbox to the personal-data registry. Each row is
 // personal data of subject_id: the address it went to (field email) and
-// what it said (field mail, in the communications category). Steward
-// composed every row from other data, so the rows are derived, not
-// provided, and stay out of a portability export; they are part of access
-// and erased with the subject.
+// what it said (field mail, in the communications category), each sealed
+// with the subject's key for its category. Steward composed every row from
+// other data, so the rows are derived, not provided, and stay out of a
+// portability export; they are part of access and erased with the subject.
 func Tables() []registry.Table {
 	return []registry.Table{{
 		Name:          "mail_outbox",
@@ -34,15 +34,24 @@ func Tables() []registry.Table {
 			{Name: "id"},
 			{Name: "subject_id"},
 			{Name: "kind"},
-			{Name: "to_addr", Field: "email"},
-			{Name: "subject", Field: "mail"},
-			{Name: "body_text", Field: "mail"},
-			{Name: "body_html", Field: "mail"},
-			{Name: "headers", Field: "mail"},
-			{Name: "list_id"},
+			// The policy purpose the mail serves.
+			{Name: "purpose"},
+			{Name: "to_addr_sealed", Field: fieldAddress, Sensitive: true},
+			{Name: "subject_sealed", Field: fieldMail, Sensitive: true},
+			{Name: "body_text_sealed", Field: fieldMail, Sensitive: true},
+			{Name: "body_html_sealed", Field: fieldMail, Sensitive: true},
+			{Name: "headers_sealed", Field: fieldMail, Sensitive: true},
 			// Unsubscribe links carry a per-recipient token.
-			{Name: "unsubscribe_url", Field: "mail"},
-			{Name: "unsubscribe_mailto", Field: "mail"},
+			{Name: "unsubscribe_url_sealed", Field: fieldMail, Sensitive: true},
+			{Name: "unsubscribe_mailto_sealed", Field: fieldMail, Sensitive: true},
+			{Name: "to_addr", Field: fieldAddress, Legacy: true},
+			{Name: "subject", Field: fieldMail, Legacy: true},
+			{Name: "body_text", Field: fieldMail, Legacy: true},
+			{Name: "body_html", Field: fieldMail, Legacy: true},
+			{Name: "headers", Field: fieldMail, Legacy: true},
+			{Name: "unsubscribe_url", Field: fieldMail, Legacy: true},
+			{Name: "unsubscribe_mailto", Field: fieldMail, Legacy: true},
+			{Name: "list_id"},
 			{Name: "campaign_id"},
 			{Name: "message_id"},
 			{Name: "status"},

@@ -28,6 +28,7 @@ const (
 
 var (
 	kindRE      = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
+	purposeRE   = kindRE // policy ids are lower-case words joined by hyphens
 	subjectIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 	campaignRE  = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,100}$`)
 	fieldNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,75}$`)
@@ -102,9 +103,9 @@ func normalize(m Message) (Message, error) { return normalizeWith(m, nil) }
 // validation: a campaign's messages share their subject line, kind,
 // campaign and list, so each is checked once per batch, not per message.
 type batchMemo struct {
-	valid                   bool
-	subject, kind, campaign string
-	listIn, listOut         string
+	valid                            bool
+	subject, kind, purpose, campaign string
+	listIn, listOut                  string
 }
 
 // normalizeWith is normalize remembering, in memo (nil: none), what it
@@ -139,6 +140,9 @@ func normalizeWith(m Message, memo *batchMemo) (Message, error) {
 	}
 	if (!seen.valid || m.Kind != seen.kind) && !kindRE.MatchString(m.Kind) {
 		return m, fault.FieldError("kind", "must be a lower-case word such as verification")
+	}
+	if (!seen.valid || m.Purpose != seen.purpose) && !purposeRE.MatchString(m.Purpose) {
+		return m, fault.FieldError("purpose", "must name the policy purpose the mail serves, such as security")
 	}
 	if m.CampaignID != "" && (!seen.valid || m.CampaignID != seen.campaign) && !campaignRE.MatchString(m.CampaignID) {
 		return m, fault.FieldError("campaign_id", "must be letters, digits and . _ : - only")
@@ -214,7 +218,7 @@ func normalizeWith(m Message, memo *batchMemo) (Message, error) {
 		}
 	}
 	if memo != nil {
-		*memo = batchMemo{valid: true, subject: m.Subject, kind: m.Kind, campaign: m.CampaignID, listIn: listIn, listOut: m.ListID}
+		*memo = batchMemo{valid: true, subject: m.Subject, kind: m.Kind, purpose: m.Purpose, campaign: m.CampaignID, listIn: listIn, listOut: m.ListID}
 	}
 	return m, nil
 }

@@ -80,7 +80,7 @@ func campaignEnv(tb testing.TB, db *store.DB, batchSize int) (*env, *jobs.Runner
 	// Replace the outbox with one that enqueues delivery jobs, as a
 	// deployment with SMTP does, on a runner nobody runs.
 	delivery := jobs.NewRunner(db, clock.Real{}, nil)
-	ob, err := mail.NewOutbox(db, clock.Real{}, delivery, mail.Config{SMTPURL: "smtp://127.0.0.1:1?tls=none", From: "Steward <steward@example.org>"}, nil)
+	ob, err := mail.NewOutbox(db, clock.Real{}, delivery, e.door, mail.Config{SMTPURL: "smtp://127.0.0.1:1?tls=none", From: "Steward <steward@example.org>"}, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -410,7 +410,7 @@ func (s *Service) message(c Campaign, list List, r recipient, sub subject.Subjec
 		}
 	}
 	return mail.Message{
-		SubjectID: sub.ID, To: addr, Subject: c.Subject, Text: text, HTML: body, Kind: campaignKind,
+		SubjectID: sub.ID, To: addr, Subject: c.Subject, Text: text, HTML: body, Kind: campaignKind, Purpose: list.Purpose,
 		ListID: list.ID + "." + s.host, Unsubscribe: &mail.Unsubscribe{URL: unsub}, CampaignID: c.ID,
 	}, nil
 }

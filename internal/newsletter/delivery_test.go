@@ -34,7 +34,7 @@ func TestPromiseJ24_ObjectionStopsMailAlreadyQueued(t *testing.T) {
 		e := newEnv(t, db, "jmir.yaml", false, func(d *newsletter.Deps) {
 			delivery = jobs.NewRunner(db, d.Clock, nil)
 			var err error
-			outbox, err = mail.NewOutbox(db, d.Clock, delivery, mail.Config{SMTPURL: srv.URL(), From: "Steward <steward@example.org>"}, nil)
+			outbox, err = mail.NewOutbox(db, d.Clock, delivery, d.Door, mail.Config{SMTPURL: srv.URL(), From: "Steward <steward@example.org>"}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

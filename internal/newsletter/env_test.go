@@ -90,7 +90,7 @@ func newEnvPolicy(t testing.TB, db *store.DB, p *policy.Policy, withSMTP bool, t
 		e.smtp = mailtest.Start(t)
 		cfg.SMTPURL = e.smtp.URL()
 	}
-	e.outbox, err = mail.NewOutbox(db, e.clock, e.runner, cfg, nil)
+	e.outbox, err = mail.NewOutbox(db, e.clock, e.runner, e.door, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/mail"
+	"steward/internal/policy"
 	"steward/internal/store"
 	"steward/internal/subject"
 )
@@ -312,7 +313,7 @@ func (s *Service) mailConfirmation(ctx context.Context, q store.Q, list List, su
 	}
 	_, err = s.d.Outbox.Enqueue(ctx, q, mail.Message{
 		SubjectID: subj.ID, To: addr, Subject: "Confirm your subscription to " + list.Name,
-		Text: text, Kind: "newsletter-confirm",
+		Text: text, Kind: "newsletter-confirm", Purpose: policy.SubjectRequest,
 	})
 	if err != nil {
 		return fmt.Errorf("newsletter: confirmation mail: %w", err)

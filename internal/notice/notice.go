@@ -99,7 +99,8 @@ type Deps struct {
 
 // Service sends notices and records acceptances of policy changes.
 type Service struct {
-	d Deps
+	d       Deps
+	purpose string // the purpose notices are mailed for
 }
 
 // New returns the service and registers its job handler and merge hook.
@@ -137,7 +138,7 @@ func New(d Deps) (*Service, error) {
 		fill(dir)
 	}
 	d.BaseURL = strings.TrimRight(d.BaseURL, "/")
-	s := &Service{d: d}
+	s := &Service{d: d, purpose: purpose}
 	d.Jobs.Handle(JobBatch, s.runBatch)
 	d.Subjects.OnMerge(s.merge)
 	return s, nil
@@ -540,7 +541,7 @@ func (b noticeBatch) Next(ctx context.Context, tx *sql.Tx, after string, limit i
 			continue
 		}
 		page.Recipients = append(page.Recipients, mail.Recipient{SubjectID: r.SubjectID,
-			Message: mail.Message{SubjectID: r.SubjectID, To: r.Email, Subject: n.Subject, Text: n.Text, Kind: "notice"}})
+			Message: mail.Message{SubjectID: r.SubjectID, To: r.Email, Subject: n.Subject, Text: n.Text, Kind: "notice", Purpose: s.purpose}})
 	}
 	return page, nil
 }

@@ -100,7 +100,7 @@ CREATE TABLE fuzz_rows (
 	d := doortest.New(t, db, clk, pol, subjects)
 	al := audit.New(db, clk)
 	runner := jobs.NewRunner(db, clk, log)
-	outbox, err := mail.NewOutbox(db, clk, runner, mail.Config{From: "Steward <steward@example.org>"}, log)
+	outbox, err := mail.NewOutbox(db, clk, runner, d, mail.Config{From: "Steward <steward@example.org>"}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

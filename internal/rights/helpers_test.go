@@ -190,7 +190,7 @@ func newEnvWith(t testing.TB, db *store.DB, policyFile string, o envOpts, tweak 
 		e.smtp = mailtest.Start(t)
 		mcfg.SMTPURL = e.smtp.URL()
 	}
-	if e.outbox, err = mail.NewOutbox(db, e.clock, e.jobs, mcfg, log); err != nil {
+	if e.outbox, err = mail.NewOutbox(db, e.clock, e.jobs, e.door, mcfg, log); err != nil {
 		t.Fatal(err)
 	}
 	if e.identity, err = identity.New(identity.Deps{DB: db, Clock: e.clock, Log: log, Subjects: e.subjects, Door: e.door, Audit: e.audit,
@@ -234,6 +234,23 @@ func (e *env) member(email string) string {
 		e.t.Fatal(err)
 	}
 	return sub.ID
+}
+
+// mailCount counts the mail to a subject that match, read as the subject
+// reads it (the outbox keeps it sealed).
+func (e *env) mailCount(subjectID string, match func(mail.Stored) bool) int {
+	e.t.Helper()
+	msgs, err := e.outbox.ForSubject(e.ctx, e.db, subjectID, 1000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, m := range msgs {
+		if match(m) {
+			n++
+		}
+	}
+	return n
 }
 
 func (e *env) count(query string, args ...any) int {

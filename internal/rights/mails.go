@@ -8,6 +8,7 @@ import (
 
 	"steward/internal/door"
 	"steward/internal/mail"
+	"steward/internal/policy"
 	"steward/internal/store"
 	"steward/internal/subject"
 )
@@ -55,7 +56,8 @@ func (s *Service) emailOf(ctx context.Context, q store.Q, sub subject.Subject) (
 
 func (s *Service) sendTo(ctx context.Context, q store.Q, subjectID, to, subjectLine, text string) (string, error) {
 	text += "\n\n— " + s.pol.Controller.Name + " (" + s.pol.Controller.Contact + ")\n"
-	id, err := s.outbox.Enqueue(ctx, q, mail.Message{SubjectID: subjectID, To: to, Subject: subjectLine, Text: text, Kind: mailKind})
+	id, err := s.outbox.Enqueue(ctx, q, mail.Message{SubjectID: subjectID, To: to, Subject: subjectLine, Text: text, Kind: mailKind,
+		Purpose: policy.SubjectRequest})
 	if err != nil {
 		return "", fmt.Errorf("rights: mail: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"steward/internal/clock"
 	"steward/internal/fault"
+	"steward/internal/mail"
 	"steward/internal/mail/mailtest"
 	"steward/internal/policy"
 	"steward/internal/rights"
@@ -90,7 +91,9 @@ func TestPromiseJ23_RectificationWithReasonAndRestriction(t *testing.T) {
 		if !e.auditHas(ann, "rights.restriction_lifted") {
 			t.Errorf("lifting not audited")
 		}
-		n := e.count(`SELECT COUNT(*) FROM mail_outbox WHERE subject_id = $1 AND subject LIKE '%restriction%lifted%'`, ann)
+		n := e.mailCount(ann, func(m mail.Stored) bool {
+			return strings.Contains(m.Subject, "restriction") && strings.Contains(m.Subject, "lifted")
+		})
 		if n != 1 {
 			t.Errorf("the member was not told before the restriction was lifted (%d mails)", n)
 		}
@@ -399,7 +402,7 @@ func TestDeadlinesAndExtensions(t *testing.T) {
 		if err != nil || !r3.DueAt.Equal(clock.AddMonths(r.ReceivedAt, 3)) {
 			t.Errorf("second month: %v %v", r3.DueAt, err)
 		}
-		n := e.count(`SELECT COUNT(*) FROM mail_outbox WHERE subject_id = $1 AND body_text LIKE '%Many records to check.%'`, ann)
+		n := e.mailCount(ann, func(m mail.Stored) bool { return strings.Contains(m.Text, "Many records to check.") })
 		if n != 1 {
 			t.Errorf("the extension's reason was not mailed (%d)", n)
 		}

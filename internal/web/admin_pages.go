@@ -2,11 +2,13 @@ package web
 
 import (
 	"net/http"
-	"steward/internal/audit"
-	"steward/internal/identity"
 	"strconv"
 	"strings"
 	"time"
+
+	"steward/internal/audit"
+	"steward/internal/identity"
+	"steward/internal/mail"
 )
 
 // staffActor names a staff member in the audit log by pseudonymous id.
@@ -63,10 +65,18 @@ func (s *server) pageAdmin() authed {
 }
 
 // outboxRow is a message as the list shows it: the address shortened, so
-// scanning the list reveals no one; opening a message shows it whole.
+// scanning the list reveals no one; opening a message shows it whole. A
+// message whose purpose the staff member's role does not hold is listed
+// as withheld, with the reason, and shows neither.
 type outboxRow struct {
-	ID, To, Kind, Subject, Status string
-	CreatedAt                     time.Time
+	ID, To, Kind, Purpose, Subject, Status, Withheld string
+	CreatedAt                                        time.Time
+}
+
+// outboxReader is the staff member reading the outbox, in their role: the
+// door opens each message for its own purpose, which the role must hold.
+func outboxReader(a auth) mail.Reader {
+	return mail.AsStaff(a.P.Account.SubjectID, a.P.Account.Role)
 }
 
 // maskAddress keeps the first character of the local part and the domain.
@@ -83,7 +93,7 @@ const outboxPageSize = 100
 
 func (s *server) pageOutbox() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) error {
-		list, err := s.d.Outbox.List(r.Context(), outboxPageSize)
+		list, err := s.d.Outbox.List(r.Context(), outboxReader(a), outboxPageSize)
 		if err != nil {
 			return err
 		}
@@ -92,7 +102,12 @@ func (s *server) pageOutbox() authed {
 		}
 		rows := make([]outboxRow, 0, len(list))
 		for _, m := range list {
-			rows = append(rows, outboxRow{ID: m.ID, To: maskAddress(m.To), Kind: m.Kind, Subject: m.Subject, Status: m.Status, CreatedAt: m.CreatedAt})
+			row := outboxRow{ID: m.ID, Kind: m.Kind, Purpose: m.Purpose, Subject: m.Subject, Status: m.Status, Withheld: m.Withheld,
+				CreatedAt: m.CreatedAt}
+			if m.Withheld == "" {
+				row.To = maskAddress(m.To)
+			}
+			rows = append(rows, row)
 		}
 		v := s.newView("Outbox", &a)
 		v.Data = struct {
@@ -105,7 +120,7 @@ func (s *server) pageOutbox() authed {
 
 func (s *server) pageOutboxMessage() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) error {
-		m, err := s.d.Outbox.Get(r.Context(), r.PathValue("id"))
+		m, err := s.d.Outbox.Open(r.Context(), outboxReader(a), r.PathValue("id"))
 		if err != nil {
 			return err
 		}

@@ -298,7 +298,7 @@ var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_%\-]+)`)
 // path and returns its token.
 func (e *env) mailedToken(email, path string) string {
 	e.t.Helper()
-	list, err := e.outbox.List(context.Background(), 100)
+	list, err := e.outbox.List(context.Background(), mail.AsRecipient, 100)
 	if err != nil {
 		e.t.Fatalf("outbox: %v", err)
 	}

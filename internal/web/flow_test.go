@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"steward/internal/mail"
 	"steward/internal/mail/mailtest"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
@@ -296,7 +297,7 @@ func TestStaffConsole(t *testing.T) {
 	if strings.Contains(string(box.body), "ann@example.org") {
 		t.Errorf("the outbox list shows a full address")
 	}
-	msgs, err := e.outbox.List(ctx, 10)
+	msgs, err := e.outbox.List(ctx, mail.AsRecipient, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +313,29 @@ func TestStaffConsole(t *testing.T) {
 	}
 	if r := e.do(admin, "GET", "/admin/outbox/nope", nil, html...); r.StatusCode != 404 {
 		t.Errorf("unknown message = %d, want 404", r.StatusCode)
+	}
+	// An answer to Ann's privacy request serves subject-request, which the
+	// policy does not give the admin role: the admin sees it withheld, and
+	// the refusal is audited.
+	var annSubject string
+	for _, m := range msgs {
+		if m.ID == annMsg {
+			annSubject = m.SubjectID
+		}
+	}
+	answer, err := e.outbox.Enqueue(ctx, e.db, mail.Message{SubjectID: annSubject, To: "ann@example.org", Subject: "Your privacy request",
+		Text: "We received it.", Kind: "rights-request", Purpose: "subject-request"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box = e.do(admin, "GET", "/admin/outbox", nil, html...)
+	if box.StatusCode != 200 || !strings.Contains(string(box.body), "withheld</a> (the staff role may not use this purpose)") || strings.Contains(string(box.body), "Your privacy request") {
+		t.Errorf("the outbox list with a withheld message = %d:\n%s", box.StatusCode, box.body)
+	}
+	one = e.do(admin, "GET", "/admin/outbox/"+answer, nil, html...)
+	if one.StatusCode != 200 || !strings.Contains(string(one.body), "Message withheld") || strings.Contains(string(one.body), "We received it.") ||
+		strings.Contains(string(one.body), "ann@example.org") {
+		t.Errorf("a withheld message = %d:\n%s", one.StatusCode, one.body)
 	}
 	for _, c := range []*http.Client{privacy, analyst} {
 		if r := e.do(c, "GET", "/admin/outbox", nil, html...); r.StatusCode != 403 {
@@ -338,9 +362,19 @@ func TestStaffConsole(t *testing.T) {
 			reads = append(reads, en.Detail["view"]+" by "+en.Actor+" about "+en.Subject)
 		}
 	}
-	want := 3 // outbox list, one message, the audit view (refused views read nothing)
+	want := 5 // outbox list twice, two messages, the audit view (refused views read nothing)
 	if len(reads) != want {
 		t.Errorf("staff.read entries = %d, want %d: %v", len(reads), want, reads)
+	}
+	refused := false
+	for _, en := range entries {
+		if en.Action == "guard.denied" && en.Subject == annSubject && en.Detail["purpose"] == "subject-request" &&
+			en.Detail["reason"] == "the staff role may not use this purpose" && strings.HasPrefix(en.Actor, "staff:") {
+			refused = true
+		}
+	}
+	if !refused {
+		t.Errorf("the admin's refused reading of the withheld message was not audited")
 	}
 	found := false
 	for _, rd := range reads {

@@ -13,6 +13,7 @@ import (
 	"testing/fstest"
 
 	"steward/internal/identity"
+	"steward/internal/mail"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 )
@@ -304,7 +305,7 @@ func TestPromiseM3_NoCookieButFunctional(t *testing.T) {
 	sessions := e.do(member, "GET", "/api/v1/me/sessions", nil)
 	var list struct{ Sessions []sessionJSON }
 	sessions.json(t, &list)
-	msgs, err := e.outbox.List(context.Background(), 1)
+	msgs, err := e.outbox.List(context.Background(), mail.AsRecipient, 1)
 	if err != nil || len(msgs) == 0 {
 		t.Fatalf("outbox: %v %d", err, len(msgs))
 	}

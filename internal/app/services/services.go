@@ -109,7 +109,7 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 	}
 	s.Subjects.SealWith(s.Door)
 	s.Jobs = jobs.NewRunner(db, clk, log)
-	if s.Outbox, err = mail.NewOutbox(db, clk, s.Jobs, mail.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom}, log); err != nil {
+	if s.Outbox, err = mail.NewOutbox(db, clk, s.Jobs, s.Door, mail.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom}, log); err != nil {
 		return nil, err
 	}
 	deps := identity.Deps{
@@ -145,9 +145,10 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 // reseal seals what an earlier release kept in plaintext (addresses,
 // acceptances, account fields, session details, subscription pages and
 // clicked links, the consent ledger, what people wrote in rights
-// requests) and empties the plaintext columns, then compacts the
-// database: that release changed and deleted rows without secure_delete,
-// so older copies of these values lie in the file's free space.
+// requests, the outbox's mail) and empties the plaintext columns, then
+// compacts the database: that release changed and deleted rows without
+// secure_delete, so older copies of these values lie in the file's free
+// space.
 func (s *Services) reseal(ctx context.Context) error {
 	steps := []struct {
 		name string
@@ -158,6 +159,7 @@ func (s *Services) reseal(ctx context.Context) error {
 		{"newsletters", s.Newsletters.Reseal},
 		{"consent_records", s.Consent.Reseal},
 		{"rights_requests", s.Rights.Reseal},
+		{"outbox", s.Outbox.Reseal},
 	}
 	total, counts := 0, []any{}
 	for _, st := range steps {
