@@ -55,6 +55,57 @@ func (b *Batch) loadKeys(ctx context.Context) error {
 	return nil
 }
 
+// Prepare makes, in a few statements, the keys of the categories that
+// subjects of the batch do not have yet, for those the batch's use may
+// write the category for: sealing a value for each person of a long list
+// (a campaign's first mail to each recipient) then does not make their
+// keys one at a time. A destroyed key stays destroyed (sealing under it is
+// still refused).
+func (b *Batch) Prepare(ctx context.Context, categories ...string) error {
+	if err := b.loadKeys(ctx); err != nil {
+		return err
+	}
+	made := map[string]bool{}
+	for _, c := range categories {
+		var missing []string
+		seen := map[string]bool{}
+		for _, v := range b.views {
+			if seen[v.id] || b.keys[v.id][c] != nil || v.Check(c) != nil {
+				continue
+			}
+			seen[v.id], made[v.id] = true, true
+			missing = append(missing, v.id)
+		}
+		if len(missing) > 0 {
+			if err := b.o.ring.CreateMissing(ctx, b.q, missing, c); err != nil {
+				return err
+			}
+		}
+	}
+	if len(made) == 0 {
+		return nil
+	}
+	// Read back the keys of those who got one (another process may have
+	// made some first).
+	ids := make([]string, 0, len(made))
+	for id := range made {
+		ids = append(ids, id)
+	}
+	fresh, err := b.o.ring.Keys(ctx, b.q, ids)
+	if err != nil {
+		return err
+	}
+	for id, ks := range fresh {
+		b.keys[id] = ks
+	}
+	for _, v := range b.views {
+		if made[v.id] {
+			v.keys = nil // loads again from the batch on next need
+		}
+	}
+	return nil
+}
+
 // SubjectsOf is Subjects for states the caller already loaded (a campaign
 // reads each recipient's state with their subject row in one query): the
 // keys still load in one query on first need.

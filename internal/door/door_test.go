@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -312,6 +313,62 @@ func TestBatchOpensManySubjects(t *testing.T) {
 		}
 		if _, err := b.View("s_nobody"); !fault.Is(err, fault.NotFound) {
 			t.Errorf("unknown subject in a batch: %v", err)
+		}
+	})
+}
+
+// TestBatchPrepareMakesMissingKeys: Prepare makes the keys a batch's
+// subjects lack in one go, for those the use may write the category for;
+// a key that exists is kept (what it sealed still opens), a destroyed key
+// stays destroyed, and a restricted member gets none.
+func TestBatchPrepareMakesMissingKeys(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		const cat = "communications"
+		fresh, kept, erased, restricted := e.subject("fresh@example.org"), e.subject("kept@example.org"),
+			e.subject("erased@example.org"), e.subject("restricted@example.org")
+		old, err := e.view(door.Subject(), kept).SealCategory(e.ctx, cat, []byte("kept mail"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.door.Shred(e.ctx, e.db, erased, cat); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.subjects.SetRestriction(e.ctx, e.db, restricted, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{fresh, kept, erased, restricted}
+		b, err := e.door.Subjects(e.ctx, e.db, door.System("communicate"), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Prepare(e.ctx, cat); err != nil {
+			t.Fatal(err)
+		}
+		has := func(id string) bool {
+			live, err := e.door.LiveCategories(e.ctx, e.db, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return slices.Contains(live, cat)
+		}
+		if !has(fresh) || !has(kept) || has(erased) || has(restricted) {
+			t.Errorf("keys after Prepare: fresh %v, kept %v, erased %v, restricted %v; want fresh and kept only",
+				has(fresh), has(kept), has(erased), has(restricted))
+		}
+		v, _ := b.View(fresh)
+		sealed, err := v.SealCategory(e.ctx, cat, []byte("first mail"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.view(door.Subject(), fresh).OpenCategory(e.ctx, cat, sealed); err != nil || string(got) != "first mail" {
+			t.Errorf("sealed with the prepared key, opened elsewhere: %q, %v", got, err)
+		}
+		if got, err := e.view(door.Subject(), kept).OpenCategory(e.ctx, cat, old); err != nil || string(got) != "kept mail" {
+			t.Errorf("the existing key was replaced: %q, %v", got, err)
+		}
+		v, _ = b.View(erased)
+		if _, err := v.SealCategory(e.ctx, cat, []byte("x")); !errors.Is(err, door.ErrShredded) {
+			t.Errorf("sealing for an erased category after Prepare: %v, want ErrShredded", err)
 		}
 	})
 }

@@ -171,6 +171,9 @@ func (o *Outbox) enqueueBatch(ctx context.Context, q store.Q, ms []Message, usab
 			subjects[k] = norm[i].SubjectID
 		}
 		people, err := o.door.Subjects(ctx, q, door.System(purpose), subjects)
+		if err == nil {
+			err = people.Prepare(ctx, o.categories()...)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("mail: seal messages: %w", err)
 		}

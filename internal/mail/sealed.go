@@ -62,6 +62,18 @@ func seal(ctx context.Context, v *door.View, m Message) (sealed, error) {
 	return s, nil
 }
 
+// categories are the categories of what the outbox stores, under the
+// policy in force.
+func (o *Outbox) categories() []string {
+	var out []string
+	for _, f := range []string{fieldAddress, fieldMail} {
+		if c, err := o.door.CategoryOf(f); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // sealFor seals m for the view's subject. When the subject's key for the
 // address was destroyed (an erased member) it answers door.ErrShredded:
 // nothing of the mail is stored. When only the key of the mail field's own

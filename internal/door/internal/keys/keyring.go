@@ -551,6 +551,9 @@ func (k *Keyring) Keys(ctx context.Context, q store.Q, subjectIDs []string) (map
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			marks[i] = fmt.Sprintf("$%d", i+1)
+			if k.db != nil && k.db.Engine == store.SQLite {
+				marks[i] = "?" // SQLite looks "$N" names up by a linear search while parsing
+			}
 			args[i] = id
 		}
 		rows, err := q.QueryContext(ctx, `SELECT subject_id, category, wrapped, master_id, destroyed_at IS NOT NULL FROM data_keys WHERE subject_id IN (`+
@@ -586,6 +589,44 @@ func (k *Keyring) Keys(ctx context.Context, q store.Q, subjectIDs []string) (map
 		}
 	}
 	return out, nil
+}
+
+// CreateMissing makes the data key of the category for each of the
+// subjects, in one statement per 500 of them, where no key row exists: a
+// destroyed key's tombstone stays, and a key another process made meanwhile
+// is kept. Callers pass the subjects they found without a key (Keys), so
+// that a list of people each sealed a value for the first time (a
+// campaign's first mail) does not make their keys one by one.
+func (k *Keyring) CreateMissing(ctx context.Context, q store.Q, subjectIDs []string, category string) error {
+	m := k.current.Load()
+	now := k.clock.Now()
+	sqlite := k.db != nil && k.db.Engine == store.SQLite
+	for start := 0; start < len(subjectIDs); start += 500 {
+		chunk := subjectIDs[start:min(start+500, len(subjectIDs))]
+		rows := make([]string, len(chunk))
+		args := make([]any, 0, 5*len(chunk))
+		key := make([]byte, KeySize)
+		for i, id := range chunk {
+			if err := checkNames(id, category); err != nil {
+				return err
+			}
+			rand.Read(key)
+			args = append(args, id, category, m.wrap(id, category, key), m.ID, now)
+			if sqlite {
+				// Plain "?": SQLite looks "$N" names up by a linear search.
+				rows[i] = "(?, ?, ?, ?, ?)"
+			} else {
+				n := len(args) - 5
+				rows[i] = fmt.Sprintf("($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			}
+		}
+		clear(key)
+		if _, err := q.ExecContext(ctx, `INSERT INTO data_keys (subject_id, category, wrapped, master_id, created_at) VALUES `+
+			strings.Join(rows, ", ")+` ON CONFLICT (subject_id, category) DO NOTHING`, args...); err != nil {
+			return fmt.Errorf("keys: create data keys: %w", err)
+		}
+	}
+	return nil
 }
 
 // KeyFor returns the subject's key for the category, creating it when
