@@ -26,7 +26,7 @@
 //
 // Just before a message is sent, the checks registered for its kind
 // (BeforeSend) may stop it too: campaign mail is checked against the
-// recipient's subscription as it stands at that moment.
+// recipient's subscription to its list as it stands at that moment.
 //
 // Delivery is at least once and, short of a crash between the SMTP server's
 // acceptance and the next commit, exactly once: a message is claimed by a
