@@ -182,8 +182,14 @@ func TestTrackedClickSealed(t *testing.T) {
 		}
 		e.run(t)
 		var body string
-		if err := db.QueryRowContext(ctx, `SELECT body_html FROM mail_outbox WHERE campaign_id = $1 AND subject_id = $2`, camp.ID, id).Scan(&body); err != nil {
+		msgs, err := e.outbox.ForSubject(ctx, db, id, 100) // the outbox keeps it sealed
+		if err != nil {
 			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.CampaignID == camp.ID {
+				body = m.HTML
+			}
 		}
 		m := regexpFind(`/newsletters/t/click\?token=([^&"]+)&amp;url=([^"]+)`, body)
 		if m == nil {
