@@ -11,7 +11,7 @@
 // one after another; SendBatch runs one batch of a bulk send (a campaign,
 // a notice) for the package that owns it, which keeps the per-recipient
 // records in its own table. With no SMTP server configured, messages are
-// stored as "held" and stay readable by admin staff at /admin/outbox, so
+// stored as "held" and stay readable by staff at /admin/outbox, so
 // the embedded default works end to end; once a server is configured, the
 // next start queues the recent held mail for delivery (Resume).
 //

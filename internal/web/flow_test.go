@@ -278,8 +278,10 @@ func TestPagesWithoutJavaScript(t *testing.T) {
 	e.login("ann@example.org", "yet another long passphrase")
 }
 
-// TestStaffConsole: the outbox is for admins, the audit view for privacy
-// staff and admins; every view of personal data is audited.
+// TestStaffConsole: the outbox is for admin, privacy and support staff,
+// each message opened only for a role the policy gives its purpose; the
+// audit view for privacy staff and admins; every view of personal data is
+// audited.
 func TestStaffConsole(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -337,10 +339,18 @@ func TestStaffConsole(t *testing.T) {
 		strings.Contains(string(one.body), "ann@example.org") {
 		t.Errorf("a withheld message = %d:\n%s", one.StatusCode, one.body)
 	}
-	for _, c := range []*http.Client{privacy, analyst} {
-		if r := e.do(c, "GET", "/admin/outbox", nil, html...); r.StatusCode != 403 {
-			t.Errorf("non-admin outbox = %d, want 403", r.StatusCode)
-		}
+	// Privacy staff read the answer (their role serves subject-request)
+	// and not the verification mail (security).
+	one = e.do(privacy, "GET", "/admin/outbox/"+answer, nil, html...)
+	if one.StatusCode != 200 || !strings.Contains(string(one.body), "We received it.") {
+		t.Errorf("privacy staff reading a privacy answer = %d:\n%s", one.StatusCode, one.body)
+	}
+	one = e.do(privacy, "GET", "/admin/outbox/"+annMsg, nil, html...)
+	if one.StatusCode != 200 || !strings.Contains(string(one.body), "Message withheld") || strings.Contains(string(one.body), "/verify-email?token=") {
+		t.Errorf("privacy staff reading account mail = %d:\n%s", one.StatusCode, one.body)
+	}
+	if r := e.do(analyst, "GET", "/admin/outbox", nil, html...); r.StatusCode != 403 {
+		t.Errorf("analyst outbox = %d, want 403", r.StatusCode)
 	}
 	if r := e.do(analyst, "GET", "/admin/audit", nil, html...); r.StatusCode != 403 {
 		t.Errorf("analyst audit = %d, want 403", r.StatusCode)
@@ -362,7 +372,7 @@ func TestStaffConsole(t *testing.T) {
 			reads = append(reads, en.Detail["view"]+" by "+en.Actor+" about "+en.Subject)
 		}
 	}
-	want := 5 // outbox list twice, two messages, the audit view (refused views read nothing)
+	want := 7 // outbox list twice, two messages by the admin and two by privacy staff, the audit view
 	if len(reads) != want {
 		t.Errorf("staff.read entries = %d, want %d: %v", len(reads), want, reads)
 	}

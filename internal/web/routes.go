@@ -71,8 +71,8 @@ func (s *server) routes() []route {
 
 		// Pages: staff console.
 		{"GET", "/admin", s.pageRole(s.pageAdmin(), staffRoles...)},
-		{"GET", "/admin/outbox", s.pageRole(s.pageOutbox(), "admin")},
-		{"GET", "/admin/outbox/{id}", s.pageRole(s.pageOutboxMessage(), "admin")},
+		{"GET", "/admin/outbox", s.pageRole(s.pageOutbox(), "admin", "privacy", "support")},
+		{"GET", "/admin/outbox/{id}", s.pageRole(s.pageOutboxMessage(), "admin", "privacy", "support")},
 		{"GET", "/admin/audit", s.pageRole(s.pageAudit(), "admin", "privacy")},
 
 		// Demo site (development only, when the operator ships one).
