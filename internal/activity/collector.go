@@ -33,9 +33,11 @@ type Event struct {
 
 	Country, Region, City, Browser, OS, Screen string
 
-	// SubjectID is set when the event is linked to a member's account.
+	// SubjectID is set when the event is linked to a member's account;
+	// sealed then holds its values as stored.
 	SubjectID     string
 	PolicyVersion int
+	sealed        *sealedValues
 }
 
 // Request is what the HTTP layer knows about the sender of an event. The
@@ -66,13 +68,6 @@ const (
 	DoNotRecord
 )
 
-// MemberGate decides what to do with a signed-in member's event: it reads
-// the policy and the member's state (objections, restriction). The app
-// passes an implementation backed by the policy guard.
-type MemberGate interface {
-	LinkMember(ctx context.Context, subjectID string) (Link, error)
-}
-
 // ErrNotRecorded is returned by Collect for an event deliberately not
 // stored: a bot, or a member whose objection or restriction forbids it.
 // The endpoint answers 204.
@@ -86,9 +81,9 @@ type Deps struct {
 	Config Config
 	// Geo locates IPs; nil uses the embedded country table only.
 	Geo *Geo
-	// Members decides about signed-in members' events; nil records them
-	// anonymously.
-	Members MemberGate
+	// Members decides about signed-in members' events and seals those
+	// linked to their account; nil records them anonymously.
+	Members *PolicyGate
 	// BatchSize bounds a group commit (256 when zero); QueueSize bounds
 	// the events waiting for the writer (8192 when zero).
 	BatchSize, QueueSize int
@@ -107,7 +102,7 @@ type Collector struct {
 	cfg    Config
 	sites  map[string]Site // cfg.Sites by id
 	geo    *Geo
-	gate   MemberGate
+	gate   *PolicyGate
 	salts  *salts
 	agents *agents
 	w      *writer
@@ -223,21 +218,6 @@ func (c *Collector) Prepare(ctx context.Context, in Input, r Request) (Event, er
 	if ag.Bot {
 		return Event{}, ErrNotRecorded
 	}
-	if r.SubjectID != "" && c.gate != nil {
-		link, err := c.gate.LinkMember(ctx, r.SubjectID)
-		if err != nil {
-			return Event{}, fmt.Errorf("activity: member gate: %w", err)
-		}
-		switch {
-		case link == DoNotRecord:
-			return Event{}, ErrNotRecorded
-		case link == LinkAccount && c.cfg.LinkToAccount && !r.GPC:
-			// GPC keeps even a member's event anonymous; nothing records
-			// that the signal was sent.
-			ev.SubjectID = r.SubjectID
-			ev.PolicyVersion = c.cfg.PolicyVersion
-		}
-	}
 	ev.Day = localDay(now, site.Location)
 	ev.Hour = localHourStart(now, site.Location)
 	salt, err := c.salts.get(ctx, site.ID, ev.Day, localDayEnd(now, site.Location), now)
@@ -245,9 +225,6 @@ func (c *Collector) Prepare(ctx context.Context, in Input, r Request) (Event, er
 		return Event{}, err
 	}
 	ev.Visitor = visitorHash(salt, site.ID, r.IP, r.UserAgent)
-	if ev.SubjectID != "" {
-		ev.Visitor = memberVisitor(ev.SubjectID, ev.Day)
-	}
 	if c.cfg.Fields[FieldCountry] {
 		loc := c.geo.Locate(r.IP, c.cfg.Granularity)
 		ev.Country = loc.Country
@@ -269,6 +246,22 @@ func (c *Collector) Prepare(ctx context.Context, in Input, r Request) (Event, er
 		// Location and device describe the visit; they are counted on page
 		// views and not repeated on every click.
 		ev.Country, ev.Region, ev.City = "", "", ""
+	}
+	if r.SubjectID != "" && c.gate != nil {
+		// GPC keeps even a member's event anonymous; nothing records that
+		// the signal was sent.
+		link, err := c.gate.member(ctx, &ev, r.SubjectID, c.cfg.LinkToAccount && !r.GPC)
+		if err != nil {
+			return Event{}, fmt.Errorf("activity: member gate: %w", err)
+		}
+		switch link {
+		case DoNotRecord:
+			return Event{}, ErrNotRecorded
+		case LinkAccount:
+			ev.SubjectID = r.SubjectID
+			ev.PolicyVersion = c.cfg.PolicyVersion
+			ev.Visitor = memberVisitor(ev.SubjectID, ev.Day)
+		}
 	}
 	return ev, nil
 }
@@ -307,34 +300,27 @@ func (c *Collector) place(e *Event, site string, at time.Time) bool {
 	return true
 }
 
-// Queries that read stored events back for scanEvents: add the WHERE.
-const (
-	selectAnonEvents = `SELECT id, site, at, visitor, '', type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
+// selectAnonEvents reads stored anonymous events back for scanEvents: add
+// the WHERE.
+const selectAnonEvents = `SELECT id, site, at, visitor, type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
 FROM activity_events`
-	selectMemberEvents = `SELECT id, site, at, 0, subject_id, type, page, query, referrer, search, link, asset, name, duration_ms, country, region, city, browser, os, screen
-FROM activity_member_events`
-)
 
-// scanEvents appends the events of rows (the columns of selectAnonEvents
-// and selectMemberEvents) to evs, placed
-// as they were when collected; member rows get their member visitor id.
-// each, if not nil, sees every event kept with its id. It closes rows.
-func (c *Collector) scanEvents(rows *sql.Rows, member bool, evs []Event, each func(e *Event, id int64)) ([]Event, error) {
+// scanEvents appends the anonymous events of rows (the columns of
+// selectAnonEvents) to evs, placed as they were when collected. each, if
+// not nil, sees every event kept with its id. It closes rows.
+func (c *Collector) scanEvents(rows *sql.Rows, evs []Event, each func(e *Event, id int64)) ([]Event, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var e Event
 		var id int64
-		var site, subject string
+		var site string
 		var at time.Time
-		if err := rows.Scan(&id, &site, &at, &e.Visitor, &subject, &e.Type, &e.Page, &e.Query, &e.Referrer, &e.Search, &e.Link, &e.Asset, &e.Name,
+		if err := rows.Scan(&id, &site, &at, &e.Visitor, &e.Type, &e.Page, &e.Query, &e.Referrer, &e.Search, &e.Link, &e.Asset, &e.Name,
 			&e.DurationMS, &e.Country, &e.Region, &e.City, &e.Browser, &e.OS, &e.Screen); err != nil {
 			return evs, err
 		}
 		if !c.place(&e, site, at) {
 			continue
-		}
-		if member {
-			e.Visitor = memberVisitor(subject, e.Day)
 		}
 		if each != nil {
 			each(&e, id)
@@ -342,4 +328,37 @@ func (c *Collector) scanEvents(rows *sql.Rows, member bool, evs []Event, each fu
 		evs = append(evs, e)
 	}
 	return evs, rows.Err()
+}
+
+// memberEvents appends the member events a selectMemberRows query (where
+// and args) finds to evs, opened through the door for counting and placed
+// as they were when collected, with their member visitor id. Without a
+// gate none can be opened, and none are read. each is as for scanEvents.
+func (c *Collector) memberEvents(ctx context.Context, q store.Q, evs []Event, each func(e *Event, id int64), where string, args ...any) ([]Event, error) {
+	if c.gate == nil {
+		return evs, nil
+	}
+	rows, err := q.QueryContext(ctx, selectMemberRows+" "+where, args...)
+	if err != nil {
+		return evs, err
+	}
+	rs, err := scanMemberRows(rows)
+	if err != nil {
+		return evs, err
+	}
+	if rs, err = c.gate.open(ctx, q, rs); err != nil {
+		return evs, err
+	}
+	for _, r := range rs {
+		e := r.ev
+		if !c.place(&e, e.Site, e.At) {
+			continue
+		}
+		e.Visitor = memberVisitor(r.subject, e.Day)
+		if each != nil {
+			each(&e, r.id)
+		}
+		evs = append(evs, e)
+	}
+	return evs, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"steward/internal/door"
 	"steward/internal/jobs"
 	"steward/internal/store"
 )
@@ -113,26 +114,33 @@ type MemberEvent struct {
 	PolicyVersion int       `json:"policy_version"`
 }
 
-// MemberEvents returns the events linked to a subject, oldest first: the
-// "activity" dataset of their access report and export.
-func MemberEvents(ctx context.Context, q store.Q, subjectID string) ([]MemberEvent, error) {
-	rows, err := q.QueryContext(ctx, `SELECT site, at, type, page, query, referrer, search, link, asset, name, props, duration_ms, country, region, city, browser, os, screen, policy_version
-FROM activity_member_events WHERE subject_id = $1 ORDER BY at, id`, subjectID)
+// MemberEvents returns the events linked to a subject, oldest first,
+// opened for use (the rights engine reads the same rows through the
+// registry for the access report and export).
+func MemberEvents(ctx context.Context, q store.Q, d *door.Door, u door.Use, subjectID string) ([]MemberEvent, error) {
+	v, err := d.Subject(ctx, q, u, subjectID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, selectMemberRows+` WHERE subject_id = $1 ORDER BY at, id`, v.ID())
 	if err != nil {
 		return nil, fmt.Errorf("activity: member events: %w", err)
 	}
-	defer rows.Close()
+	rs, err := scanMemberRows(rows)
+	if err != nil {
+		return nil, fmt.Errorf("activity: member events: %w", err)
+	}
 	var out []MemberEvent
-	for rows.Next() {
-		var e MemberEvent
-		if err := rows.Scan(&e.Site, &e.At, &e.Type, &e.Page, &e.Query, &e.Referrer, &e.Search, &e.Link, &e.Asset, &e.Name, &e.Props, &e.DurationMS,
-			&e.Country, &e.Region, &e.City, &e.Browser, &e.OS, &e.Screen, &e.PolicyVersion); err != nil {
+	for _, r := range rs {
+		if _, err := openValues(ctx, &r, func(string) *door.View { return v }); err != nil {
 			return nil, fmt.Errorf("activity: member events: %w", err)
 		}
-		e.At = e.At.UTC()
-		out = append(out, e)
+		e := r.ev
+		out = append(out, MemberEvent{Site: e.Site, At: e.At.UTC(), Type: e.Type, Page: e.Page, Query: e.Query, Referrer: e.Referrer,
+			Search: e.Search, Link: e.Link, Asset: e.Asset, Name: e.Name, Props: e.Props, DurationMS: e.DurationMS, Country: e.Country,
+			Region: e.Region, City: e.City, Browser: e.Browser, OS: e.OS, Screen: e.Screen, PolicyVersion: e.PolicyVersion})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // EraseMember deletes every event linked to a subject (erasure). The

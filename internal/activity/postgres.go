@@ -41,7 +41,7 @@ const (
 SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[])
 RETURNING id),
 m AS (INSERT INTO activity_member_events (` + memberCols + `)
-SELECT * FROM unnest($20::text[], $21::bigint[], $22::text[], $23::timestamptz[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[], $33::bigint[], $34::text[], $35::text[], $36::text[], $37::text[], $38::text[], $39::text[])
+SELECT * FROM unnest($20::text[], $21::bigint[], $22::text[], $23::timestamptz[], $24::text[], $25::bigint[], $26::bytea[], $27::bytea[], $28::bytea[], $29::bytea[], $30::bytea[], $31::bytea[], $32::bytea[], $33::bytea[], $34::bytea[], $35::bytea[], $36::bytea[], $37::bytea[], $38::bytea[], $39::bytea[])
 RETURNING id)
 INSERT INTO activity_pending (writer, batch, event_ids, member_ids)
 SELECT $40, $41, COALESCE((SELECT array_agg(id) FROM a), '{}'), COALESCE((SELECT array_agg(id) FROM m), '{}')`
@@ -197,22 +197,36 @@ func pgColumns(es []*Event, member bool) []any {
 	subj, site, typ := make([]string, n), make([]string, n), make([]string, n)
 	ver, visitor, dur := make([]int64, n), make([]int64, n), make([]int64, n)
 	at := make([]time.Time, n)
-	txt := make([][]string, 14)
+	for i, e := range es {
+		subj[i], ver[i], site[i], at[i], visitor[i], typ[i], dur[i] = e.SubjectID, int64(e.PolicyVersion), e.Site, e.At, e.Visitor, e.Type, e.DurationMS
+	}
+	if member {
+		out := []any{subj, ver, site, at, typ, dur}
+		for j := range nSealed {
+			col := make([][]byte, n)
+			for i, e := range es {
+				if e.sealed == nil {
+					continue // a linked event is always sealed; never store it in the clear
+				}
+				if v, _ := e.sealed[j].Value(); v != nil {
+					col[i] = v.([]byte)
+				}
+			}
+			out = append(out, col)
+		}
+		return out
+	}
+	txt := make([][]string, nSealed)
 	for j := range txt {
 		txt[j] = make([]string, n)
 	}
 	for i, e := range es {
-		subj[i], ver[i], site[i], at[i], visitor[i], typ[i], dur[i] = e.SubjectID, int64(e.PolicyVersion), e.Site, e.At, e.Visitor, e.Type, e.DurationMS
-		for j, v := range [...]string{e.Page, e.Query, e.Referrer, e.Search, e.Link, e.Asset, e.Name, e.Props, e.Country, e.Region, e.City, e.Browser, e.OS, e.Screen} {
-			txt[j][i] = v
+		for j, v := range e.texts() {
+			txt[j][i] = *v
 		}
 	}
-	head := []any{site, at, visitor, typ}
-	if member {
-		head = []any{subj, ver, site, at, typ}
-	}
-	return append(head, txt[0], txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], txt[7], dur,
-		txt[8], txt[9], txt[10], txt[11], txt[12], txt[13])
+	return []any{site, at, visitor, typ, txt[0], txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], txt[7], dur,
+		txt[8], txt[9], txt[10], txt[11], txt[12], txt[13]}
 }
 
 // pgHeld reports whether rollups are held.
@@ -357,30 +371,25 @@ SELECT false, unnest(event_ids) FROM d UNION ALL SELECT true, unnest(member_ids)
 		if len(anonIDs)+len(memberIDs) == 0 {
 			return nil
 		}
-		var evs []Event
-		for _, q := range []struct {
-			sql    string
-			ids    []int64
-			member bool
-		}{
-			{selectAnonEvents + ` WHERE id = ANY($1) ORDER BY id`, anonIDs, false},
-			{selectMemberEvents + ` WHERE id = ANY($1) ORDER BY id`, memberIDs, true},
-		} {
-			if len(q.ids) == 0 {
-				continue
+		late := func(e *Event, _ int64) {
+			if n, err := DayNumber(e.Day); err == nil {
+				if m, ok := lateDays[e.Site]; !ok || n < m {
+					lateDays[e.Site] = n
+				}
 			}
-			rows, err := tx.QueryContext(ctx, q.sql, q.ids)
+		}
+		var evs []Event
+		if len(anonIDs) > 0 {
+			rows, err := tx.QueryContext(ctx, selectAnonEvents+` WHERE id = ANY($1) ORDER BY id`, anonIDs)
 			if err != nil {
 				return err
 			}
-			evs, err = w.c.scanEvents(rows, q.member, evs, func(e *Event, _ int64) {
-				if n, err := DayNumber(e.Day); err == nil {
-					if m, ok := lateDays[e.Site]; !ok || n < m {
-						lateDays[e.Site] = n
-					}
-				}
-			})
-			if err != nil {
+			if evs, err = w.c.scanEvents(rows, evs, late); err != nil {
+				return err
+			}
+		}
+		if len(memberIDs) > 0 {
+			if evs, err = w.c.memberEvents(ctx, tx, evs, late, `WHERE id = ANY($1) ORDER BY id`, memberIDs); err != nil {
 				return err
 			}
 		}

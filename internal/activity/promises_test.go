@@ -1,6 +1,7 @@
 package activity
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"steward/examples"
 	"steward/internal/clock"
@@ -38,6 +40,13 @@ func loadPolicy(t testing.TB, name string) *policy.Policy {
 // real subject store deciding about members.
 func policyCollector(t *testing.T, db *store.DB, name string) (*Collector, *subject.Store, *clock.Fake) {
 	t.Helper()
+	return policyCollectorWith(t, db, name, nil)
+}
+
+// policyCollectorWith is policyCollector with Deps adjusted by set (when
+// not nil).
+func policyCollectorWith(t *testing.T, db *store.DB, name string, set func(*Deps)) (*Collector, *subject.Store, *clock.Fake) {
+	t.Helper()
 	p := loadPolicy(t, name)
 	cfg, err := FromPolicy(policy.Published{Policy: p, Version: policy.Version{Number: 3}})
 	if err != nil {
@@ -48,8 +57,12 @@ func policyCollector(t *testing.T, db *store.DB, name string) (*Collector, *subj
 	}
 	clk := clock.NewFake(day1)
 	subjects := subject.NewStore(db, clk)
-	c, err := New(Deps{DB: db, Clock: clk, Log: slog.New(slog.DiscardHandler), Config: cfg,
-		Members: NewPolicyGate(db, p, policy.NewGuard(p, nil), subjects)})
+	d := doortest.New(t, db, clk, p, subjects)
+	deps := Deps{DB: db, Clock: clk, Log: slog.New(slog.DiscardHandler), Config: cfg, Members: NewPolicyGate(db, d)}
+	if set != nil {
+		set(&deps)
+	}
+	c, err := New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +231,7 @@ func TestMemberEventsLinkedOnJMIR(t *testing.T) {
 	storetest.Each(t, policyMods(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		c, subjects, _ := policyCollector(t, db, "jmir.yaml")
-		d := doortest.New(t, db, clock.NewFake(day1), loadPolicy(t, "jmir.yaml"), subjects)
+		d := c.gate.door
 		member, err := subjects.Create(ctx, db, d, door.Subject(), subject.KindMember, "reader@example.org", "signup", 3)
 		if err != nil {
 			t.Fatal(err)
@@ -233,12 +246,23 @@ func TestMemberEventsLinkedOnJMIR(t *testing.T) {
 		if err := c.Collect(ctx, pageview("https://example.org/gpc"), gpc); err != nil {
 			t.Fatal(err)
 		}
-		evs, err := MemberEvents(ctx, db, member.ID)
+		evs, err := MemberEvents(ctx, db, d, door.Subject(), member.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(evs) != 1 || evs[0].Page != "/linked" || evs[0].PolicyVersion != 3 || evs[0].Country != "GB" {
 			t.Fatalf("member events = %+v, want /linked under version 3", evs)
+		}
+		// At rest the member's values are sealed: the plaintext columns
+		// stay empty and the sealed ones do not hold the value.
+		var plain, country string
+		var sealed []byte
+		if err := db.QueryRowContext(ctx, `SELECT page, country, page_sealed FROM activity_member_events WHERE subject_id = $1`, member.ID).
+			Scan(&plain, &country, &sealed); err != nil {
+			t.Fatal(err)
+		}
+		if plain != "" || country != "" || len(sealed) == 0 || bytes.Contains(sealed, []byte("/linked")) {
+			t.Errorf("stored member event: page %q, country %q, page_sealed %q; want only ciphertext", plain, country, sealed)
 		}
 		if n := count(t, db, `SELECT COUNT(*) FROM activity_events WHERE page = '/gpc'`); n != 1 {
 			t.Errorf("GPC event stored anonymously %d times, want 1", n)
@@ -251,14 +275,14 @@ func TestMemberEventsLinkedOnJMIR(t *testing.T) {
 		if err := MergeMember(ctx, db, member.ID, other.ID); err != nil {
 			t.Fatal(err)
 		}
-		if evs, _ := MemberEvents(ctx, db, other.ID); len(evs) != 1 {
+		if evs, _ := MemberEvents(ctx, db, d, door.Subject(), other.ID); len(evs) != 1 {
 			t.Errorf("after merge the member has %d events, want 1", len(evs))
 		}
 		if n, err := EraseMember(ctx, db, other.ID); err != nil || n != 1 {
 			t.Errorf("EraseMember = %d, %v; want 1", n, err)
 		}
 		// An objection to every purpose that uses activity: not recorded.
-		purposes := c.gate.(*PolicyGate).purposes
+		purposes := c.gate.purposes[c.gate.category]
 		if len(purposes) < 2 {
 			t.Fatalf("purposes using activity = %v", purposes)
 		}
@@ -271,7 +295,7 @@ func TestMemberEventsLinkedOnJMIR(t *testing.T) {
 		if !errors.Is(err, ErrNotRecorded) {
 			t.Errorf("after objections: err = %v, want ErrNotRecorded", err)
 		}
-		if n := count(t, db, `SELECT COUNT(*) FROM activity_events WHERE page = '/objected'`) + count(t, db, `SELECT COUNT(*) FROM activity_member_events WHERE page = '/objected'`); n != 0 {
+		if n := count(t, db, `SELECT COUNT(*) FROM activity_events WHERE page = '/objected'`) + count(t, db, `SELECT COUNT(*) FROM activity_member_events`); n != 0 {
 			t.Errorf("objected event stored %d times", n)
 		}
 	})
@@ -281,7 +305,7 @@ func TestMemberEventsNotLinkedOnMixi(t *testing.T) {
 	storetest.Each(t, policyMods(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		c, subjects, _ := policyCollector(t, db, "mixi.yaml")
-		d := doortest.New(t, db, clock.NewFake(day1), loadPolicy(t, "mixi.yaml"), subjects)
+		d := c.gate.door
 		member, _ := subjects.Create(ctx, db, d, door.Subject(), subject.KindMember, "fan@example.org", "signup", 3)
 		r := req("81.2.69.142", uaChrome)
 		r.SubjectID = member.ID
@@ -293,6 +317,85 @@ func TestMemberEventsNotLinkedOnMixi(t *testing.T) {
 		}
 		if n := count(t, db, `SELECT COUNT(*) FROM activity_events`); n != 1 {
 			t.Errorf("Mixi stored %d anonymous events, want 1", n)
+		}
+	})
+}
+
+// Linked events whose rollups a crash lost are opened through the door
+// and counted by the next start (SQLite) or the process that adopts them
+// (PostgreSQL), once.
+func TestLinkedEventsCountedAfterACrash(t *testing.T) {
+	storetest.Each(t, policyMods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		hold := func(d *Deps) { d.RollupInterval = time.Hour }
+		c, subjects, _ := policyCollectorWith(t, db, "jmir.yaml", hold)
+		member, err := subjects.Create(ctx, db, c.gate.door, door.Subject(), subject.KindMember, "reader@example.org", "signup", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := req("81.2.69.142", uaChrome)
+		r.SubjectID = member.ID
+		for _, page := range []string{"/m1", "/m2", "/m1"} {
+			if err := c.Collect(ctx, pageview("https://example.org"+page), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Collect(ctx, pageview("https://example.org/anon"), req("81.2.69.1", uaChrome)); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM activity_member_events`); n != 3 {
+			t.Fatalf("%d linked events stored, want 3", n)
+		}
+		c.w.crashed.Store(true)
+		if err := c.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		next, _, _ := policyCollectorWith(t, db, "jmir.yaml", hold)
+		if err := next.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		day := day1.Format(time.DateOnly)
+		if v, u := daily(t, db, DimPage, day, "/m1"); v != 2 || u != 1 {
+			t.Errorf("/m1 after the crash = %d views %d visitors, want 2/1", v, u)
+		}
+		if v, u := daily(t, db, DimTotal, day, ""); v != 4 || u != 2 {
+			t.Errorf("total after the crash = %d views %d visitors, want 4/2", v, u)
+		}
+	})
+}
+
+// Member events an earlier release stored in plaintext are sealed at
+// start-up: the plaintext columns are emptied in the same statement, the
+// member still reads them, and a second run finds nothing to do.
+func TestResealMemberEvents(t *testing.T) {
+	storetest.Each(t, policyMods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c, subjects, _ := policyCollector(t, db, "jmir.yaml")
+		d := c.gate.door
+		member, err := subjects.Create(ctx, db, d, door.Subject(), subject.KindMember, "old@example.org", "signup", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO activity_member_events (subject_id, policy_version, site, at, type, page, search, country, browser)
+VALUES ($1, 2, 'demo', $2, 'pageview', '/legacy-page', 'legacy search', 'GB', 'Firefox')`, member.ID, day1); err != nil {
+			t.Fatal(err)
+		}
+		n, err := Reseal(ctx, db, d)
+		if err != nil || n != 1 {
+			t.Fatalf("Reseal = %d, %v; want 1 row", n, err)
+		}
+		if left := count(t, db, `SELECT COUNT(*) FROM activity_member_events WHERE page <> '' OR search <> '' OR country <> '' OR browser <> ''`); left != 0 {
+			t.Errorf("%d rows keep plaintext after the reseal", left)
+		}
+		evs, err := MemberEvents(ctx, db, d, door.Subject(), member.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || evs[0].Page != "/legacy-page" || evs[0].Search != "legacy search" || evs[0].Country != "GB" || evs[0].Browser != "Firefox" {
+			t.Errorf("member events after the reseal = %+v", evs)
+		}
+		if n, err := Reseal(ctx, db, d); err != nil || n != 0 {
+			t.Errorf("second Reseal = %d, %v; want 0", n, err)
 		}
 	})
 }

@@ -22,7 +22,7 @@ import (
 
 const (
 	eventCols  = "site, at, visitor, type, page, query, referrer, search, link, asset, name, props, duration_ms, country, region, city, browser, os, screen"
-	memberCols = "subject_id, policy_version, site, at, type, page, query, referrer, search, link, asset, name, props, duration_ms, country, region, city, browser, os, screen"
+	memberCols = "subject_id, policy_version, site, at, type, duration_ms, page_sealed, query_sealed, referrer_sealed, search_sealed, link_sealed, asset_sealed, name_sealed, props_sealed, country_sealed, region_sealed, city_sealed, browser_sealed, os_sealed, screen_sealed"
 )
 
 func eventArgs(args []any, e *Event) []any {
@@ -30,7 +30,16 @@ func eventArgs(args []any, e *Event) []any {
 }
 
 func memberArgs(args []any, e *Event) []any {
-	return append(args, e.SubjectID, e.PolicyVersion, e.Site, e.At, e.Type, e.Page, e.Query, e.Referrer, e.Search, e.Link, e.Asset, e.Name, e.Props, e.DurationMS, e.Country, e.Region, e.City, e.Browser, e.OS, e.Screen)
+	args = append(args, e.SubjectID, e.PolicyVersion, e.Site, e.At, e.Type, e.DurationMS)
+	var none sealedValues // a linked event is always sealed; never store it in the clear
+	vals := e.sealed
+	if vals == nil {
+		vals = &none
+	}
+	for _, s := range vals {
+		args = append(args, s)
+	}
+	return args
 }
 
 // sqliteTables describes each multi-row statement: its prefix, the
@@ -381,53 +390,51 @@ FROM activity_events WHERE id <= $1 ORDER BY id DESC`, anonWM)
 		return fmt.Errorf("activity: rebuild: %w", err)
 	}
 	remember(true)
-	rows, err = c.db.QueryContext(ctx, `SELECT site, at, subject_id, type, page, query, referrer, search, link, asset, name, country, region, city, browser, os, screen
-FROM activity_member_events WHERE at >= $1 AND id <= $2`, earliest, memberWM)
+	members, err := c.memberEvents(ctx, c.db, nil, nil, `WHERE at >= $1 AND id <= $2`, earliest, memberWM)
 	if err != nil {
 		return fmt.Errorf("activity: rebuild: %w", err)
 	}
-	for rows.Next() {
-		var e Event
-		var site, subject string
-		var at time.Time
-		if err := rows.Scan(&site, &at, &subject, &e.Type, &e.Page, &e.Query, &e.Referrer, &e.Search, &e.Link, &e.Asset, &e.Name,
-			&e.Country, &e.Region, &e.City, &e.Browser, &e.OS, &e.Screen); err != nil {
-			rows.Close()
-			return fmt.Errorf("activity: rebuild: %w", err)
-		}
-		if c.place(&e, site, at) && e.Day >= first[site] {
-			e.Visitor = memberVisitor(subject, e.Day)
+	for _, e := range members {
+		if e.Day >= first[e.Site] {
 			batch = append(batch, e)
 			remember(false)
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("activity: rebuild: %w", err)
 	}
 	remember(true)
 
 	// 2. Events past the watermark: count them as they would have been.
 	lateDays := map[string]int64{} // per site, the first day caught up
-	catchUp := func(query string, wm, last int64, member bool) error {
-		rows, err := c.db.QueryContext(ctx, query, wm, last)
-		if err != nil {
-			return fmt.Errorf("activity: catch up rollups: %w", err)
-		}
-		evs, err := c.scanEvents(rows, member, nil, func(e *Event, id int64) {
-			if n, err := DayNumber(e.Day); err == nil {
-				if m, ok := lateDays[e.Site]; !ok || n < m {
-					lateDays[e.Site] = n
-				}
+	late := func(e *Event, id int64) {
+		if n, err := DayNumber(e.Day); err == nil {
+			if m, ok := lateDays[e.Site]; !ok || n < m {
+				lateDays[e.Site] = n
 			}
-		})
-		if err != nil {
-			return fmt.Errorf("activity: catch up rollups: %w", err)
 		}
+	}
+	count := func(evs []Event) {
 		agg := aggregate(evs, w.seen)
 		d, h := agg.finish(func(int64) bool { return true })
 		w.seen.addAll(agg.keys)
 		w.held.add(d, h)
+	}
+	catchUpAnon := func(wm, last int64) error {
+		rows, err := c.db.QueryContext(ctx, selectAnonEvents+` WHERE id > $1 AND id <= $2 ORDER BY id`, wm, last)
+		if err != nil {
+			return fmt.Errorf("activity: catch up rollups: %w", err)
+		}
+		evs, err := c.scanEvents(rows, nil, late)
+		if err != nil {
+			return fmt.Errorf("activity: catch up rollups: %w", err)
+		}
+		count(evs)
+		return nil
+	}
+	catchUpMembers := func(wm, last int64) error {
+		evs, err := c.memberEvents(ctx, c.db, nil, late, `WHERE id > $1 AND id <= $2 ORDER BY id`, wm, last)
+		if err != nil {
+			return fmt.Errorf("activity: catch up rollups: %w", err)
+		}
+		count(evs)
 		return nil
 	}
 	// The events to count end at the last one stored now; the watermarks
@@ -440,11 +447,11 @@ FROM activity_member_events WHERE at >= $1 AND id <= $2`, earliest, memberWM)
 	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM activity_member_events`).Scan(&memberMax); err != nil {
 		return fmt.Errorf("activity: catch up rollups: %w", err)
 	}
-	if err := catchUp(selectAnonEvents+` WHERE id > $1 AND id <= $2 ORDER BY id`, anonWM, anonMax, false); err != nil {
+	if err := catchUpAnon(anonWM, anonMax); err != nil {
 		w.held = newTotals() // nothing half counted is written
 		return err
 	}
-	if err := catchUp(selectMemberEvents+` WHERE id > $1 AND id <= $2 ORDER BY id`, memberWM, memberMax, true); err != nil {
+	if err := catchUpMembers(memberWM, memberMax); err != nil {
 		w.held = newTotals()
 		return err
 	}

@@ -15,43 +15,24 @@ func Migrations() store.Migrations {
 	return store.Embedded("activity", migrationFS)
 }
 
-// eventColumns are the columns both event tables share; fields is whether
-// to name the policy field each holds (linked events are personal data,
-// anonymous ones hold none once their day's salt is destroyed).
-func eventColumns(fields bool) []registry.Column {
-	f := func(name string) string {
-		if fields {
-			return name
-		}
-		return ""
-	}
-	return []registry.Column{
-		{Name: "id"},
-		{Name: "site"},
-		{Name: "at", Field: f(FieldViewTime)},
-		{Name: "type"},
-		{Name: "page", Field: f(FieldPage)},
-		{Name: "query", Field: f(FieldPage)},
-		{Name: "referrer", Field: f(FieldReferrer)},
-		{Name: "search", Field: f(FieldSearchTerms)},
-		{Name: "link", Field: f(FieldOutboundLink)},
-		{Name: "asset", Field: f(FieldAssetInteraction)},
-		{Name: "name", Field: f(FieldEvent)},
-		{Name: "props", Field: f(FieldEvent)},
-		{Name: "duration_ms", Field: f(FieldViewTime)},
-		{Name: "country", Field: f(FieldCountry)},
-		{Name: "region", Field: f(FieldRegion)},
-		{Name: "city", Field: f(FieldCity)},
-		{Name: "browser", Field: f(FieldBrowser)},
-		{Name: "os", Field: f(FieldOS)},
-		{Name: "screen", Field: f(FieldScreen)},
-	}
-}
+// anonColumns are the columns of anonymous events: none holds personal
+// data once the day's salt is destroyed.
+var anonColumns = []string{"id", "site", "at", "type", "page", "query", "referrer", "search", "link", "asset", "name", "props", "duration_ms", "country", "region", "city", "browser", "os", "screen"}
 
 // Tables declares this package's tables to the personal-data registry.
 func Tables() []registry.Table {
-	anon := append([]registry.Column{{Name: "visitor"}}, eventColumns(false)...)
-	member := append([]registry.Column{{Name: "subject_id"}, {Name: "policy_version"}}, eventColumns(true)...)
+	anon := []registry.Column{{Name: "visitor"}}
+	for _, c := range anonColumns {
+		anon = append(anon, registry.Column{Name: c})
+	}
+	member := []registry.Column{{Name: "id"}, {Name: "subject_id"}, {Name: "policy_version"}, {Name: "site"},
+		{Name: "at", Field: FieldViewTime}, {Name: "type"}, {Name: "duration_ms", Field: FieldViewTime}}
+	for _, c := range sealedColumns {
+		member = append(member, registry.Column{Name: c.Sealed, Field: c.Field, Sensitive: true})
+	}
+	for _, c := range sealedColumns {
+		member = append(member, registry.Column{Name: c.Plain, Field: c.Field, Legacy: true})
+	}
 	return []registry.Table{
 		{
 			Name: "activity_salts", Owner: "activity", Origin: registry.System,
@@ -70,7 +51,8 @@ func Tables() []registry.Table {
 			Dataset: "activity", SubjectColumn: "subject_id", Source: "tracker", PolicyVersionColumn: "policy_version",
 			Columns: member,
 			Description: "Page views and events of signed-in members, linked to their account only where the policy's activity " +
-				"category says link_to_account and the member's state allows it. Part of the member's export; erased with them.",
+				"category says link_to_account and the member's state allows it. Each value is sealed with the member's key for its " +
+				"category; the time, type, duration and site stay in the clear. Part of the member's export; erased with them.",
 		},
 		{
 			Name: "activity_seen", Owner: "activity", Origin: registry.System,

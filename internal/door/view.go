@@ -46,6 +46,16 @@ func (o *Door) Subject(ctx context.Context, q store.Q, u Use, subjectID string) 
 	return &View{o: o, q: q, use: u, id: st.SubjectID, st: st, guard: g}, nil
 }
 
+// For is a view of the same subject, with the state and keys already
+// loaded, for another use (a collector choosing, among the purposes that
+// use a category, the first the subject's state allows). The guard still
+// decides every value for the new use.
+func (v *View) For(u Use) *View {
+	w := *v
+	w.use = u
+	return &w
+}
+
 // ID is the subject's id (the survivor's, for a merged id).
 func (v *View) ID() string { return v.id }
 

@@ -3,6 +3,7 @@ package rights_test
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -282,4 +283,62 @@ func (e *env) seedRow(t registry.Table, subjectID, marker string, depth int) []s
 		e.t.Fatalf("seed %s: %v", t.Name, err)
 	}
 	return out
+}
+
+// stillHolds fails the test unless every value seeded for the subject is
+// still in its column: read in the clear, or opened with the subject's
+// key for a sealed column.
+func (e *env) stillHolds(subjectID string, vals []seededValue) {
+	e.t.Helper()
+	var needles []string
+	for _, v := range vals {
+		needles = append(needles, v.Value)
+	}
+	found := scan(e.t, e.db, needles)
+	for _, v := range vals {
+		t, _ := e.reg.Table(v.Table)
+		decl, _ := t.Column(v.Column)
+		if !decl.Sensitive {
+			if !slices.Contains(found[v.Value], v.Table+"."+v.Column) {
+				e.t.Errorf("%s lost %s.%s", subjectID, v.Table, v.Column)
+			}
+			continue
+		}
+		if e.count(`SELECT COUNT(*) FROM "`+v.Table+`" WHERE "`+t.SubjectColumn+`" = $1`, subjectID) == 0 && expires(e.t, e.db, v.Table) {
+			continue // the seeded row expired at once, and its owner pruned it
+		}
+		view, err := e.door.Subject(e.ctx, e.db, door.Subject(), subjectID)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rows, err := e.db.QueryContext(e.ctx, `SELECT "`+v.Column+`" FROM "`+v.Table+`" WHERE "`+t.SubjectColumn+`" = $1`, subjectID)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		ok := false
+		for rows.Next() {
+			var sealed []byte
+			if err := rows.Scan(&sealed); err != nil {
+				e.t.Fatal(err)
+			}
+			if got, err := view.OpenCategory(e.ctx, decl.CategoryIn(e.pol.CategoryOfField), sealed); err == nil && string(got) == v.Value {
+				ok = true
+			}
+		}
+		rows.Close()
+		if !ok {
+			e.t.Errorf("%s's sealed %s.%s no longer opens to what was seeded", subjectID, v.Table, v.Column)
+		}
+	}
+}
+
+// expires reports whether a table's rows carry an expiry (its owner prunes
+// them once past it).
+func expires(t testing.TB, db *store.DB, table string) bool {
+	for _, c := range seedSchema(t, db, table) {
+		if c.name == "expires_at" {
+			return true
+		}
+	}
+	return false
 }

@@ -145,10 +145,10 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 // reseal seals what an earlier release kept in plaintext (addresses,
 // acceptances, account fields, session details, subscription pages and
 // clicked links, the consent ledger, what people wrote in rights
-// requests, the outbox's mail) and empties the plaintext columns, then
-// compacts the database: that release changed and deleted rows without
-// secure_delete, so older copies of these values lie in the file's free
-// space.
+// requests, the outbox's mail, members' linked events) and empties the
+// plaintext columns, then compacts the database: that release changed and
+// deleted rows without secure_delete, so older copies of these values lie
+// in the file's free space.
 func (s *Services) reseal(ctx context.Context) error {
 	steps := []struct {
 		name string
@@ -160,6 +160,7 @@ func (s *Services) reseal(ctx context.Context) error {
 		{"consent_records", s.Consent.Reseal},
 		{"rights_requests", s.Rights.Reseal},
 		{"outbox", s.Outbox.Reseal},
+		{"activity_member_events", func(ctx context.Context) (int, error) { return activity.Reseal(ctx, s.DB, s.Door) }},
 	}
 	total, counts := 0, []any{}
 	for _, st := range steps {
@@ -305,7 +306,7 @@ func (s *Services) openAnalytics(ctx context.Context, cfg Config) error {
 		s.Log.Info("region and city from an operator MMDB", "built", geo.BuildTime().Format("2006-01-02"))
 	}
 	s.Activity, err = activity.New(activity.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Config: acfg, Geo: geo,
-		Members: activity.NewPolicyGate(s.DB, s.Policy.Policy, s.Guards.Current(), s.Subjects)})
+		Members: activity.NewPolicyGate(s.DB, s.Door)})
 	if err != nil {
 		return err
 	}
