@@ -3,7 +3,6 @@ package consent_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"testing"
 
 	"steward/internal/consent"
@@ -12,43 +11,6 @@ import (
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 )
-
-// rowBytes returns every stored byte of the rows a query selects.
-func rowBytes(t *testing.T, db *store.DB, query string, args ...any) []byte {
-	t.Helper()
-	rows, err := db.QueryContext(context.Background(), query, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []byte
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range vals {
-			switch x := v.(type) {
-			case []byte:
-				out = append(out, x...)
-			case string:
-				out = append(out, x...)
-			default:
-				out = fmt.Appendf(out, "%v", x)
-			}
-			out = append(out, 0)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // Distinctive values planted in every free-text field of a record.
 const (
@@ -75,7 +37,7 @@ func TestLedgerSealed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw := rowBytes(t, db, `SELECT * FROM consent_records WHERE subject_id = $1`, id)
+		raw := storetest.RowBytes(t, db, `SELECT * FROM consent_records WHERE subject_id = $1`, id)
 		for _, v := range []string{plantedPoint, plantedBrowser, plantedNetwork, plantedList, "marketing", "consentReceiptID", string(rec.Receipt[:40])} {
 			if bytes.Contains(raw, []byte(v)) {
 				t.Errorf("the row holds %q in plaintext", v)
@@ -168,7 +130,7 @@ func TestResealLedger(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("reseal = %d, %v; want the one record", n, err)
 		}
-		raw := rowBytes(t, db, `SELECT * FROM consent_records`)
+		raw := storetest.RowBytes(t, db, `SELECT * FROM consent_records`)
 		for _, v := range []string{plantedPoint, plantedBrowser, plantedNetwork, plantedList, "marketing"} {
 			if bytes.Contains(raw, []byte(v)) {
 				t.Errorf("after Reseal the row holds %q in plaintext", v)
@@ -207,7 +169,7 @@ func TestResealLedger(t *testing.T) {
 		if n, err := e.ledger.Reseal(ctx); err != nil || n != 1 {
 			t.Errorf("reseal after erasure = %d, %v", n, err)
 		}
-		if raw := rowBytes(t, db, `SELECT * FROM consent_records`); bytes.Contains(raw, []byte(plantedPoint)) {
+		if raw := storetest.RowBytes(t, db, `SELECT * FROM consent_records`); bytes.Contains(raw, []byte(plantedPoint)) {
 			t.Error("the restored plaintext survived Reseal after erasure")
 		}
 	})

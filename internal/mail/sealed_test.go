@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -18,45 +17,6 @@ import (
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 )
-
-// rowBytes returns every value of every row of a table, as the database
-// hands them back, for a scan of what is stored in the clear.
-func rowBytes(t *testing.T, db *store.DB, table string) []byte {
-	t.Helper()
-	rows, err := db.QueryContext(context.Background(), `SELECT * FROM `+table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range vals {
-			switch x := v.(type) {
-			case []byte:
-				out.Write(x)
-			default:
-				fmt.Fprint(&out, x)
-			}
-			out.WriteByte(0)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
-}
 
 // distinctive is a message whose every personal value can be found by a
 // byte scan.
@@ -84,7 +44,7 @@ func TestOutboxStoresNoPlaintext(t *testing.T) {
 		scan := func(when string) {
 			t.Helper()
 			for _, table := range []string{"mail_outbox", "jobs"} {
-				raw := rowBytes(t, db, table)
+				raw := storetest.RowBytes(t, db, `SELECT * FROM `+table)
 				for _, v := range plantedValues {
 					if bytes.Contains(raw, []byte(v)) {
 						t.Errorf("%s: %s holds %q in the clear", when, table, v)
@@ -383,7 +343,7 @@ func TestResealMovesPlaintext(t *testing.T) {
 		if err != nil || n != 4 {
 			t.Fatalf("Reseal = %d, %v; want the four messages", n, err)
 		}
-		raw := rowBytes(t, db, "mail_outbox")
+		raw := storetest.RowBytes(t, db, `SELECT * FROM mail_outbox`)
 		for _, v := range plantedValues {
 			if bytes.Contains(raw, []byte(v)) {
 				t.Errorf("the outbox still holds %q in the clear", v)

@@ -2,7 +2,6 @@ package rights_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -12,43 +11,6 @@ import (
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 )
-
-// rowBytes returns every stored byte of the rows a query selects.
-func rowBytes(t *testing.T, db *store.DB, query string, args ...any) []byte {
-	t.Helper()
-	rows, err := db.QueryContext(context.Background(), query, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []byte
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range vals {
-			switch x := v.(type) {
-			case []byte:
-				out = append(out, x...)
-			case string:
-				out = append(out, x...)
-			default:
-				out = fmt.Appendf(out, "%v", x)
-			}
-			out = append(out, 0)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // Distinctive values planted in what a member writes in a request.
 const (
@@ -67,7 +29,7 @@ func TestRequestWordsSealed(t *testing.T) {
 		e := newEnvWith(t, db, "mixi.yaml", envOpts{}, mixiPhoneReviewed(t))
 		ann := e.member("ann@example.org")
 		r := e.file(ann, rights.Filing{Type: rights.Rectification, Corrections: map[string]string{"phone": plantedCorrection}, Reason: plantedReason})
-		raw := rowBytes(t, db, `SELECT * FROM rights_requests WHERE subject_id = $1`, ann)
+		raw := storetest.RowBytes(t, db, `SELECT * FROM rights_requests WHERE subject_id = $1`, ann)
 		for _, v := range []string{plantedReason, plantedCorrection} {
 			if bytes.Contains(raw, []byte(v)) {
 				t.Errorf("the request's row holds %q in plaintext", v)
@@ -194,7 +156,7 @@ func TestResealRequests(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("reseal = %d, %v; want the one request", n, err)
 		}
-		raw := rowBytes(t, db, `SELECT * FROM rights_requests`)
+		raw := storetest.RowBytes(t, db, `SELECT * FROM rights_requests`)
 		if bytes.Contains(raw, []byte(plantedReason)) || bytes.Contains(raw, []byte(plantedCorrection)) {
 			t.Error("plaintext left after Reseal")
 		}
@@ -211,7 +173,7 @@ func TestResealRequests(t *testing.T) {
 		if n, err := e.rights.Reseal(e.ctx); err != nil || n != 1 {
 			t.Errorf("reseal after erasure = %d, %v", n, err)
 		}
-		if raw := rowBytes(t, db, `SELECT * FROM rights_requests`); bytes.Contains(raw, []byte(plantedReason)) {
+		if raw := storetest.RowBytes(t, db, `SELECT * FROM rights_requests`); bytes.Contains(raw, []byte(plantedReason)) {
 			t.Error("the restored plaintext survived Reseal after erasure")
 		}
 	})

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"fmt"
 	"testing"
 	"time"
 
@@ -93,44 +92,6 @@ func TestPolicyAcceptances(t *testing.T) {
 	})
 }
 
-// rowBytes returns every stored byte of the rows a query selects, for
-// checking that no plaintext of a personal value is at rest.
-func rowBytes(t *testing.T, db *store.DB, query string, args ...any) []byte {
-	t.Helper()
-	rows, err := db.QueryContext(context.Background(), query, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []byte
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range vals {
-			switch x := v.(type) {
-			case []byte:
-				out = append(out, x...)
-			case string:
-				out = append(out, x...)
-			default:
-				out = fmt.Appendf(out, "%v", x)
-			}
-			out = append(out, 0)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestAcceptanceEvidenceSealed: the browser family and network of an
 // acceptance are at rest only as ciphertext under the subject's key; the
 // subject reads them back; a staff role whose purposes do not reach the
@@ -150,7 +111,7 @@ func TestAcceptanceEvidenceSealed(t *testing.T) {
 			UserAgentFamily: ua, Network: network}); err != nil {
 			t.Fatal(err)
 		}
-		raw := rowBytes(t, db, `SELECT * FROM subject_policy_acceptances WHERE subject_id = $1`, m.ID)
+		raw := storetest.RowBytes(t, db, `SELECT * FROM subject_policy_acceptances WHERE subject_id = $1`, m.ID)
 		for _, v := range []string{ua, network} {
 			if bytes.Contains(raw, []byte(v)) {
 				t.Errorf("the row holds %q in plaintext", v)
@@ -212,7 +173,7 @@ func TestResealAcceptances(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("reseal = %d, %v; want the one row with evidence", n, err)
 		}
-		if raw := rowBytes(t, db, `SELECT * FROM subject_policy_acceptances`); bytes.Contains(raw, []byte("Oldbrowser")) || bytes.Contains(raw, []byte("192.0.2.0/24")) {
+		if raw := storetest.RowBytes(t, db, `SELECT * FROM subject_policy_acceptances`); bytes.Contains(raw, []byte("Oldbrowser")) || bytes.Contains(raw, []byte("192.0.2.0/24")) {
 			t.Error("plaintext evidence left after Reseal")
 		}
 		got, err := s.PolicyAcceptances(ctx, db, m.ID)
@@ -231,7 +192,7 @@ func TestResealAcceptances(t *testing.T) {
 		if n, err := s.Reseal(ctx, d); err != nil || n != 1 {
 			t.Errorf("reseal after erasure = %d, %v", n, err)
 		}
-		if raw := rowBytes(t, db, `SELECT * FROM subject_policy_acceptances`); bytes.Contains(raw, []byte("Oldbrowser")) {
+		if raw := storetest.RowBytes(t, db, `SELECT * FROM subject_policy_acceptances`); bytes.Contains(raw, []byte("Oldbrowser")) {
 			t.Error("the restored plaintext survived Reseal after erasure")
 		}
 		if got, err := s.PolicyAcceptances(ctx, db, m.ID); err != nil || len(got) != 2 || got[0].UserAgentFamily != "" {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -209,22 +210,34 @@ func (s *server) pageVerifyEmailPost() handler {
 	}
 }
 
-func (s *server) pageResendVerificationPost() handler {
+// emailForm posts a form that asks for an email address alone and mails
+// it (send): on a refusal the form is drawn again with the errors, else
+// done answers.
+func (s *server) emailForm(title, tmpl string, data func([]formField) any,
+	send func(ctx context.Context, email string, m identity.Meta) error, done handler) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := parseForm(r); err != nil {
 			return err
 		}
 		email := r.PostForm.Get("email")
-		if err := s.d.Identity.ResendVerification(r.Context(), email, meta(r)); err != nil {
+		if err := send(r.Context(), email, meta(r)); err != nil {
 			return redraw(err, func(status int, errs map[string]string) error {
-				v := s.newView("Verify your email address", nil)
+				v := s.newView(title, nil)
 				v.Errors = errs
-				v.Data = verifyData{Fields: []formField{fieldFor("email", email, true, errs)}}
-				return s.render(w, r, status, "verify_email", v)
+				v.Data = data([]formField{fieldFor("email", email, true, errs)})
+				return s.render(w, r, status, tmpl, v)
 			})
 		}
-		return s.message(w, r, http.StatusOK, "Check your inbox", msgResend, nil)
+		return done(w, r)
 	}
+}
+
+func (s *server) pageResendVerificationPost() handler {
+	return s.emailForm("Verify your email address", "verify_email",
+		func(f []formField) any { return verifyData{Fields: f} }, s.d.Identity.ResendVerification,
+		func(w http.ResponseWriter, r *http.Request) error {
+			return s.message(w, r, http.StatusOK, "Check your inbox", msgResend, nil)
+		})
 }
 
 type resetData struct {
@@ -249,22 +262,12 @@ func (s *server) pageResetPassword() handler {
 }
 
 func (s *server) pageResetPasswordPost() handler {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := parseForm(r); err != nil {
-			return err
-		}
-		email := r.PostForm.Get("email")
-		if err := s.d.Identity.RequestPasswordReset(r.Context(), email, meta(r)); err != nil {
-			return redraw(err, func(status int, errs map[string]string) error {
-				v := s.newView("Reset your password", nil)
-				v.Errors = errs
-				v.Data = resetData{Fields: []formField{fieldFor("email", email, true, errs)}}
-				return s.render(w, r, status, "reset_password", v)
-			})
-		}
-		http.Redirect(w, r, "/reset-password?sent=1", http.StatusSeeOther)
-		return nil
-	}
+	return s.emailForm("Reset your password", "reset_password",
+		func(f []formField) any { return resetData{Fields: f} }, s.d.Identity.RequestPasswordReset,
+		func(w http.ResponseWriter, r *http.Request) error {
+			http.Redirect(w, r, "/reset-password?sent=1", http.StatusSeeOther)
+			return nil
+		})
 }
 
 func (s *server) pageResetConfirmPost() handler {
