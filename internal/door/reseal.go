@@ -5,14 +5,21 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	"steward/internal/fault"
 	"steward/internal/store"
 )
 
 // LegacyColumn pairs a plaintext column an earlier release wrote with the
 // sealed column that replaced it, and the policy field it holds.
-type LegacyColumn struct{ Field, Plain, Sealed string }
+type LegacyColumn struct {
+	Field, Plain, Sealed string
+	// Nothing lists plaintext values beyond "" that hold no value (an
+	// empty JSON object): they are emptied, not sealed.
+	Nothing []string
+}
 
 // ResealTable describes a table whose legacy plaintext columns move into
 // sealed ones. Its owner names it; the door only seals.
@@ -22,6 +29,10 @@ type ResealTable struct {
 	// Empty is what an emptied plaintext column holds: "NULL", or "''"
 	// where the column is NOT NULL.
 	Empty string
+	// DropErased deletes a row whose subject is unknown or whose key was
+	// destroyed, when nothing could ever open it again (a held message);
+	// otherwise such a row keeps its other columns and loses the value.
+	DropErased bool
 }
 
 // resealBatch is how many rows one transaction of Reseal moves.
@@ -75,24 +86,28 @@ func (o *Door) Reseal(ctx context.Context, db *store.DB, t ResealTable) (int, er
 			}
 			views := map[string]*View{}
 			for _, r := range batch {
-				v := views[r.subject]
-				if v == nil {
-					if v, err = o.Subject(ctx, tx, Storage(), r.subject); err != nil {
+				v, seen := views[r.subject]
+				if !seen {
+					v, err = o.Subject(ctx, tx, Storage(), r.subject)
+					if err != nil && !(t.DropErased && fault.Is(err, fault.NotFound)) {
 						return err
 					}
-					views[r.subject] = v
+					views[r.subject] = v // nil: no such subject
 				}
+				gone := v == nil
 				sets := append([]string{}, cleared...)
 				args := []any{r.key}
 				for i, c := range t.Columns {
-					if !r.vals[i].Valid || r.vals[i].String == "" {
+					value := r.vals[i].String
+					if gone || !r.vals[i].Valid || value == "" || slices.Contains(c.Nothing, value) {
 						continue
 					}
 					if _, err := o.CategoryOf(c.Field); err != nil {
 						continue // the policy no longer declares the field: not kept
 					}
-					sealed, err := v.Seal(ctx, c.Field, r.vals[i].String)
+					sealed, err := v.Seal(ctx, c.Field, value)
 					if errors.Is(err, ErrShredded) {
+						gone = t.DropErased
 						continue // erased: the plaintext left behind goes too
 					}
 					if err != nil {
@@ -101,7 +116,12 @@ func (o *Door) Reseal(ctx context.Context, db *store.DB, t ResealTable) (int, er
 					args = append(args, sealed)
 					sets = append(sets, fmt.Sprintf("%s = $%d", c.Sealed, len(args)))
 				}
-				if _, err := tx.ExecContext(ctx, `UPDATE `+t.Table+` SET `+strings.Join(sets, ", ")+` WHERE `+t.Key+` = $1`, args...); err != nil {
+				if gone {
+					_, err = tx.ExecContext(ctx, `DELETE FROM `+t.Table+` WHERE `+t.Key+` = $1`, r.key)
+				} else {
+					_, err = tx.ExecContext(ctx, `UPDATE `+t.Table+` SET `+strings.Join(sets, ", ")+` WHERE `+t.Key+` = $1`, args...)
+				}
+				if err != nil {
 					return err
 				}
 			}
