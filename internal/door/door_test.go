@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"io/fs"
 	"slices"
 	"strings"
@@ -404,6 +405,56 @@ func TestItemKeysShredOneItem(t *testing.T) {
 		}
 		if _, err := e.view(door.Subject(), ann).OpenItem(e.ctx, cat, "comment-2", two); !errors.Is(err, keys.ErrShredded) {
 			t.Errorf("an item opened after its category key went: %v", err)
+		}
+	})
+}
+
+// A stored file is sealed as a stream under its item's key: it opens for
+// a use the guard allows, not for one it refuses (audited), and not once
+// the item is shredded; a cut copy is refused.
+func TestStreamsSealPerItem(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		ann := e.subject("ann@example.org")
+		cat := e.pol.CategoryOfField("name")
+		plain := bytes.Repeat([]byte("photo bytes "), 20000)
+		var stored bytes.Buffer
+		w, err := e.view(door.Subject(), ann).SealStream(e.ctx, cat, "photo-1", &stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(plain); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(stored.Bytes(), []byte("photo bytes")) {
+			t.Fatal("the stored file holds plaintext")
+		}
+		read := func(u door.Use, item string, b []byte) ([]byte, error) {
+			r, err := e.view(u, ann).OpenStream(e.ctx, cat, item, bytes.NewReader(b))
+			if err != nil {
+				return nil, err
+			}
+			return io.ReadAll(r)
+		}
+		if got, err := read(door.Subject(), "photo-1", stored.Bytes()); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("opened %d bytes, %v; want the file", len(got), err)
+		}
+		if _, err := read(door.System("measure"), "photo-1", stored.Bytes()); !fault.Is(err, fault.PurposeDenied) {
+			t.Errorf("a refused use opened the file: %v", err)
+		}
+		if _, err := read(door.Subject(), "photo-1", stored.Bytes()[:stored.Len()-40]); !errors.Is(err, door.ErrTruncated) && !errors.Is(err, door.ErrCorrupt) {
+			t.Errorf("a cut file: %v, want a refusal", err)
+		}
+		if _, err := read(door.Subject(), "photo-2", stored.Bytes()); err == nil {
+			t.Error("the file opened as another item")
+		}
+		if err := e.door.ShredItem(e.ctx, e.db, ann, cat, "photo-1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := read(door.Subject(), "photo-1", stored.Bytes()); !errors.Is(err, door.ErrShredded) {
+			t.Errorf("a shredded file: %v, want ErrShredded", err)
 		}
 	})
 }

@@ -22,11 +22,13 @@ const EnvMasterKey = keys.EnvMasterKey
 
 // The errors of sealed values: ErrShredded when the key was destroyed
 // (fault.NotFound), ErrCorrupt when a value or key was altered or moved,
-// ErrWrongMaster when the process holds another master key.
+// ErrWrongMaster when the process holds another master key, ErrTruncated
+// when a sealed stream was cut.
 var (
 	ErrShredded    = keys.ErrShredded
 	ErrCorrupt     = keys.ErrCorrupt
 	ErrWrongMaster = keys.ErrWrongMaster
+	ErrTruncated   = keys.ErrTruncated
 )
 
 // NewMaster returns a master key from 32 bytes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"steward/internal/door/internal/keys"
 	"steward/internal/fault"
@@ -269,6 +270,36 @@ func (v *View) OpenItem(ctx context.Context, category, item string, sealed []byt
 		return nil, err
 	}
 	return k.Open(sealed)
+}
+
+// SealStream returns a writer that seals a stored file of one erasable
+// item (a photo, an attachment) into w, chunk by chunk, under the item's
+// own key: the file is never held whole, and shredding the item (or the
+// category) makes every copy of it unreadable. Close seals the last chunk
+// and must be called; it does not close w.
+func (v *View) SealStream(ctx context.Context, category, item string, w io.Writer) (io.WriteCloser, error) {
+	if err := v.AllowedCategory(ctx, category); err != nil {
+		return nil, err
+	}
+	k, err := v.itemKey(ctx, category, item, true)
+	if err != nil {
+		return nil, err
+	}
+	return k.NewSealWriter(w)
+}
+
+// OpenStream returns a reader of a file SealStream sealed. A read fails
+// with ErrTruncated when the stored file was cut, and ErrCorrupt when it
+// was altered or belongs to another item; no byte is returned unchecked.
+func (v *View) OpenStream(ctx context.Context, category, item string, r io.Reader) (io.Reader, error) {
+	if err := v.AllowedCategory(ctx, category); err != nil {
+		return nil, err
+	}
+	k, err := v.itemKey(ctx, category, item, false)
+	if err != nil {
+		return nil, err
+	}
+	return k.NewOpenReader(r)
 }
 
 // mayDerive reports whether the view's use may seal or open derived data
