@@ -19,10 +19,14 @@ const (
 	RolePrivacy = "privacy" // rights requests, disclosures, audit
 	RoleSupport = "support" // support records, unsubscribe on request
 	RoleAnalyst = "analyst" // aggregate reports only
+	// RoleModerator reviews reported posts and comments.
+	RoleModerator = "moderator"
 )
 
 // Roles lists the staff roles.
-func Roles() []string { return []string{RoleAdmin, RolePrivacy, RoleSupport, RoleAnalyst} }
+func Roles() []string {
+	return []string{RoleAdmin, RolePrivacy, RoleSupport, RoleAnalyst, RoleModerator}
+}
 
 func validRole(r string) bool {
 	for _, x := range Roles() {

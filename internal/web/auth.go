@@ -87,7 +87,7 @@ func (s *server) pageAuth(h authed) http.Handler {
 }
 
 // staffRoles are the roles that reach the staff console.
-var staffRoles = []string{"admin", "privacy", "support", "analyst"}
+var staffRoles = []string{"admin", "privacy", "support", "analyst", "moderator"}
 
 // requireRole lets h run only for staff holding one of roles (admin holds
 // every role).
