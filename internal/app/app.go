@@ -131,6 +131,7 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 	if a.Services, err = services.Build(ctx, db, pol, master, clk, log, services.Config{
 		BaseURL: cfg.BaseURL, DefaultBase: "http://" + cfg.Addr, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom,
 		DataDir: cfg.DataDir, ServesDemo: a.servesDemo(), GeoIPPath: cfg.GeoIPPath,
+		BlobURL: cfg.BlobURL, S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey,
 	}, services.Options{Identity: opt.Identity}); err != nil {
 		return nil, err
 	}
@@ -244,6 +245,7 @@ func (a *App) webDeps() web.Deps {
 		Rights:      a.Rights,
 		Activity:    a.Activity,
 		Analytics:   a.Analytics,
+		Content:     a.Content,
 		Config: web.Config{
 			BaseURL:        a.Config.BaseURL,
 			Dev:            a.Config.Dev,

@@ -30,6 +30,10 @@ type Config struct {
 	// STEWARD_SQLITE_SYNCHRONOUS only: FULL for power-loss durability.
 	SQLiteSynchronous string
 	MetricsToken      string // lets scrapers outside loopback and the trusted proxies read /metrics
+	// BlobURL is where uploads are kept ("" = the data directory); the S3
+	// credentials come from STEWARD_S3_ACCESS_KEY and STEWARD_S3_SECRET_KEY.
+	BlobURL                  string
+	S3AccessKey, S3SecretKey string
 }
 
 type flagSpec struct {
@@ -43,6 +47,7 @@ var storageFlags = []flagSpec{
 	{name: "policy", env: "STEWARD_POLICY", usage: "policy YAML file (default: the embedded examples/mixi.yaml)"},
 	{name: "key-file", env: "STEWARD_KEY_FILE", usage: "file holding the 32-byte master key (or set STEWARD_MASTER_KEY to its base64)"},
 	{name: "base-url", env: "STEWARD_BASE_URL", usage: "public URL used in mail links (default http://ADDR)"},
+	{name: "blob-url", env: "STEWARD_BLOB_URL", usage: "where uploads are kept: empty for the data directory, or s3://host:port/bucket (?tls=false for a local gateway); credentials from STEWARD_S3_ACCESS_KEY and STEWARD_S3_SECRET_KEY"},
 	{name: "dev", env: "STEWARD_DEV", bool: true, usage: "development mode: a master key may be created in the data directory, payment endpoints accept plain HTTP, the demo site is served"},
 }
 
@@ -143,6 +148,8 @@ func (f *Flags) Config(getenv func(string) string) (Config, error) {
 	c.GeoIPPath = str("geoip-mmdb")
 	c.SQLiteSynchronous = getenv("STEWARD_SQLITE_SYNCHRONOUS")
 	c.MetricsToken = str("metrics-token")
+	c.BlobURL = str("blob-url")
+	c.S3AccessKey, c.S3SecretKey = getenv("STEWARD_S3_ACCESS_KEY"), getenv("STEWARD_S3_SECRET_KEY")
 	if c.Dev, err = boolean("dev"); err != nil {
 		return c, err
 	}

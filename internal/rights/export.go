@@ -327,6 +327,9 @@ func (s *Service) exportValue(ctx context.Context, q store.Q, inv *inventory, c 
 		return hashedMarker, false, nil
 	}
 	if c.Sensitive {
+		if plain, ok := v.(string); ok {
+			return plain, false, nil // a holder's Exporter opened it (a value sealed under an item key)
+		}
 		b, ok := v.([]byte)
 		if !ok {
 			return nil, true, nil

@@ -9,6 +9,7 @@ import (
 	"steward/internal/activity"
 	"steward/internal/audit"
 	"steward/internal/consent"
+	"steward/internal/content"
 	"steward/internal/door"
 	"steward/internal/identity"
 	"steward/internal/jobs"
@@ -46,6 +47,7 @@ func Modules() []Module {
 		{notice.Migrations(), notice.Tables()},
 		{rights.Migrations(), rights.Tables()},
 		{activity.Migrations(), activity.Tables()},
+		{content.Migrations(), content.Tables()},
 	}
 }
 

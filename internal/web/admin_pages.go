@@ -43,6 +43,7 @@ var consoleLinks = []consoleLink{
 	{"/admin/requests", "Rights requests, by due date", []string{"admin", "privacy"}},
 	{"/admin/newsletters", "Newsletters, campaigns and unsubscribe on request", []string{"admin", "privacy", "support"}},
 	{"/admin/analytics", "Analytics (aggregates only)", []string{"admin", "analyst"}},
+	{"/admin/moderation", "Moderation (reported posts and comments)", []string{"moderator"}},
 }
 
 func (s *server) pageAdmin() authed {

@@ -21,6 +21,7 @@ import (
 	"steward/internal/app/services"
 	"steward/internal/audit"
 	"steward/internal/clock"
+	"steward/internal/content"
 	"steward/internal/door"
 	"steward/internal/identity"
 	"steward/internal/jobs"
@@ -92,6 +93,8 @@ type envOptions struct {
 	smtp       bool
 	// publish lists earlier policies to publish first (for version tests).
 	publish [][]byte
+	// uploads bounds members' uploads (content's defaults when zero).
+	uploads content.Limits
 }
 
 func loadExample(t testing.TB, name string) []byte {
@@ -137,7 +140,8 @@ func newEnv(t testing.TB, db *store.DB, o envOptions) *env {
 	if o.config.BaseURL == "" {
 		o.config.BaseURL = "http://steward.test"
 	}
-	cfg := services.Config{BaseURL: o.config.BaseURL, MailFrom: "Steward <steward@example.org>", ServesDemo: o.config.DemoDir != nil}
+	cfg := services.Config{BaseURL: o.config.BaseURL, MailFrom: "Steward <steward@example.org>", ServesDemo: o.config.DemoDir != nil,
+		Uploads: o.uploads}
 	e := &env{t: t, db: db, clock: clk, logs: logs}
 	if o.smtp {
 		e.smtp = mailtest.Start(t)
@@ -170,7 +174,7 @@ func webDeps(s *services.Services, cfg Config) Deps {
 	return Deps{
 		Ready: s.DB.PingContext, Clock: s.Clock, Log: s.Log, Metrics: s.Metrics, Policy: s.Policy,
 		Versions: s.Versions, Identity: s.Identity, Audit: s.Audit, Outbox: s.Outbox, Consent: s.Consent,
-		Newsletters: s.Newsletters, Notices: s.Notices, Rights: s.Rights, Activity: s.Activity, Analytics: s.Analytics,
+		Newsletters: s.Newsletters, Notices: s.Notices, Rights: s.Rights, Activity: s.Activity, Analytics: s.Analytics, Content: s.Content,
 		Config: cfg,
 	}
 }

@@ -262,6 +262,10 @@ func (s *server) securityHeaders(next http.Handler) http.Handler {
 // the reader's error into a 413 problem).
 func (s *server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isUpload(r) {
+			next.ServeHTTP(w, r) // the upload handler applies the content limits
+			return
+		}
 		if r.ContentLength > s.maxBody {
 			w.Header().Set("Connection", "close")
 			s.fail(w, r, fault.New(fault.TooLarge, "the request body is larger than %d bytes", s.maxBody))
@@ -272,6 +276,13 @@ func (s *server) limitBody(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isUpload reports whether r posts a file to an item (the one route whose
+// body may be larger than the general limit).
+func isUpload(r *http.Request) bool {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v1/me/content/")
+	return ok && r.Method == http.MethodPost && strings.HasSuffix(rest, "/files") && strings.Count(rest, "/") == 1
 }
 
 // crossOriginExempt lists the endpoints that must accept unsafe requests

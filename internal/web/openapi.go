@@ -50,6 +50,7 @@ func (s *server) apiSections() []apiSection {
 		{noticesOps(), noticesSchemas()},
 		{rightsOps(), rightsSchemas()},
 		{analyticsOps(), analyticsSchemas()},
+		{contentOps(), contentSchemas()},
 	}
 }
 

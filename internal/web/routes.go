@@ -145,6 +145,25 @@ func (s *server) routes() []route {
 		{"POST", "/admin/requests/{id}/extend", s.pageRole(s.pageAdminDecisionPost("extend"), "admin", "privacy")},
 		{"POST", "/admin/subjects/under-age", s.pageRole(s.pageUnderAgePost(), "admin", "privacy")},
 
+		// What members post: threads, their items and files, reports,
+		// moderation.
+		{"GET", "/api/v1/threads/{site}", s.api(s.handleThread())},
+		{"GET", "/api/v1/me/content", s.apiAuth(s.handleMyContent())},
+		{"POST", "/api/v1/me/content", s.apiAuth(s.handlePostContent())},
+		{"PATCH", "/api/v1/me/content/{id}", s.apiAuth(s.handleEditContent())},
+		{"DELETE", "/api/v1/me/content/{id}", s.apiAuth(s.handleDeleteContent())},
+		{"POST", "/api/v1/me/content/{id}/files", s.apiAuth(s.handleUpload())},
+		{"GET", "/api/v1/files/{id}", s.api(s.handleFile(false))},
+		{"GET", "/api/v1/files/{id}/thumbnail", s.api(s.handleFile(true))},
+		{"POST", "/api/v1/content/{id}/reports", s.api(s.handleReportItem())},
+		{"GET", "/api/v1/admin/moderation", s.apiRole(s.handleModerationQueue(), "moderator")},
+		{"POST", "/api/v1/admin/moderation/{id}", s.apiRole(s.handleModerate(), "moderator")},
+		{"GET", "/account/content", s.pageAuth(s.pageMyContent())},
+		{"POST", "/account/content/{id}/visibility", s.pageAuth(s.pageContentVisibilityPost())},
+		{"POST", "/account/content/{id}/delete", s.pageAuth(s.pageContentDeletePost())},
+		{"GET", "/admin/moderation", s.pageRole(s.pageModeration(), "moderator")},
+		{"POST", "/admin/moderation/{id}", s.pageRole(s.pageModeratePost(), "moderator")},
+
 		// Analytics.
 		{"GET", "/tracker.js", s.page(s.handleTracker())},
 		{"POST", "/api/v1/collect", s.api(s.handleCollect())},

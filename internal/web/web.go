@@ -27,6 +27,7 @@ import (
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/consent"
+	"steward/internal/content"
 	"steward/internal/identity"
 	"steward/internal/mail"
 	"steward/internal/newsletter"
@@ -92,6 +93,7 @@ type Deps struct {
 	Rights      *rights.Service
 	Activity    *activity.Collector
 	Analytics   *analytics.Service
+	Content     *content.Service
 	Config      Config
 }
 
@@ -124,7 +126,7 @@ func newServer(d Deps) (*server, error) {
 		"Ready": d.Ready == nil, "Clock": d.Clock == nil, "Log": d.Log == nil, "Policy": d.Policy.Policy == nil,
 		"Versions": d.Versions == nil, "Identity": d.Identity == nil, "Audit": d.Audit == nil, "Outbox": d.Outbox == nil, "Consent": d.Consent == nil,
 		"Newsletters": d.Newsletters == nil, "Notices": d.Notices == nil, "Rights": d.Rights == nil,
-		"Activity": d.Activity == nil, "Analytics": d.Analytics == nil,
+		"Activity": d.Activity == nil, "Analytics": d.Analytics == nil, "Content": d.Content == nil,
 	} {
 		if missing {
 			return nil, fmt.Errorf("web: Deps.%s is required", name)

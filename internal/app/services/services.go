@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,8 +24,10 @@ import (
 	"steward/internal/activity"
 	"steward/internal/analytics"
 	"steward/internal/audit"
+	"steward/internal/blob"
 	"steward/internal/clock"
 	"steward/internal/consent"
+	"steward/internal/content"
 	"steward/internal/door"
 	"steward/internal/identity"
 	"steward/internal/jobs"
@@ -32,6 +35,7 @@ import (
 	"steward/internal/newsletter"
 	"steward/internal/notice"
 	"steward/internal/policy"
+	"steward/internal/registry"
 	"steward/internal/rights"
 	"steward/internal/schema"
 	"steward/internal/store"
@@ -53,6 +57,13 @@ type Config struct {
 	ServesDemo bool
 	// GeoIPPath is an operator MMDB for region and city ("" = country).
 	GeoIPPath string
+	// BlobURL is where uploads are kept ("" = the blobs directory of the
+	// data directory; see blob.Config), with S3 credentials when it names
+	// a bucket.
+	BlobURL                  string
+	S3AccessKey, S3SecretKey string
+	// Uploads bounds what members upload (content's defaults when zero).
+	Uploads content.Limits
 }
 
 // Options adjust Build for tests.
@@ -83,10 +94,15 @@ type Services struct {
 	Newsletters *newsletter.Service
 	Notices     *notice.Service
 	Rights      *rights.Service
+	// What members post, and the store of their files.
+	Content *content.Service
+	Blobs   blob.Store
 	// Cookieless collection and the reports read from it.
 	Activity  *activity.Collector
 	Analytics *analytics.Service
 	Metrics   *prometheus.Registry
+
+	tmpBlobs string // a temporary blob directory to remove at Close
 }
 
 // Build publishes pol as the policy in force (a new version when it
@@ -127,6 +143,9 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 		return nil, err
 	}
 	if err := s.openRights(cfg); err != nil {
+		return nil, err
+	}
+	if err := s.openContent(ctx, cfg); err != nil {
 		return nil, err
 	}
 	// Before anything serves or runs a job, and once every store is
@@ -182,6 +201,9 @@ func (s *Services) reseal(ctx context.Context) error {
 // still holds. It does not close the database.
 func (s *Services) Close(ctx context.Context) error {
 	err := s.Activity.Close(ctx)
+	if s.tmpBlobs != "" {
+		os.RemoveAll(s.tmpBlobs)
+	}
 	if derr := s.Door.Close(ctx); derr != nil && err == nil {
 		err = derr
 	}
@@ -271,6 +293,66 @@ func (s *Services) openRights(cfg Config) error {
 		Registry: reg, Subjects: s.Subjects, Door: s.Door, Audit: s.Audit, Outbox: s.Outbox, Jobs: s.Jobs,
 		Accounts: rightsAccounts{s.Identity}, BaseURL: cfg.BaseURL, Config: rc})
 	return err
+}
+
+// openContent builds the blob store and the content service, and hands the
+// content tables, their files included, to the rights engine.
+func (s *Services) openContent(ctx context.Context, cfg Config) error {
+	dir := cfg.DataDir
+	if dir == "" && cfg.BlobURL == "" {
+		tmp, err := os.MkdirTemp("", "steward-blobs-")
+		if err != nil {
+			return err
+		}
+		s.Log.Warn("no data directory: uploads are kept in a temporary directory", "dir", tmp)
+		s.tmpBlobs, dir = tmp, tmp
+	}
+	var err error
+	if s.Blobs, err = blob.Open(ctx, blob.Config{URL: cfg.BlobURL, DataDir: dir, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey}); err != nil {
+		return err
+	}
+	if s.Content, err = content.New(content.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Door: s.Door, Blobs: s.Blobs,
+		Names: s.Identity, Audit: s.Audit, SpoolDir: dir, Limits: cfg.Uploads}); err != nil {
+		return err
+	}
+	h := contentRights{s.Content.Holder()}
+	for _, t := range content.Tables() {
+		if t.Personal() {
+			s.Rights.Register(t.Name, h)
+		}
+	}
+	s.Rights.AddFiles(h)
+	return nil
+}
+
+// contentRights hands the content tables and files to the rights engine
+// (content knows nothing of rights: the app translates).
+type contentRights struct{ h *content.Holder }
+
+func contentScope(sc rights.Scope) content.Scope {
+	return content.Scope{Kind: sc.Kind, Fields: sc.Fields, Categories: sc.Categories, Items: sc.Items, UnderAge: sc.UnderAge}
+}
+
+func (c contentRights) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, ids []string, sc rights.Scope) (rights.TableOutcome, error) {
+	o, err := c.h.Erase(ctx, tx, t, ids, contentScope(sc))
+	return rights.TableOutcome{Dataset: o.Dataset, Erased: o.Erased, Kept: o.Kept, Why: o.Why, Explanation: o.Explanation}, err
+}
+
+func (c contentRights) Left(ctx context.Context, q store.Q, t registry.Table, ids []string, sc rights.Scope) (int, error) {
+	return c.h.Left(ctx, q, t, ids, contentScope(sc))
+}
+
+func (c contentRights) Export(ctx context.Context, q store.Q, t registry.Table, ids []string) ([]map[string]any, error) {
+	return c.h.Export(ctx, q, t, ids)
+}
+
+func (c contentRights) Files(ctx context.Context, subjectID string) ([]rights.File, error) {
+	fs, err := c.h.Files(ctx, subjectID)
+	out := make([]rights.File, len(fs))
+	for i, f := range fs {
+		out[i] = rights.File{Name: f.Name, ModTime: f.ModTime, Open: f.Open}
+	}
+	return out, err
 }
 
 // rightsAccounts tells the rights engine what it needs to know about

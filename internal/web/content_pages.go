@@ -1,0 +1,83 @@
+package web
+
+// The member's "what you posted" page in the privacy centre and the
+// moderators' queue.
+
+import (
+	"net/http"
+
+	"steward/internal/content"
+)
+
+type myContentData struct {
+	Items     []content.Item
+	Decisions []content.Decision
+}
+
+func (s *server) pageMyContent() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		items, err := s.d.Content.Mine(r.Context(), a.P.Account.SubjectID)
+		if err != nil {
+			return err
+		}
+		decisions, err := s.d.Content.Decisions(r.Context(), a.P.Account.SubjectID)
+		if err != nil {
+			return err
+		}
+		v := s.newView("What you posted", &a)
+		v.Notice = map[string]string{"deleted": "Deleted, with its files.", "visibility": "Saved."}[r.URL.Query().Get("done")]
+		v.Data = myContentData{Items: items, Decisions: decisions}
+		return s.render(w, r, http.StatusOK, "content_mine", v)
+	}
+}
+
+func (s *server) pageContentVisibilityPost() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		if _, err := s.d.Content.Edit(r.Context(), a.P.Account.SubjectID, r.PathValue("id"), "", r.PostForm.Get("visibility")); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/account/content?done=visibility", http.StatusSeeOther)
+		return nil
+	}
+}
+
+func (s *server) pageContentDeletePost() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if err := s.d.Content.Delete(r.Context(), a.P.Account.SubjectID, r.PathValue("id")); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/account/content?done=deleted", http.StatusSeeOther)
+		return nil
+	}
+}
+
+func (s *server) pageModeration() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		q, err := s.d.Content.Queue(r.Context(), content.Staff{ID: a.P.Account.SubjectID, Role: a.P.Account.Role})
+		if err != nil {
+			return err
+		}
+		v := s.newView("Moderation", &a)
+		v.Notice = map[string]string{"decided": "Decided; the author is told."}[r.URL.Query().Get("done")]
+		v.Data = map[string]any{"Items": q}
+		return s.render(w, r, http.StatusOK, "moderation", v)
+	}
+}
+
+func (s *server) pageModeratePost() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		st := content.Staff{ID: a.P.Account.SubjectID, Role: a.P.Account.Role}
+		if err := s.d.Content.Moderate(r.Context(), st, r.PathValue("id"), r.PostForm.Get("action"), r.PostForm.Get("reason"),
+			r.PostForm.Get("note")); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/admin/moderation?done=decided", http.StatusSeeOther)
+		return nil
+	}
+}
