@@ -6,19 +6,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"steward/internal/blob"
+	"steward/internal/blob/blobtest"
 	"steward/internal/fault"
 )
 
@@ -35,72 +30,10 @@ func each(t *testing.T, fn func(t *testing.T, s blob.Store)) {
 	t.Run("s3", func(t *testing.T) { fn(t, s3Store(t)) })
 }
 
-// versitygw finds the gateway's binary: on PATH or where go install puts it.
-func versitygw(t *testing.T) string {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-	if p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw"); fileExists(p) {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("versitygw is not installed (.ci/run installs it)")
-	}
-	t.Skip("versitygw is not installed: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
-	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-const (
-	testAccess = "stewardtest"
-	testSecret = "stewardtest-secret-key"
-)
-
-// s3Store starts a gateway on a free loopback port for the test and
-// returns a store on a fresh bucket of it.
+// s3Store is a store on a fresh bucket of a gateway started for the test.
 func s3Store(t *testing.T) blob.Store {
 	t.Helper()
-	bin := versitygw(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", addr, "posix", dir)
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+testAccess, "ROOT_SECRET_KEY="+testSecret)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(testAccess, testSecret, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err = c.MakeBucket(ctx, "steward", minio.MakeBucketOptions{})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("versitygw did not come up: %v\n%s", err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s, err := blob.Open(ctx, blob.Config{URL: "s3://" + addr + "/steward?tls=false", AccessKey: testAccess, SecretKey: testSecret})
+	s, err := blob.Open(context.Background(), blob.Config{URL: blobtest.S3(t), AccessKey: blobtest.AccessKey, SecretKey: blobtest.SecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +163,7 @@ func TestDirDropsCutWrites(t *testing.T) {
 	if _, err := blob.NewDir(root); err != nil {
 		t.Fatal(err)
 	}
-	if fileExists(stray) {
+	if _, err := os.Stat(stray); err == nil {
 		t.Error("a cut write survived the restart")
 	}
 }

@@ -29,9 +29,11 @@ import (
 	"steward/internal/blob"
 	"steward/internal/clock"
 	"steward/internal/door"
+	"steward/internal/mail"
 	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/store"
+	"steward/internal/subject"
 )
 
 //go:embed migrations/*.sql
@@ -60,6 +62,7 @@ const (
 
 // Status of an item under moderation.
 const (
+	StatusPending = "pending" // a guest's comment waiting for its mailed link
 	StatusVisible = "visible"
 	StatusHidden  = "hidden"
 	StatusRemoved = "removed"
@@ -99,6 +102,13 @@ type Deps struct {
 	Audit  Recorder
 	// Limits bound uploads (defaults when zero).
 	Limits Limits
+	// Subjects finds or makes the email-only subject of a guest's comment,
+	// Outbox mails the link that publishes it, from BaseURL, signed with
+	// LinkKey.
+	Subjects *subject.Store
+	Outbox   *mail.Outbox
+	BaseURL  string
+	LinkKey  []byte
 	// SpoolDir holds uploads, encrypted, while they are checked (the
 	// system's temporary directory when empty).
 	SpoolDir string
@@ -133,8 +143,9 @@ type Service struct {
 
 // New returns the service.
 func New(d Deps) (*Service, error) {
-	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Door == nil || d.Blobs == nil || d.Names == nil || d.Audit == nil {
-		return nil, errors.New("content: DB, Clock, Policy, Door, Blobs, Names and Audit are required")
+	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Door == nil || d.Blobs == nil || d.Names == nil || d.Audit == nil ||
+		d.Subjects == nil || d.Outbox == nil || len(d.LinkKey) < 32 {
+		return nil, errors.New("content: DB, Clock, Policy, Door, Blobs, Names, Audit, Subjects, Outbox and a 32-byte LinkKey are required")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -152,7 +163,8 @@ func Tables() []registry.Table {
 			Name: "content_items", Owner: "content", Origin: registry.Provided, Dataset: "posts",
 			SubjectColumn: "subject_id", Source: "subject", PolicyVersionColumn: "policy_version",
 			Columns: []registry.Column{{Name: "id"}, {Name: "subject_id"}, {Name: "kind"}, {Name: "site"}, {Name: "thread"},
-				{Name: "parent_id"}, {Name: "body_sealed", Field: KindComment, Sensitive: true}, {Name: "visibility"}, {Name: "status"},
+				{Name: "parent_id"}, {Name: "body_sealed", Field: KindComment, Sensitive: true},
+				{Name: "author_name_sealed", Field: KindComment, Sensitive: true}, {Name: "visibility"}, {Name: "status"},
 				{Name: "policy_version"}, {Name: "created_at"}, {Name: "edited_at"}},
 			Description: "Comments and posts a member wrote, public or private. Each text is sealed under a key of its own item, " +
 				"so erasing one item shreds every copy of it; the thread is the site's own page.",

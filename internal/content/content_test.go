@@ -21,11 +21,13 @@ import (
 	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/identity"
+	"steward/internal/mail"
 	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
+	"steward/internal/subject"
 )
 
 type env struct {
@@ -393,6 +395,84 @@ func TestPromiseM9_ContentErasureTakesRowsBlobsAndKeys(t *testing.T) {
 		}
 		if n, _ := h.Left(e.ctx, e.db, items, []string{ann}, sc); n != 1 {
 			t.Errorf("a stray blob: Left = %d, want 1", n)
+		}
+	})
+}
+
+// guestLink finds the publishing link mailed to an address.
+func (e *env) guestLink(email string) string {
+	e.t.Helper()
+	list, err := e.svc.Outbox.List(e.ctx, mail.AsRecipient, 100)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, m := range list {
+		if m.To == email {
+			if i := strings.Index(m.Text, "/comments/confirm?token="); i >= 0 {
+				tok := m.Text[i+len("/comments/confirm?token="):]
+				return strings.Fields(tok)[0]
+			}
+		}
+	}
+	e.t.Fatalf("no publishing link mailed to %s", email)
+	return ""
+}
+
+// TestPromiseM1_GuestComments: someone without an account comments with a
+// name and an email address; nothing shows until they follow the link
+// mailed to the address; then the comment shows under the name they gave,
+// and nothing else of them. Their comment is theirs under the rights
+// engine: in their access report, and erased with them.
+func TestPromiseM1_GuestComments(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		g := content.Guest{Site: "demo", Thread: "/guest", Name: "Gwen Guest", Email: "gwen@example.org", Body: "Nice article"}
+		if err := e.c.PostAsGuest(e.ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if th, _ := e.c.Thread(e.ctx, "demo", "/guest"); len(th) != 0 {
+			t.Fatalf("a comment shows before its link was followed: %+v", th)
+		}
+		tok := e.guestLink("gwen@example.org")
+		for _, bad := range []string{"", "nonsense", tok[:len(tok)-2] + "AA", strings.ToUpper(tok)} {
+			if err := e.c.ConfirmGuest(e.ctx, bad); !fault.Is(err, fault.NotFound) {
+				t.Errorf("ConfirmGuest(%q) = %v, want NotFound", bad, err)
+			}
+		}
+		if err := e.c.ConfirmGuest(e.ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.c.ConfirmGuest(e.ctx, tok); !fault.Is(err, fault.NotFound) {
+			t.Errorf("a link followed twice: %v", err)
+		}
+		th, err := e.c.Thread(e.ctx, "demo", "/guest")
+		if err != nil || len(th) != 1 || th[0].Author != "Gwen Guest" || th[0].Body != "Nice article" {
+			t.Fatalf("thread = %+v, %v", th, err)
+		}
+		sub, err := e.svc.Subjects.FindByEmail(e.ctx, e.db, e.svc.Door, "gwen@example.org")
+		if err != nil || sub.Kind != subject.KindEmailOnly {
+			t.Fatalf("the guest's subject: %+v, %v", sub, err)
+		}
+		rows, err := e.c.Holder().Export(e.ctx, e.db, e.table("content_items"), []string{sub.ID})
+		if err != nil || len(rows) != 1 || rows[0]["body_sealed"] != "Nice article" || rows[0]["author_name_sealed"] != "Gwen Guest" {
+			t.Errorf("the guest's export: %v, %v", rows, err)
+		}
+		tx, _ := e.db.BeginTx(e.ctx, nil)
+		if _, err := e.c.Holder().Erase(e.ctx, tx, e.table("content_items"), []string{sub.ID}, content.Scope{Kind: policy.ScopeAccount}); err != nil {
+			t.Fatal(err)
+		}
+		tx.Commit()
+		if th, _ := e.c.Thread(e.ctx, "demo", "/guest"); len(th) != 0 {
+			t.Errorf("an erased guest's comment shows: %+v", th)
+		}
+		// An expired link publishes nothing.
+		g.Body = "Second thoughts"
+		if err := e.c.PostAsGuest(e.ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		late := e.guestLink("gwen@example.org")
+		e.clk.Advance(8 * 24 * time.Hour)
+		if err := e.c.ConfirmGuest(e.ctx, late); !fault.Is(err, fault.NotFound) {
+			t.Errorf("an expired link: %v", err)
 		}
 	})
 }

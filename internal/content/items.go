@@ -165,12 +165,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, it.ID, v.ID(), it.Kind, 
 // itemRow is an item as stored.
 type itemRow struct {
 	id, subject, kind, site, thread, parent, visibility, status string
-	body                                                        []byte
+	body, guestName                                             []byte
 	created                                                     time.Time
 	edited                                                      sql.NullTime
 }
 
-const itemCols = `id, subject_id, kind, site, thread, parent_id, body_sealed, visibility, status, created_at, edited_at`
+const itemCols = `id, subject_id, kind, site, thread, parent_id, body_sealed, visibility, status, created_at, edited_at, author_name_sealed`
 
 func scanItems(rows *sql.Rows) ([]itemRow, error) {
 	defer rows.Close()
@@ -178,7 +178,7 @@ func scanItems(rows *sql.Rows) ([]itemRow, error) {
 	for rows.Next() {
 		var r itemRow
 		if err := rows.Scan(&r.id, &r.subject, &r.kind, &r.site, &r.thread, &r.parent, &r.body, &r.visibility, &r.status,
-			&r.created, &r.edited); err != nil {
+			&r.created, &r.edited, &r.guestName); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -481,7 +481,14 @@ WHERE site = $1 AND thread = $2 AND visibility = 'public' AND status = 'visible'
 		if err != nil {
 			return nil, fmt.Errorf("content: thread: %w", err)
 		}
-		p := PublicItem{ID: r.id, ParentID: r.parent, Author: names[r.subject], Body: string(body), CreatedAt: r.created.UTC()}
+		author := names[r.subject]
+		if r.guestName != nil {
+			// A guest's comment shows the name they gave with it.
+			if n, err := v.OpenItem(ctx, cat, r.id, r.guestName); err == nil {
+				author = string(n)
+			}
+		}
+		p := PublicItem{ID: r.id, ParentID: r.parent, Author: author, Body: string(body), CreatedAt: r.created.UTC()}
 		for _, f := range files {
 			if f.item == r.id {
 				p.Files = append(p.Files, f.public())

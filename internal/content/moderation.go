@@ -53,7 +53,7 @@ type Reported struct {
 // author whose state forbids it (restriction) is refused and audited.
 func (s *Service) Queue(ctx context.Context, st Staff) ([]Reported, error) {
 	rows, err := s.d.DB.QueryContext(ctx, `SELECT i.id, i.subject_id, i.kind, i.site, i.thread, i.parent_id, i.body_sealed, i.visibility,
-i.status, i.created_at, i.edited_at, r.reason, r.created_at
+i.status, i.created_at, i.edited_at, i.author_name_sealed, r.reason, r.created_at
 FROM content_reports r JOIN content_items i ON i.id = r.item_id WHERE r.resolved_at IS NULL ORDER BY r.created_at, r.id`)
 	if err != nil {
 		return nil, fmt.Errorf("content: queue: %w", err)
@@ -67,7 +67,7 @@ FROM content_reports r JOIN content_items i ON i.id = r.item_id WHERE r.resolved
 		var reason string
 		var at time.Time
 		if err := rows.Scan(&r.id, &r.subject, &r.kind, &r.site, &r.thread, &r.parent, &r.body, &r.visibility, &r.status,
-			&r.created, &r.edited, &reason, &at); err != nil {
+			&r.created, &r.edited, &r.guestName, &reason, &at); err != nil {
 			return nil, fmt.Errorf("content: queue: %w", err)
 		}
 		q := byID[r.id]

@@ -246,7 +246,7 @@ func (h *Holder) Export(ctx context.Context, q store.Q, t registry.Table, subjec
 				var r itemRow
 				var version int64
 				if err := rows.Scan(&r.id, &r.subject, &r.kind, &r.site, &r.thread, &r.parent, &r.body, &r.visibility, &r.status,
-					&r.created, &r.edited, &version); err != nil {
+					&r.created, &r.edited, &r.guestName, &version); err != nil {
 					rows.Close()
 					return nil, err
 				}
@@ -258,6 +258,11 @@ func (h *Holder) Export(ctx context.Context, q store.Q, t registry.Table, subjec
 				if cat, err := h.s.categoryOf(r.kind); err == nil {
 					if body, err := v.OpenItem(ctx, cat, r.id, r.body); err == nil {
 						m["body_sealed"] = string(body)
+					}
+					if r.guestName != nil {
+						if name, err := v.OpenItem(ctx, cat, r.id, r.guestName); err == nil {
+							m["author_name_sealed"] = string(name)
+						}
 					}
 				}
 				out = append(out, m)

@@ -13,13 +13,69 @@ import (
 	"steward/internal/fault"
 )
 
+// commentsCORS lets the declared origins of a site read its threads and
+// post guests' comments, without credentials: a guest comments with an
+// address, not a session. It reports whether the request's origin may.
+func (s *server) commentsCORS(w http.ResponseWriter, r *http.Request, site string) bool {
+	origin := r.Header.Get("Origin")
+	w.Header().Add("Vary", "Origin")
+	if origin == "" {
+		return false
+	}
+	for _, st := range s.d.Activity.Sites() {
+		if st.ID == site && st.AllowsOrigin(origin) {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			return true
+		}
+	}
+	return false
+}
+
 func (s *server) handleThread() handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		s.commentsCORS(w, r, r.PathValue("site"))
 		items, err := s.d.Content.Thread(r.Context(), r.PathValue("site"), r.URL.Query().Get("thread"))
 		if err != nil {
 			return err
 		}
 		return s.encode(w, http.StatusOK, map[string]any{"items": items})
+	}
+}
+
+func (s *server) handleCommentsPreflight() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !s.commentsCORS(w, r, r.PathValue("site")) {
+			return fault.New(fault.Forbidden, "this origin may not comment on this site")
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Methods", "POST")
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// handleGuestComment takes a comment with a name and an address alone,
+// from the site's own pages (a declared origin) or from a client that
+// sends no Origin; it shows once the link mailed to the address is
+// followed. The answer is the same whether or not the address is known.
+func (s *server) handleGuestComment() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		site := r.PathValue("site")
+		if !s.commentsCORS(w, r, site) && r.Header.Get("Origin") != "" {
+			return fault.New(fault.Forbidden, "this origin may not comment on this site")
+		}
+		var in content.Guest
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		in.Site = site
+		if err := s.d.Content.PostAsGuest(r.Context(), in); err != nil {
+			return err
+		}
+		return s.encode(w, http.StatusAccepted, map[string]string{"status": "pending",
+			"message": "Check your inbox: your comment shows once you follow the link we sent."})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"steward/internal/blob/blobtest"
 	"steward/internal/media/mediatest"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
@@ -22,111 +23,115 @@ import (
 // portability ZIP carries the files; an erasure of scope content leaves no
 // row and no blob.
 func TestPromiseM2_M9_ContentEndToEnd(t *testing.T) {
-	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
-		e := newEnv(t, db, envOptions{})
-		ctx := context.Background()
-		ann, _ := e.member("ann@example.org", "Ann Example")
-		r := e.do(ann, "POST", "/api/v1/me/content", map[string]any{"kind": "comment", "site": "demo", "thread": "/trip", "body": "Our trip"})
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) { contentEndToEnd(t, db, "") })
+	// Several processes keep their files in an S3 bucket: the same, there.
+	t.Run("s3", func(t *testing.T) { contentEndToEnd(t, storetest.SQLite(t, modules()), blobtest.S3(t)) })
+}
+
+func contentEndToEnd(t *testing.T, db *store.DB, blobURL string) {
+	e := newEnv(t, db, envOptions{blobURL: blobURL})
+	ctx := context.Background()
+	ann, _ := e.member("ann@example.org", "Ann Example")
+	r := e.do(ann, "POST", "/api/v1/me/content", map[string]any{"kind": "comment", "site": "demo", "thread": "/trip", "body": "Our trip"})
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("post: %d %s", r.StatusCode, r.body)
+	}
+	var item struct{ ID string }
+	r.json(t, &item)
+
+	uploads := []struct {
+		name, ext string
+		data      []byte
+	}{
+		{"beach.jpg", ".jpg", mediatest.JPEGWithGPS(t)},
+		{"surf.mp4", ".mp4", mediatest.MovieWithLocation(t)},
+	}
+	var fileIDs []string
+	for _, u := range uploads {
+		before := mediatest.ExifTool(t, u.data, u.ext)
+		if !mediatest.HasLocationOrDevice(before) {
+			t.Fatalf("%s: the fixture carries no location or device tag: %v", u.name, before)
+		}
+		r := e.do(ann, "POST", "/api/v1/me/content/"+item.ID+"/files?name="+u.name, u.data, "Content-Type", "application/octet-stream")
 		if r.StatusCode != http.StatusCreated {
-			t.Fatalf("post: %d %s", r.StatusCode, r.body)
+			t.Fatalf("upload %s: %d %s", u.name, r.StatusCode, r.body)
 		}
-		var item struct{ ID string }
-		r.json(t, &item)
-
-		uploads := []struct {
-			name, ext string
-			data      []byte
-		}{
-			{"beach.jpg", ".jpg", mediatest.JPEGWithGPS(t)},
-			{"surf.mp4", ".mp4", mediatest.MovieWithLocation(t)},
+		var f struct{ ID string }
+		r.json(t, &f)
+		fileIDs = append(fileIDs, f.ID)
+		// What is stored is ciphertext; decrypted, it holds no tag.
+		keys, err := e.svc.Blobs.List(ctx, "content/")
+		if err != nil {
+			t.Fatal(err)
 		}
-		var fileIDs []string
-		for _, u := range uploads {
-			before := mediatest.ExifTool(t, u.data, u.ext)
-			if !mediatest.HasLocationOrDevice(before) {
-				t.Fatalf("%s: the fixture carries no location or device tag: %v", u.name, before)
-			}
-			r := e.do(ann, "POST", "/api/v1/me/content/"+item.ID+"/files?name="+u.name, u.data, "Content-Type", "application/octet-stream")
-			if r.StatusCode != http.StatusCreated {
-				t.Fatalf("upload %s: %d %s", u.name, r.StatusCode, r.body)
-			}
-			var f struct{ ID string }
-			r.json(t, &f)
-			fileIDs = append(fileIDs, f.ID)
-			// What is stored is ciphertext; decrypted, it holds no tag.
-			keys, err := e.svc.Blobs.List(ctx, "content/")
+		for _, k := range keys {
+			rc, err := e.svc.Blobs.Get(ctx, k)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, k := range keys {
-				rc, err := e.svc.Blobs.Get(ctx, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				raw, _ := io.ReadAll(rc)
-				rc.Close()
-				if strings.Contains(string(raw), mediatest.PlantedMake) {
-					t.Errorf("blob %s holds the camera make in the clear", k)
-				}
-			}
-			rc, _, err := e.svc.Content.OpenFile(ctx, annID(t, e, ann), f.ID, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored, _ := io.ReadAll(rc)
+			raw, _ := io.ReadAll(rc)
 			rc.Close()
-			if after := mediatest.ExifTool(t, stored, u.ext); mediatest.HasLocationOrDevice(after) {
-				t.Errorf("%s: the stored file still carries %v", u.name, after)
+			if strings.Contains(string(raw), mediatest.PlantedMake) {
+				t.Errorf("blob %s holds the camera make in the clear", k)
 			}
 		}
+		rc, _, err := e.svc.Content.OpenFile(ctx, annID(t, e, ann), f.ID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, _ := io.ReadAll(rc)
+		rc.Close()
+		if after := mediatest.ExifTool(t, stored, u.ext); mediatest.HasLocationOrDevice(after) {
+			t.Errorf("%s: the stored file still carries %v", u.name, after)
+		}
+	}
 
-		// The public view: the text, the author's name, the files.
-		r = e.do(nil, "GET", "/api/v1/threads/demo?thread=/trip", nil)
-		if r.StatusCode != http.StatusOK || !strings.Contains(string(r.body), `"author":"Ann Example"`) || !strings.Contains(string(r.body), fileIDs[0]) {
-			t.Fatalf("public thread: %d %s", r.StatusCode, r.body)
-		}
-		if strings.Contains(string(r.body), "ann@example.org") || strings.Contains(string(r.body), annID(t, e, ann)) {
-			t.Errorf("the public thread shows more of the author: %s", r.body)
-		}
+	// The public view: the text, the author's name, the files.
+	r = e.do(nil, "GET", "/api/v1/threads/demo?thread=/trip", nil)
+	if r.StatusCode != http.StatusOK || !strings.Contains(string(r.body), `"author":"Ann Example"`) || !strings.Contains(string(r.body), fileIDs[0]) {
+		t.Fatalf("public thread: %d %s", r.StatusCode, r.body)
+	}
+	if strings.Contains(string(r.body), "ann@example.org") || strings.Contains(string(r.body), annID(t, e, ann)) {
+		t.Errorf("the public thread shows more of the author: %s", r.body)
+	}
 
-		// Portability: the files are in the ZIP.
-		var port requestView
-		e.do(ann, "POST", "/api/v1/me/requests", map[string]any{"type": "portability", "password": testPassword}).json(t, &port)
-		e.runJobs(t)
-		e.do(ann, "GET", "/api/v1/me/requests/"+port.ID, nil).json(t, &port)
-		if port.Status != "completed" || port.Download == "" {
-			t.Fatalf("portability: %+v", port)
+	// Portability: the files are in the ZIP.
+	var port requestView
+	e.do(ann, "POST", "/api/v1/me/requests", map[string]any{"type": "portability", "password": testPassword}).json(t, &port)
+	e.runJobs(t)
+	e.do(ann, "GET", "/api/v1/me/requests/"+port.ID, nil).json(t, &port)
+	if port.Status != "completed" || port.Download == "" {
+		t.Fatalf("portability: %+v", port)
+	}
+	r = e.do(ann, "GET", port.Download, nil)
+	z := unzipBytes(t, r.body)
+	found := 0
+	for name := range z {
+		if strings.HasPrefix(name, "files/") && (strings.HasSuffix(name, "beach.jpg") || strings.HasSuffix(name, "surf.mp4")) {
+			found++
 		}
-		r = e.do(ann, "GET", port.Download, nil)
-		z := unzipBytes(t, r.body)
-		found := 0
-		for name := range z {
-			if strings.HasPrefix(name, "files/") && (strings.HasSuffix(name, "beach.jpg") || strings.HasSuffix(name, "surf.mp4")) {
-				found++
-			}
-		}
-		if found != 2 {
-			t.Errorf("the ZIP holds %d of the 2 files: %v", found, mapKeys(z))
-		}
+	}
+	if found != 2 {
+		t.Errorf("the ZIP holds %d of the 2 files: %v", found, mapKeys(z))
+	}
 
-		// Erasure of scope content: no row, no blob.
-		var er requestView
-		e.do(ann, "POST", "/api/v1/me/requests", map[string]any{"type": "erasure", "scope": "content", "password": testPassword}).json(t, &er)
-		e.runJobs(t)
-		e.do(ann, "GET", "/api/v1/me/requests/"+er.ID, nil).json(t, &er)
-		if er.Status != "completed" {
-			t.Fatalf("erasure: %+v", er)
+	// Erasure of scope content: no row, no blob.
+	var er requestView
+	e.do(ann, "POST", "/api/v1/me/requests", map[string]any{"type": "erasure", "scope": "content", "password": testPassword}).json(t, &er)
+	e.runJobs(t)
+	e.do(ann, "GET", "/api/v1/me/requests/"+er.ID, nil).json(t, &er)
+	if er.Status != "completed" {
+		t.Fatalf("erasure: %+v", er)
+	}
+	for _, table := range []string{"content_items", "content_files", "content_actions"} {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s holds %d rows after the erasure (%v)", table, n, err)
 		}
-		for _, table := range []string{"content_items", "content_files", "content_actions"} {
-			var n int
-			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil || n != 0 {
-				t.Errorf("%s holds %d rows after the erasure (%v)", table, n, err)
-			}
-		}
-		if keys, err := e.svc.Blobs.List(ctx, ""); err != nil || len(keys) != 0 {
-			t.Errorf("blob storage after the erasure: %v, %v", keys, err)
-		}
-	})
+	}
+	if keys, err := e.svc.Blobs.List(ctx, ""); err != nil || len(keys) != 0 {
+		t.Errorf("blob storage after the erasure: %v, %v", keys, err)
+	}
 }
 
 // requestView is what the member's request routes answer.

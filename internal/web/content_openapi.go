@@ -7,6 +7,13 @@ func contentOps() map[string]apiOp {
 			status: 200, response: "Thread", problems: []int{422},
 			desc: "Each item shows its author's display name and nothing else of the author. Private and hidden items, and the items " +
 				"of an author whose processing is restricted, are not shown."},
+		"POST /api/v1/threads/{site}/comments": {tag: "content", summary: "Comment with a name and an email address alone (no account)",
+			request: "GuestComment", status: 202, response: "GuestAccepted", problems: []int{403, 409, 413, 422},
+			desc: "From the site's declared origins (CORS, no credentials) or a client that sends no Origin. Nothing shows until the " +
+				"link mailed to the address is followed; the answer is the same whether or not the address is known. The author has " +
+				"the rights of anyone without an account: requests by email at /privacy/request."},
+		"OPTIONS /api/v1/threads/{site}/comments": {tag: "content", summary: "CORS preflight of the guest comment endpoint", status: 204,
+			problems: []int{403}},
 		"GET /api/v1/me/content": {tag: "content", summary: "The member's own items, hidden and private ones included, and moderators' decisions on them",
 			auth: true, status: 200, response: "MyContent"},
 		"POST /api/v1/me/content": {tag: "content", summary: "Post a comment or a post (public unless visibility says private)",
@@ -64,8 +71,11 @@ func contentSchemas() map[string]any {
 		"MyContent": object(map[string]any{"items": arrayOf("Item"), "decisions": arrayOf("ModerationDecision")}, "items", "decisions"),
 		"Draft": object(map[string]any{"kind": enum("comment", "post"), "site": str(""), "thread": str(""), "parent_id": str(""),
 			"body": str(""), "visibility": enum("public", "private")}, "kind", "site", "thread", "body"),
-		"ContentEdit":     object(map[string]any{"body": str(""), "visibility": enum("public", "private")}),
-		"ReportInput":     object(map[string]any{"reason": reasons}, "reason"),
+		"ContentEdit": object(map[string]any{"body": str(""), "visibility": enum("public", "private")}),
+		"ReportInput": object(map[string]any{"reason": reasons}, "reason"),
+		"GuestComment": object(map[string]any{"thread": str(""), "parent_id": str(""), "name": str(""), "email": map[string]any{"type": "string", "format": "email"},
+			"body": str("")}, "thread", "name", "email", "body"),
+		"GuestAccepted":   object(map[string]any{"status": str(""), "message": str("")}, "status", "message"),
 		"ModerationInput": object(map[string]any{"action": enum("hide", "restore", "remove"), "reason": reasons, "note": str("")}, "action", "reason"),
 		"ReportedItem":    object(reported, "id", "kind", "body", "status", "reports", "reasons"),
 		"ModerationQueue": object(map[string]any{"items": arrayOf("ReportedItem")}, "items"),

@@ -4,7 +4,9 @@ package web
 // moderators' queue.
 
 import (
+	"bytes"
 	"net/http"
+	"time"
 
 	"steward/internal/content"
 )
@@ -79,5 +81,43 @@ func (s *server) pageModeratePost() authed {
 		}
 		http.Redirect(w, r, "/admin/moderation?done=decided", http.StatusSeeOther)
 		return nil
+	}
+}
+
+// handleCommentsJS serves the comment thread script operators embed.
+func (s *server) handleCommentsJS() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		js, err := staticFS.ReadFile("static/comments.js")
+		if err != nil {
+			return err
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
+		h.Set("Cache-Control", "public, max-age=3600")
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		http.ServeContent(w, r, "comments.js", time.Time{}, bytes.NewReader(js))
+		return nil
+	}
+}
+
+// pageConfirmComment shows the button that publishes a guest's comment:
+// opening the mailed link publishes nothing by itself.
+func (s *server) pageConfirmComment() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		v := s.newView("Publish your comment", nil)
+		v.Data = r.URL.Query().Get("token")
+		return s.render(w, r, http.StatusOK, "comment_confirm", v)
+	}
+}
+
+func (s *server) pageConfirmCommentPost() handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		if err := s.d.Content.ConfirmGuest(r.Context(), r.PostForm.Get("token")); err != nil {
+			return err
+		}
+		return s.message(w, r, http.StatusOK, "Comment published", "Thank you: your comment is published under the name you gave.", nil)
 	}
 }

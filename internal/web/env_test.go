@@ -20,6 +20,7 @@ import (
 	"steward/examples"
 	"steward/internal/app/services"
 	"steward/internal/audit"
+	"steward/internal/blob/blobtest"
 	"steward/internal/clock"
 	"steward/internal/content"
 	"steward/internal/door"
@@ -93,8 +94,11 @@ type envOptions struct {
 	smtp       bool
 	// publish lists earlier policies to publish first (for version tests).
 	publish [][]byte
-	// uploads bounds members' uploads (content's defaults when zero).
+	// uploads bounds members' uploads (content's defaults when zero);
+	// blobURL keeps them elsewhere than a temporary directory (an S3
+	// gateway's bucket).
 	uploads content.Limits
+	blobURL string
 }
 
 func loadExample(t testing.TB, name string) []byte {
@@ -141,7 +145,7 @@ func newEnv(t testing.TB, db *store.DB, o envOptions) *env {
 		o.config.BaseURL = "http://steward.test"
 	}
 	cfg := services.Config{BaseURL: o.config.BaseURL, MailFrom: "Steward <steward@example.org>", ServesDemo: o.config.DemoDir != nil,
-		Uploads: o.uploads}
+		Uploads: o.uploads, BlobURL: o.blobURL, S3AccessKey: blobtest.AccessKey, S3SecretKey: blobtest.SecretKey}
 	e := &env{t: t, db: db, clock: clk, logs: logs}
 	if o.smtp {
 		e.smtp = mailtest.Start(t)

@@ -148,6 +148,11 @@ func (s *server) routes() []route {
 		// What members post: threads, their items and files, reports,
 		// moderation.
 		{"GET", "/api/v1/threads/{site}", s.api(s.handleThread())},
+		{"POST", "/api/v1/threads/{site}/comments", s.api(s.handleGuestComment())},
+		{"OPTIONS", "/api/v1/threads/{site}/comments", s.api(s.handleCommentsPreflight())},
+		{"GET", "/comments.js", s.page(s.handleCommentsJS())},
+		{"GET", "/comments/confirm", s.page(s.pageConfirmComment())},
+		{"POST", "/comments/confirm", s.page(s.pageConfirmCommentPost())},
 		{"GET", "/api/v1/me/content", s.apiAuth(s.handleMyContent())},
 		{"POST", "/api/v1/me/content", s.apiAuth(s.handlePostContent())},
 		{"PATCH", "/api/v1/me/content/{id}", s.apiAuth(s.handleEditContent())},

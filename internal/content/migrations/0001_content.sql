@@ -2,7 +2,9 @@
 -- own (an item key wrapped by the author's key for the item's category),
 -- so erasing one item shreds every copy of it. The thread is the site's
 -- own page the item belongs to; the parent is the item it answers, and
--- stays as a bare id when that item is erased.
+-- stays as a bare id when that item is erased. A comment left with an
+-- email address alone waits (pending) until the link mailed to it is
+-- followed, and carries the name its author gave (sealed with the text).
 CREATE TABLE content_items (
 	id TEXT PRIMARY KEY,
 	subject_id TEXT NOT NULL,
@@ -11,8 +13,9 @@ CREATE TABLE content_items (
 	thread TEXT NOT NULL,
 	parent_id TEXT NOT NULL DEFAULT '',
 	body_sealed BYTEA,
+	author_name_sealed BYTEA,
 	visibility TEXT NOT NULL CHECK (visibility IN ('public', 'private')),
-	status TEXT NOT NULL DEFAULT 'visible' CHECK (status IN ('visible', 'hidden', 'removed')),
+	status TEXT NOT NULL DEFAULT 'visible' CHECK (status IN ('pending', 'visible', 'hidden', 'removed')),
 	policy_version INTEGER NOT NULL,
 	created_at TIMESTAMP NOT NULL,
 	edited_at TIMESTAMP
