@@ -29,6 +29,7 @@ import (
 	"steward/internal/blob"
 	"steward/internal/clock"
 	"steward/internal/door"
+	"steward/internal/jobs"
 	"steward/internal/mail"
 	"steward/internal/policy"
 	"steward/internal/registry"
@@ -109,6 +110,8 @@ type Deps struct {
 	Outbox   *mail.Outbox
 	BaseURL  string
 	LinkKey  []byte
+	// Jobs runs the hourly prune of unconfirmed guests' comments.
+	Jobs *jobs.Runner
 	// SpoolDir holds uploads, encrypted, while they are checked (the
 	// system's temporary directory when empty).
 	SpoolDir string
@@ -144,13 +147,22 @@ type Service struct {
 // New returns the service.
 func New(d Deps) (*Service, error) {
 	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Door == nil || d.Blobs == nil || d.Names == nil || d.Audit == nil ||
-		d.Subjects == nil || d.Outbox == nil || len(d.LinkKey) < 32 {
-		return nil, errors.New("content: DB, Clock, Policy, Door, Blobs, Names, Audit, Subjects, Outbox and a 32-byte LinkKey are required")
+		d.Subjects == nil || d.Outbox == nil || d.Jobs == nil || len(d.LinkKey) < 32 {
+		return nil, errors.New("content: DB, Clock, Policy, Door, Blobs, Names, Audit, Subjects, Outbox, Jobs and a 32-byte LinkKey are required")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{d: d, lim: d.Limits.withDefaults()}, nil
+	s := &Service{d: d, lim: d.Limits.withDefaults()}
+	d.Jobs.Handle(JobPrune, func(ctx context.Context, _ jobs.Job) error {
+		n, err := s.PruneUnconfirmed(ctx)
+		if err == nil && n > 0 {
+			s.d.Log.Info("content: deleted guests' comments never confirmed", "comments", n)
+		}
+		return err
+	})
+	d.Jobs.Every(JobPrune, time.Hour)
+	return s, nil
 }
 
 // Limits are the upload limits in force.

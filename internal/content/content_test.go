@@ -474,5 +474,13 @@ func TestPromiseM1_GuestComments(t *testing.T) {
 		if err := e.c.ConfirmGuest(e.ctx, late); !fault.Is(err, fault.NotFound) {
 			t.Errorf("an expired link: %v", err)
 		}
+		// An unconfirmed comment does not stay: the hourly prune deletes it
+		// and shreds its key.
+		if n, err := e.c.PruneUnconfirmed(e.ctx); err != nil || n != 1 {
+			t.Errorf("prune = %d, %v; want 1", n, err)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM content_items`); n != 0 {
+			t.Errorf("%d items left after the prune", n)
+		}
 	})
 }

@@ -155,3 +155,35 @@ func (s *Service) ConfirmGuest(ctx context.Context, token string) error {
 			Detail: map[string]string{"item": itemID, "by": "mailed link"}})
 	})
 }
+
+// JobPrune is the periodic job that deletes guests' comments whose link
+// was never followed.
+const JobPrune = "content.prune"
+
+// PruneUnconfirmed deletes the guests' comments still pending once their
+// link has expired: nobody asked for them to be kept, so nothing of them
+// stays (their rows go and their keys are shredded). It returns how many
+// went.
+func (s *Service) PruneUnconfirmed(ctx context.Context) (int, error) {
+	cutoff := s.d.Clock.Now().Add(-guestTTL)
+	n := 0
+	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+itemCols+` FROM content_items WHERE status = 'pending' AND created_at < $1 ORDER BY id LIMIT 500`, cutoff)
+		if err != nil {
+			return err
+		}
+		rs, err := scanItems(rows)
+		if err != nil {
+			return err
+		}
+		if _, err := s.eraseItems(ctx, tx, rs); err != nil {
+			return err
+		}
+		n = len(rs)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("content: prune: %w", err)
+	}
+	return n, nil
+}

@@ -313,7 +313,7 @@ func (s *Services) openContent(ctx context.Context, cfg Config) error {
 	}
 	if s.Content, err = content.New(content.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Door: s.Door, Blobs: s.Blobs,
 		Names: s.Identity, Audit: s.Audit, SpoolDir: dir, Limits: cfg.Uploads,
-		Subjects: s.Subjects, Outbox: s.Outbox, BaseURL: cfg.base(), LinkKey: s.Master.Derive("content guest link v1", 32)}); err != nil {
+		Subjects: s.Subjects, Outbox: s.Outbox, Jobs: s.Jobs, BaseURL: cfg.base(), LinkKey: s.Master.Derive("content guest link v1", 32)}); err != nil {
 		return err
 	}
 	h := contentRights{s.Content.Holder()}
