@@ -53,6 +53,9 @@ const (
 const (
 	FilePhoto = "photo"
 	FileVideo = "video"
+	// FilePicture is a member's profile picture, shown beside what they
+	// post; the policy files it with their identity or profile.
+	FilePicture = "picture"
 )
 
 // Visibility of an item.

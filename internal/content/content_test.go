@@ -22,6 +22,7 @@ import (
 	"steward/internal/fault"
 	"steward/internal/identity"
 	"steward/internal/mail"
+	"steward/internal/media/mediatest"
 	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/schema"
@@ -481,6 +482,59 @@ func TestPromiseM1_GuestComments(t *testing.T) {
 		}
 		if n := e.count(`SELECT COUNT(*) FROM content_items`); n != 0 {
 			t.Errorf("%d items left after the prune", n)
+		}
+	})
+}
+
+// TestPromiseM11_PictureBesideTheName: a member's profile picture shows
+// beside their public comments (its id, for its thumbnail), opens for
+// anyone while the service may show it, not once the member restricts
+// processing, and goes with the account's erasure.
+func TestPromiseM11_PictureBesideTheName(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		ann := e.member("ann@example.org", "Ann")
+		pic, err := e.c.SetPicture(e.ctx, ann, bytes.NewReader(mediatest.JPEGWithGPS(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.post(ann, "/p", "hello", content.Public)
+		th, _ := e.c.Thread(e.ctx, "demo", "/p")
+		if len(th) != 1 || th[0].Picture != pic.ID {
+			t.Fatalf("thread = %+v, want the picture %s", th, pic.ID)
+		}
+		rc, f, err := e.c.OpenFile(e.ctx, "", pic.ID, true)
+		if err != nil || f.Mime != "image/jpeg" {
+			t.Fatalf("the public thumbnail: %+v, %v", f, err)
+		}
+		rc.Close()
+		// A second picture replaces the first, whose key is shredded.
+		pic2, err := e.c.SetPicture(e.ctx, ann, bytes.NewReader(pngFile(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.c.OpenFile(e.ctx, ann, pic.ID, false); !fault.Is(err, fault.NotFound) {
+			t.Errorf("the replaced picture still opens: %v", err)
+		}
+		if err := e.svc.Subjects.SetRestriction(e.ctx, e.db, ann, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.c.OpenFile(e.ctx, "", pic2.ID, true); !fault.Is(err, fault.NotFound) {
+			t.Errorf("the picture of a restricted member opens for the public: %v", err)
+		}
+		if err := e.svc.Subjects.SetRestriction(e.ctx, e.db, ann, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		tx, _ := e.db.BeginTx(e.ctx, nil)
+		files := e.table("content_files")
+		if _, err := e.c.Holder().Erase(e.ctx, tx, files, []string{ann}, content.Scope{Kind: policy.ScopeAccount}); err != nil {
+			t.Fatal(err)
+		}
+		tx.Commit()
+		if n, err := e.c.Holder().Left(e.ctx, e.db, files, []string{ann}, content.Scope{Kind: policy.ScopeAccount}); err != nil || n != 0 {
+			t.Errorf("after the account's erasure: Left = %d, %v", n, err)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM content_files WHERE kind = 'picture'`); n != 0 {
+			t.Errorf("%d pictures left", n)
 		}
 	})
 }

@@ -237,7 +237,7 @@ func (s *Service) OpenFile(ctx context.Context, readerID, fileID string, thumb b
 	use := publicUse()
 	if readerID == f.subject {
 		use = door.Subject()
-	} else {
+	} else if f.kind != FilePicture { // a picture shows wherever its owner's posts do
 		var visibility, status string
 		if err := s.d.DB.QueryRowContext(ctx, `SELECT visibility, status FROM content_items WHERE id = $1`, f.item).Scan(&visibility, &status); err != nil ||
 			visibility != Public || status != StatusVisible {

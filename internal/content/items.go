@@ -40,9 +40,12 @@ type Item struct {
 // PublicItem is an item of a public thread: its text and files, and of its
 // author the display name alone (M11).
 type PublicItem struct {
-	ID        string    `json:"id"`
-	ParentID  string    `json:"parent_id,omitempty"`
-	Author    string    `json:"author"`
+	ID       string `json:"id"`
+	ParentID string `json:"parent_id,omitempty"`
+	Author   string `json:"author"`
+	// Picture is the id of the author's profile picture (a file), when
+	// they have one the service may show.
+	Picture   string    `json:"picture,omitempty"`
 	Body      string    `json:"body"`
 	CreatedAt time.Time `json:"created_at"`
 	Files     []File    `json:"files,omitempty"`
@@ -464,6 +467,10 @@ WHERE site = $1 AND thread = $2 AND visibility = 'public' AND status = 'visible'
 	if err != nil {
 		return nil, fmt.Errorf("content: thread: %w", err)
 	}
+	pictures, err := s.pictures(ctx, b, authors)
+	if err != nil {
+		return nil, fmt.Errorf("content: thread: %w", err)
+	}
 	out := []PublicItem{}
 	for _, r := range rs {
 		v, err := b.View(r.subject)
@@ -489,6 +496,9 @@ WHERE site = $1 AND thread = $2 AND visibility = 'public' AND status = 'visible'
 			}
 		}
 		p := PublicItem{ID: r.id, ParentID: r.parent, Author: author, Body: string(body), CreatedAt: r.created.UTC()}
+		if r.guestName == nil {
+			p.Picture = pictures[r.subject]
+		}
 		for _, f := range files {
 			if f.item == r.id {
 				p.Files = append(p.Files, f.public())

@@ -133,10 +133,18 @@ func (h *Holder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, subjec
 		}
 		return out, h.s.deleteBlobs(ctx, blobs)
 	case "content_files":
-		// Files go with their items; an item scope may name one alone.
+		// Files go with their items; an item scope may name one alone; the
+		// profile picture goes with the account or its category.
 		files, err := h.fileItems(ctx, tx, subjects, sc)
 		if err != nil {
 			return out, err
+		}
+		pics, err := h.pictures(ctx, tx, subjects, sc)
+		if err != nil {
+			return out, err
+		}
+		if len(pics) > 0 {
+			files[""] = append(files[""], pics...)
 		}
 		var blobs []string
 		for _, ids := range files {
@@ -197,13 +205,44 @@ func (h *Holder) Left(ctx context.Context, q store.Q, t registry.Table, subjects
 		if err != nil {
 			return 0, err
 		}
-		n := 0
+		pics, err := h.pictures(ctx, q, subjects, sc)
+		if err != nil {
+			return 0, err
+		}
+		n := len(pics)
 		for _, ids := range files {
 			n += len(ids)
 		}
 		return n, nil
 	}
 	return 0, nil
+}
+
+// pictures lists the profile pictures of subjects an erasure covers: all
+// of an account's, or those of a category scope naming the picture.
+func (h *Holder) pictures(ctx context.Context, q store.Q, subjects []string, sc Scope) ([]string, error) {
+	cat, _ := h.s.categoryOf(FilePicture)
+	switch {
+	case sc.Kind == policy.ScopeAccount:
+	case sc.Kind == policy.ScopeCategory && (slices.Contains(sc.Fields, FilePicture) || (cat != "" && slices.Contains(sc.Categories, cat))):
+	default:
+		return nil, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id FROM content_files WHERE kind = 'picture' AND subject_id IN (`+placeholders(len(subjects))+`)`,
+		anys(subjects)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // strayBlobs lists the blobs stored under subjects that no file row names.

@@ -156,6 +156,32 @@ func (s *server) handleUpload() authed {
 	}
 }
 
+// handlePutPicture takes the member's profile picture as the raw body.
+func (s *server) handlePutPicture() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		lim := s.d.Content.Limits()
+		if r.ContentLength > lim.MaxPhoto {
+			w.Header().Set("Connection", "close")
+			return fault.New(fault.TooLarge, "a picture may be at most %d MB", lim.MaxPhoto>>20)
+		}
+		f, err := s.d.Content.SetPicture(r.Context(), a.P.Account.SubjectID, http.MaxBytesReader(w, r.Body, lim.MaxPhoto))
+		if err != nil {
+			return err
+		}
+		return s.encode(w, http.StatusOK, f)
+	}
+}
+
+func (s *server) handleDeletePicture() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if err := s.d.Content.RemovePicture(r.Context(), a.P.Account.SubjectID); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
 // handleFile serves a file: to its author, or to anyone for a visible
 // public item. It is sent as an attachment of the type found when it was
 // uploaded, never sniffed and never run.

@@ -29,6 +29,10 @@ func contentOps() map[string]apiOp {
 			desc: "The type is found from the bytes, never from the name or the header. Location and device metadata are removed " +
 				"before the file is stored (images are re-encoded with their orientation applied; MP4 and QuickTime files lose their " +
 				"user-data and metadata boxes); a file that cannot be cleaned is refused. Larger than the site's limit: 413."},
+		"PUT /api/v1/me/picture": {tag: "content", summary: "Set the member's profile picture: the raw image is the request body",
+			auth: true, status: 200, response: "File", problems: []int{413, 415, 422},
+			desc: "Cleaned like any photo; its thumbnail shows beside the member's public posts and comments, where the policy allows."},
+		"DELETE /api/v1/me/picture": {tag: "content", summary: "Remove the member's profile picture", auth: true, status: 204},
 		"GET /api/v1/files/{id}": {tag: "content", summary: "A file of a visible public item, or one of the member's own",
 			status: 200, mediaType: "application/octet-stream", problems: []int{404}},
 		"GET /api/v1/files/{id}/thumbnail": {tag: "content", summary: "A photo's thumbnail (JPEG)",
@@ -51,7 +55,7 @@ func contentSchemas() map[string]any {
 	enum := func(vs ...string) map[string]any { return map[string]any{"type": "string", "enum": vs} }
 	arrayOf := func(schema string) map[string]any { return map[string]any{"type": "array", "items": ref(schema)} }
 	reasons := enum("spam", "abuse", "illegal", "privacy", "other")
-	file := object(map[string]any{"id": str(""), "kind": enum("photo", "video"), "mime": str(""), "size": integer, "width": integer,
+	file := object(map[string]any{"id": str(""), "kind": enum("photo", "video", "picture"), "mime": str(""), "size": integer, "width": integer,
 		"height": integer, "thumbnail": boolean, "created_at": dateTime}, "id", "kind", "mime", "size", "created_at")
 	itemProps := map[string]any{"id": str(""), "kind": enum("comment", "post"), "site": str(""), "thread": str(""), "parent_id": str(""),
 		"body": str(""), "visibility": enum("public", "private"), "status": enum("visible", "hidden", "removed"), "created_at": dateTime,
@@ -63,7 +67,7 @@ func contentSchemas() map[string]any {
 	return map[string]any{
 		"File": file,
 		"Item": object(itemProps, "id", "kind", "site", "thread", "body", "visibility", "status", "created_at"),
-		"PublicItem": object(map[string]any{"id": str(""), "parent_id": str(""), "author": str(""), "body": str(""), "created_at": dateTime,
+		"PublicItem": object(map[string]any{"id": str(""), "parent_id": str(""), "author": str(""), "picture": str(""), "body": str(""), "created_at": dateTime,
 			"files": arrayOf("File")}, "id", "author", "body", "created_at"),
 		"Thread": object(map[string]any{"items": arrayOf("PublicItem")}, "items"),
 		"ModerationDecision": object(map[string]any{"item_id": str(""), "action": enum("hide", "restore", "remove"), "reason": reasons,

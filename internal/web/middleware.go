@@ -278,9 +278,12 @@ func (s *server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// isUpload reports whether r posts a file to an item (the one route whose
-// body may be larger than the general limit).
+// isUpload reports whether r posts a file to an item or a profile picture
+// (the routes whose body may be larger than the general limit).
 func isUpload(r *http.Request) bool {
+	if r.URL.Path == "/api/v1/me/picture" && r.Method == http.MethodPut {
+		return true
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v1/me/content/")
 	return ok && r.Method == http.MethodPost && strings.HasSuffix(rest, "/files") && strings.Count(rest, "/") == 1
 }

@@ -158,6 +158,8 @@ func (s *server) routes() []route {
 		{"PATCH", "/api/v1/me/content/{id}", s.apiAuth(s.handleEditContent())},
 		{"DELETE", "/api/v1/me/content/{id}", s.apiAuth(s.handleDeleteContent())},
 		{"POST", "/api/v1/me/content/{id}/files", s.apiAuth(s.handleUpload())},
+		{"PUT", "/api/v1/me/picture", s.apiAuth(s.handlePutPicture())},
+		{"DELETE", "/api/v1/me/picture", s.apiAuth(s.handleDeletePicture())},
 		{"GET", "/api/v1/files/{id}", s.api(s.handleFile(false))},
 		{"GET", "/api/v1/files/{id}/thumbnail", s.api(s.handleFile(true))},
 		{"POST", "/api/v1/content/{id}/reports", s.api(s.handleReportItem())},

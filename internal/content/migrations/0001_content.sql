@@ -23,14 +23,15 @@ CREATE TABLE content_items (
 CREATE INDEX content_items_subject ON content_items (subject_id);
 CREATE INDEX content_items_thread ON content_items (site, thread, created_at);
 
--- Photos and videos attached to an item. The file itself is in blob
--- storage under blob (and its thumbnail under thumb), sealed as a stream
--- under the file's own item key; its metadata was stripped before sealing.
+-- Photos and videos attached to an item, and a member's profile picture
+-- (kind picture, no item). The file itself is in blob storage under blob
+-- (and its thumbnail under thumb), sealed as a stream under the file's own
+-- item key; its metadata was stripped before sealing.
 CREATE TABLE content_files (
 	id TEXT PRIMARY KEY,
 	item_id TEXT NOT NULL,
 	subject_id TEXT NOT NULL,
-	kind TEXT NOT NULL CHECK (kind IN ('photo', 'video')),
+	kind TEXT NOT NULL CHECK (kind IN ('photo', 'video', 'picture')),
 	name_sealed BYTEA,
 	mime TEXT NOT NULL,
 	size BIGINT NOT NULL,

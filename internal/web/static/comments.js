@@ -24,6 +24,13 @@
         if (!body.items.length) list.appendChild(el("p", "No comments yet."));
         body.items.forEach(function (it) {
           var c = el("article", "", "steward-comment");
+          if (it.picture) {
+            var img = el("img", "", "steward-picture");
+            img.src = api + "/api/v1/files/" + encodeURIComponent(it.picture) + "/thumbnail";
+            img.alt = "";
+            img.width = 32;
+            c.appendChild(img);
+          }
           c.appendChild(el("p", it.author || "Someone", "steward-author"));
           c.appendChild(el("p", it.body, "steward-body"));
           list.appendChild(c);

@@ -1,0 +1,150 @@
+package content
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+
+	"steward/internal/door"
+	"steward/internal/fault"
+)
+
+// SetPicture makes an image the member's profile picture, in place of any
+// before it: cleaned of its metadata like any photo, sealed under its own
+// key, shown (as a thumbnail) beside what the member posts publicly.
+func (s *Service) SetPicture(ctx context.Context, subjectID string, body io.Reader) (File, error) {
+	cat, err := s.categoryOf(FilePicture)
+	if err != nil {
+		return File{}, err
+	}
+	sp, err := door.NewSpool(s.spoolDir(), body, s.lim.MaxPhoto)
+	if err != nil {
+		return File{}, err
+	}
+	defer sp.Close()
+	kind, err := detect(sp)
+	if err != nil {
+		return File{}, err
+	}
+	if kind != FilePhoto {
+		return File{}, fault.New(fault.Unsupported, "a picture must be a photo (JPEG, PNG, GIF or WebP)")
+	}
+	v, err := s.d.Door.Subject(ctx, s.d.DB, door.Subject(), subjectID)
+	if err != nil {
+		return File{}, err
+	}
+	f := fileRow{id: newID("f_"), subject: v.ID(), kind: FilePicture, created: s.now()}
+	f.blob = blobKey(f.subject, f.id)
+	info, err := s.store(ctx, v, cat, f.id, f.blob, func(w io.Writer) (cleaned, error) { return clean(FilePhoto, sp, w) })
+	if err != nil {
+		return File{}, err
+	}
+	f.mime, f.size, f.width, f.height = info.mime, info.size, info.width, info.height
+	if info.thumb != nil {
+		f.thumb = f.blob + ".thumb"
+		if _, err := s.store(ctx, v, cat, f.id+".thumb", f.thumb, func(w io.Writer) (cleaned, error) {
+			_, err := w.Write(info.thumb)
+			return cleaned{}, err
+		}); err != nil {
+			s.deleteBlobs(context.WithoutCancel(ctx), []string{f.blob})
+			return File{}, err
+		}
+	}
+	var old []fileRow
+	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+fileCols+` FROM content_files WHERE subject_id = $1 AND kind = 'picture'`, f.subject)
+		if err != nil {
+			return err
+		}
+		if old, err = scanFiles(rows); err != nil {
+			return err
+		}
+		for _, o := range old {
+			if err := s.shredFile(ctx, tx, o); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM content_files WHERE subject_id = $1 AND kind = 'picture'`, f.subject); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO content_files (`+fileCols+`) VALUES ($1, '', $2, 'picture', NULL, $3, $4, $5, $6, $7, $8, $9)`,
+			f.id, f.subject, f.mime, f.size, f.width, f.height, f.blob, f.thumb, f.created)
+		return err
+	})
+	if err != nil {
+		s.deleteBlobs(context.WithoutCancel(ctx), nonEmpty(f.blob, f.thumb))
+		s.shredFile(context.WithoutCancel(ctx), s.d.DB, f)
+		return File{}, fmt.Errorf("content: picture: %w", err)
+	}
+	for _, o := range old {
+		s.deleteBlobs(ctx, nonEmpty(o.blob, o.thumb))
+	}
+	return f.public(), nil
+}
+
+// RemovePicture deletes the member's profile picture.
+func (s *Service) RemovePicture(ctx context.Context, subjectID string) error {
+	var old []fileRow
+	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+fileCols+` FROM content_files WHERE subject_id = $1 AND kind = 'picture'`, subjectID)
+		if err != nil {
+			return err
+		}
+		if old, err = scanFiles(rows); err != nil {
+			return err
+		}
+		for _, o := range old {
+			if err := s.shredFile(ctx, tx, o); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM content_files WHERE subject_id = $1 AND kind = 'picture'`, subjectID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("content: picture: %w", err)
+	}
+	for _, o := range old {
+		if err := s.deleteBlobs(ctx, nonEmpty(o.blob, o.thumb)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pictures returns the picture file of each author the batch's use may
+// show it for.
+func (s *Service) pictures(ctx context.Context, b *door.Batch, authors []string) (map[string]string, error) {
+	out := map[string]string{}
+	cat, err := s.categoryOf(FilePicture)
+	if err != nil || len(authors) == 0 {
+		return out, nil
+	}
+	rows, err := s.d.DB.QueryContext(ctx, `SELECT subject_id, id FROM content_files WHERE kind = 'picture' AND subject_id IN (`+
+		placeholders(len(authors))+`)`, anys(authors)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var subject, id string
+		if err := rows.Scan(&subject, &id); err != nil {
+			return nil, err
+		}
+		if v, err := b.View(subject); err == nil && v.Check(cat) == nil {
+			out[subject] = id
+		}
+	}
+	return out, rows.Err()
+}
+
+func nonEmpty(keys ...string) []string {
+	var out []string
+	for _, k := range keys {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
