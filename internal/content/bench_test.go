@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"steward/internal/content"
 	"steward/internal/media/mediatest"
@@ -75,4 +80,83 @@ func BenchmarkAttachVideo(b *testing.B) {
 			b.StartTimer()
 		}
 	})
+}
+
+// BenchmarkConcurrentUploads streams ten movies at once through the whole
+// upload path (each of STEWARD_BENCH_UPLOAD_MB megabytes, 64 by default;
+// the figure is 1024) and reports the process's peak resident
+// memory while they run, sampled every 20 ms: it must stay flat whatever
+// the size, since no upload is ever held whole.
+func BenchmarkConcurrentUploads(b *testing.B) {
+	mb := int64(64)
+	if v := os.Getenv("STEWARD_BENCH_UPLOAD_MB"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mb = n
+	}
+	e := newEnv(b, storetest.SQLite(b, schema.Migrations()), "mixi.yaml")
+	ann := e.member("ann@example.org", "Ann")
+	it := e.post(ann, "/v", "videos", content.Public)
+	// Uploads may be as large as the test's.
+	e.c = e.c.WithLimits(content.Limits{MaxVideo: (mb + 1) << 20})
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				if r := rssKB(); r > peak.Load() {
+					peak.Store(r)
+				}
+			}
+		}
+	}()
+	b.SetBytes(10 * mb << 20)
+	for b.Loop() {
+		var wg sync.WaitGroup
+		errs := make(chan error, 10)
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				head, body := mediatest.MovieStream(mb << 20)
+				_, err := e.c.Attach(e.ctx, ann, it.ID, "movie.mp4", io.MultiReader(bytes.NewReader(head), body))
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		if err := e.c.Delete(e.ctx, ann, it.ID); err != nil {
+			b.Fatal(err)
+		}
+		it = e.post(ann, "/v", "videos", content.Public)
+		b.StartTimer()
+	}
+	close(stop)
+	b.ReportMetric(float64(peak.Load())/1024, "peak-RSS-MB")
+}
+
+// rssKB is the process's resident memory now, in kB (Linux).
+func rssKB() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
 }

@@ -168,6 +168,13 @@ func New(d Deps) (*Service, error) {
 	return s, nil
 }
 
+// WithLimits is the service with other upload limits (a benchmark's).
+func (s *Service) WithLimits(l Limits) *Service {
+	c := *s
+	c.lim = l.withDefaults()
+	return &c
+}
+
 // Limits are the upload limits in force.
 func (s *Service) Limits() Limits { return s.lim }
 

@@ -11,6 +11,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,7 +114,15 @@ func MovieWithLocation(t testing.TB) []byte {
 // Movie is MovieWithLocation with one video sample of n bytes (a large
 // upload for benchmarks).
 func Movie(n int) []byte {
-	sample := bytes.Repeat([]byte{0x42}, n)
+	head, sample := MovieStream(int64(n))
+	b, _ := io.ReadAll(io.MultiReader(bytes.NewReader(head), sample))
+	return b
+}
+
+// MovieStream is Movie as its head (everything up to the media data) and
+// a reader of its n sample bytes, so a test can stream a movie of any size
+// without holding it.
+func MovieStream(n int64) ([]byte, io.Reader) {
 	ftyp := box("ftyp", []byte("isom"), u32s(0x200), []byte("isomiso2mp41"))
 	unity := u32s(0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000)
 	mvhd := full("mvhd", u32s(3797500000, 3797500000, 1000, 1000, 0x00010000), []byte{1, 0}, make([]byte, 10), unity, make([]byte, 24), u32s(2))
@@ -125,7 +134,7 @@ func Movie(n int) []byte {
 	stsd := full("stsd", u32s(1), avc1)
 	stts := full("stts", u32s(1, 1, 1000))
 	stsc := full("stsc", u32s(1, 1, 1, 1))
-	stsz := full("stsz", u32s(0, 1, uint32(len(sample))))
+	stsz := full("stsz", u32s(0, 1, uint32(n)))
 	udta := box("udta",
 		box("\xa9xyz", []byte{0, 18, 0x15, 0xc7}, []byte("+48.8583+002.2945/")),
 		box("\xa9mak", []byte{0, byte(len(PlantedMake)), 0x15, 0xc7}, []byte(PlantedMake)),
@@ -136,11 +145,22 @@ func Movie(n int) []byte {
 		minf := box("minf", full("vmhd", []byte{0, 0, 0, 0, 0, 0, 0, 0}), box("dinf", full("dref", u32s(1), full("url ", nil))), stbl)
 		trak := box("trak", tkhd, box("mdia", mdhd, hdlr, minf))
 		moov := box("moov", mvhd, trak, udta)
-		return append(append(ftyp, moov...), box("mdat", sample)...)
+		mdat := binary.BigEndian.AppendUint32(nil, uint32(8+n))
+		return append(append(append(ftyp, moov...), mdat...), "mdat"...)
 	}
-	first := build(0)
-	offset := uint32(len(first) - len(sample))
-	return build(offset)
+	head := build(0)
+	head = build(uint32(len(head)))
+	return head, io.LimitReader(fill(0x42), n)
+}
+
+// fill reads as an endless run of one byte.
+type fill byte
+
+func (f fill) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(f)
+	}
+	return len(p), nil
 }
 
 // ExifTool returns the tags exiftool reads in data (written to a file of
