@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"steward/internal/content"
+	"steward/internal/mail"
 	"steward/internal/media/mediatest"
+	"steward/internal/rights"
 	"steward/internal/schema"
 	"steward/internal/store/storetest"
 )
@@ -159,4 +162,56 @@ func rssKB() int64 {
 		}
 	}
 	return 0
+}
+
+// verified signs a member up and confirms their address (a rights request
+// needs it), reading the link from the outbox.
+func (e *env) verified(email, name string) string {
+	e.t.Helper()
+	id := e.member(email, name)
+	list, err := e.svc.Outbox.List(e.ctx, mail.AsRecipient, 1000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, m := range list {
+		if i := strings.Index(m.Text, "/verify-email?token="); m.To == email && i >= 0 {
+			tok, _ := url.QueryUnescape(strings.Fields(m.Text[i+len("/verify-email?token="):])[0])
+			if err := e.svc.Identity.VerifyEmail(e.ctx, tok); err != nil {
+				e.t.Fatal(err)
+			}
+			return id
+		}
+	}
+	e.t.Fatalf("no verification mail to %s", email)
+	return ""
+}
+
+// BenchmarkExport1000Photos is a portability request of a member with
+// 1,000 photos: the job that builds the ZIP (every photo opened through
+// the door from blob storage and copied in), sealed and stored.
+func BenchmarkExport1000Photos(b *testing.B) {
+	e := newEnv(b, storetest.SQLite(b, schema.Migrations()), "mixi.yaml")
+	ann := e.verified("ann@example.org", "Ann")
+	photo := pngFile(b)
+	for i := range 1000 {
+		it := e.post(ann, "/album", fmt.Sprintf("photo %d", i), content.Private)
+		if _, err := e.c.Attach(e.ctx, ann, it.ID, fmt.Sprintf("p%d.png", i), bytes.NewReader(photo)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		r, err := e.svc.Rights.File(e.ctx, rights.Requester{SubjectID: ann, Reauthenticate: rights.Reauthenticated},
+			rights.Filing{Type: rights.Portability})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 5 {
+			if _, err := e.svc.Jobs.RunDue(e.ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if r, err = e.svc.Rights.Get(e.ctx, r.ID); err != nil || r.Status != rights.StatusCompleted {
+			b.Fatalf("request %s: %v", r.Status, err)
+		}
+	}
 }
