@@ -23,6 +23,7 @@ import (
 	"steward/examples"
 	"steward/internal/app/services"
 	"steward/internal/clock"
+	"steward/internal/content"
 	"steward/internal/door"
 	"steward/internal/identity"
 	"steward/internal/policy"
@@ -132,6 +133,7 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 		BaseURL: cfg.BaseURL, DefaultBase: "http://" + cfg.Addr, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom,
 		DataDir: cfg.DataDir, ServesDemo: a.servesDemo(), GeoIPPath: cfg.GeoIPPath,
 		BlobURL: cfg.BlobURL, S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey,
+		Uploads: content.Limits{MaxPhoto: cfg.MaxPhotoMB << 20, MaxVideo: cfg.MaxVideoMB << 20},
 	}, services.Options{Identity: opt.Identity}); err != nil {
 		return nil, err
 	}

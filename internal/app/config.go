@@ -34,6 +34,9 @@ type Config struct {
 	// credentials come from STEWARD_S3_ACCESS_KEY and STEWARD_S3_SECRET_KEY.
 	BlobURL                  string
 	S3AccessKey, S3SecretKey string
+	// MaxPhotoMB and MaxVideoMB bound uploads (0: content's defaults,
+	// 25 MB and 2048 MB).
+	MaxPhotoMB, MaxVideoMB int64
 }
 
 type flagSpec struct {
@@ -59,6 +62,8 @@ var serveFlags = []flagSpec{
 	{name: "tls-cert", env: "STEWARD_TLS_CERT", usage: "TLS certificate file (serve HTTPS)"},
 	{name: "tls-key", env: "STEWARD_TLS_KEY", usage: "TLS key file"},
 	{name: "metrics-token", env: "STEWARD_METRICS_TOKEN", usage: "Bearer token for /metrics from outside loopback and the trusted proxies (prefer the environment variable: flags show in ps)"},
+	{name: "max-photo-mb", env: "STEWARD_MAX_PHOTO_MB", usage: "largest photo a member may upload, in MB (default 25)"},
+	{name: "max-video-mb", env: "STEWARD_MAX_VIDEO_MB", usage: "largest video a member may upload, in MB (default 2048)"},
 	{name: "geoip-mmdb", env: "STEWARD_GEOIP_MMDB", usage: "MMDB file (GeoLite2/GeoIP2 City or compatible) for region and city, where the policy allows them; the country comes from the embedded IP2Location LITE table"},
 }
 
@@ -149,6 +154,18 @@ func (f *Flags) Config(getenv func(string) string) (Config, error) {
 	c.SQLiteSynchronous = getenv("STEWARD_SQLITE_SYNCHRONOUS")
 	c.MetricsToken = str("metrics-token")
 	c.BlobURL = str("blob-url")
+	for _, lim := range []struct {
+		name string
+		to   *int64
+	}{{"max-photo-mb", &c.MaxPhotoMB}, {"max-video-mb", &c.MaxVideoMB}} {
+		if v := str(lim.name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 || n > 1<<20 {
+				return c, fmt.Errorf("--%s: want a number of megabytes, got %q", lim.name, v)
+			}
+			*lim.to = n
+		}
+	}
 	c.S3AccessKey, c.S3SecretKey = getenv("STEWARD_S3_ACCESS_KEY"), getenv("STEWARD_S3_SECRET_KEY")
 	if c.Dev, err = boolean("dev"); err != nil {
 		return c, err

@@ -37,3 +37,29 @@ func TestSQLiteSynchronousFromGivenEnvironment(t *testing.T) {
 		t.Errorf("synchronous = %d, want 2 (FULL, as the given environment says)", got)
 	}
 }
+
+// The upload limits and the blob store come from flags or the environment
+// given; a limit that is not a number of megabytes is refused.
+func TestUploadFlags(t *testing.T) {
+	parse := func(args []string, env map[string]string) (Config, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		f := NewFlags(fs, true)
+		if err := fs.Parse(args); err != nil {
+			return Config{}, err
+		}
+		return f.Config(func(k string) string { return env[k] })
+	}
+	cfg, err := parse([]string{"--max-photo-mb", "5"}, map[string]string{"STEWARD_MAX_VIDEO_MB": "100",
+		"STEWARD_BLOB_URL": "s3://127.0.0.1:9000/b?tls=false", "STEWARD_S3_ACCESS_KEY": "k", "STEWARD_S3_SECRET_KEY": "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxPhotoMB != 5 || cfg.MaxVideoMB != 100 || cfg.BlobURL != "s3://127.0.0.1:9000/b?tls=false" || cfg.S3AccessKey != "k" || cfg.S3SecretKey != "s" {
+		t.Errorf("config = %+v", cfg)
+	}
+	for _, bad := range []string{"0", "-1", "lots", "99999999999"} {
+		if _, err := parse([]string{"--max-video-mb", bad}, nil); err == nil {
+			t.Errorf("--max-video-mb %s accepted", bad)
+		}
+	}
+}

@@ -192,3 +192,38 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// A guest's comment from an origin the policy does not declare for the
+// site is refused, and stores nothing; a hostile file name is kept only
+// as text, sealed, and never used as a path.
+func TestGuestCommentOriginAndHostileNames(t *testing.T) {
+	e := sqliteEnv(t, envOptions{})
+	r := e.do(nil, "POST", "/api/v1/threads/demo/comments", map[string]string{"thread": "/p", "name": "Eve", "email": "eve@example.org",
+		"body": "spam"}, "Origin", "https://evil.example")
+	assertProblem(t, r, http.StatusForbidden, "forbidden")
+	r = e.do(nil, "OPTIONS", "/api/v1/threads/demo/comments", nil, "Origin", "https://evil.example", "Access-Control-Request-Method", "POST")
+	if r.StatusCode != http.StatusForbidden || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight from an undeclared origin: %d %v", r.StatusCode, r.Header)
+	}
+	var n int
+	e.db.QueryRow(`SELECT COUNT(*) FROM content_items`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d items stored from an undeclared origin", n)
+	}
+	ann, _ := e.member("ann@example.org", "Ann")
+	r = e.do(ann, "POST", "/api/v1/me/content", map[string]any{"kind": "comment", "site": "demo", "thread": "/p", "body": "x"})
+	var item struct{ ID string }
+	r.json(t, &item)
+	for _, name := range []string{"../../etc/passwd", "a\x00b.png", strings.Repeat("n", 5000) + ".png", "CON.png"} {
+		r = e.do(ann, "POST", "/api/v1/me/content/"+item.ID+"/files?name="+neturl.QueryEscape(name), pngBytes(t), "Content-Type", "application/octet-stream")
+		if r.StatusCode != http.StatusCreated {
+			t.Errorf("upload named %.20q: %d %s", name, r.StatusCode, r.body)
+		}
+	}
+	keys, _ := e.svc.Blobs.List(context.Background(), "")
+	for _, k := range keys {
+		if strings.Contains(k, "..") || strings.Contains(k, "passwd") || strings.Contains(k, "nnnn") {
+			t.Errorf("a file name reached a storage key: %s", k)
+		}
+	}
+}
