@@ -18,9 +18,11 @@ package content
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"embed"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -165,6 +167,7 @@ func New(d Deps) (*Service, error) {
 		return err
 	})
 	d.Jobs.Every(JobPrune, time.Hour)
+	d.Subjects.OnMerge(s.merge)
 	return s, nil
 }
 
@@ -214,6 +217,18 @@ func Tables() []registry.Table {
 				"member is told, sealed under the item's key.",
 		},
 	}
+}
+
+// merge re-points an email-only subject's items, files and decisions to
+// the member it is merged into (a guest who later signs up): they stay
+// sealed under the keys they had, which the door still finds.
+func (s *Service) merge(ctx context.Context, tx *sql.Tx, from, into string) error {
+	for _, table := range []string{"content_items", "content_files", "content_actions"} {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET subject_id = $1 WHERE subject_id = $2`, into, from); err != nil {
+			return fmt.Errorf("content: merge: %w", err)
+		}
+	}
+	return nil
 }
 
 func newID(prefix string) string {

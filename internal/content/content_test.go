@@ -538,3 +538,45 @@ func TestPromiseM11_PictureBesideTheName(t *testing.T) {
 		}
 	})
 }
+
+// A guest's comments become the member's when their address is merged
+// into the member's account: the member reads them, the thread shows
+// them, and deleting one shreds the key it was sealed under.
+func TestGuestCommentsFollowAMerge(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		if err := e.c.PostAsGuest(e.ctx, content.Guest{Site: "demo", Thread: "/m", Name: "Gwen", Email: "gwen@example.org", Body: "as a guest"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.c.ConfirmGuest(e.ctx, e.guestLink("gwen@example.org")); err != nil {
+			t.Fatal(err)
+		}
+		guest, err := e.svc.Subjects.FindByEmail(e.ctx, e.db, e.svc.Door, "gwen@example.org")
+		if err != nil {
+			t.Fatal(err)
+		}
+		member := e.member("gwen.member@example.org", "Gwen Member")
+		tx, err := e.db.BeginTx(e.ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.Subjects.Merge(e.ctx, tx, guest.ID, member); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		mine, err := e.c.Mine(e.ctx, member)
+		if err != nil || len(mine) != 1 || mine[0].Body != "as a guest" {
+			t.Fatalf("the member's items after the merge: %+v, %v", mine, err)
+		}
+		if th, _ := e.c.Thread(e.ctx, "demo", "/m"); len(th) != 1 || th[0].Body != "as a guest" {
+			t.Errorf("thread after the merge: %+v", th)
+		}
+		if err := e.c.Delete(e.ctx, member, mine[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM item_keys WHERE item = $1 AND destroyed_at IS NULL`, mine[0].ID); n != 0 {
+			t.Error("the merged item's key is still live after its deletion")
+		}
+	})
+}

@@ -77,10 +77,21 @@ func (o *Door) Rotate(ctx context.Context, newMaster *keys.Master) (int, error) 
 // MasterID names the master key new data keys are wrapped with.
 func (o *Door) MasterID() string { return o.ring.Master().ID }
 
-// ShredItem destroys one item's key: that item, in every copy, can never
-// be opened again.
+// ShredItem destroys one item's key (under the subject's id or that of a
+// subject merged into it): that item, in every copy, can never be opened
+// again.
 func (o *Door) ShredItem(ctx context.Context, q store.Q, subjectID, category, item string) error {
-	return o.ring.DestroyItem(ctx, q, subjectID, category, item)
+	// The item may have been sealed for a subject merged into this one.
+	merged, err := o.d.States.MergedFrom(ctx, q, subjectID)
+	if err != nil {
+		return err
+	}
+	for _, id := range append([]string{subjectID}, merged...) {
+		if err := o.ring.DestroyItem(ctx, q, id, category, item); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LiveCategories lists the categories (and kinds of derived data) whose

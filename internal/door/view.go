@@ -164,18 +164,7 @@ func (v *View) OpenCategory(ctx context.Context, category string, sealed []byte)
 // openMerged tries the keys of the subjects merged into the view's: a
 // value sealed for one of them moved here as it was.
 func (v *View) openMerged(ctx context.Context, category string, sealed []byte) ([]byte, bool) {
-	if v.merged == nil {
-		ids, err := v.o.d.States.MergedFrom(ctx, v.q, v.id)
-		if err != nil || len(ids) == 0 {
-			v.merged = map[string]map[string]*keys.Key{}
-			return nil, false
-		}
-		if v.merged, err = v.o.ring.Keys(ctx, v.q, ids); err != nil {
-			v.merged = map[string]map[string]*keys.Key{}
-			return nil, false
-		}
-	}
-	for _, ks := range v.merged {
+	for _, ks := range v.mergedKeys(ctx) {
 		if k := ks[category]; k != nil {
 			if p, err := k.Open(sealed); err == nil {
 				return p, true
@@ -183,6 +172,21 @@ func (v *View) openMerged(ctx context.Context, category string, sealed []byte) (
 		}
 	}
 	return nil, false
+}
+
+// mergedKeys loads, once, the keys of the subjects merged into the view's.
+func (v *View) mergedKeys(ctx context.Context) map[string]map[string]*keys.Key {
+	if v.merged == nil {
+		v.merged = map[string]map[string]*keys.Key{}
+		ids, err := v.o.d.States.MergedFrom(ctx, v.q, v.id)
+		if err != nil || len(ids) == 0 {
+			return v.merged
+		}
+		if ks, err := v.o.ring.Keys(ctx, v.q, ids); err == nil {
+			v.merged = ks
+		}
+	}
+	return v.merged
 }
 
 // Seal seals value as field of the subject, for the view's use: the guard
@@ -231,16 +235,31 @@ func (v *View) itemKey(ctx context.Context, category, item string, create bool) 
 	if err != nil {
 		return nil, err
 	}
-	if parent == nil {
-		if !create {
-			return nil, fmt.Errorf("door: %s has no key for %s: %w", v.id, category, keys.ErrShredded)
-		}
+	if parent == nil && create {
 		if parent, err = v.o.ring.KeyFor(ctx, v.q, v.id, category); err != nil {
 			return nil, err
 		}
 		v.keys[category] = parent
 	}
-	return v.o.ring.ItemKey(ctx, v.q, parent, item, create)
+	var k *keys.Key
+	if parent != nil {
+		if k, err = v.o.ring.ItemKey(ctx, v.q, parent, item, create); err != nil || k.Usable() || create {
+			return k, err
+		}
+	}
+	// An item of a subject merged into this one keeps the key it was
+	// sealed under, wrapped by that subject's category key.
+	for _, ks := range v.mergedKeys(ctx) {
+		if p := ks[category]; p.Usable() {
+			if mk, err := v.o.ring.ItemKey(ctx, v.q, p, item, false); err == nil && mk.Usable() {
+				return mk, nil
+			}
+		}
+	}
+	if k == nil {
+		return nil, fmt.Errorf("door: %s has no key for %s: %w", v.id, category, keys.ErrShredded)
+	}
+	return k, nil
 }
 
 // SealItem seals a value of one erasable item (a comment's text, a
