@@ -204,6 +204,12 @@ func Tables() []registry.Table {
 				"metadata and sealed under its own item key; the row keeps its name (sealed), type, size and blob keys.",
 		},
 		{
+			Name: "content_settings", Owner: "content", Origin: registry.Provided, Dataset: "content_settings",
+			SubjectColumn: "subject_id", Source: "subject",
+			Columns:     []registry.Column{{Name: "subject_id"}, {Name: "default_visibility"}, {Name: "updated_at"}},
+			Description: "Who sees what a member posts when they do not say (public or private).",
+		},
+		{
 			Name: "content_reports", Owner: "content", Origin: registry.System,
 			Columns:     []registry.Column{{Name: "id"}, {Name: "item_id"}, {Name: "reason"}, {Name: "created_at"}, {Name: "resolved_at"}},
 			Description: "Reports of items to moderators: the item and a fixed reason. Nothing of the reporter is kept.",
@@ -223,7 +229,10 @@ func Tables() []registry.Table {
 // the member it is merged into (a guest who later signs up): they stay
 // sealed under the keys they had, which the door still finds.
 func (s *Service) merge(ctx context.Context, tx *sql.Tx, from, into string) error {
-	for _, table := range []string{"content_items", "content_files", "content_actions"} {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM content_settings WHERE subject_id = $1 AND EXISTS (SELECT 1 FROM content_settings WHERE subject_id = $2)`, from, into); err != nil {
+		return fmt.Errorf("content: merge: %w", err)
+	}
+	for _, table := range []string{"content_items", "content_files", "content_actions", "content_settings"} {
 		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET subject_id = $1 WHERE subject_id = $2`, into, from); err != nil {
 			return fmt.Errorf("content: merge: %w", err)
 		}

@@ -128,7 +128,9 @@ func (s *Service) Post(ctx context.Context, authorID string, d Draft) (Item, err
 	}
 	switch d.Visibility {
 	case "":
-		d.Visibility = Public
+		if d.Visibility, err = s.DefaultVisibility(ctx, authorID); err != nil {
+			return Item{}, err
+		}
 	case Public, Private:
 	default:
 		return Item{}, fault.FieldError("visibility", "must be public or private")

@@ -165,6 +165,15 @@ func (h *Holder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, subjec
 			}
 		}
 		return out, h.s.deleteBlobs(ctx, slices.DeleteFunc(blobs, func(k string) bool { return k == "" }))
+	case "content_settings":
+		if sc.Kind == policy.ScopeAccount {
+			res, err := tx.ExecContext(ctx, `DELETE FROM content_settings WHERE subject_id IN (`+placeholders(len(subjects))+`)`, anys(subjects)...)
+			if err != nil {
+				return out, err
+			}
+			out.Erased, _ = res.RowsAffected()
+		}
+		return out, nil
 	case "content_actions":
 		// Decisions go with their items (eraseItems); on an account erasure
 		// any left of items already gone go too.
@@ -200,6 +209,13 @@ func (h *Holder) Left(ctx context.Context, q store.Q, t registry.Table, subjects
 			n += len(stray)
 		}
 		return n, nil
+	case "content_settings":
+		if sc.Kind != policy.ScopeAccount {
+			return 0, nil
+		}
+		var n int
+		err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM content_settings WHERE subject_id IN (`+placeholders(len(subjects))+`)`, anys(subjects)...).Scan(&n)
+		return n, err
 	case "content_files":
 		files, err := h.fileItems(ctx, q, subjects, sc)
 		if err != nil {
@@ -328,6 +344,15 @@ func (h *Holder) Export(ctx context.Context, q store.Q, t registry.Table, subjec
 					}
 				}
 				out = append(out, m)
+			}
+		case "content_settings":
+			var vis string
+			var at time.Time
+			err := q.QueryRowContext(ctx, `SELECT default_visibility, updated_at FROM content_settings WHERE subject_id = $1`, id).Scan(&vis, &at)
+			if err == nil {
+				out = append(out, map[string]any{"subject_id": id, "default_visibility": vis, "updated_at": at})
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return nil, err
 			}
 		case "content_actions":
 			rows, err := q.QueryContext(ctx, `SELECT a.id, a.item_id, a.action, a.reason, a.note_sealed, a.created_at, COALESCE(i.kind, '')

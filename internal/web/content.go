@@ -89,7 +89,11 @@ func (s *server) handleMyContent() authed {
 		if err != nil {
 			return err
 		}
-		return s.encode(w, http.StatusOK, map[string]any{"items": items, "decisions": decisions})
+		def, err := s.d.Content.DefaultVisibility(r.Context(), a.P.Account.SubjectID)
+		if err != nil {
+			return err
+		}
+		return s.encode(w, http.StatusOK, map[string]any{"items": items, "decisions": decisions, "default_visibility": def})
 	}
 }
 
@@ -104,6 +108,23 @@ func (s *server) handlePostContent() authed {
 			return err
 		}
 		return s.encode(w, http.StatusCreated, it)
+	}
+}
+
+type contentSettings struct {
+	DefaultVisibility string `json:"default_visibility"`
+}
+
+func (s *server) handleContentSettings() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		var in contentSettings
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		if err := s.d.Content.SetDefaultVisibility(r.Context(), a.P.Account.SubjectID, in.DefaultVisibility); err != nil {
+			return err
+		}
+		return s.encode(w, http.StatusOK, in)
 	}
 }
 

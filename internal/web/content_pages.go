@@ -12,8 +12,9 @@ import (
 )
 
 type myContentData struct {
-	Items     []content.Item
-	Decisions []content.Decision
+	Items             []content.Item
+	Decisions         []content.Decision
+	DefaultVisibility string
 }
 
 func (s *server) pageMyContent() authed {
@@ -26,9 +27,13 @@ func (s *server) pageMyContent() authed {
 		if err != nil {
 			return err
 		}
+		def, err := s.d.Content.DefaultVisibility(r.Context(), a.P.Account.SubjectID)
+		if err != nil {
+			return err
+		}
 		v := s.newView("What you posted", &a)
 		v.Notice = map[string]string{"deleted": "Deleted, with its files.", "visibility": "Saved."}[r.URL.Query().Get("done")]
-		v.Data = myContentData{Items: items, Decisions: decisions}
+		v.Data = myContentData{Items: items, Decisions: decisions, DefaultVisibility: def}
 		return s.render(w, r, http.StatusOK, "content_mine", v)
 	}
 }
@@ -39,6 +44,19 @@ func (s *server) pageContentVisibilityPost() authed {
 			return err
 		}
 		if _, err := s.d.Content.Edit(r.Context(), a.P.Account.SubjectID, r.PathValue("id"), "", r.PostForm.Get("visibility")); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/account/content?done=visibility", http.StatusSeeOther)
+		return nil
+	}
+}
+
+func (s *server) pageContentSettingsPost() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		if err := s.d.Content.SetDefaultVisibility(r.Context(), a.P.Account.SubjectID, r.PostForm.Get("default_visibility")); err != nil {
 			return err
 		}
 		http.Redirect(w, r, "/account/content?done=visibility", http.StatusSeeOther)

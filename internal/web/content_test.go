@@ -57,9 +57,22 @@ func TestContentAPI(t *testing.T) {
 	if file.Mime != "image/png" || file.Width != 40 {
 		t.Errorf("uploaded file = %+v", file)
 	}
+	// A default of private applies to what the member posts without
+	// saying, not to what is already posted.
+	r = e.do(ann, "PUT", "/api/v1/me/content-settings", map[string]string{"default_visibility": "private"})
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("settings: %d %s", r.StatusCode, r.body)
+	}
+	r = e.do(ann, "POST", "/api/v1/me/content", map[string]any{"kind": "comment", "site": "demo", "thread": "/articles/1", "body": "only for me"})
+	if r.StatusCode != http.StatusCreated || !strings.Contains(string(r.body), `"visibility":"private"`) {
+		t.Errorf("a post after a private default: %d %s", r.StatusCode, r.body)
+	}
+	r = e.do(ann, "PUT", "/api/v1/me/content-settings", map[string]string{"default_visibility": "friends"})
+	assertProblem(t, r, http.StatusUnprocessableEntity, "invalid")
 	// The public thread, as anyone sees it.
 	r = e.do(nil, "GET", "/api/v1/threads/demo?thread=/articles/1", nil)
-	if r.StatusCode != http.StatusOK || !strings.Contains(string(r.body), "Ann Example") || !strings.Contains(string(r.body), file.ID) {
+	if r.StatusCode != http.StatusOK || !strings.Contains(string(r.body), "Ann Example") || !strings.Contains(string(r.body), file.ID) ||
+		strings.Contains(string(r.body), "only for me") {
 		t.Fatalf("thread: %d %s", r.StatusCode, r.body)
 	}
 	for _, leak := range []string{"ann@example.org", "example.org"} {

@@ -159,6 +159,7 @@ func (s *server) routes() []route {
 		{"DELETE", "/api/v1/me/content/{id}", s.apiAuth(s.handleDeleteContent())},
 		{"POST", "/api/v1/me/content/{id}/files", s.apiAuth(s.handleUpload())},
 		{"PUT", "/api/v1/me/picture", s.apiAuth(s.handlePutPicture())},
+		{"PUT", "/api/v1/me/content-settings", s.apiAuth(s.handleContentSettings())},
 		{"DELETE", "/api/v1/me/picture", s.apiAuth(s.handleDeletePicture())},
 		{"GET", "/api/v1/files/{id}", s.api(s.handleFile(false))},
 		{"GET", "/api/v1/files/{id}/thumbnail", s.api(s.handleFile(true))},
@@ -168,6 +169,7 @@ func (s *server) routes() []route {
 		{"GET", "/account/content", s.pageAuth(s.pageMyContent())},
 		{"POST", "/account/content/{id}/visibility", s.pageAuth(s.pageContentVisibilityPost())},
 		{"POST", "/account/content/{id}/delete", s.pageAuth(s.pageContentDeletePost())},
+		{"POST", "/account/content/settings", s.pageAuth(s.pageContentSettingsPost())},
 		{"GET", "/admin/moderation", s.pageRole(s.pageModeration(), "moderator")},
 		{"POST", "/admin/moderation/{id}", s.pageRole(s.pageModeratePost(), "moderator")},
 

@@ -69,3 +69,10 @@ CREATE TABLE content_actions (
 );
 CREATE INDEX content_actions_subject ON content_actions (subject_id);
 CREATE INDEX content_actions_item ON content_actions (item_id);
+
+-- A member's choice of who sees what they post when they do not say.
+CREATE TABLE content_settings (
+	subject_id TEXT PRIMARY KEY,
+	default_visibility TEXT NOT NULL CHECK (default_visibility IN ('public', 'private')),
+	updated_at TIMESTAMP NOT NULL
+);
