@@ -148,22 +148,8 @@ func (s *Service) Attach(ctx context.Context, authorID, itemID, name string, bod
 		return File{}, err
 	}
 	f := fileRow{id: newID("f_"), item: r.id, subject: v.ID(), kind: kind, created: s.now()}
-	f.blob = blobKey(f.subject, f.id)
-	// Clean into the sealer, the sealer into the store.
-	info, err := s.store(ctx, v, cat, f.id, f.blob, func(w io.Writer) (cleaned, error) { return clean(kind, sp, w) })
-	if err != nil {
+	if err := s.storeFile(ctx, v, cat, &f, sp); err != nil {
 		return File{}, err
-	}
-	f.mime, f.size, f.width, f.height = info.mime, info.size, info.width, info.height
-	if info.thumb != nil {
-		f.thumb = f.blob + ".thumb"
-		if _, err := s.store(ctx, v, cat, f.id+".thumb", f.thumb, func(w io.Writer) (cleaned, error) {
-			_, err := w.Write(info.thumb)
-			return cleaned{}, err
-		}); err != nil {
-			s.d.Blobs.Delete(context.WithoutCancel(ctx), f.blob)
-			return File{}, err
-		}
 	}
 	if f.name, err = v.SealItem(ctx, cat, f.id, []byte(cleanName(name))); err == nil {
 		_, err = s.d.DB.ExecContext(ctx, `INSERT INTO content_files (`+fileCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
@@ -176,6 +162,34 @@ func (s *Service) Attach(ctx context.Context, authorID, itemID, name string, bod
 		return File{}, fmt.Errorf("content: attach: %w", err)
 	}
 	return f.public(), nil
+}
+
+// storeFile cleans the spooled upload into the sealer and the sealer into
+// blob storage, under f's key, with its thumbnail, and fills in what the
+// cleaning found. On an error nothing is left in storage.
+func (s *Service) storeFile(ctx context.Context, v *door.View, cat string, f *fileRow, sp *door.Spool) error {
+	f.blob = blobKey(f.subject, f.id)
+	kind := f.kind
+	if kind == FilePicture {
+		kind = FilePhoto
+	}
+	info, err := s.store(ctx, v, cat, f.id, f.blob, func(w io.Writer) (cleaned, error) { return clean(kind, sp, w) })
+	if err != nil {
+		return err
+	}
+	f.mime, f.size, f.width, f.height = info.mime, info.size, info.width, info.height
+	if info.thumb == nil {
+		return nil
+	}
+	f.thumb = f.blob + ".thumb"
+	if _, err := s.store(ctx, v, cat, f.id+".thumb", f.thumb, func(w io.Writer) (cleaned, error) {
+		_, err := w.Write(info.thumb)
+		return cleaned{}, err
+	}); err != nil {
+		s.deleteBlobs(context.WithoutCancel(ctx), []string{f.blob})
+		return err
+	}
+	return nil
 }
 
 // spoolDir is where uploads wait while they are checked.

@@ -35,37 +35,13 @@ func (s *Service) SetPicture(ctx context.Context, subjectID string, body io.Read
 		return File{}, err
 	}
 	f := fileRow{id: newID("f_"), subject: v.ID(), kind: FilePicture, created: s.now()}
-	f.blob = blobKey(f.subject, f.id)
-	info, err := s.store(ctx, v, cat, f.id, f.blob, func(w io.Writer) (cleaned, error) { return clean(FilePhoto, sp, w) })
-	if err != nil {
+	if err := s.storeFile(ctx, v, cat, &f, sp); err != nil {
 		return File{}, err
-	}
-	f.mime, f.size, f.width, f.height = info.mime, info.size, info.width, info.height
-	if info.thumb != nil {
-		f.thumb = f.blob + ".thumb"
-		if _, err := s.store(ctx, v, cat, f.id+".thumb", f.thumb, func(w io.Writer) (cleaned, error) {
-			_, err := w.Write(info.thumb)
-			return cleaned{}, err
-		}); err != nil {
-			s.deleteBlobs(context.WithoutCancel(ctx), []string{f.blob})
-			return File{}, err
-		}
 	}
 	var old []fileRow
 	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+fileCols+` FROM content_files WHERE subject_id = $1 AND kind = 'picture'`, f.subject)
-		if err != nil {
-			return err
-		}
-		if old, err = scanFiles(rows); err != nil {
-			return err
-		}
-		for _, o := range old {
-			if err := s.shredFile(ctx, tx, o); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM content_files WHERE subject_id = $1 AND kind = 'picture'`, f.subject); err != nil {
+		var err error
+		if old, err = s.dropPictures(ctx, tx, f.subject); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO content_files (`+fileCols+`) VALUES ($1, '', $2, 'picture', NULL, $3, $4, $5, $6, $7, $8, $9)`,
@@ -87,19 +63,8 @@ func (s *Service) SetPicture(ctx context.Context, subjectID string, body io.Read
 func (s *Service) RemovePicture(ctx context.Context, subjectID string) error {
 	var old []fileRow
 	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+fileCols+` FROM content_files WHERE subject_id = $1 AND kind = 'picture'`, subjectID)
-		if err != nil {
-			return err
-		}
-		if old, err = scanFiles(rows); err != nil {
-			return err
-		}
-		for _, o := range old {
-			if err := s.shredFile(ctx, tx, o); err != nil {
-				return err
-			}
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM content_files WHERE subject_id = $1 AND kind = 'picture'`, subjectID)
+		var err error
+		old, err = s.dropPictures(ctx, tx, subjectID)
 		return err
 	})
 	if err != nil {
@@ -111,6 +76,26 @@ func (s *Service) RemovePicture(ctx context.Context, subjectID string) error {
 		}
 	}
 	return nil
+}
+
+// dropPictures deletes the subject's picture rows and shreds their keys,
+// in tx, returning them (their blobs go once tx commits).
+func (s *Service) dropPictures(ctx context.Context, tx *sql.Tx, subjectID string) ([]fileRow, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+fileCols+` FROM content_files WHERE subject_id = $1 AND kind = 'picture'`, subjectID)
+	if err != nil {
+		return nil, err
+	}
+	old, err := scanFiles(rows)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range old {
+		if err := s.shredFile(ctx, tx, o); err != nil {
+			return nil, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM content_files WHERE subject_id = $1 AND kind = 'picture'`, subjectID)
+	return old, err
 }
 
 // pictures returns the picture file of each author the batch's use may

@@ -36,3 +36,25 @@ ON CONFLICT (subject_id) DO UPDATE SET default_visibility = excluded.default_vis
 	}
 	return nil
 }
+
+// Overview is what a member sees of their own content: their items,
+// moderators' decisions on them, and their default visibility.
+type Overview struct {
+	Items             []Item     `json:"items"`
+	Decisions         []Decision `json:"decisions"`
+	DefaultVisibility string     `json:"default_visibility"`
+}
+
+// Overview returns the member's overview.
+func (s *Service) Overview(ctx context.Context, subjectID string) (Overview, error) {
+	var o Overview
+	var err error
+	if o.Items, err = s.Mine(ctx, subjectID); err != nil {
+		return o, err
+	}
+	if o.Decisions, err = s.Decisions(ctx, subjectID); err != nil {
+		return o, err
+	}
+	o.DefaultVisibility, err = s.DefaultVisibility(ctx, subjectID)
+	return o, err
+}

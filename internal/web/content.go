@@ -81,19 +81,11 @@ func (s *server) handleGuestComment() handler {
 
 func (s *server) handleMyContent() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) error {
-		items, err := s.d.Content.Mine(r.Context(), a.P.Account.SubjectID)
+		o, err := s.d.Content.Overview(r.Context(), a.P.Account.SubjectID)
 		if err != nil {
 			return err
 		}
-		decisions, err := s.d.Content.Decisions(r.Context(), a.P.Account.SubjectID)
-		if err != nil {
-			return err
-		}
-		def, err := s.d.Content.DefaultVisibility(r.Context(), a.P.Account.SubjectID)
-		if err != nil {
-			return err
-		}
-		return s.encode(w, http.StatusOK, map[string]any{"items": items, "decisions": decisions, "default_visibility": def})
+		return s.encode(w, http.StatusOK, o)
 	}
 }
 

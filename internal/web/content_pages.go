@@ -11,29 +11,15 @@ import (
 	"steward/internal/content"
 )
 
-type myContentData struct {
-	Items             []content.Item
-	Decisions         []content.Decision
-	DefaultVisibility string
-}
-
 func (s *server) pageMyContent() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) error {
-		items, err := s.d.Content.Mine(r.Context(), a.P.Account.SubjectID)
-		if err != nil {
-			return err
-		}
-		decisions, err := s.d.Content.Decisions(r.Context(), a.P.Account.SubjectID)
-		if err != nil {
-			return err
-		}
-		def, err := s.d.Content.DefaultVisibility(r.Context(), a.P.Account.SubjectID)
+		o, err := s.d.Content.Overview(r.Context(), a.P.Account.SubjectID)
 		if err != nil {
 			return err
 		}
 		v := s.newView("What you posted", &a)
 		v.Notice = map[string]string{"deleted": "Deleted, with its files.", "visibility": "Saved."}[r.URL.Query().Get("done")]
-		v.Data = myContentData{Items: items, Decisions: decisions, DefaultVisibility: def}
+		v.Data = o
 		return s.render(w, r, http.StatusOK, "content_mine", v)
 	}
 }
