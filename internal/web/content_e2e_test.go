@@ -6,10 +6,12 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
 	"steward/internal/blob/blobtest"
+	"steward/internal/mail"
 	"steward/internal/media/mediatest"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
@@ -184,4 +186,68 @@ func mapKeys(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestPromiseM1_GuestCommenterHasTheSameRights: someone who commented with
+// an address alone asks, by that address, for their data: the access ZIP
+// holds their comment; an erasure by email takes it from the thread and
+// the database.
+func TestPromiseM1_GuestCommenterHasTheSameRights(t *testing.T) {
+	e := sqliteEnv(t, envOptions{})
+	r := e.do(nil, "POST", "/api/v1/threads/demo/comments", map[string]string{"thread": "/p", "name": "Gwen Guest",
+		"email": "gwen@example.org", "body": "Planted guest words"})
+	if r.StatusCode != http.StatusAccepted {
+		t.Fatalf("guest comment: %d %s", r.StatusCode, r.body)
+	}
+	tok := e.mailedToken("gwen@example.org", "/comments/confirm")
+	r = e.do(nil, "POST", "/comments/confirm", url.Values{"token": {tok}})
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("confirm: %d %s", r.StatusCode, r.body)
+	}
+	code := func() string {
+		list, err := e.outbox.List(context.Background(), mail.AsRecipient, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range list {
+			if i := strings.Index(m.Text, "enter this code: "); m.To == "gwen@example.org" && i >= 0 {
+				return m.Text[i+len("enter this code: ") : i+len("enter this code: ")+8]
+			}
+		}
+		t.Fatal("no code mailed")
+		return ""
+	}
+	var filed struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}
+	e.do(nil, "POST", "/api/v1/requests", map[string]any{"email": "gwen@example.org", "type": "access"}).json(t, &filed)
+	r = e.do(nil, "POST", "/api/v1/requests/"+filed.ID+"/verify", map[string]string{"code": code()})
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("verify: %d %s", r.StatusCode, r.body)
+	}
+	r.json(t, &filed)
+	e.runJobs(t)
+	r = e.do(nil, "GET", "/api/v1/requests/"+filed.ID+"/download", nil, "Authorization", "Bearer "+filed.Token)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("download: %d %s", r.StatusCode, r.body)
+	}
+	if z := unzipBytes(t, r.body); !strings.Contains(string(z["access.json"]), "Planted guest words") {
+		t.Errorf("the guest's comment is not in their access ZIP")
+	}
+	var er struct{ ID string }
+	e.do(nil, "POST", "/api/v1/requests", map[string]any{"email": "gwen@example.org", "type": "erasure"}).json(t, &er)
+	if r := e.do(nil, "POST", "/api/v1/requests/"+er.ID+"/verify", map[string]string{"code": code()}); r.StatusCode != http.StatusOK {
+		t.Fatalf("verify erasure: %d %s", r.StatusCode, r.body)
+	}
+	e.runJobs(t)
+	r = e.do(nil, "GET", "/api/v1/threads/demo?thread=/p", nil)
+	if strings.Contains(string(r.body), "Planted guest words") {
+		t.Errorf("the erased guest's comment still shows: %s", r.body)
+	}
+	var n int
+	e.db.QueryRow(`SELECT COUNT(*) FROM content_items`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d items left after the guest's erasure", n)
+	}
 }

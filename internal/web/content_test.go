@@ -240,3 +240,32 @@ func TestGuestCommentOriginAndHostileNames(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkThreadJSON500 serves a public thread of 500 comments by 50
+// members over HTTP: the handler's whole work, JSON included.
+func BenchmarkThreadJSON500(b *testing.B) {
+	e := sqliteEnv(b, envOptions{})
+	for i := range 50 {
+		c, _ := e.member(fmt.Sprintf("m%d@example.org", i), fmt.Sprintf("Member %d", i))
+		for j := range 10 {
+			r := e.do(c, "POST", "/api/v1/me/content", map[string]any{"kind": "comment", "site": "demo", "thread": "/big",
+				"body": fmt.Sprintf("Comment %d of member %d, with a few words in it.", j, i)})
+			if r.StatusCode != http.StatusCreated {
+				b.Fatalf("post: %d %s", r.StatusCode, r.body)
+			}
+		}
+	}
+	client := e.client()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := client.Get(e.ts.URL + "/api/v1/threads/demo?thread=/big")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || n < 500*40 {
+			b.Fatalf("thread: %d, %d bytes", res.StatusCode, n)
+		}
+	}
+}
