@@ -199,7 +199,7 @@ func Tables() []registry.Table {
 			SubjectColumn: "subject_id", Source: "subject",
 			Columns: []registry.Column{{Name: "id"}, {Name: "item_id"}, {Name: "subject_id"}, {Name: "kind"},
 				{Name: "name_sealed", Field: FilePhoto, Sensitive: true}, {Name: "mime"}, {Name: "size"}, {Name: "width"}, {Name: "height"},
-				{Name: "blob"}, {Name: "thumb"}, {Name: "created_at"}},
+				{Name: "blob", Blob: true}, {Name: "thumb", Blob: true}, {Name: "created_at"}},
 			Description: "Photos and videos a member uploaded. The file is in blob storage, stripped of location and device " +
 				"metadata and sealed under its own item key; the row keeps its name (sealed), type, size and blob keys.",
 		},

@@ -46,6 +46,11 @@ type Column struct {
 	// (a normalised email's lookup digest, a token hash): they identify a
 	// subject only to someone who already holds the value.
 	Hashed bool
+	// Blob columns hold the key of a file in blob storage (an upload),
+	// sealed by the door under its own item key. A row's files go with it:
+	// the table's owner registers a holder that removes them, and the
+	// rights engine refuses to start without one (rights.CheckBlobHolders).
+	Blob bool
 	// Legacy columns held a value in plaintext before it was sealed; the
 	// re-sealing at start-up empties them and nothing writes them since.
 	// A later release drops them. Exports leave them out.
@@ -84,6 +89,16 @@ type Table struct {
 	KeptBecause string
 	Columns     []Column
 	Description string
+}
+
+// HasBlobs reports whether the table's rows name files in blob storage.
+func (t Table) HasBlobs() bool {
+	for _, c := range t.Columns {
+		if c.Blob {
+			return true
+		}
+	}
+	return false
 }
 
 // Personal reports whether the table holds personal data.
@@ -166,7 +181,7 @@ func (t Table) validate() error {
 			return fmt.Errorf("registry: column %s.%s declared twice", t.Name, c.Name)
 		}
 		seen[c.Name] = true
-		if (c.Category != "" || c.Field != "") && !t.Personal() {
+		if (c.Category != "" || c.Field != "" || c.Blob) && !t.Personal() {
 			return fmt.Errorf("registry: %s.%s holds personal data but the table names no subject column", t.Name, c.Name)
 		}
 	}

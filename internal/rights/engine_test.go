@@ -1,6 +1,8 @@
 package rights_test
 
 import (
+	"context"
+	"database/sql"
 	"slices"
 	"strings"
 	"testing"
@@ -200,4 +202,38 @@ func TestOtherSubjectsRequestIsNotFound(t *testing.T) {
 			t.Errorf("the attempt was not audited: %v", e.auditActions(bob))
 		}
 	})
+}
+
+// A table whose rows name files in blob storage must have a holder that
+// erases them: the generic erasure would leave the files behind.
+func TestBlobTablesNeedAHolder(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t, modules()), "mixi.yaml", envOpts{})
+	var blobTables []string
+	for _, tab := range e.reg.Tables() {
+		if tab.HasBlobs() {
+			blobTables = append(blobTables, tab.Name)
+		}
+	}
+	if len(blobTables) == 0 {
+		t.Fatal("no registered table declares a blob column (content_files should)")
+	}
+	if err := e.rights.CheckBlobHolders(); err == nil || !strings.Contains(err.Error(), blobTables[0]) {
+		t.Errorf("without holders: %v, want a refusal naming %s", err, blobTables[0])
+	}
+	for _, name := range blobTables {
+		e.rights.Register(name, noopHolder{})
+	}
+	if err := e.rights.CheckBlobHolders(); err != nil {
+		t.Errorf("with holders: %v", err)
+	}
+}
+
+type noopHolder struct{}
+
+func (noopHolder) Erase(context.Context, *sql.Tx, registry.Table, []string, rights.Scope) (rights.TableOutcome, error) {
+	return rights.TableOutcome{}, nil
+}
+
+func (noopHolder) Left(context.Context, store.Q, registry.Table, []string, rights.Scope) (int, error) {
+	return 0, nil
 }

@@ -3,6 +3,7 @@ package rights
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"time"
 
@@ -73,4 +74,17 @@ func (s *Service) fileSources() []FileSource {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]FileSource(nil), s.files...)
+}
+
+// CheckBlobHolders refuses a registry in which a table names files in blob
+// storage (registry.Column.Blob) but no holder was registered for it: the
+// generic erasure would delete its rows and leave their files behind. Call
+// it once every holder is registered.
+func (s *Service) CheckBlobHolders() error {
+	for _, t := range s.reg.Tables() {
+		if t.HasBlobs() && s.holder(t.Name) == nil {
+			return fmt.Errorf("rights: %s names files in blob storage but no holder erases them (Service.Register)", t.Name)
+		}
+	}
+	return nil
 }

@@ -323,7 +323,7 @@ func (s *Services) openContent(ctx context.Context, cfg Config) error {
 		}
 	}
 	s.Rights.AddFiles(h)
-	return nil
+	return s.Rights.CheckBlobHolders()
 }
 
 // contentRights hands the content tables and files to the rights engine
