@@ -569,14 +569,85 @@ func TestGuestCommentsFollowAMerge(t *testing.T) {
 		if err != nil || len(mine) != 1 || mine[0].Body != "as a guest" {
 			t.Fatalf("the member's items after the merge: %+v, %v", mine, err)
 		}
-		if th, _ := e.c.Thread(e.ctx, "demo", "/m"); len(th) != 1 || th[0].Body != "as a guest" {
+		if th, _ := e.c.Thread(e.ctx, "demo", "/m"); len(th) != 1 || th[0].Body != "as a guest" || th[0].Author != "Gwen" {
 			t.Errorf("thread after the merge: %+v", th)
+		}
+		// Sealed again after the merge (an edit, a moderator's note): still
+		// one key, so the name given as a guest still opens, and nothing
+		// else of the member shows.
+		if _, err := e.c.Edit(e.ctx, member, mine[0].ID, "edited after the merge", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.c.Moderate(e.ctx, content.Staff{ID: "s_mod", Role: "moderator"}, mine[0].ID, content.ActionRestore, "other", "a note"); err != nil {
+			t.Fatal(err)
+		}
+		th, err := e.c.Thread(e.ctx, "demo", "/m")
+		if err != nil || len(th) != 1 || th[0].Author != "Gwen" || th[0].Body != "edited after the merge" {
+			t.Errorf("thread after an edit and a note: %+v, %v", th, err)
+		}
+		if mine, err = e.c.Mine(e.ctx, member); err != nil || len(mine) != 1 {
+			t.Fatalf("the member's items after an edit: %+v, %v", mine, err)
 		}
 		if err := e.c.Delete(e.ctx, member, mine[0].ID); err != nil {
 			t.Fatal(err)
 		}
 		if n := e.count(`SELECT COUNT(*) FROM item_keys WHERE item = $1 AND destroyed_at IS NULL`, mine[0].ID); n != 0 {
 			t.Error("the merged item's key is still live after its deletion")
+		}
+	})
+}
+
+// Found in review: an erased address gets the same answer as any other; a
+// pending guest comment cannot be moderated into view;
+// a category erasure of photos takes the photos' rows and blobs.
+func TestReviewFindings(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		g := content.Guest{Site: "demo", Thread: "/r", Name: "Gwen", Email: "gwen@example.org", Body: "pending words"}
+		if err := e.c.PostAsGuest(e.ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		var pending string
+		e.db.QueryRowContext(e.ctx, `SELECT id FROM content_items WHERE status = 'pending'`).Scan(&pending)
+		mod := content.Staff{ID: "s_mod", Role: "moderator"}
+		for _, action := range []string{content.ActionRestore, content.ActionHide} {
+			if err := e.c.Moderate(e.ctx, mod, pending, action, "spam", ""); !fault.Is(err, fault.Conflict) {
+				t.Errorf("%s of a pending comment: %v, want a conflict", action, err)
+			}
+		}
+		if err := e.c.Report(e.ctx, pending, "spam"); !fault.Is(err, fault.NotFound) {
+			t.Errorf("reporting a pending comment: %v", err)
+		}
+		sub, _ := e.svc.Subjects.FindByEmail(e.ctx, e.db, e.svc.Door, "gwen@example.org")
+		if err := e.svc.Subjects.Delete(e.ctx, e.db, sub.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.c.PostAsGuest(e.ctx, g); err != nil {
+			t.Errorf("an erased address: %v, want the same answer as any", err)
+		}
+		// A category erasure of photos.
+		ann := e.member("ann@example.org", "Ann")
+		it := e.post(ann, "/r", "with a photo", content.Public)
+		if _, err := e.c.Attach(e.ctx, ann, it.ID, "p.png", bytes.NewReader(pngFile(t))); err != nil {
+			t.Fatal(err)
+		}
+		sc := content.Scope{Kind: policy.ScopeCategory, Fields: []string{content.FilePhoto}}
+		files := e.table("content_files")
+		if n, _ := e.c.Holder().Left(e.ctx, e.db, files, []string{ann}, sc); n != 1 {
+			t.Errorf("before: Left = %d, want 1", n)
+		}
+		tx, _ := e.db.BeginTx(e.ctx, nil)
+		if _, err := e.c.Holder().Erase(e.ctx, tx, files, []string{ann}, sc); err != nil {
+			t.Fatal(err)
+		}
+		tx.Commit()
+		if n, _ := e.c.Holder().Left(e.ctx, e.db, files, []string{ann}, sc); n != 0 {
+			t.Errorf("after: Left = %d, want 0", n)
+		}
+		if keys, _ := e.svc.Blobs.List(e.ctx, "content/"); len(keys) != 0 {
+			t.Errorf("blobs left: %v", keys)
+		}
+		if mine, _ := e.c.Mine(e.ctx, ann); len(mine) != 1 || mine[0].Body != "with a photo" {
+			t.Errorf("the comment itself should stay: %+v", mine)
 		}
 	})
 }

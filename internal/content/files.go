@@ -152,13 +152,23 @@ func (s *Service) Attach(ctx context.Context, authorID, itemID, name string, bod
 		return File{}, err
 	}
 	if f.name, err = v.SealItem(ctx, cat, f.id, []byte(cleanName(name))); err == nil {
-		_, err = s.d.DB.ExecContext(ctx, `INSERT INTO content_files (`+fileCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		// The item may have gone while the file was cleaned: the row goes
+		// in only beside a live item of the author.
+		var res sql.Result
+		res, err = s.d.DB.ExecContext(ctx, `INSERT INTO content_files (`+fileCols+`)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM content_items WHERE id = $2 AND subject_id = $3 AND status <> 'removed')`,
 			f.id, f.item, f.subject, f.kind, f.name, f.mime, f.size, f.width, f.height, f.blob, f.thumb, f.created)
+		if n, _ := rowsAffected(res, err); err == nil && n == 0 {
+			err = fault.New(fault.NotFound, "no such item")
+		}
 	}
 	if err != nil {
 		// No row: no blob either, and no key.
 		s.deleteBlobs(context.WithoutCancel(ctx), slices.DeleteFunc([]string{f.blob, f.thumb}, func(k string) bool { return k == "" }))
 		s.shredFile(context.WithoutCancel(ctx), s.d.DB, f)
+		if fault.Is(err, fault.NotFound) {
+			return File{}, err
+		}
 		return File{}, fmt.Errorf("content: attach: %w", err)
 	}
 	return f.public(), nil
@@ -190,6 +200,13 @@ func (s *Service) storeFile(ctx context.Context, v *door.View, cat string, f *fi
 		return err
 	}
 	return nil
+}
+
+func rowsAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // spoolDir is where uploads wait while they are checked.

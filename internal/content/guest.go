@@ -75,8 +75,10 @@ func (s *Service) PostAsGuest(ctx context.Context, g Guest) error {
 		if err != nil {
 			return err
 		}
-		if sub.Erased() {
-			return fault.New(fault.Conflict, "this address was erased; it cannot comment again")
+		if sub.Erased() || sub.MergedInto != "" {
+			// The same answer as for any address: whether one was erased
+			// is nobody's business. Nothing is stored or sent.
+			return nil
 		}
 		v, err := s.d.Door.Subject(ctx, tx, authorUse(), sub.ID)
 		if err != nil {
@@ -167,6 +169,7 @@ const JobPrune = "content.prune"
 func (s *Service) PruneUnconfirmed(ctx context.Context) (int, error) {
 	cutoff := s.d.Clock.Now().Add(-guestTTL)
 	n := 0
+	var blobs []string
 	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+itemCols+` FROM content_items WHERE status = 'pending' AND created_at < $1 ORDER BY id LIMIT 500`, cutoff)
 		if err != nil {
@@ -176,7 +179,7 @@ func (s *Service) PruneUnconfirmed(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		if _, err := s.eraseItems(ctx, tx, rs); err != nil {
+		if blobs, err = s.eraseItems(ctx, tx, rs); err != nil {
 			return err
 		}
 		n = len(rs)
@@ -185,5 +188,5 @@ func (s *Service) PruneUnconfirmed(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("content: prune: %w", err)
 	}
-	return n, nil
+	return n, s.deleteBlobs(ctx, blobs)
 }

@@ -11,6 +11,7 @@ import (
 	"steward/internal/audit"
 	"steward/internal/door"
 	"steward/internal/fault"
+	"steward/internal/policy"
 )
 
 // Staff is a staff member acting in a role.
@@ -25,9 +26,9 @@ func (s *Service) Report(ctx context.Context, itemID, reason string) error {
 	if !slices.Contains(Reasons, reason) {
 		return fault.FieldError("reason", "must be one of spam, abuse, illegal, privacy, other")
 	}
-	var visibility string
-	err := s.d.DB.QueryRowContext(ctx, `SELECT visibility FROM content_items WHERE id = $1`, itemID).Scan(&visibility)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && visibility != Public) {
+	var visibility, status string
+	err := s.d.DB.QueryRowContext(ctx, `SELECT visibility, status FROM content_items WHERE id = $1`, itemID).Scan(&visibility, &status)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (visibility != Public || status == StatusPending)) {
 		return fault.New(fault.NotFound, "no such item")
 	}
 	if err != nil {
@@ -54,7 +55,7 @@ type Reported struct {
 func (s *Service) Queue(ctx context.Context, st Staff) ([]Reported, error) {
 	rows, err := s.d.DB.QueryContext(ctx, `SELECT i.id, i.subject_id, i.kind, i.site, i.thread, i.parent_id, i.body_sealed, i.visibility,
 i.status, i.created_at, i.edited_at, i.author_name_sealed, r.reason, r.created_at
-FROM content_reports r JOIN content_items i ON i.id = r.item_id WHERE r.resolved_at IS NULL ORDER BY r.created_at, r.id`)
+FROM content_reports r JOIN content_items i ON i.id = r.item_id WHERE r.resolved_at IS NULL AND i.status <> 'pending' ORDER BY r.created_at, r.id`)
 	if err != nil {
 		return nil, fmt.Errorf("content: queue: %w", err)
 	}
@@ -106,6 +107,9 @@ FROM content_reports r JOIN content_items i ON i.id = r.item_id WHERE r.resolved
 			continue
 		}
 		it, err := s.open(ctx, v, r)
+		if d, denied := door.IsDenied(err); (denied && d.Reason != policy.ReasonRoleLacksPurpose) || errors.Is(err, door.ErrShredded) {
+			continue // refused (and audited) for this author, or erased: the rest of the queue stands
+		}
 		if err != nil {
 			return nil, fmt.Errorf("content: queue: %w", err)
 		}
@@ -156,6 +160,11 @@ func (s *Service) Moderate(ctx context.Context, st Staff, itemID, action, reason
 			return fault.New(fault.NotFound, "no such item")
 		}
 		r := rs[0]
+		if r.status == StatusPending {
+			// Only its author's mailed link publishes it; unconfirmed, it
+			// is deleted when the link expires.
+			return fault.New(fault.Conflict, "this comment waits for its author to confirm it")
+		}
 		cat, err := s.categoryOf(r.kind)
 		if err != nil {
 			return err

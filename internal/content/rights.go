@@ -146,9 +146,21 @@ func (h *Holder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, subjec
 		if len(pics) > 0 {
 			files[""] = append(files[""], pics...)
 		}
+		rest, err := h.filesInScope(ctx, tx, subjects, sc)
+		if err != nil {
+			return out, err
+		}
+		if len(rest) > 0 {
+			files[""] = append(files[""], rest...)
+		}
 		var blobs []string
+		done := map[string]bool{}
 		for _, ids := range files {
 			for _, id := range ids {
+				if done[id] {
+					continue
+				}
+				done[id] = true
 				f := fileRow{id: id}
 				err := tx.QueryRowContext(ctx, `SELECT subject_id, kind, blob, thumb FROM content_files WHERE id = $1`, id).Scan(&f.subject, &f.kind, &f.blob, &f.thumb)
 				if err != nil {
@@ -225,13 +237,66 @@ func (h *Holder) Left(ctx context.Context, q store.Q, t registry.Table, subjects
 		if err != nil {
 			return 0, err
 		}
-		n := len(pics)
+		rest, err := h.filesInScope(ctx, q, subjects, sc)
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		files[""] = append(append(files[""], pics...), rest...)
+		seen := map[string]bool{}
 		for _, ids := range files {
-			n += len(ids)
+			for _, id := range ids {
+				if !seen[id] {
+					seen[id] = true
+					n++
+				}
+			}
 		}
 		return n, nil
 	}
 	return 0, nil
+}
+
+// filesInScope lists the photos and videos (not pictures) of subjects a
+// scope covers on their own: every one on an account or content erasure
+// (those of erased items went with them; any left lost their item while
+// they uploaded), and those of the fields or categories a category scope
+// names.
+func (h *Holder) filesInScope(ctx context.Context, q store.Q, subjects []string, sc Scope) ([]string, error) {
+	var kinds []string
+	for _, k := range []string{FilePhoto, FileVideo} {
+		cat, _ := h.s.categoryOf(k)
+		switch {
+		case sc.Kind == policy.ScopeAccount || sc.Kind == policy.ScopeContent:
+		case sc.Kind == policy.ScopeCategory && (slices.Contains(sc.Fields, k) || (cat != "" && slices.Contains(sc.Categories, cat))):
+		default:
+			continue
+		}
+		kinds = append(kinds, k)
+	}
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	query := `SELECT id FROM content_files WHERE kind IN (` + placeholders(len(kinds)) + `) AND subject_id IN (` +
+		placeholders(len(subjects), len(kinds)+1) + `)`
+	if sc.Kind != policy.ScopeCategory {
+		// The files of items kept for the archive stay with them.
+		query += ` AND NOT EXISTS (SELECT 1 FROM content_items i WHERE i.id = content_files.item_id)`
+	}
+	rows, err := q.QueryContext(ctx, query, append(anys(kinds), anys(subjects)...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // pictures lists the profile pictures of subjects an erasure covers: all

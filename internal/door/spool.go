@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -63,6 +64,10 @@ func NewSpool(dir string, r io.Reader, max int64) (*Spool, error) {
 		}
 		if rerr != nil {
 			s.Close()
+			var fe *fault.Error
+			if errors.As(rerr, &fe) {
+				return nil, fe // the reader's own verdict (a size limit)
+			}
 			return nil, fault.Wrap(fault.Invalid, rerr, "the upload was cut off")
 		}
 	}

@@ -235,20 +235,15 @@ func (v *View) itemKey(ctx context.Context, category, item string, create bool) 
 	if err != nil {
 		return nil, err
 	}
-	if parent == nil && create {
-		if parent, err = v.o.ring.KeyFor(ctx, v.q, v.id, category); err != nil {
-			return nil, err
-		}
-		v.keys[category] = parent
-	}
 	var k *keys.Key
 	if parent != nil {
-		if k, err = v.o.ring.ItemKey(ctx, v.q, parent, item, create); err != nil || k.Usable() || create {
+		if k, err = v.o.ring.ItemKey(ctx, v.q, parent, item, false); err != nil || k.Usable() {
 			return k, err
 		}
 	}
 	// An item of a subject merged into this one keeps the key it was
-	// sealed under, wrapped by that subject's category key.
+	// sealed under, wrapped by that subject's category key: reading it and
+	// sealing it again both use that key, so the item never has two.
 	for _, ks := range v.mergedKeys(ctx) {
 		if p := ks[category]; p.Usable() {
 			if mk, err := v.o.ring.ItemKey(ctx, v.q, p, item, false); err == nil && mk.Usable() {
@@ -256,10 +251,19 @@ func (v *View) itemKey(ctx context.Context, category, item string, create bool) 
 			}
 		}
 	}
-	if k == nil {
-		return nil, fmt.Errorf("door: %s has no key for %s: %w", v.id, category, keys.ErrShredded)
+	if !create {
+		if k == nil {
+			return nil, fmt.Errorf("door: %s has no key for %s: %w", v.id, category, keys.ErrShredded)
+		}
+		return k, nil
 	}
-	return k, nil
+	if parent == nil {
+		if parent, err = v.o.ring.KeyFor(ctx, v.q, v.id, category); err != nil {
+			return nil, err
+		}
+		v.keys[category] = parent
+	}
+	return v.o.ring.ItemKey(ctx, v.q, parent, item, true)
 }
 
 // SealItem seals a value of one erasable item (a comment's text, a

@@ -4,6 +4,7 @@ package web
 // reports, and the moderation queue.
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -160,7 +161,7 @@ func (s *server) handleUpload() authed {
 			w.Header().Set("Connection", "close")
 			return fault.New(fault.TooLarge, "the file is larger than the %d MB this site takes", max>>20)
 		}
-		body := http.MaxBytesReader(w, r.Body, max)
+		body := tooLarge{http.MaxBytesReader(w, r.Body, max), max}
 		f, err := s.d.Content.Attach(r.Context(), a.P.Account.SubjectID, r.PathValue("id"), r.URL.Query().Get("name"), body)
 		if err != nil {
 			return err
@@ -177,7 +178,7 @@ func (s *server) handlePutPicture() authed {
 			w.Header().Set("Connection", "close")
 			return fault.New(fault.TooLarge, "a picture may be at most %d MB", lim.MaxPhoto>>20)
 		}
-		f, err := s.d.Content.SetPicture(r.Context(), a.P.Account.SubjectID, http.MaxBytesReader(w, r.Body, lim.MaxPhoto))
+		f, err := s.d.Content.SetPicture(r.Context(), a.P.Account.SubjectID, tooLarge{http.MaxBytesReader(w, r.Body, lim.MaxPhoto), lim.MaxPhoto})
 		if err != nil {
 			return err
 		}
@@ -193,6 +194,20 @@ func (s *server) handleDeletePicture() authed {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+}
+
+// tooLarge reads an upload and turns the body limit's error into a 413.
+type tooLarge struct {
+	r   io.Reader
+	max int64
+}
+
+func (t tooLarge) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if _, over := errors.AsType[*http.MaxBytesError](err); over {
+		return n, fault.New(fault.TooLarge, "the file is larger than the %d MB this site takes", t.max>>20)
+	}
+	return n, err
 }
 
 // handleFile serves a file: to its author, or to anyone for a visible

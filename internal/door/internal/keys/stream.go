@@ -196,12 +196,20 @@ func (o *openReader) Read(p []byte) (int, error) {
 func (o *openReader) next() error {
 	n, err := io.ReadFull(o.r, o.chunk)
 	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF) || (err == nil && o.atEOF()):
-		o.done = true // a short (or exactly full) chunk at the end: the last one
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		o.done = true // a short chunk at the end: the last one
 	case errors.Is(err, io.EOF):
 		return ErrTruncated // the last chunk is missing
 	case err != nil:
 		return err
+	default:
+		// A full chunk: the last one only if nothing follows. A read
+		// error here is the store's, not a cut stream.
+		if _, perr := o.r.Peek(1); errors.Is(perr, io.EOF) {
+			o.done = true
+		} else if perr != nil {
+			return perr
+		}
 	}
 	if n < tagSize {
 		return ErrTruncated
@@ -224,10 +232,4 @@ func (o *openReader) next() error {
 	o.counter++
 	o.plain = plain
 	return nil
-}
-
-// atEOF reports whether the stream has no byte left.
-func (o *openReader) atEOF() bool {
-	_, err := o.r.Peek(1)
-	return err != nil
 }
