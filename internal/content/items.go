@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"steward/internal/audit"
+	"steward/internal/blob"
 	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/policy"
@@ -372,6 +373,9 @@ func (s *Service) shredFile(ctx context.Context, q store.Q, f fileRow) error {
 func (s *Service) deleteBlobs(ctx context.Context, keys []string) error {
 	var errs []error
 	for _, k := range keys {
+		if blob.CheckKey(k) != nil {
+			continue // no file can be stored under such a key
+		}
 		if err := s.d.Blobs.Delete(ctx, k); err != nil {
 			errs = append(errs, err)
 		}
