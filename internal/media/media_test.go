@@ -3,17 +3,14 @@ package media
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/json"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"steward/internal/fault"
+	"steward/internal/media/mediatest"
 )
 
 func TestDetect(t *testing.T) {
@@ -60,29 +57,9 @@ func TestDetect(t *testing.T) {
 // size, type) but for a JPEG's or GIF's comment, which exiftool files there.
 func exiftool(t *testing.T, data []byte, ext string) map[string]any {
 	t.Helper()
-	bin, err := exec.LookPath("exiftool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("exiftool is not installed (apt-get install libimage-exiftool-perl)")
-		}
-		t.Skip("exiftool is not installed (apt-get install libimage-exiftool-perl)")
-	}
-	path := filepath.Join(t.TempDir(), "upload"+ext)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "-j", "-a", "-G1", path).Output()
-	if err != nil {
-		t.Fatalf("exiftool: %v", err)
-	}
-	var files []map[string]any
-	if err := json.Unmarshal(out, &files); err != nil || len(files) != 1 {
-		t.Fatalf("exiftool output %s: %v", out, err)
-	}
-	tags := files[0]
+	tags := mediatest.ExifTool(t, data, ext)
 	for k := range tags {
-		about := strings.HasPrefix(k, "System:") || strings.HasPrefix(k, "File:") || strings.HasPrefix(k, "ExifTool:")
-		if k == "SourceFile" || about && k != "File:Comment" {
+		if strings.HasPrefix(k, "File:") && k != "File:Comment" {
 			delete(tags, k)
 		}
 	}
