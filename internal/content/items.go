@@ -231,21 +231,31 @@ func (s *Service) owned(ctx context.Context, q store.Q, authorID, itemID string)
 	return rs[0], nil
 }
 
+// changeable reads one item of the author that they may change or delete,
+// with its category: not one the policy keeps for the archive.
+func (s *Service) changeable(ctx context.Context, q store.Q, authorID, itemID string) (itemRow, string, error) {
+	r, err := s.owned(ctx, q, authorID, itemID)
+	if err != nil {
+		return r, "", err
+	}
+	cat, err := s.categoryOf(r.kind)
+	if err != nil {
+		return r, "", err
+	}
+	if s.archived(cat) {
+		return r, "", fault.New(fault.Conflict, "%s", archiveWhy)
+	}
+	return r, cat, nil
+}
+
 // Edit changes the text or visibility of an item of the author ("" keeps
 // either as it is). An archived item cannot change.
 func (s *Service) Edit(ctx context.Context, authorID, itemID, body, visibility string) (Item, error) {
 	var out Item
 	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		r, err := s.owned(ctx, tx, authorID, itemID)
+		r, cat, err := s.changeable(ctx, tx, authorID, itemID)
 		if err != nil {
 			return err
-		}
-		cat, err := s.categoryOf(r.kind)
-		if err != nil {
-			return err
-		}
-		if s.archived(cat) {
-			return fault.New(fault.Conflict, "%s", archiveWhy)
 		}
 		if r.status == StatusRemoved {
 			return fault.New(fault.Conflict, "a moderator removed this item")
@@ -291,16 +301,9 @@ func (s *Service) Edit(ctx context.Context, authorID, itemID, body, visibility s
 func (s *Service) Delete(ctx context.Context, authorID, itemID string) error {
 	var blobs []string
 	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		r, err := s.owned(ctx, tx, authorID, itemID)
+		r, _, err := s.changeable(ctx, tx, authorID, itemID)
 		if err != nil {
 			return err
-		}
-		cat, err := s.categoryOf(r.kind)
-		if err != nil {
-			return err
-		}
-		if s.archived(cat) {
-			return fault.New(fault.Conflict, "%s", archiveWhy)
 		}
 		blobs, err = s.eraseItems(ctx, tx, []itemRow{r})
 		if err != nil {

@@ -134,17 +134,10 @@ func (h *Holder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, subjec
 		return out, h.s.deleteBlobs(ctx, blobs)
 	case "content_files":
 		// Files go with their items; an item scope may name one alone; the
-		// profile picture goes with the account or its category.
+		// scope may cover files of their own (filesInScope).
 		files, err := h.fileItems(ctx, tx, subjects, sc)
 		if err != nil {
 			return out, err
-		}
-		pics, err := h.pictures(ctx, tx, subjects, sc)
-		if err != nil {
-			return out, err
-		}
-		if len(pics) > 0 {
-			files[""] = append(files[""], pics...)
 		}
 		rest, err := h.filesInScope(ctx, tx, subjects, sc)
 		if err != nil {
@@ -233,16 +226,12 @@ func (h *Holder) Left(ctx context.Context, q store.Q, t registry.Table, subjects
 		if err != nil {
 			return 0, err
 		}
-		pics, err := h.pictures(ctx, q, subjects, sc)
-		if err != nil {
-			return 0, err
-		}
 		rest, err := h.filesInScope(ctx, q, subjects, sc)
 		if err != nil {
 			return 0, err
 		}
 		n := 0
-		files[""] = append(append(files[""], pics...), rest...)
+		files[""] = append(files[""], rest...)
 		seen := map[string]bool{}
 		for _, ids := range files {
 			for _, id := range ids {
@@ -257,17 +246,18 @@ func (h *Holder) Left(ctx context.Context, q store.Q, t registry.Table, subjects
 	return 0, nil
 }
 
-// filesInScope lists the photos and videos (not pictures) of subjects a
-// scope covers on their own: every one on an account or content erasure
-// (those of erased items went with them; any left lost their item while
-// they uploaded), and those of the fields or categories a category scope
-// names.
+// filesInScope lists the files of subjects a scope covers on their own:
+// on an account erasure every one; on a content erasure every photo and
+// video (those of erased items went with them; any left lost their item
+// while they uploaded); on a category erasure those of the fields or
+// categories it names. The files of items kept for the archive stay.
 func (h *Holder) filesInScope(ctx context.Context, q store.Q, subjects []string, sc Scope) ([]string, error) {
 	var kinds []string
-	for _, k := range []string{FilePhoto, FileVideo} {
+	for _, k := range []string{FilePhoto, FileVideo, FilePicture} {
 		cat, _ := h.s.categoryOf(k)
 		switch {
-		case sc.Kind == policy.ScopeAccount || sc.Kind == policy.ScopeContent:
+		case sc.Kind == policy.ScopeAccount:
+		case sc.Kind == policy.ScopeContent && k != FilePicture:
 		case sc.Kind == policy.ScopeCategory && (slices.Contains(sc.Fields, k) || (cat != "" && slices.Contains(sc.Categories, cat))):
 		default:
 			continue
@@ -284,33 +274,6 @@ func (h *Holder) filesInScope(ctx context.Context, q store.Q, subjects []string,
 		query += ` AND NOT EXISTS (SELECT 1 FROM content_items i WHERE i.id = content_files.item_id)`
 	}
 	rows, err := q.QueryContext(ctx, query, append(anys(kinds), anys(subjects)...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
-}
-
-// pictures lists the profile pictures of subjects an erasure covers: all
-// of an account's, or those of a category scope naming the picture.
-func (h *Holder) pictures(ctx context.Context, q store.Q, subjects []string, sc Scope) ([]string, error) {
-	cat, _ := h.s.categoryOf(FilePicture)
-	switch {
-	case sc.Kind == policy.ScopeAccount:
-	case sc.Kind == policy.ScopeCategory && (slices.Contains(sc.Fields, FilePicture) || (cat != "" && slices.Contains(sc.Categories, cat))):
-	default:
-		return nil, nil
-	}
-	rows, err := q.QueryContext(ctx, `SELECT id FROM content_files WHERE kind = 'picture' AND subject_id IN (`+placeholders(len(subjects))+`)`,
-		anys(subjects)...)
 	if err != nil {
 		return nil, err
 	}
