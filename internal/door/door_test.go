@@ -520,3 +520,51 @@ func TestDenialsAreAllRecorded(t *testing.T) {
 		}
 	})
 }
+
+func TestQuarantineSealsEachItemUnderItsOwnKey(t *testing.T) {
+	each(t, "jmir.yaml", func(t *testing.T, e *env) {
+		q := e.door.Quarantine("test")
+		one, err := q.Seal(e.ctx, e.db, "one", []byte("held one"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		two, err := q.Seal(e.ctx, e.db, "two", []byte("held two"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(one, []byte("held one")) {
+			t.Fatal("sealed value holds the plaintext")
+		}
+		if _, err := q.Open(e.ctx, e.db, "two", one); !errors.Is(err, door.ErrCorrupt) {
+			t.Errorf("opening one item with another's key: %v, want ErrCorrupt", err)
+		}
+		if err := q.Destroy(e.ctx, e.db, "one"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Open(e.ctx, e.db, "one", one); !errors.Is(err, door.ErrShredded) {
+			t.Errorf("opening a destroyed item: %v, want ErrShredded", err)
+		}
+		if got, err := q.Open(e.ctx, e.db, "two", two); err != nil || string(got) != "held two" {
+			t.Errorf("the other item: %q, %v", got, err)
+		}
+		if _, err := e.door.Quarantine("other").Open(e.ctx, e.db, "two", two); err == nil {
+			t.Error("another kind of quarantine opened the item")
+		}
+		var buf bytes.Buffer
+		w, err := q.SealStream(e.ctx, e.db, "file", &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, "a held file")
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := q.OpenStream(e.ctx, e.db, "file", &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || string(got) != "a held file" {
+			t.Errorf("stream: %q, %v", got, err)
+		}
+	})
+}
