@@ -108,3 +108,29 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		return nil, fmt.Errorf("blob: store URL scheme %q: want file or s3", u.Scheme)
 	}
 }
+
+// Write stores under key what produce writes (a sealer streaming a cleaned
+// file), without holding it whole: produce runs while the store reads. The
+// file exists only if both succeeded; produce's error is returned as it
+// was, so a refusal reaches the caller unchanged.
+func Write(ctx context.Context, st Store, key string, produce func(w io.Writer) error) error {
+	pr, pw := io.Pipe()
+	produced := make(chan error, 1)
+	go func() {
+		err := produce(pw)
+		pw.CloseWithError(err)
+		produced <- err
+	}()
+	_, err := st.Put(ctx, key, pr)
+	pr.CloseWithError(errStopped) // unblock the producer on a failed put
+	if perr := <-produced; perr != nil {
+		st.Delete(context.WithoutCancel(ctx), key) // a store that took a cut stream as whole
+		return perr
+	}
+	if err != nil {
+		return fmt.Errorf("blob: store %s: %w", key, err)
+	}
+	return nil
+}
+
+var errStopped = fmt.Errorf("blob: the store stopped reading")

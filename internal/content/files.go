@@ -3,7 +3,6 @@ package content
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"steward/internal/blob"
 	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/store"
@@ -220,30 +220,19 @@ func (s *Service) spoolDir() string {
 // store writes what produce yields, sealed under the item key of item, to
 // the blob key; the blob exists only if everything succeeded.
 func (s *Service) store(ctx context.Context, v *door.View, category, item, key string, produce func(io.Writer) (cleaned, error)) (cleaned, error) {
-	pr, pw := io.Pipe()
-	sealer, err := v.SealStream(ctx, category, item, pw)
-	if err != nil {
-		return cleaned{}, err
-	}
 	var info cleaned
-	produced := make(chan error, 1)
-	go func() {
-		var err error
-		info, err = produce(sealer)
-		if err == nil {
-			err = sealer.Close()
+	err := blob.Write(ctx, s.d.Blobs, key, func(w io.Writer) error {
+		sealer, err := v.SealStream(ctx, category, item, w)
+		if err != nil {
+			return err
 		}
-		pw.CloseWithError(err)
-		produced <- err
-	}()
-	_, err = s.d.Blobs.Put(ctx, key, pr)
-	pr.CloseWithError(errors.New("content: the store stopped reading")) // unblock the producer on a failed put
-	if perr := <-produced; perr != nil {
-		s.d.Blobs.Delete(context.WithoutCancel(ctx), key) // a store that took a cut stream as whole
-		return cleaned{}, perr                            // the cleaner's refusal, as it was
-	}
+		if info, err = produce(sealer); err != nil {
+			return err
+		}
+		return sealer.Close()
+	})
 	if err != nil {
-		return cleaned{}, fmt.Errorf("content: store a file: %w", err)
+		return cleaned{}, err // the cleaner's refusal, as it was
 	}
 	return info, nil
 }

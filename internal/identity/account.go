@@ -21,11 +21,16 @@ const (
 	RoleAnalyst = "analyst" // aggregate reports only
 	// RoleModerator reviews reported posts and comments.
 	RoleModerator = "moderator"
+	// RoleQuality reviews support exchanges and recorded calls for quality
+	// and training, and sees nothing else of a member.
+	RoleQuality = "quality"
+	// RoleBilling takes payments: the only staff who read payment data.
+	RoleBilling = "billing"
 )
 
 // Roles lists the staff roles.
 func Roles() []string {
-	return []string{RoleAdmin, RolePrivacy, RoleSupport, RoleAnalyst, RoleModerator}
+	return []string{RoleAdmin, RolePrivacy, RoleSupport, RoleAnalyst, RoleModerator, RoleQuality, RoleBilling}
 }
 
 func validRole(r string) bool {

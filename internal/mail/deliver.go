@@ -218,6 +218,12 @@ func (o *Outbox) build(s Stored) (*gomail.Msg, error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if name == "Reply-To" { // one address, checked when it was queued
+			if err := m.ReplyTo(s.Headers[name]); err != nil {
+				return nil, fmt.Errorf("reply-to: %w", err)
+			}
+			continue
+		}
 		m.SetGenHeader(gomail.Header(name), s.Headers[name])
 	}
 	if s.CampaignID != "" {

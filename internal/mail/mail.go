@@ -88,6 +88,9 @@ type Message struct {
 	// CampaignID, optional, groups the messages of one bulk send; they are
 	// delivered after transactional mail.
 	CampaignID string
+	// ReplyTo, optional, is one plain address replies go to (a support
+	// request's signed reply address) instead of the sender.
+	ReplyTo string
 }
 
 // Unsubscribe holds the unsubscribe methods of a message. URL must be

@@ -140,6 +140,7 @@ func TestDeliverOverSMTP(t *testing.T) {
 			Headers:     map[string]string{"X-Steward-Ref": "ref-42", "in-reply-to": "<abc@site.example>"},
 			ListID:      "Site updates <updates.site.example>",
 			Unsubscribe: &mail.Unsubscribe{URL: "https://site.example/newsletters/unsubscribe?token=t1", Mailto: "unsubscribe@site.example"},
+			ReplyTo:     "support+r_1.abc@site.example",
 		})
 		if s := e.get(t, id); s.Status != mail.StatusQueued || s.Attempts != 0 {
 			t.Fatalf("before delivery: status %s, %d attempts; want queued, 0", s.Status, s.Attempts)
@@ -163,6 +164,7 @@ func TestDeliverOverSMTP(t *testing.T) {
 			{"List-Unsubscribe-Post", got.Header.Get("List-Unsubscribe-Post"), "List-Unsubscribe=One-Click"},
 			{"X-Steward-Ref", got.Header.Get("X-Steward-Ref"), "ref-42"},
 			{"In-Reply-To", got.Header.Get("In-Reply-To"), "<abc@site.example>"},
+			{"Reply-To", got.Header.Get("Reply-To"), "<support+r_1.abc@site.example>"},
 			{"Auto-Submitted", got.Header.Get("Auto-Submitted"), "auto-generated"},
 			{"Precedence", got.Header.Get("Precedence"), ""},
 			{"User-Agent", got.Header.Get("User-Agent") + got.Header.Get("X-Mailer"), ""},
@@ -288,6 +290,9 @@ func TestInjectionAndBadInputRefused(t *testing.T) {
 			{"CRLF in header value", "headers.X-Ref", func(m *mail.Message) { m.Headers = map[string]string{"X-Ref": "a\r\nBcc: v@example.org"} }},
 			{"colon in header name", "headers", func(m *mail.Message) { m.Headers = map[string]string{"X-Ref: a\r\nBcc": "v"} }},
 			{"Bcc header", "headers.Bcc", func(m *mail.Message) { m.Headers = map[string]string{"Bcc": "v@example.org"} }},
+			{"Reply-To header", "headers.Reply-To", func(m *mail.Message) { m.Headers = map[string]string{"Reply-To": "v@example.org"} }},
+			{"two reply-to addresses", "reply_to", func(m *mail.Message) { m.ReplyTo = "a@example.org, b@example.org" }},
+			{"CRLF in reply-to", "reply_to", func(m *mail.Message) { m.ReplyTo = "a@example.org\r\nBcc: v@example.org" }},
 			{"Content-Type header", "headers.Content-Type", func(m *mail.Message) { m.Headers = map[string]string{"content-type": "text/html"} }},
 			{"header twice", "headers.X-Ref", func(m *mail.Message) { m.Headers = map[string]string{"X-Ref": "a", "x-ref": "b"} }},
 			{"List-Unsubscribe twice", "headers.List-Unsubscribe", func(m *mail.Message) {

@@ -198,6 +198,14 @@ func normalizeWith(m Message, memo *batchMemo) (Message, error) {
 		}
 		headers[canon] = value
 	}
+	if m.ReplyTo != "" {
+		// Kept among the headers as stored; only this field sets it, as one
+		// checked address.
+		if err := checkAddress("reply_to", m.ReplyTo); err != nil {
+			return m, err
+		}
+		headers["Reply-To"], m.ReplyTo = m.ReplyTo, ""
+	}
 	m.Headers = headers
 	if len(headers) == 0 {
 		m.Headers = nil

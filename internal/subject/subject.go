@@ -545,6 +545,12 @@ func (s *Store) FindByEmail(ctx context.Context, q store.Q, d *door.Door, email 
 	return s.findByIndex(ctx, q, d.BlindIndex(emailIndexKind, norm))
 }
 
+// FindByEmailIndex returns the subject holding the address whose blind
+// index is given (EmailIndex), for a package that kept only the index.
+func (s *Store) FindByEmailIndex(ctx context.Context, q store.Q, index []byte) (Subject, error) {
+	return s.findByIndex(ctx, q, index)
+}
+
 func (s *Store) findByIndex(ctx context.Context, q store.Q, index []byte) (Subject, error) {
 	sub, err := scanSubject(q.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects WHERE email_index = $1`, index))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -86,8 +86,8 @@ func (s *server) pageAuth(h authed) http.Handler {
 	})
 }
 
-// staffRoles are the roles that reach the staff console.
-var staffRoles = []string{"admin", "privacy", "support", "analyst", "moderator"}
+// staffRoles are the roles that reach the staff console: every one.
+var staffRoles = identity.Roles()
 
 // requireRole lets h run only for staff holding one of roles (admin holds
 // every role).
