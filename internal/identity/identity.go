@@ -135,6 +135,7 @@ type (
 		Merge(ctx context.Context, tx *sql.Tx, from, into string) error
 		Delete(ctx context.Context, q store.Q, id string) error
 		Email(ctx context.Context, q store.Q, v *door.View) (string, error)
+		EnsureByEmail(ctx context.Context, q store.Q, d *door.Door, use door.Use, email, source string, policyVersion int) (subject.Subject, bool, error)
 	}
 	auditor interface {
 		Record(ctx context.Context, q store.Q, e audit.Event) error
@@ -154,6 +155,7 @@ type Service struct {
 	audit         auditor
 	outbox        mailer
 	reg           registration
+	policy        policy.Published
 	policyVersion int
 	baseURL       string
 	cfg           Config
@@ -201,7 +203,7 @@ func New(d Deps) (*Service, error) {
 	s := &Service{
 		db: d.DB, clock: d.Clock, log: log,
 		subjects: d.Subjects, door: d.Door, audit: d.Audit, outbox: d.Outbox,
-		reg: reg, policyVersion: d.Policy.Number(),
+		reg: reg, policy: d.Policy, policyVersion: d.Policy.Number(),
 		baseURL: strings.TrimRight(d.BaseURL, "/"), cfg: cfg,
 	}
 	secret := cfg.Secret
@@ -445,6 +447,46 @@ func Tables() []registry.Table {
 				{Name: "network_sealed", Field: "session", Sensitive: true},
 				{Name: "user_agent_family", Field: "session", Legacy: true},
 				{Name: "network", Field: "session", Legacy: true},
+				{Name: "second_factor_at", Field: "session"},
+			},
+		},
+		{
+			Name: "delegations", Owner: "identity", Dataset: "shared_accounts",
+			SubjectColumn: "subject_id", Origin: registry.Provided, Source: "subject",
+			Description: "Accounts shared with another account holder: a sub-account whose holder lets the primary read some of its data, or an authorised user who may read some of the primary's. Who invited, who reads, which categories, and when it was accepted or revoked; an open invitation keeps only the blind index of the address invited.",
+			Columns: []registry.Column{
+				{Name: "id"}, {Name: "kind"}, {Name: "primary_id"}, {Name: "subject_id"}, {Name: "reader_id"},
+				{Name: "categories"}, {Name: "may_request"}, {Name: "status"},
+				{Name: "invite_index", Field: FieldEmail, Hashed: true}, {Name: "token_hash", Hashed: true},
+				{Name: "expires_at"}, {Name: "created_at"}, {Name: "accepted_at"}, {Name: "revoked_at"},
+			},
+		},
+		{
+			Name: "second_factors", Owner: "identity", Dataset: "second_factors",
+			SubjectColumn: "subject_id", Origin: registry.Provided, Source: "subject",
+			Description: "Second factors of an account: an authenticator app's secret or a passkey's public credential, encrypted, with when each was added and last used.",
+			Columns: []registry.Column{
+				{Name: "id"},
+				{Name: "subject_id"},
+				{Name: "kind"},
+				{Name: "name", Field: FieldPassword},
+				{Name: "secret_sealed", Field: FieldPassword, Sensitive: true},
+				{Name: "credential_id", Field: FieldPassword, Hashed: true},
+				{Name: "last_step"},
+				{Name: "created_at"},
+				{Name: "confirmed_at"},
+				{Name: "last_used_at"},
+			},
+		},
+		{
+			Name: "recovery_codes", Owner: "identity", Dataset: "recovery_codes",
+			SubjectColumn: "subject_id", Origin: registry.Derived, Source: "steward",
+			Description: "Single-use codes that stand in for a lost second factor: only a hash of each, and when it was used.",
+			Columns: []registry.Column{
+				{Name: "subject_id"},
+				{Name: "code_hash", Field: FieldPassword, Hashed: true},
+				{Name: "created_at"},
+				{Name: "used_at"},
 			},
 		},
 		{

@@ -50,12 +50,21 @@ type Session struct {
 	UserAgentFamily string
 	Network         string
 	Current         bool
+	// SecondFactorAt is when a second factor was given in the session
+	// (zero: not yet).
+	SecondFactorAt time.Time
 }
 
 // Principal is an authenticated request's account and session.
 type Principal struct {
 	Account Account
 	Session Session
+	// SecondFactor says what the session still owes before it may reach
+	// anything but the pages that settle it: SecondFactorVerify (the
+	// account has a second factor not yet given in this session),
+	// SecondFactorEnrol (the account's role requires one and it has none),
+	// or "" (nothing).
+	SecondFactor string
 }
 
 // Privileged reports whether the session may perform sensitive actions
@@ -278,13 +287,15 @@ func (s *Service) openSession(ctx context.Context, q store.Q, subjectID, role st
 // fieldSession is the policy field of a session's record.
 const fieldSession = "session"
 
-const sessionColumns = `id, subject_id, created_at, last_seen_at, idle_expires_at, expires_at, auth_at`
+const sessionColumns = `id, subject_id, created_at, last_seen_at, idle_expires_at, expires_at, auth_at, second_factor_at`
 
 func scanSession(row interface{ Scan(...any) error }, sealed ...any) (Session, time.Time, time.Time, error) {
 	var sess Session
 	var idleAt, absAt time.Time
-	err := row.Scan(append([]any{&sess.ID, &sess.SubjectID, &sess.CreatedAt, &sess.LastSeenAt, &idleAt, &absAt, &sess.AuthAt}, sealed...)...)
+	var second sql.NullTime
+	err := row.Scan(append([]any{&sess.ID, &sess.SubjectID, &sess.CreatedAt, &sess.LastSeenAt, &idleAt, &absAt, &sess.AuthAt, &second}, sealed...)...)
 	sess.CreatedAt, sess.LastSeenAt, sess.AuthAt = sess.CreatedAt.UTC(), sess.LastSeenAt.UTC(), sess.AuthAt.UTC()
+	sess.SecondFactorAt = second.Time.UTC()
 	idleAt, absAt = idleAt.UTC(), absAt.UTC()
 	sess.ExpiresAt = absAt
 	if idleAt.Before(absAt) {
@@ -342,7 +353,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 		sess.LastSeenAt, sess.ExpiresAt = now, idleAt
 	}
 	sess.Current = true
-	return Principal{Account: a.account(sub.HasEmail), Session: sess}, nil
+	p := Principal{Account: a.account(sub.HasEmail), Session: sess}
+	if sess.SecondFactorAt.IsZero() {
+		if p.SecondFactor, err = s.owedFactor(ctx, s.db, p.Account); err != nil {
+			return Principal{}, err
+		}
+	}
+	return p, nil
 }
 
 // Logout ends the session of a token. An unknown token is not an error:

@@ -151,7 +151,7 @@ type counted struct {
 func (t *throttle) keys(accountScope, ipScope string, email string, ip netip.Addr) []counted {
 	var out []counted
 	limit := map[string]int{
-		scopeLoginAccount: t.limits.LoginAccount, scopeLoginIP: t.limits.LoginIP,
+		scopeLoginAccount: t.limits.LoginAccount, scopeLoginIP: t.limits.LoginIP, scopeSecondFactor: t.limits.LoginAccount,
 		scopeSignupAccount: t.limits.SignupAccount, scopeSignupIP: t.limits.SignupIP,
 		scopeResetAccount: t.limits.ResetAccount, scopeResetIP: t.limits.ResetIP,
 	}
