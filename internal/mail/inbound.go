@@ -668,6 +668,14 @@ func (p *inboundParser) attach(name string, body io.Reader) error {
 	if f.Name = sanitizeFileName(name); f.Name == "" {
 		f.Name = "attachment" + mt.Extension()
 	}
+	return CheckArchive(sp, mt)
+}
+
+// CheckArchive refuses a spooled file that is a zip-family archive holding
+// archives, too many files, too much unpacked, or encryption (checkZip);
+// any other file passes. mt is the type its bytes show. Uploads from the
+// web go through the same check as mail attachments.
+func CheckArchive(sp *door.Spool, mt *mimetype.MIME) error {
 	for m := mt; m != nil; m = m.Parent() {
 		if m.Is("application/zip") {
 			return checkZip(sp)

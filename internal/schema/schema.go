@@ -21,6 +21,7 @@ import (
 	"steward/internal/rights"
 	"steward/internal/store"
 	"steward/internal/subject"
+	"steward/internal/support"
 )
 
 // Module is one package's part of the database: the migrations that make
@@ -48,6 +49,7 @@ func Modules() []Module {
 		{rights.Migrations(), rights.Tables()},
 		{activity.Migrations(), activity.Tables()},
 		{content.Migrations(), content.Tables()},
+		{support.Migrations(), support.Tables()},
 	}
 }
 

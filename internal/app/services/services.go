@@ -40,6 +40,7 @@ import (
 	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/subject"
+	"steward/internal/support"
 )
 
 // Config is what the services are told from outside.
@@ -64,6 +65,11 @@ type Config struct {
 	S3AccessKey, S3SecretKey string
 	// Uploads bounds what members upload (content's defaults when zero).
 	Uploads content.Limits
+	// SupportAddress is the support desk's mail address; replies to
+	// requests go to its "+token" form.
+	SupportAddress string
+	// Support bounds what support requests hold (its defaults when zero).
+	Support support.Limits
 }
 
 // Options adjust Build for tests.
@@ -97,6 +103,8 @@ type Services struct {
 	// What members post, and the store of their files.
 	Content *content.Service
 	Blobs   blob.Store
+	// The support desk: requests, exchanges, recorded calls.
+	Support *support.Service
 	// Cookieless collection and the reports read from it.
 	Activity  *activity.Collector
 	Analytics *analytics.Service
@@ -146,6 +154,9 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 		return nil, err
 	}
 	if err := s.openContent(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := s.openSupport(cfg); err != nil {
 		return nil, err
 	}
 	// Before anything serves or runs a job, and once every store is
@@ -323,7 +334,59 @@ func (s *Services) openContent(ctx context.Context, cfg Config) error {
 		}
 	}
 	s.Rights.AddFiles(h)
+	return nil
+}
+
+// openSupport builds the support desk on the blob store, and hands its
+// tables and files to the rights engine.
+func (s *Services) openSupport(cfg Config) error {
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = s.tmpBlobs
+	}
+	var err error
+	if s.Support, err = support.New(support.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Door: s.Door, Blobs: s.Blobs,
+		Subjects: s.Subjects, Names: s.Identity, Audit: s.Audit, Outbox: s.Outbox, Jobs: s.Jobs, BaseURL: cfg.base(),
+		LinkKey: s.Master.Derive("support link v1", 32), Address: cfg.SupportAddress, SpoolDir: dir, Limits: cfg.Support}); err != nil {
+		return err
+	}
+	h := supportRights{s.Support.Holder()}
+	for _, t := range support.Tables() {
+		if t.Personal() {
+			s.Rights.Register(t.Name, h)
+		}
+	}
+	s.Rights.AddFiles(h)
 	return s.Rights.CheckBlobHolders()
+}
+
+// supportRights hands the support tables and files to the rights engine.
+type supportRights struct{ h *support.Holder }
+
+func (c supportRights) scope(sc rights.Scope) support.Scope {
+	return support.Scope{Kind: sc.Kind, Fields: sc.Fields, Categories: sc.Categories, Items: sc.Items}
+}
+
+func (c supportRights) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, ids []string, sc rights.Scope) (rights.TableOutcome, error) {
+	o, err := c.h.Erase(ctx, tx, t, ids, c.scope(sc))
+	return rights.TableOutcome{Dataset: o.Dataset, Erased: o.Erased}, err
+}
+
+func (c supportRights) Left(ctx context.Context, q store.Q, t registry.Table, ids []string, sc rights.Scope) (int, error) {
+	return c.h.Left(ctx, q, t, ids, c.scope(sc))
+}
+
+func (c supportRights) Export(ctx context.Context, q store.Q, t registry.Table, ids []string) ([]map[string]any, error) {
+	return c.h.Export(ctx, q, t, ids)
+}
+
+func (c supportRights) Files(ctx context.Context, subjectID string) ([]rights.File, error) {
+	fs, err := c.h.Files(ctx, subjectID)
+	out := make([]rights.File, len(fs))
+	for i, f := range fs {
+		out[i] = rights.File{Name: f.Name, ModTime: f.ModTime, Open: f.Open}
+	}
+	return out, err
 }
 
 // contentRights hands the content tables and files to the rights engine
