@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
@@ -26,9 +27,11 @@ import (
 	"steward/internal/content"
 	"steward/internal/door"
 	"steward/internal/identity"
+	"steward/internal/mail"
 	"steward/internal/policy"
 	"steward/internal/schema"
 	"steward/internal/store"
+	"steward/internal/support"
 	"steward/internal/web"
 )
 
@@ -133,7 +136,9 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 		BaseURL: cfg.BaseURL, DefaultBase: "http://" + cfg.Addr, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom,
 		DataDir: cfg.DataDir, ServesDemo: a.servesDemo(), GeoIPPath: cfg.GeoIPPath,
 		BlobURL: cfg.BlobURL, S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey,
-		Uploads: content.Limits{MaxPhoto: cfg.MaxPhotoMB << 20, MaxVideo: cfg.MaxVideoMB << 20},
+		Uploads:        content.Limits{MaxPhoto: cfg.MaxPhotoMB << 20, MaxVideo: cfg.MaxVideoMB << 20},
+		SupportAddress: cfg.SupportAddress,
+		Support:        support.Limits{MaxFile: cfg.MaxAttachmentMB << 20, MaxRecording: cfg.MaxRecordingMB << 20},
 	}, services.Options{Identity: opt.Identity}); err != nil {
 		return nil, err
 	}
@@ -170,9 +175,21 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 	if a.Config.TLSCert != "" {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
+	var desk *mail.Listener
+	var deskLn net.Listener
+	if a.Config.SMTPListen != "" {
+		if desk, err = a.supportListener(); err != nil {
+			ln.Close()
+			return err
+		}
+		if deskLn, err = net.Listen("tcp", a.Config.SMTPListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for mail: %w", err)
+		}
+	}
 	a.Jobs.Start(ctx, 2)
 	go a.Door.Run(ctx)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() {
 		if a.Config.TLSCert != "" {
 			errc <- srv.ServeTLS(ln, a.Config.TLSCert, a.Config.TLSKey)
@@ -180,8 +197,18 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 			errc <- srv.Serve(ln)
 		}
 	}()
+	if desk != nil {
+		go func() {
+			if err := desk.Serve(deskLn); err != nil {
+				errc <- fmt.Errorf("mail listener: %w", err)
+			}
+		}()
+	}
 	fmt.Fprintf(stdout, "Steward is running with policy %q (version %d).\nOpen %s/ in a browser (privacy notice: %s/privacy).\n",
 		a.Policy.Policy.Controller.Name, a.Policy.Number(), url, url)
+	if desk != nil {
+		fmt.Fprintf(stdout, "Mail to the support desk (%s) is received by SMTP on %s.\n", a.Config.SupportAddress, deskLn.Addr())
+	}
 	if !a.Outbox.Configured() {
 		fmt.Fprintf(stdout, "No mail relay is configured (--smtp-url): mail, verification links included, is held for staff at %s/admin/outbox.\n", url)
 	}
@@ -199,6 +226,17 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	if desk != nil {
+		// Before the services close: a message being delivered still
+		// writes to the database. A sending server that keeps an idle
+		// session open is cut off after a while, leaving the HTTP
+		// requests the rest of the time.
+		mailCtx, cancelMail := context.WithTimeout(shutdownCtx, 5*time.Second)
+		if err := desk.Shutdown(mailCtx); err != nil {
+			desk.Close()
+		}
+		cancelMail()
+	}
 	err = srv.Shutdown(shutdownCtx)
 	if cerr := a.Services.Close(shutdownCtx); cerr != nil && err == nil {
 		err = cerr // events still queued could not be committed in time
@@ -218,6 +256,30 @@ func (a *App) Close() error {
 	defer cancel()
 	_ = a.Services.Close(ctx)
 	return a.DB.Close()
+}
+
+// supportListener is the SMTP listener of the support desk: it takes mail
+// for the desk's addresses only (asked at each recipient) and hands each
+// message to the desk, which threads, opens or holds it. With a TLS
+// certificate it offers STARTTLS with it.
+func (a *App) supportListener() (*mail.Listener, error) {
+	cfg := mail.ListenerConfig{Addr: a.Config.SMTPListen, Log: a.Log}
+	if u, err := url.Parse(a.Config.BaseURL); err == nil && u.Hostname() != "" {
+		cfg.Domain = u.Hostname()
+	}
+	if a.Config.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(a.Config.TLSCert, a.Config.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("mail listener: %w", err)
+		}
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	lim := a.Support.MailLimits(a.Config.SMTPTrustedAuthServ)
+	return mail.NewListener(cfg,
+		func(_ context.Context, env mail.Envelope) error { return a.Support.Accepts(env.Rcpt[len(env.Rcpt)-1]) },
+		func(ctx context.Context, env mail.Envelope, raw io.Reader) error {
+			return a.Support.Deliver(ctx, env.Rcpt, raw, lim)
+		}), nil
 }
 
 // servesDemo reports whether /demo/ serves the example site: in
@@ -248,6 +310,7 @@ func (a *App) webDeps() web.Deps {
 		Activity:    a.Activity,
 		Analytics:   a.Analytics,
 		Content:     a.Content,
+		Support:     a.Support,
 		Config: web.Config{
 			BaseURL:        a.Config.BaseURL,
 			Dev:            a.Config.Dev,

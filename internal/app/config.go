@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -37,6 +38,16 @@ type Config struct {
 	// MaxPhotoMB and MaxVideoMB bound uploads (0: content's defaults,
 	// 25 MB and 2048 MB).
 	MaxPhotoMB, MaxVideoMB int64
+	// SupportAddress is the support desk's mail address; replies to its
+	// answers go to its "+token" form.
+	SupportAddress string
+	// SMTPListen is where the desk receives mail over SMTP ("" = it does
+	// not); SMTPTrustedAuthServ is the authserv-id of the relay in front
+	// whose Authentication-Results header is believed.
+	SMTPListen, SMTPTrustedAuthServ string
+	// MaxAttachmentMB and MaxRecordingMB bound a support request's files
+	// (0: the desk's defaults, 25 MB and 200 MB).
+	MaxAttachmentMB, MaxRecordingMB int64
 }
 
 type flagSpec struct {
@@ -64,6 +75,11 @@ var serveFlags = []flagSpec{
 	{name: "metrics-token", env: "STEWARD_METRICS_TOKEN", usage: "Bearer token for /metrics from outside loopback and the trusted proxies (prefer the environment variable: flags show in ps)"},
 	{name: "max-photo-mb", env: "STEWARD_MAX_PHOTO_MB", usage: "largest photo a member may upload, in MB (default 25)"},
 	{name: "max-video-mb", env: "STEWARD_MAX_VIDEO_MB", usage: "largest video a member may upload, in MB (default 2048)"},
+	{name: "support-address", env: "STEWARD_SUPPORT_ADDRESS", usage: "the support desk's mail address (support@example.org): answers are mailed with a reply address of its +token form, and mail to it opens requests"},
+	{name: "smtp-listen", env: "STEWARD_SMTP_LISTEN", usage: "host:port to receive the support desk's mail on over SMTP, from the relay or MX in front (off when empty; needs --support-address)"},
+	{name: "smtp-trusted-authserv", env: "STEWARD_SMTP_TRUSTED_AUTHSERV", usage: "authserv-id of the relay in front whose Authentication-Results (SPF, DKIM, DMARC) are recorded with inbound mail"},
+	{name: "max-attachment-mb", env: "STEWARD_MAX_ATTACHMENT_MB", usage: "largest file attached to a support request, in MB (default 25)"},
+	{name: "max-recording-mb", env: "STEWARD_MAX_RECORDING_MB", usage: "largest recorded call attached to a support request, in MB (default 200)"},
 	{name: "geoip-mmdb", env: "STEWARD_GEOIP_MMDB", usage: "MMDB file (GeoLite2/GeoIP2 City or compatible) for region and city, where the policy allows them; the country comes from the embedded IP2Location LITE table"},
 }
 
@@ -157,7 +173,7 @@ func (f *Flags) Config(getenv func(string) string) (Config, error) {
 	for _, lim := range []struct {
 		name string
 		to   *int64
-	}{{"max-photo-mb", &c.MaxPhotoMB}, {"max-video-mb", &c.MaxVideoMB}} {
+	}{{"max-photo-mb", &c.MaxPhotoMB}, {"max-video-mb", &c.MaxVideoMB}, {"max-attachment-mb", &c.MaxAttachmentMB}, {"max-recording-mb", &c.MaxRecordingMB}} {
 		if v := str(lim.name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n <= 0 || n > 1<<20 {
@@ -167,6 +183,22 @@ func (f *Flags) Config(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.S3AccessKey, c.S3SecretKey = getenv("STEWARD_S3_ACCESS_KEY"), getenv("STEWARD_S3_SECRET_KEY")
+	c.SupportAddress = strings.TrimSpace(str("support-address"))
+	c.SMTPListen = str("smtp-listen")
+	c.SMTPTrustedAuthServ = str("smtp-trusted-authserv")
+	if c.SupportAddress != "" {
+		if a, err := mail.ParseAddress(c.SupportAddress); err != nil || a.Name != "" || a.Address != c.SupportAddress || strings.Contains(a.Address, "+") {
+			return c, fmt.Errorf("--support-address: want a plain address such as support@example.org, got %q", c.SupportAddress)
+		}
+	}
+	if c.SMTPListen != "" {
+		if c.SupportAddress == "" {
+			return c, errors.New("--smtp-listen needs --support-address: the listener takes mail for that address only")
+		}
+		if _, _, err := net.SplitHostPort(c.SMTPListen); err != nil {
+			return c, fmt.Errorf("--smtp-listen: want host:port, got %q", c.SMTPListen)
+		}
+	}
 	if c.Dev, err = boolean("dev"); err != nil {
 		return c, err
 	}

@@ -44,6 +44,7 @@ var consoleLinks = []consoleLink{
 	{"/admin/newsletters", "Newsletters, campaigns and unsubscribe on request", []string{"admin", "privacy", "support"}},
 	{"/admin/analytics", "Analytics (aggregates only)", []string{"admin", "analyst"}},
 	{"/admin/moderation", "Moderation (reported posts and comments)", []string{"moderator"}},
+	{"/admin/support", "Support desk: requests, answers and recorded calls", []string{"support", "quality"}},
 }
 
 func (s *server) pageAdmin() authed {

@@ -32,6 +32,7 @@ import (
 	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
+	"steward/internal/support"
 )
 
 // modules are every module's migrations: the layer runs on all services.
@@ -99,6 +100,11 @@ type envOptions struct {
 	// gateway's bucket).
 	uploads content.Limits
 	blobURL string
+	// supportAddress is the support desk's mail address ("" = none);
+	// supportLimits bound what a request holds (the desk's defaults when
+	// zero).
+	supportAddress string
+	supportLimits  support.Limits
 }
 
 func loadExample(t testing.TB, name string) []byte {
@@ -145,7 +151,8 @@ func newEnv(t testing.TB, db *store.DB, o envOptions) *env {
 		o.config.BaseURL = "http://steward.test"
 	}
 	cfg := services.Config{BaseURL: o.config.BaseURL, MailFrom: "Steward <steward@example.org>", ServesDemo: o.config.DemoDir != nil,
-		Uploads: o.uploads, BlobURL: o.blobURL, S3AccessKey: blobtest.AccessKey, S3SecretKey: blobtest.SecretKey}
+		Uploads: o.uploads, BlobURL: o.blobURL, S3AccessKey: blobtest.AccessKey, S3SecretKey: blobtest.SecretKey,
+		SupportAddress: o.supportAddress, Support: o.supportLimits}
 	e := &env{t: t, db: db, clock: clk, logs: logs}
 	if o.smtp {
 		e.smtp = mailtest.Start(t)
@@ -179,7 +186,7 @@ func webDeps(s *services.Services, cfg Config) Deps {
 		Ready: s.DB.PingContext, Clock: s.Clock, Log: s.Log, Metrics: s.Metrics, Policy: s.Policy,
 		Versions: s.Versions, Identity: s.Identity, Audit: s.Audit, Outbox: s.Outbox, Consent: s.Consent,
 		Newsletters: s.Newsletters, Notices: s.Notices, Rights: s.Rights, Activity: s.Activity, Analytics: s.Analytics, Content: s.Content,
-		Config: cfg,
+		Support: s.Support, Config: cfg,
 	}
 }
 

@@ -278,14 +278,39 @@ func (s *server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// isUpload reports whether r posts a file to an item or a profile picture
-// (the routes whose body may be larger than the general limit).
+// isUpload reports whether r posts a file to an item or a profile picture,
+// or posts a support form that may carry files (the routes whose body may
+// be larger than the general limit; their handlers bound each part).
 func isUpload(r *http.Request) bool {
 	if r.URL.Path == "/api/v1/me/picture" && r.Method == http.MethodPut {
 		return true
 	}
-	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v1/me/content/")
-	return ok && r.Method == http.MethodPost && strings.HasSuffix(rest, "/files") && strings.Count(rest, "/") == 1
+	if r.Method != http.MethodPost {
+		return false
+	}
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/api/v1/me/content/"); ok {
+		return strings.HasSuffix(rest, "/files") && strings.Count(rest, "/") == 1
+	}
+	return isSupportUpload(r.URL.Path)
+}
+
+// isSupportUpload reports whether a path is one of the support desk's
+// forms with files: a new request, a requester's message, staff's answer
+// or recorded call, each on the API and as a page.
+func isSupportUpload(path string) bool {
+	if path == "/api/v1/me/support" || path == "/account/support" {
+		return true
+	}
+	for _, f := range []struct{ prefix, ends string }{
+		{"/api/v1/me/support/", "/messages"}, {"/account/support/", "/messages"},
+		{"/api/v1/admin/support/", "/answers"}, {"/api/v1/admin/support/", "/recordings"},
+		{"/admin/support/", "/answers"}, {"/admin/support/", "/recordings"},
+	} {
+		if rest, ok := strings.CutPrefix(path, f.prefix); ok && strings.HasSuffix(rest, f.ends) && strings.Count(rest, "/") == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // crossOriginExempt lists the endpoints that must accept unsafe requests

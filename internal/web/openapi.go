@@ -19,6 +19,7 @@ type apiOp struct {
 	tag      string
 	auth     bool   // needs a session (Bearer token or cookie)
 	request  string // component schema of the JSON body, "" for none
+	form     string // component schema of a multipart/form-data body (files), beside the JSON one or alone
 	status   int    // success status
 	response string // component schema of the success body, "" for none
 	problems []int  // problem statuses besides the ones every operation has
@@ -51,6 +52,7 @@ func (s *server) apiSections() []apiSection {
 		{rightsOps(), rightsSchemas()},
 		{analyticsOps(), analyticsSchemas()},
 		{contentOps(), contentSchemas()},
+		{supportOps(), supportSchemas()},
 	}
 }
 
@@ -156,11 +158,15 @@ func (s *server) operation(rt route, op apiOp) map[string]any {
 	if params != nil {
 		o["parameters"] = params
 	}
-	if op.request != "" {
-		o["requestBody"] = map[string]any{
-			"required": true,
-			"content":  map[string]any{"application/json": map[string]any{"schema": ref(op.request)}},
+	if op.request != "" || op.form != "" {
+		content := map[string]any{}
+		if op.request != "" {
+			content["application/json"] = map[string]any{"schema": ref(op.request)}
 		}
+		if op.form != "" {
+			content["multipart/form-data"] = map[string]any{"schema": ref(op.form)}
+		}
+		o["requestBody"] = map[string]any{"required": true, "content": content}
 	}
 	success := map[string]any{"description": http.StatusText(op.status)}
 	if op.response != "" {
@@ -188,7 +194,7 @@ func (s *server) operation(rt route, op apiOp) map[string]any {
 	default:
 		o["security"] = []any{} // public: no credentials
 	}
-	if op.request != "" {
+	if op.request != "" || op.form != "" {
 		problems = append(problems, 400, 413, 415)
 	}
 	if rt.method != "GET" && rt.method != "HEAD" {

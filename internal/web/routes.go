@@ -173,6 +173,44 @@ func (s *server) routes() []route {
 		{"GET", "/admin/moderation", s.pageRole(s.pageModeration(), "moderator")},
 		{"POST", "/admin/moderation/{id}", s.pageRole(s.pageModeratePost(), "moderator")},
 
+		// The support desk: members' requests and their exchanges (with
+		// files), requests by email, the staff desk. Quality reviewers read
+		// threads and recordings; only support staff write. Admin holds
+		// every role here, and the door still refuses a purpose its role
+		// lacks in the policy.
+		{"GET", "/api/v1/me/support", s.apiAuth(s.handleMySupport())},
+		{"POST", "/api/v1/me/support", s.apiAuth(s.handleOpenSupport())},
+		{"GET", "/api/v1/me/support/{id}", s.apiAuth(s.handleMySupportThread())},
+		{"POST", "/api/v1/me/support/{id}/messages", s.apiAuth(s.handleSupportReply())},
+		{"GET", "/api/v1/me/support-files/{id}", s.apiAuth(s.handleMySupportFile())},
+		{"POST", "/api/v1/support", s.api(s.handlePublicSupport())},
+		{"GET", "/api/v1/admin/support", s.apiRole(s.handleSupportQueue(), "support", "quality")},
+		{"POST", "/api/v1/admin/support/phone", s.apiRole(s.handleSupportPhone(), "support")},
+		{"GET", "/api/v1/admin/support/{id}", s.apiRole(s.handleStaffSupportThread(), "support", "quality")},
+		{"GET", "/api/v1/admin/support/{id}/requester", s.apiRole(s.handleSupportRequester(), "support", "quality")},
+		{"POST", "/api/v1/admin/support/{id}/answers", s.apiRole(s.handleSupportAnswer(), "support")},
+		{"POST", "/api/v1/admin/support/{id}/recordings", s.apiRole(s.handleSupportRecording(), "support")},
+		{"POST", "/api/v1/admin/support/{id}/status", s.apiRole(s.handleSupportStatus(), "support")},
+		{"POST", "/api/v1/admin/support/{id}/assign", s.apiRole(s.handleSupportAssign(), "support")},
+		{"GET", "/api/v1/admin/support-files/{id}", s.apiRole(s.handleStaffSupportFile(), "support", "quality")},
+		{"GET", "/account/support", s.pageAuth(s.pageMySupport())},
+		{"POST", "/account/support", s.pageAuth(s.pageOpenSupportPost())},
+		{"GET", "/account/support/{id}", s.pageAuth(s.pageMySupportThread())},
+		{"POST", "/account/support/{id}/messages", s.pageAuth(s.pageSupportReplyPost())},
+		{"GET", "/account/support/files/{id}", s.pageAuth(s.pageMySupportFile())},
+		{"GET", "/support", s.page(s.pagePublicSupport())},
+		{"POST", "/support", s.page(s.pagePublicSupportPost())},
+		{"GET", "/support/confirm", s.page(s.pageConfirmSupport())},
+		{"POST", "/support/confirm", s.page(s.pageConfirmSupportPost())},
+		{"GET", "/admin/support", s.pageRole(s.pageSupportQueue(), "support", "quality")},
+		{"POST", "/admin/support/phone", s.pageRole(s.pageSupportPhonePost(), "support")},
+		{"GET", "/admin/support/{id}", s.pageRole(s.pageStaffSupportThread(), "support", "quality")},
+		{"POST", "/admin/support/{id}/answers", s.pageRole(s.pageSupportAnswerPost(), "support")},
+		{"POST", "/admin/support/{id}/recordings", s.pageRole(s.pageSupportRecordingPost(), "support")},
+		{"POST", "/admin/support/{id}/status", s.pageRole(s.pageSupportStatusPost(), "support")},
+		{"POST", "/admin/support/{id}/assign", s.pageRole(s.pageSupportAssignPost(), "support")},
+		{"GET", "/admin/support/files/{id}", s.pageRole(s.pageStaffSupportFile(), "support", "quality")},
+
 		// Analytics.
 		{"GET", "/tracker.js", s.page(s.handleTracker())},
 		{"POST", "/api/v1/collect", s.api(s.handleCollect())},

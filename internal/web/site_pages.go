@@ -10,7 +10,7 @@ import (
 func (s *server) pageHome() handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		v := s.newView("Welcome", s.optionalAuth(r))
-		v.Data = struct{ Demo bool }{Demo: s.d.Config.DemoDir != nil}
+		v.Data = struct{ Demo, Support bool }{Demo: s.d.Config.DemoDir != nil, Support: s.d.Support.Enabled()}
 		return s.render(w, r, http.StatusOK, "home", v)
 	}
 }

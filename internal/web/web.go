@@ -34,6 +34,7 @@ import (
 	"steward/internal/notice"
 	"steward/internal/policy"
 	"steward/internal/rights"
+	"steward/internal/support"
 )
 
 //go:embed templates/*.html
@@ -94,6 +95,7 @@ type Deps struct {
 	Activity    *activity.Collector
 	Analytics   *analytics.Service
 	Content     *content.Service
+	Support     *support.Service
 	Config      Config
 }
 
@@ -126,7 +128,7 @@ func newServer(d Deps) (*server, error) {
 		"Ready": d.Ready == nil, "Clock": d.Clock == nil, "Log": d.Log == nil, "Policy": d.Policy.Policy == nil,
 		"Versions": d.Versions == nil, "Identity": d.Identity == nil, "Audit": d.Audit == nil, "Outbox": d.Outbox == nil, "Consent": d.Consent == nil,
 		"Newsletters": d.Newsletters == nil, "Notices": d.Notices == nil, "Rights": d.Rights == nil,
-		"Activity": d.Activity == nil, "Analytics": d.Analytics == nil, "Content": d.Content == nil,
+		"Activity": d.Activity == nil, "Analytics": d.Analytics == nil, "Content": d.Content == nil, "Support": d.Support == nil,
 	} {
 		if missing {
 			return nil, fmt.Errorf("web: Deps.%s is required", name)
