@@ -89,18 +89,19 @@ type accountRow struct {
 	billingAddress  door.Sealed
 	location        door.Sealed
 	dateOfBirth     door.Sealed
+	picture         door.Sealed
 	ageConfirmedAt  sql.NullTime
 	role            string
 	emailVerifiedAt sql.NullTime
 	createdAt       time.Time
 }
 
-const accountColumns = `subject_id, name_sealed, password_sealed, phone, company_sealed, organisation_sealed, billing_address, location_sealed, date_of_birth, age_confirmed_at, role, email_verified_at, created_at`
+const accountColumns = `subject_id, name_sealed, password_sealed, phone, company_sealed, organisation_sealed, billing_address, location_sealed, date_of_birth, picture_sealed, age_confirmed_at, role, email_verified_at, created_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (accountRow, error) {
 	var a accountRow
 	err := row.Scan(&a.subjectID, &a.name, &a.password, &a.phone, &a.company, &a.organisation, &a.billingAddress,
-		&a.location, &a.dateOfBirth, &a.ageConfirmedAt, &a.role, &a.emailVerifiedAt, &a.createdAt)
+		&a.location, &a.dateOfBirth, &a.picture, &a.ageConfirmedAt, &a.role, &a.emailVerifiedAt, &a.createdAt)
 	a.createdAt = a.createdAt.UTC()
 	return a, err
 }

@@ -4,8 +4,10 @@
 // email verification, login and sessions, re-authentication before
 // sensitive actions, password reset, self-service profile edits with
 // re-verified address changes, staff roles, and the rate limits that keep
-// these flows from being guessed or abused. Its tables are accounts,
-// sessions, email_tokens, auth_throttle and identity_secrets.
+// these flows from being guessed or abused, and sign-in with the OpenID
+// providers the policy declares (social.go). Its tables are accounts,
+// sessions, email_tokens, auth_throttle, identity_secrets and the
+// social_ tables of provider sign-in.
 //
 // Enumeration safety: sign-up, resend and reset answer the same way
 // whether an address is registered or not, and login fails with one
@@ -34,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -119,9 +122,15 @@ type Deps struct {
 	Outbox   *mail.Outbox
 	Jobs     *jobs.Runner // runs the periodic Prune
 	Policy   policy.Published
-	// BaseURL is the public URL links in mail point to.
+	// BaseURL is the public URL links in mail point to, and providers
+	// send people back to.
 	BaseURL string
 	Config  Config
+	// Providers are the OpenID providers people may sign in with.
+	Providers []Provider
+	// HTTPClient reaches the providers (a client with a 10-second
+	// timeout when nil).
+	HTTPClient *http.Client
 }
 
 // The collaborators, as this package uses them.
@@ -163,6 +172,11 @@ type Service struct {
 	// dummyHash is verified against when no account matches a login, so
 	// an unknown address costs the same argon2id work as a wrong password.
 	dummyHash string
+	// The OpenID providers people may sign in with, by id and in the
+	// policy's order.
+	providers     map[string]*socialProvider
+	providerOrder []string
+	httpClient    *http.Client
 }
 
 // JobPrune is the job kind of the periodic Prune.
@@ -204,7 +218,13 @@ func New(d Deps) (*Service, error) {
 		db: d.DB, clock: d.Clock, log: log,
 		subjects: d.Subjects, door: d.Door, audit: d.Audit, outbox: d.Outbox,
 		reg: reg, policy: d.Policy, policyVersion: d.Policy.Number(),
-		baseURL: strings.TrimRight(d.BaseURL, "/"), cfg: cfg,
+		baseURL: strings.TrimRight(d.BaseURL, "/"), cfg: cfg, httpClient: d.HTTPClient,
+	}
+	if s.httpClient == nil {
+		s.httpClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if s.providers, s.providerOrder, err = readProviders(d.Providers, s.baseURL, log); err != nil {
+		return nil, err
 	}
 	secret := cfg.Secret
 	if len(secret) == 0 {
@@ -260,6 +280,8 @@ func (s *Service) mergeHook(ctx context.Context, tx *sql.Tx, from, into string) 
 		`UPDATE accounts SET subject_id = $2 WHERE subject_id = $1`,
 		`UPDATE sessions SET subject_id = $2 WHERE subject_id = $1`,
 		`UPDATE email_tokens SET subject_id = $2 WHERE subject_id = $1`,
+		`UPDATE social_links SET subject_id = $2 WHERE subject_id = $1`,
+		`UPDATE social_pending SET subject_id = $2 WHERE subject_id = $1`,
 	} {
 		if _, err := tx.ExecContext(ctx, stmt, from, into); err != nil {
 			return fmt.Errorf("identity: merge: %w", err)
@@ -268,8 +290,8 @@ func (s *Service) mergeHook(ctx context.Context, tx *sql.Tx, from, into string) 
 	return nil
 }
 
-// Prune deletes expired sessions, spent or expired mail tokens and
-// finished rate-limit windows. It runs hourly as a job; nothing
+// Prune deletes expired sessions, spent or expired mail tokens, sign-ins
+// and pending links, and finished rate-limit windows. It runs hourly as a job; nothing
 // depends on it for correctness (every read checks expiry itself).
 func (s *Service) Prune(ctx context.Context) (int64, error) {
 	now := s.clock.Now()
@@ -282,6 +304,8 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 		// Spent tokens are kept a day so a second click says "already
 		// used" rather than "unknown"; then they go.
 		{`DELETE FROM email_tokens WHERE expires_at <= $1 OR used_at <= $2`, []any{now, now.Add(-24 * time.Hour)}},
+		{`DELETE FROM social_flows WHERE expires_at <= $1`, []any{now}},
+		{`DELETE FROM social_pending WHERE expires_at <= $1`, []any{now}},
 	} {
 		res, err := s.db.ExecContext(ctx, q.sql, q.args...)
 		if err != nil {
@@ -370,11 +394,12 @@ const abandonedPageSize = 100
 
 // abandonedPage returns the next page of unverified member accounts
 // created before the verification lifetime with no live link, by subject
-// id after after.
+// id after after. An account a provider signs in to is never abandoned.
 func (s *Service) abandonedPage(ctx context.Context, now time.Time, after string) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT a.subject_id FROM accounts a WHERE a.email_verified_at IS NULL AND a.role = '' AND a.created_at < $1
 		AND a.subject_id > $3
 		AND NOT EXISTS (SELECT 1 FROM email_tokens t WHERE t.subject_id = a.subject_id AND t.used_at IS NULL AND t.expires_at > $2)
+		AND NOT EXISTS (SELECT 1 FROM social_links l WHERE l.subject_id = a.subject_id)
 		ORDER BY a.subject_id LIMIT $4`, now.Add(-s.cfg.VerifyTTL), now, after, abandonedPageSize)
 	if err != nil {
 		return nil, fmt.Errorf("identity: prune abandoned: %w", err)
@@ -415,6 +440,7 @@ func Tables() []registry.Table {
 				{Name: "billing_address", Field: FieldBillingAddress, Sensitive: true},
 				{Name: "location_sealed", Field: FieldLocation, Sensitive: true},
 				{Name: "date_of_birth", Field: FieldDateOfBirth, Sensitive: true},
+				{Name: "picture_sealed", Field: FieldPicture, Sensitive: true},
 				{Name: "name", Field: FieldName, Legacy: true},
 				{Name: "password_hash", Field: FieldPassword, Hashed: true, Legacy: true},
 				{Name: "company", Field: FieldCompany, Legacy: true},
@@ -503,6 +529,43 @@ func Tables() []registry.Table {
 				{Name: "created_at"},
 				{Name: "expires_at"},
 				{Name: "used_at"},
+			},
+		},
+		{
+			Name: "social_links", Owner: "identity", Dataset: "sign_in_links",
+			SubjectColumn: "subject_id", Origin: registry.Derived, Source: "steward",
+			Description: "The accounts at other services you sign in with (such as ORCID), linked to yours: which service and since when. The service's id for you is not kept, only a keyed digest of it that finds your account when you sign in.",
+			Columns: []registry.Column{
+				{Name: "link_index", Hashed: true},
+				{Name: "subject_id"},
+				{Name: "provider"},
+				{Name: "created_at"},
+			},
+		},
+		{
+			Name: "social_pending", Owner: "identity", Dataset: "sign_in_link_requests",
+			SubjectColumn: "subject_id", Origin: registry.Derived, Source: "steward",
+			Description: "A sign-in with another service that gave your address, waiting for your password before it is linked to your account. Only hashes of the request's token and of the link; gone within minutes.",
+			Columns: []registry.Column{
+				{Name: "token_hash", Hashed: true},
+				{Name: "subject_id"},
+				{Name: "provider"},
+				{Name: "link_index", Hashed: true},
+				{Name: "created_at"},
+				{Name: "expires_at"},
+			},
+		},
+		{
+			Name: "social_flows", Owner: "identity", Origin: registry.System,
+			Description: "Sign-ins with another service under way: a hash of the state the browser carries, the nonce and PKCE verifier of the exchange, and which service. Nothing personal; each is spent once and lives minutes.",
+			Columns: []registry.Column{
+				{Name: "state_hash"},
+				{Name: "provider"},
+				{Name: "nonce"},
+				{Name: "verifier"},
+				{Name: "age_confirmed"},
+				{Name: "created_at"},
+				{Name: "expires_at"},
 			},
 		},
 		{

@@ -36,6 +36,9 @@ type Profile struct {
 	// Unreadable lists sealed fields whose key was destroyed (erased
 	// data): they have no value any more.
 	Unreadable []string
+	// Picture is the URL of the picture a provider gave at sign-up ("" when
+	// none).
+	Picture string
 }
 
 // Profile returns the principal's profile, read for their own request
@@ -77,6 +80,13 @@ func (s *Service) Profile(ctx context.Context, p Principal) (Profile, error) {
 			return Profile{}, fmt.Errorf("identity: open %s: %w", field, err)
 		}
 		pr.Fields[field] = val
+	}
+	if !a.picture.IsZero() {
+		if pr.Picture, err = v.Open(ctx, FieldPicture, a.picture); errors.Is(err, door.ErrShredded) {
+			pr.Unreadable = append(pr.Unreadable, FieldPicture)
+		} else if err != nil {
+			return Profile{}, fmt.Errorf("identity: open %s: %w", FieldPicture, err)
+		}
 	}
 	if pr.PendingEmail, err = s.pendingEmail(ctx, v, purposeEmailChange, true); err != nil {
 		return Profile{}, err
