@@ -273,6 +273,18 @@ func (c *checker) categories() {
 				}
 			}
 		}
+		if c.has(base+".legal_obligation") && strings.TrimSpace(cat.LegalObligation) == "" {
+			c.add(base+".legal_obligation", fmt.Sprintf("category %s is kept for a legal obligation but does not say which", cat.ID),
+				"say in words which law obliges you to keep it and for how long, e.g. legal_obligation: Tax law obliges us to keep invoices for ten years")
+		}
+		if cat.LegalObligation != "" && cat.Retention.Kind == RetainAccountLifetime && cat.Retention.Period.IsZero() {
+			c.add("retention."+cat.ID, fmt.Sprintf("category %s is kept for a legal obligation, but its retention ends with the account", cat.ID),
+				fmt.Sprintf("give the period the law sets, e.g. \"%s: 10 years\" or \"%s: account-lifetime + 10 years\"", cat.ID, cat.ID))
+		}
+		if cat.LegalObligation != "" && cat.Retention.Kind == RetainArchive {
+			c.add(base+".legal_obligation", fmt.Sprintf("category %s is kept both as archive and for a legal obligation", cat.ID),
+				"keep one reason: remove legal_obligation:, or give the category the retention period the law sets")
+		}
 		if cat.LinkToAccount && !slices.ContainsFunc(cat.Fields, isActivityField) {
 			c.add(base+".link_to_account", fmt.Sprintf("category %s sets link_to_account but holds no activity fields", cat.ID), "remove link_to_account:, it applies to page views and other activity")
 		}
@@ -542,6 +554,12 @@ func (c *checker) rights() {
 				if !slices.Contains(e.Exemptions, ExemptArchive) && c.has("retention."+cat.ID) {
 					c.add("retention."+cat.ID, fmt.Sprintf("category %s is kept as archive, but erasure does not list the archive exemption", cat.ID), "add archive to rights.erasure.exemptions, so members are told why it is kept")
 				}
+			}
+		}
+		for _, cat := range p.categories {
+			if cat.LegalObligation != "" && !slices.Contains(e.Exemptions, ExemptLegalObligation) {
+				c.add("categories."+cat.ID+".legal_obligation", fmt.Sprintf("category %s is kept for a legal obligation, but erasure does not list the legal-obligation exemption", cat.ID),
+					"add legal-obligation to rights.erasure.exemptions, so members are told why it is kept")
 			}
 		}
 		if slices.Contains(e.Exemptions, ExemptArchive) && !archived {

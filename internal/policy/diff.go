@@ -203,6 +203,12 @@ func (d *differ) categories(o, n *Policy) {
 		if !a.Payment && b.Payment {
 			d.minor(base+".payment", "Category %s is now payment data, readable only to take payment.", b.ID)
 		}
+		if a.LegalObligation == "" && b.LegalObligation != "" {
+			d.reduces(base+".legal_obligation", "Category %s is now kept after you ask us to erase it, for a legal obligation.", b.ID)
+		}
+		if a.LegalObligation != "" && b.LegalObligation == "" {
+			d.minor(base+".legal_obligation", "Category %s is no longer kept after you ask us to erase it.", b.ID)
+		}
 		if !a.LinkToAccount && b.LinkToAccount {
 			d.significant(base+".link_to_account", "Your activity in category %s is now linked to your account.", b.ID)
 		}

@@ -52,6 +52,13 @@ func TestDiff(t *testing.T) {
 			reason: "The right of portability is no longer offered.",
 		},
 		{
+			name: "kept for a legal obligation", base: "jmir.yaml",
+			edits: []repl{{"    payment: true\n", "    payment: true\n    legal_obligation: Tax law obliges us to keep them for ten years.\n"},
+				{"  payment: account-lifetime\n", "  payment: account-lifetime + 10 years\n"}},
+			significant: true, reduces: true,
+			reason: "Category payment is now kept after you ask us to erase it, for a legal obligation.",
+		},
+		{
 			name: "erasure exemption added", base: "mixi.yaml",
 			edits:       []repl{{"exemptions: [legal-obligation, legal-hold]", "exemptions: [legal-obligation, legal-hold, legal-claims]"}},
 			significant: true, reduces: true,

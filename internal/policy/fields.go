@@ -11,7 +11,7 @@ func KnownFields() []string {
 		"name", "email", "password", "phone", "company", "organisation", "billing_address",
 		"location", "date_of_birth", "picture", "session",
 		// payment
-		"card_token", "card_brand", "card_last4",
+		"card_token", "card_brand", "card_last4", "invoice",
 		// activity
 		"page", "referrer", "search_terms", "view_time", "outbound_link", "asset_interaction", "event",
 		// IP-derived location
@@ -58,6 +58,8 @@ func FieldLabel(field string) string {
 		return "your card's brand"
 	case "card_last4":
 		return "the last four digits of your card"
+	case "invoice":
+		return "the invoices of what you paid (number, amount, currency and date)"
 	case "page":
 		return "pages you view"
 	case "referrer":

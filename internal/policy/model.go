@@ -97,6 +97,11 @@ type Category struct {
 	// Payment data may be read only by the purposes payment and
 	// subject-request.
 	Payment bool `yaml:"payment" json:"payment"`
+	// LegalObligation, when set, says in words which law obliges the
+	// controller to keep the category's data (invoices under tax law):
+	// it survives an erasure request (GDPR Art. 17(3)(b)), and the subject
+	// is told these words.
+	LegalObligation string `yaml:"legal_obligation" json:"legal_obligation,omitempty"`
 	// Source lists where the data comes from: subject, form,
 	// import:NAME, third-party, public, observed, ip, derived.
 	Source []string `yaml:"source" json:"source"`

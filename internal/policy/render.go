@@ -241,6 +241,9 @@ func newNoticeView(p *Policy, meta Meta) noticeView {
 		if c.Payment {
 			cv.Notes = append(cv.Notes, "Payment data: used only to take payment, and shown to you on request; no other use may read it. Card numbers are never stored.")
 		}
+		if c.LegalObligation != "" {
+			cv.Notes = append(cv.Notes, "Kept even when you ask us to erase your data, because the law obliges us to: "+c.LegalObligation)
+		}
 		if slices.ContainsFunc(c.Fields, isActivityField) {
 			if c.LinkToAccount {
 				cv.Notes = append(cv.Notes, "When you are signed in, this activity is linked to your account and is part of your data (you can see, download and erase it).")

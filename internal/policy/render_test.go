@@ -152,6 +152,21 @@ func TestRenderHTMLBody(t *testing.T) {
 	}
 }
 
+// A category kept for a legal obligation says so in the notice, in the
+// policy's words.
+func TestRenderLegalObligation(t *testing.T) {
+	text := exampleText(t, "jmir.yaml")
+	text = edit(t, text, "    payment: true\n", "    payment: true\n    legal_obligation: Tax law obliges us to keep them for ten years.\n")
+	text = edit(t, text, "  payment: account-lifetime\n", "  payment: account-lifetime + 10 years\n")
+	out, err := Render(mustParse(t, "jmir.yaml", text), Meta{Number: 1}, "markdown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "because the law obliges us to: Tax law obliges us to keep them for ten years.") {
+		t.Errorf("the notice does not say why payment data outlives an erasure:\n%s", out)
+	}
+}
+
 func TestRenderUnknownFormat(t *testing.T) {
 	if _, err := Render(example(t, "mixi.yaml"), Meta{}, "pdf"); err == nil {
 		t.Error("Render(pdf) succeeded")

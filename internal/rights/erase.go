@@ -142,6 +142,22 @@ func (s *Service) archiveCategories(sc Scope) map[string]bool {
 	return out
 }
 
+// obligedCategories returns the categories the policy keeps for a legal
+// obligation, when it lists that exemption: their rows survive every
+// erasure, a child's included (the law that obliges it does not ask).
+func (s *Service) obligedCategories() map[string]bool {
+	out := map[string]bool{}
+	if !s.pol.Exempts(policy.ExemptLegalObligation) {
+		return out
+	}
+	for _, c := range s.pol.Categories() {
+		if c.LegalObligation != "" {
+			out[c.ID] = true
+		}
+	}
+	return out
+}
+
 // plan works out what an erasure does to every personal table.
 func (s *Service) plan(ctx context.Context, q store.Q, subjectID string, sc Scope) (*plan, error) {
 	schema, err := s.loadedSchema(ctx)
@@ -154,6 +170,7 @@ func (s *Service) plan(ctx context.Context, q store.Q, subjectID string, sc Scop
 	}
 	p := &plan{scope: sc, ids: ids, kept: map[string]bool{}, erased: map[string]bool{}}
 	archive := s.archiveCategories(sc)
+	obliged := s.obligedCategories()
 	items, err := s.parseItems(schema, sc.Items)
 	if err != nil {
 		return nil, err
@@ -167,11 +184,10 @@ func (s *Service) plan(ctx context.Context, q store.Q, subjectID string, sc Scop
 			st.deferred = sc.Kind == policy.ScopeAccount && t.Name == "subjects"
 			continue
 		}
-		isArchive := false
+		isArchive, isObliged := false, false
 		for _, c := range t.Categories(catOf) {
-			if archive[c] {
-				isArchive = true
-			}
+			isArchive = isArchive || archive[c]
+			isObliged = isObliged || obliged[c]
 		}
 		keep := func() string {
 			switch {
@@ -179,6 +195,8 @@ func (s *Service) plan(ctx context.Context, q store.Q, subjectID string, sc Scop
 				return t.KeptBecause
 			case isArchive:
 				return string(policy.ExemptArchive)
+			case isObliged:
+				return string(policy.ExemptLegalObligation)
 			}
 			return ""
 		}
@@ -562,7 +580,16 @@ func (s *Service) explain(why string, t *liveTable) string {
 			}
 		}
 		return "Kept for archiving in the public interest (GDPR Art. 89), as the privacy policy states: " + strings.Join(cats, " ")
-	case "legal-obligation":
+	case string(policy.ExemptLegalObligation):
+		var words []string
+		for _, c := range t.Categories(s.pol.CategoryOfField) {
+			if pc := s.pol.Category(c); pc != nil && pc.LegalObligation != "" {
+				words = append(words, pc.LegalObligation)
+			}
+		}
+		if len(words) > 0 {
+			return "Kept because the law obliges us to keep it (GDPR Art. 17(3)(b)), as the privacy policy states: " + strings.Join(words, " ")
+		}
 		return "Kept because the law obliges us to keep this record (GDPR Art. 17(3)(b)); it names you only by a pseudonymous id. " + t.Description
 	case string(policy.ExemptLegalHold):
 		return "Kept while a legal hold is in force."
