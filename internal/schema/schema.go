@@ -16,6 +16,7 @@ import (
 	"steward/internal/mail"
 	"steward/internal/newsletter"
 	"steward/internal/notice"
+	"steward/internal/payment"
 	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/rights"
@@ -50,6 +51,7 @@ func Modules() []Module {
 		{activity.Migrations(), activity.Tables()},
 		{content.Migrations(), content.Tables()},
 		{support.Migrations(), support.Tables()},
+		{payment.Migrations(), payment.Tables()},
 	}
 }
 
