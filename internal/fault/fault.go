@@ -27,6 +27,9 @@ const (
 	ReauthNeeded      Code = "reauthentication_required"
 	InsecureTransport Code = "insecure_transport"
 	EmailUnverified   Code = "email_unverified" // the account's address was never confirmed
+	// SecondFactorNeeded: the session must give (or enrol) a second factor
+	// before it may do anything else.
+	SecondFactorNeeded Code = "second_factor_required"
 	Unavailable       Code = "unavailable"      // a dependency (the database) does not answer; try again later
 	Internal          Code = "internal"         // anything else; never carries a client message
 )

@@ -495,7 +495,7 @@ func Tables() []registry.Table {
 				{Name: "id"},
 				{Name: "subject_id"},
 				{Name: "kind"},
-				{Name: "name", Field: FieldPassword},
+				{Name: "name"},
 				{Name: "secret_sealed", Field: FieldPassword, Sensitive: true},
 				{Name: "credential_id", Field: FieldPassword, Hashed: true},
 				{Name: "last_step"},

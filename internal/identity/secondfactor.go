@@ -125,6 +125,9 @@ type TOTPEnrolment struct {
 // BeginTOTP starts adding an authenticator app to the principal's account.
 // An earlier enrolment not confirmed is dropped.
 func (s *Service) BeginTOTP(ctx context.Context, p Principal) (TOTPEnrolment, error) {
+	if err := addingAllowed(p); err != nil {
+		return TOTPEnrolment{}, err
+	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.policy.Policy.Controller.Name, AccountName: "account " + shortID(p.Account.SubjectID),
 		Period: totpPeriod, SecretSize: 20, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
@@ -153,6 +156,16 @@ func (s *Service) BeginTOTP(ctx context.Context, p Principal) (TOTPEnrolment, er
 	return e, nil
 }
 
+// addingAllowed refuses a new factor to a session that has not given the
+// account's existing one: a stolen password must not be enough to add an
+// authenticator of the thief's.
+func addingAllowed(p Principal) error {
+	if p.SecondFactor == SecondFactorVerify {
+		return fault.New(fault.SecondFactorNeeded, "give your existing second factor first")
+	}
+	return nil
+}
+
 func shortID(id string) string {
 	if len(id) > 8 {
 		return id[len(id)-8:]
@@ -164,6 +177,9 @@ func shortID(id string) string {
 // counts from now, the session has given it, and — the first time — the
 // account gets its recovery codes, returned once.
 func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, enrolmentID, code string, m Meta) ([]string, error) {
+	if err := addingAllowed(p); err != nil {
+		return nil, err
+	}
 	var codes []string
 	err := s.secondFactorAttempt(ctx, p, m, func(tx *sql.Tx, now time.Time) (bool, error) {
 		var secret door.Sealed

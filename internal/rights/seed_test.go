@@ -220,6 +220,10 @@ func (e *env) seedRow(t registry.Table, subjectID, marker string, depth int) []s
 			v = "" // NOT NULL without a default: the empty value the owner writes
 		case c.name == t.SubjectColumn && t.Personal():
 			v = subjectID
+		case t.Name == "second_factors" && c.name == "confirmed_at":
+			// Left unconfirmed: a confirmed factor would make the seeded
+			// subject's open sessions owe it, and the flows below use them.
+			continue
 		case c.refTable != "":
 			var ref any
 			err := e.db.QueryRow(`SELECT "` + c.refCol + `" FROM "` + c.refTable + `" LIMIT 1`).Scan(&ref)

@@ -13,6 +13,7 @@ import (
 
 	"steward/internal/app"
 	"steward/internal/clock"
+	"steward/internal/identity/identitytest"
 )
 
 const siteOrigin = "https://www.example.org"
@@ -58,6 +59,7 @@ func (s *steward) login(t *testing.T, email string) string {
 	}
 	var body struct{ Token string }
 	json.Unmarshal([]byte(resp.body), &body)
+	identitytest.PassSecondFactor(t, s.app.Identity, body.Token, s.app.Clock.Now())
 	return body.Token
 }
 

@@ -64,8 +64,25 @@ func (s *server) optionalAuth(r *http.Request) *auth {
 }
 
 // pageAuth guards a page: anonymous visitors are sent to the login page,
-// which brings them back afterwards; a stale cookie is cleared.
+// which brings them back afterwards; a stale cookie is cleared. A session
+// that owes its second factor is sent to the page that takes it.
 func (s *server) pageAuth(h authed) http.Handler {
+	return s.pageAuthOwing(func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if a.P.SecondFactor != "" {
+			target := "/account/second-factor"
+			if r.Method == http.MethodGet {
+				target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return nil
+		}
+		return h(w, r, a)
+	})
+}
+
+// pageAuthOwing is pageAuth for the pages a session that still owes its
+// second factor may reach: the one that takes it.
+func (s *server) pageAuthOwing(h authed) http.Handler {
 	return s.page(func(w http.ResponseWriter, r *http.Request) error {
 		a, err := s.authenticate(r)
 		if err != nil {

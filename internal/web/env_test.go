@@ -22,6 +22,7 @@ import (
 	"steward/internal/audit"
 	"steward/internal/blob/blobtest"
 	"steward/internal/clock"
+	"steward/internal/identity/identitytest"
 	"steward/internal/content"
 	"steward/internal/door"
 	"steward/internal/identity"
@@ -84,6 +85,8 @@ type env struct {
 	srv      *server
 	ts       *httptest.Server
 	logs     *logBuffer
+	// secrets are the authenticator keys staff enrolled, by address.
+	secrets map[string]string
 }
 
 type envOptions struct {
@@ -298,13 +301,32 @@ func (e *env) login(email, password string) (*http.Client, string) {
 	return c, sc.Token
 }
 
-// staff creates a staff account and logs it in.
+// staff creates a staff account and logs it in, with the second factor
+// its role requires.
 func (e *env) staff(email, role string) (*http.Client, string) {
 	e.t.Helper()
 	if err := e.identity.CreateStaff(context.Background(), email, role, testPassword); err != nil {
 		e.t.Fatalf("create staff: %v", err)
 	}
-	return e.login(email, testPassword)
+	c, tok := e.login(email, testPassword)
+	if e.secrets == nil {
+		e.secrets = map[string]string{}
+	}
+	e.secrets[email] = identitytest.PassSecondFactor(e.t, e.identity, tok, e.clock.Now())
+	return c, tok
+}
+
+// staffLogin logs staff created by staff in again, giving the code of the
+// authenticator they enrolled (a step later: a code is never taken twice).
+func (e *env) staffLogin(email string) (*http.Client, string) {
+	e.t.Helper()
+	c, tok := e.login(email, testPassword)
+	e.clock.Advance(30 * time.Second)
+	r := e.do(c, "POST", "/api/v1/sessions/current/second-factor", map[string]string{"code": identitytest.Code(e.t, e.secrets[email], e.clock.Now())})
+	if r.StatusCode != http.StatusNoContent {
+		e.t.Fatalf("second factor of %s: %d %s", email, r.StatusCode, r.body)
+	}
+	return c, tok
 }
 
 var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_%\-]+)`)

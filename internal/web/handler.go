@@ -3,6 +3,9 @@ package web
 import (
 	"errors"
 	"net/http"
+
+	"steward/internal/fault"
+	"steward/internal/identity"
 )
 
 // handler is what every route's handler is: it decodes, calls a service
@@ -77,6 +80,17 @@ func (s *server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 
 // apiAuth guards a JSON endpoint: 401 problem without a valid session.
 func (s *server) apiAuth(h authed) http.Handler {
+	return s.apiAuthOwing(func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if err := owesSecondFactor(a); err != nil {
+			return err
+		}
+		return h(w, r, a)
+	})
+}
+
+// apiAuthOwing is apiAuth for the few endpoints a session that still owes
+// its second factor may reach: giving or enrolling it, and signing out.
+func (s *server) apiAuthOwing(h authed) http.Handler {
 	return s.api(func(w http.ResponseWriter, r *http.Request) error {
 		a, err := s.authenticate(r)
 		if err != nil {
@@ -84,6 +98,18 @@ func (s *server) apiAuth(h authed) http.Handler {
 		}
 		return h(w, r, a)
 	})
+}
+
+// owesSecondFactor refuses a session that must still give or enrol a
+// second factor: it reaches no personal data until it has.
+func owesSecondFactor(a auth) error {
+	switch a.P.SecondFactor {
+	case identity.SecondFactorVerify:
+		return fault.New(fault.SecondFactorNeeded, "give your second factor first (POST /api/v1/sessions/current/second-factor)")
+	case identity.SecondFactorEnrol:
+		return fault.New(fault.SecondFactorNeeded, "your role needs a second factor: add one first (POST /api/v1/me/second-factors/totp)")
+	}
+	return nil
 }
 
 // apiRole guards a staff JSON endpoint: 401 without a session, 403

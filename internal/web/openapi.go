@@ -53,6 +53,7 @@ func (s *server) apiSections() []apiSection {
 		{analyticsOps(), analyticsSchemas()},
 		{contentOps(), contentSchemas()},
 		{supportOps(), supportSchemas()},
+		{secondFactorOps(), secondFactorSchemas()},
 	}
 }
 

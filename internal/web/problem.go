@@ -84,7 +84,7 @@ func statusOf(code fault.Code) int {
 		return http.StatusNotFound
 	case fault.Unauthorized:
 		return http.StatusUnauthorized
-	case fault.Forbidden, fault.PurposeDenied, fault.ReauthNeeded, fault.InsecureTransport, fault.EmailUnverified:
+	case fault.Forbidden, fault.PurposeDenied, fault.ReauthNeeded, fault.InsecureTransport, fault.EmailUnverified, fault.SecondFactorNeeded:
 		return http.StatusForbidden
 	case fault.Conflict:
 		return http.StatusConflict
@@ -127,6 +127,8 @@ func titleOf(code fault.Code) string {
 		return "HTTPS required"
 	case fault.EmailUnverified:
 		return "Email address not confirmed"
+	case fault.SecondFactorNeeded:
+		return "Second factor required"
 	case fault.Unavailable:
 		return "Not ready"
 	default:

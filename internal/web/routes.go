@@ -28,7 +28,12 @@ func (s *server) routes() []route {
 		// JSON API: accounts and sessions.
 		{"POST", "/api/v1/accounts", s.api(s.handleSignUp())},
 		{"POST", "/api/v1/sessions", s.api(s.handleLogin())},
-		{"DELETE", "/api/v1/sessions/current", s.apiAuth(s.handleLogout())},
+		{"DELETE", "/api/v1/sessions/current", s.apiAuthOwing(s.handleLogout())},
+		{"POST", "/api/v1/sessions/current/second-factor", s.apiAuthOwing(s.handleGiveSecondFactor())},
+		{"GET", "/api/v1/me/second-factors", s.apiAuth(s.handleSecondFactors())},
+		{"POST", "/api/v1/me/second-factors/totp", s.apiAuthOwing(s.handleBeginTOTP())},
+		{"POST", "/api/v1/me/second-factors/totp/{id}/confirm", s.apiAuthOwing(s.handleConfirmTOTP())},
+		{"DELETE", "/api/v1/me/second-factors/{id}", s.apiAuth(s.handleRemoveSecondFactor())},
 		{"GET", "/api/v1/me", s.apiAuth(s.handleMe())},
 		{"PATCH", "/api/v1/me", s.apiAuth(s.handleUpdateMe())},
 		{"POST", "/api/v1/me/password", s.apiAuth(s.handleChangePassword())},
@@ -64,6 +69,9 @@ func (s *server) routes() []route {
 
 		// Pages: the member's account.
 		{"GET", "/account", s.pageAuth(s.pageAccount())},
+		{"GET", "/account/second-factor", s.pageAuthOwing(s.pageSecondFactor())},
+		{"POST", "/account/second-factor/verify", s.pageAuthOwing(s.pageSecondFactorVerifyPost())},
+		{"POST", "/account/second-factor/enrol", s.pageAuthOwing(s.pageSecondFactorEnrolPost())},
 		{"POST", "/account/profile", s.pageAuth(s.pageAccountProfilePost())},
 		{"POST", "/account/password", s.pageAuth(s.pageAccountPasswordPost())},
 		{"POST", "/account/sessions/{id}/revoke", s.pageAuth(s.pageRevokeSessionPost())},

@@ -1,0 +1,95 @@
+package web
+
+// Second factors over the API: enrol an authenticator app, give a code
+// for the session, list and remove factors.
+
+import (
+	"net/http"
+
+	"steward/internal/identity"
+)
+
+type codeInput struct {
+	Code string `json:"code"`
+}
+
+type passwordInput struct {
+	Password string `json:"password"`
+}
+
+func (s *server) handleSecondFactors() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		fs, err := s.d.Identity.SecondFactors(r.Context(), a.P.Account.SubjectID)
+		if err != nil {
+			return err
+		}
+		if fs == nil {
+			fs = []identity.Factor{}
+		}
+		return s.encode(w, http.StatusOK, map[string]any{"factors": fs, "required": s.d.Identity.SecondFactorRequired(a.P.Account)})
+	}
+}
+
+func (s *server) handleBeginTOTP() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		e, err := s.d.Identity.BeginTOTP(r.Context(), a.P)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		return s.encode(w, http.StatusCreated, e)
+	}
+}
+
+func (s *server) handleConfirmTOTP() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		var in codeInput
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		codes, err := s.d.Identity.ConfirmTOTP(r.Context(), a.P, r.PathValue("id"), in.Code, meta(r))
+		if err != nil {
+			return err
+		}
+		if codes == nil {
+			codes = []string{}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		return s.encode(w, http.StatusOK, map[string]any{"recovery_codes": codes})
+	}
+}
+
+func (s *server) handleGiveSecondFactor() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		var in codeInput
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		if err := s.d.Identity.VerifySecondFactor(r.Context(), a.P, in.Code, meta(r)); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+func (s *server) handleRemoveSecondFactor() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		var in passwordInput
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		if err := s.d.Identity.Reauthenticate(r.Context(), a.P, in.Password); err != nil {
+			return err
+		}
+		p, err := s.d.Identity.Authenticate(r.Context(), a.Token)
+		if err != nil {
+			return err
+		}
+		if err := s.d.Identity.RemoveSecondFactor(r.Context(), p, r.PathValue("id")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
