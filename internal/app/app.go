@@ -139,6 +139,7 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 		Uploads:        content.Limits{MaxPhoto: cfg.MaxPhotoMB << 20, MaxVideo: cfg.MaxVideoMB << 20},
 		SupportAddress: cfg.SupportAddress,
 		Support:        support.Limits{MaxFile: cfg.MaxAttachmentMB << 20, MaxRecording: cfg.MaxRecordingMB << 20},
+		PaymentSecret:  cfg.PaymentSecret,
 	}, services.Options{Identity: opt.Identity}); err != nil {
 		return nil, err
 	}
@@ -311,6 +312,7 @@ func (a *App) webDeps() web.Deps {
 		Analytics:   a.Analytics,
 		Content:     a.Content,
 		Support:     a.Support,
+		Payment:     a.Payment,
 		Config: web.Config{
 			BaseURL:        a.Config.BaseURL,
 			Dev:            a.Config.Dev,

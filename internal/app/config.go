@@ -35,6 +35,9 @@ type Config struct {
 	// credentials come from STEWARD_S3_ACCESS_KEY and STEWARD_S3_SECRET_KEY.
 	BlobURL                  string
 	S3AccessKey, S3SecretKey string
+	// PaymentSecret signs the payment processor's webhook deliveries
+	// (STEWARD_PAYMENT_WEBHOOK_SECRET, never a flag: flags show in ps).
+	PaymentSecret string
 	// MaxPhotoMB and MaxVideoMB bound uploads (0: content's defaults,
 	// 25 MB and 2048 MB).
 	MaxPhotoMB, MaxVideoMB int64
@@ -183,6 +186,7 @@ func (f *Flags) Config(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.S3AccessKey, c.S3SecretKey = getenv("STEWARD_S3_ACCESS_KEY"), getenv("STEWARD_S3_SECRET_KEY")
+	c.PaymentSecret = getenv("STEWARD_PAYMENT_WEBHOOK_SECRET")
 	c.SupportAddress = strings.TrimSpace(str("support-address"))
 	c.SMTPListen = str("smtp-listen")
 	c.SMTPTrustedAuthServ = str("smtp-trusted-authserv")

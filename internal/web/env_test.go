@@ -108,6 +108,8 @@ type envOptions struct {
 	// zero).
 	supportAddress string
 	supportLimits  support.Limits
+	// paymentSecret signs the payment processor's webhook deliveries.
+	paymentSecret string
 }
 
 func loadExample(t testing.TB, name string) []byte {
@@ -155,7 +157,7 @@ func newEnv(t testing.TB, db *store.DB, o envOptions) *env {
 	}
 	cfg := services.Config{BaseURL: o.config.BaseURL, MailFrom: "Steward <steward@example.org>", ServesDemo: o.config.DemoDir != nil,
 		Uploads: o.uploads, BlobURL: o.blobURL, S3AccessKey: blobtest.AccessKey, S3SecretKey: blobtest.SecretKey,
-		SupportAddress: o.supportAddress, Support: o.supportLimits}
+		SupportAddress: o.supportAddress, Support: o.supportLimits, PaymentSecret: o.paymentSecret}
 	e := &env{t: t, db: db, clock: clk, logs: logs}
 	if o.smtp {
 		e.smtp = mailtest.Start(t)
@@ -189,7 +191,7 @@ func webDeps(s *services.Services, cfg Config) Deps {
 		Ready: s.DB.PingContext, Clock: s.Clock, Log: s.Log, Metrics: s.Metrics, Policy: s.Policy,
 		Versions: s.Versions, Identity: s.Identity, Audit: s.Audit, Outbox: s.Outbox, Consent: s.Consent,
 		Newsletters: s.Newsletters, Notices: s.Notices, Rights: s.Rights, Activity: s.Activity, Analytics: s.Analytics, Content: s.Content,
-		Support: s.Support, Config: cfg,
+		Support: s.Support, Payment: s.Payment, Config: cfg,
 	}
 }
 

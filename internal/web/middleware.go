@@ -327,6 +327,9 @@ func crossOriginExempt() []string {
 		// session, the handler takes only the site's declared origins,
 		// and nothing shows until the mailed link is followed.
 		"POST /api/v1/threads/{site}/comments",
+		// The payment processor's events: it acts on no session, and the
+		// handler takes only deliveries signed with the endpoint secret.
+		"POST /api/v1/payments/webhook",
 	}
 }
 

@@ -54,6 +54,7 @@ func (s *server) apiSections() []apiSection {
 		{contentOps(), contentSchemas()},
 		{supportOps(), supportSchemas()},
 		{secondFactorOps(), secondFactorSchemas()},
+		{paymentsOps(), paymentsSchemas()},
 	}
 }
 
@@ -122,6 +123,8 @@ func (s *server) openAPIDocument() ([]byte, error) {
 					"description": "The same token as a cookie, for browsers. Unsafe cross-origin requests are refused."},
 				"metrics": map[string]any{"type": "http", "scheme": "bearer",
 					"description": "The operator's metrics token (--metrics-token). Scrapers on loopback or in a trusted proxy network need none."},
+				"stripeSignature": map[string]any{"type": "apiKey", "in": "header", "name": "Stripe-Signature",
+					"description": "The processor's HMAC-SHA256 signature of the timestamp and the exact body, under the endpoint secret."},
 			},
 		},
 	}

@@ -45,6 +45,11 @@ func (s *server) routes() []route {
 		{"POST", "/api/v1/password-resets", s.api(s.handleRequestReset())},
 		{"POST", "/api/v1/password-resets/confirm", s.api(s.handleConfirmReset())},
 
+		// JSON API: payments (all under paymentPrefix: TLS only).
+		{"POST", "/api/v1/payments/webhook", s.api(s.handlePaymentWebhook())},
+		{"GET", "/api/v1/payments/methods", s.apiAuth(s.handleMyPaymentMethods())},
+		{"GET", "/api/v1/payments/members/{id}/methods", s.apiRole(s.handleMemberPaymentMethods(), "billing")},
+
 		// JSON API: the policy in force.
 		{"GET", "/api/v1/policy", s.api(s.handlePolicyJSON())},
 

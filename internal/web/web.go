@@ -32,6 +32,7 @@ import (
 	"steward/internal/mail"
 	"steward/internal/newsletter"
 	"steward/internal/notice"
+	"steward/internal/payment"
 	"steward/internal/policy"
 	"steward/internal/rights"
 	"steward/internal/support"
@@ -96,6 +97,7 @@ type Deps struct {
 	Analytics   *analytics.Service
 	Content     *content.Service
 	Support     *support.Service
+	Payment     *payment.Service
 	Config      Config
 }
 
@@ -128,7 +130,7 @@ func newServer(d Deps) (*server, error) {
 		"Ready": d.Ready == nil, "Clock": d.Clock == nil, "Log": d.Log == nil, "Policy": d.Policy.Policy == nil,
 		"Versions": d.Versions == nil, "Identity": d.Identity == nil, "Audit": d.Audit == nil, "Outbox": d.Outbox == nil, "Consent": d.Consent == nil,
 		"Newsletters": d.Newsletters == nil, "Notices": d.Notices == nil, "Rights": d.Rights == nil,
-		"Activity": d.Activity == nil, "Analytics": d.Analytics == nil, "Content": d.Content == nil, "Support": d.Support == nil,
+		"Activity": d.Activity == nil, "Analytics": d.Analytics == nil, "Content": d.Content == nil, "Support": d.Support == nil, "Payment": d.Payment == nil,
 	} {
 		if missing {
 			return nil, fmt.Errorf("web: Deps.%s is required", name)

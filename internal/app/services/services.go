@@ -34,6 +34,7 @@ import (
 	"steward/internal/mail"
 	"steward/internal/newsletter"
 	"steward/internal/notice"
+	"steward/internal/payment"
 	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/rights"
@@ -70,6 +71,9 @@ type Config struct {
 	SupportAddress string
 	// Support bounds what support requests hold (its defaults when zero).
 	Support support.Limits
+	// PaymentSecret is the signing secret of the payment processor's
+	// webhook endpoint ("" accepts no delivery: nothing verifies).
+	PaymentSecret string
 }
 
 // Options adjust Build for tests.
@@ -105,6 +109,8 @@ type Services struct {
 	Blobs   blob.Store
 	// The support desk: requests, exchanges, recorded calls.
 	Support *support.Service
+	// Payment references from the processor's webhook.
+	Payment *payment.Service
 	// Cookieless collection and the reports read from it.
 	Activity  *activity.Collector
 	Analytics *analytics.Service
@@ -157,6 +163,9 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 		return nil, err
 	}
 	if err := s.openSupport(cfg); err != nil {
+		return nil, err
+	}
+	if err := s.openPayment(cfg); err != nil {
 		return nil, err
 	}
 	// Before anything serves or runs a job, and once every store is
@@ -358,6 +367,23 @@ func (s *Services) openSupport(cfg Config) error {
 	}
 	s.Rights.AddFiles(h)
 	return s.Rights.CheckBlobHolders()
+}
+
+// openPayment builds the payment service. Without a configured secret it
+// still runs (members' and staff's reads work) but takes no delivery: its
+// secret is then one nobody holds.
+func (s *Services) openPayment(cfg Config) error {
+	secret := cfg.PaymentSecret
+	if secret == "" {
+		secret = fmt.Sprintf("%x", s.Master.Derive("payment webhook unset", 32))
+		if s.Policy.Policy.CategoryOfField(payment.FieldToken) != "" {
+			s.Log.Warn("no payment webhook secret (STEWARD_PAYMENT_WEBHOOK_SECRET): the processor's events are refused")
+		}
+	}
+	var err error
+	s.Payment, err = payment.New(payment.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Door: s.Door, Audit: s.Audit,
+		Subjects: s.Subjects, Secret: secret, Jobs: s.Jobs})
+	return err
 }
 
 // supportRights hands the support tables and files to the rights engine.
