@@ -45,8 +45,9 @@ type env struct {
 	svc      *identity.Service
 	cfg      identity.Config
 	seen     map[string]bool // outbox ids lastMail returned
-	// providers are the OpenID providers of the service (newSocialEnv).
-	providers []identity.Provider
+	// getenv holds the client secrets of the policy's identity providers
+	// (newSocialEnv).
+	getenv func(string) string
 }
 
 var start = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
@@ -91,7 +92,7 @@ func (e *env) newService() *identity.Service {
 	svc, err := identity.New(identity.Deps{
 		DB: e.db, Clock: e.clock, Log: slog.New(slog.DiscardHandler), Subjects: e.subjects, Door: e.door, Audit: e.audit,
 		Outbox: e.outbox, Jobs: jobs.NewRunner(e.db, e.clock, nil), Policy: policy.Published{Policy: e.policy, Version: policy.Version{Number: 1}}, BaseURL: "https://steward.example.org", Config: e.cfg,
-		Providers: e.providers,
+		Getenv: e.getenv,
 	})
 	if err != nil {
 		e.t.Fatal(err)

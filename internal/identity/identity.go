@@ -126,8 +126,10 @@ type Deps struct {
 	// send people back to.
 	BaseURL string
 	Config  Config
-	// Providers are the OpenID providers people may sign in with.
-	Providers []Provider
+	// Getenv reads the client secrets of the OpenID providers the policy
+	// declares, from the variables it names (nil: none is set, and
+	// sign-in with them is off).
+	Getenv func(string) string
 	// HTTPClient reaches the providers (a client with a 10-second
 	// timeout when nil).
 	HTTPClient *http.Client
@@ -223,7 +225,7 @@ func New(d Deps) (*Service, error) {
 	if s.httpClient == nil {
 		s.httpClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	if s.providers, s.providerOrder, err = readProviders(d.Providers, s.baseURL, log); err != nil {
+	if s.providers, s.providerOrder, err = readProviders(d.Policy.Policy, d.Getenv, s.baseURL, log); err != nil {
 		return nil, err
 	}
 	secret := cfg.Secret

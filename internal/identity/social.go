@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -50,11 +49,11 @@ import (
 const FieldPicture = "picture"
 
 const (
-	// socialFlowTTL bounds a sign-in at the provider: long enough to log
+	// SocialFlowTTL bounds a sign-in at the provider: long enough to log
 	// in there, short enough that a stolen state is soon worthless.
-	socialFlowTTL = 10 * time.Minute
-	// socialPendingTTL bounds the password proof of a pending link.
-	socialPendingTTL = 15 * time.Minute
+	SocialFlowTTL = 10 * time.Minute
+	// SocialPendingTTL bounds the password proof of a pending link.
+	SocialPendingTTL = 15 * time.Minute
 	// linkIndexKind is the blind-index kind of (issuer, subject) links.
 	linkIndexKind = "oidc-subject"
 	// sourceThirdParty prefixes the provider's id in the source of what
@@ -64,24 +63,13 @@ const (
 	maxPictureURL = 2048
 )
 
-// importable maps each field a provider may import to its standard claim
-// (OpenID Connect Core §5.1). The policy check holds the same list.
+// importable maps each field a sign-in may import
+// (policy.ImportableClaims) to its standard claim (OpenID Connect Core
+// §5.1).
 var importable = map[string]string{
 	FieldName:    "name",
 	FieldEmail:   "email",
 	FieldPicture: "picture",
-}
-
-// Provider is an OpenID provider members may sign in with, as the policy
-// declares it, with its client secret.
-type Provider struct {
-	ID       string // the policy's id, in paths and sources: "orcid"
-	Name     string // shown to people: "ORCID"
-	Issuer   string
-	ClientID string
-	Secret   string
-	// Claims are the fields a sign-in may import (name, email, picture).
-	Claims []string
 }
 
 // ProviderInfo is what a page needs to offer a provider.
@@ -129,10 +117,10 @@ type SocialOutcome struct {
 	Provider string
 }
 
-// socialProvider is a declared provider and, once discovered, its
-// endpoints and verifier.
+// socialProvider is a provider the policy declares and, once
+// discovered, its endpoints and verifier.
 type socialProvider struct {
-	Provider
+	policy.IdentityProvider
 	scopes []string
 
 	mu       sync.Mutex
@@ -141,34 +129,19 @@ type socialProvider struct {
 	oauth    oauth2.Config
 }
 
-var (
-	providerIDRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	providerErrorRE = regexp.MustCompile(`^[a-z_]{1,64}$`)
-)
-
-// readProviders checks the declared providers and keeps those with a
-// client secret; a provider whose secret is missing is left out with a
-// warning, so a site can declare one before its registration is done.
-func readProviders(list []Provider, base string, log *slog.Logger) (map[string]*socialProvider, []string, error) {
+// readProviders takes the providers the policy declares (policy check
+// has vouched for each) with their client secrets, read from the
+// variables the policy names. A provider whose secret is missing is left
+// out with a warning, so a site can declare one before its registration
+// with the provider is done.
+func readProviders(p *policy.Policy, getenv func(string) string, base string, log *slog.Logger) (map[string]*socialProvider, []string, error) {
 	out := map[string]*socialProvider{}
 	var order []string
-	for _, p := range list {
-		if !providerIDRE.MatchString(p.ID) {
-			return nil, nil, fmt.Errorf("identity: provider id %q must be 1 to 32 lower-case letters, digits or -", p.ID)
-		}
-		if out[p.ID] != nil {
-			return nil, nil, fmt.Errorf("identity: provider %s declared twice", p.ID)
-		}
-		if err := checkIssuer(p.Issuer); err != nil {
-			return nil, nil, fmt.Errorf("identity: provider %s: %w", p.ID, err)
-		}
-		if p.ClientID == "" {
-			return nil, nil, fmt.Errorf("identity: provider %s has no client id", p.ID)
-		}
+	for _, ip := range p.IdentityProviders {
 		scopes := []string{oidc.ScopeOpenID}
-		for _, c := range p.Claims {
+		for _, c := range ip.Claims {
 			if _, ok := importable[c]; !ok {
-				return nil, nil, fmt.Errorf("identity: provider %s: a sign-in cannot import %q (it can import name, email and picture)", p.ID, c)
+				return nil, nil, fmt.Errorf("identity: provider %s: a sign-in cannot import %q", ip.ID, c)
 			}
 			// Ask only for the scopes the declared claims need.
 			scope := "profile"
@@ -179,38 +152,20 @@ func readProviders(list []Provider, base string, log *slog.Logger) (map[string]*
 				scopes = append(scopes, scope)
 			}
 		}
-		if p.Secret == "" {
-			log.Warn("identity: an identity provider has no client secret; sign-in with it is off", slog.String("provider", p.ID))
+		secret := ""
+		if getenv != nil {
+			secret = getenv(ip.SecretEnv)
+		}
+		if secret == "" {
+			log.Warn("identity: the secret of an identity provider is not set; sign-in with it is off",
+				slog.String("provider", ip.ID), slog.String("variable", ip.SecretEnv))
 			continue
 		}
-		if p.Name == "" {
-			p.Name = p.ID
-		}
-		out[p.ID] = &socialProvider{Provider: p, scopes: scopes}
-		out[p.ID].oauth = oauth2.Config{ClientID: p.ClientID, ClientSecret: p.Secret, Scopes: scopes,
-			RedirectURL: base + "/login/" + p.ID + "/callback"}
-		order = append(order, p.ID)
+		out[ip.ID] = &socialProvider{IdentityProvider: ip, scopes: scopes,
+			oauth: oauth2.Config{ClientID: ip.ClientID, ClientSecret: secret, Scopes: scopes, RedirectURL: base + "/login/" + ip.ID + "/callback"}}
+		order = append(order, ip.ID)
 	}
 	return out, order, nil
-}
-
-// checkIssuer accepts an https issuer, or http on a loopback host (a
-// provider run beside Steward in development and tests).
-func checkIssuer(issuer string) error {
-	u, err := url.Parse(issuer)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("issuer %q is not an absolute URL without query or fragment", issuer)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-			return nil
-		}
-	}
-	return fmt.Errorf("issuer %q must use https", issuer)
 }
 
 // discovered returns the provider with its endpoints and verifier,
@@ -281,7 +236,7 @@ func (s *Service) BeginSocial(ctx context.Context, providerID string, ageConfirm
 	nonce, _ := newToken()
 	verifier := oauth2.GenerateVerifier()
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO social_flows (state_hash, provider, nonce, verifier, age_confirmed, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, stateHash, p.ID, nonce, verifier, ageConfirmed, now, now.Add(socialFlowTTL)); err != nil {
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, stateHash, p.ID, nonce, verifier, ageConfirmed, now, now.Add(SocialFlowTTL)); err != nil {
 		return SocialStart{}, fmt.Errorf("identity: begin sign-in: %w", err)
 	}
 	return SocialStart{URL: p.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), State: state}, nil
@@ -434,6 +389,9 @@ func (s *Service) spendFlow(ctx context.Context, hash []byte) (*flow, error) {
 	f.expiresAt = f.expiresAt.UTC()
 	return &f, nil
 }
+
+// providerErrorRE is an OAuth error code (RFC 6749 §4.1.2.1).
+var providerErrorRE = regexp.MustCompile(`^[a-z_]{1,64}$`)
 
 // providerError shows a provider's error code when it is one (RFC 6749
 // §4.1.2.1 codes are a few lower-case words), never free text from the
@@ -743,7 +701,7 @@ func (s *Service) pendLink(ctx context.Context, tx *sql.Tx, p *socialProvider, s
 	}
 	tok, hash := newToken()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO social_pending (token_hash, subject_id, provider, link_index, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		hash, subjectID, p.ID, index, now, now.Add(socialPendingTTL)); err != nil {
+		hash, subjectID, p.ID, index, now, now.Add(SocialPendingTTL)); err != nil {
 		return SocialOutcome{}, fmt.Errorf("identity: pending link: %w", err)
 	}
 	if err := s.audit.Record(ctx, tx, audit.Event{Actor: "anonymous", Action: "social.link_pending", Subject: subjectID,

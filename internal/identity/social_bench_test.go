@@ -10,6 +10,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
+
+	"steward/internal/policy"
 )
 
 // BenchmarkVerifyIDToken is the relying side's cost of an ID token once
@@ -32,8 +34,9 @@ func BenchmarkVerifyIDToken(b *testing.B) {
 	}
 	b.Cleanup(func() { m.Shutdown() })
 	cfg := m.Config()
-	ps, _, err := readProviders([]Provider{{ID: "orcid", Name: "ORCID", Issuer: cfg.Issuer, ClientID: cfg.ClientID, Secret: cfg.ClientSecret,
-		Claims: []string{FieldName, FieldEmail, FieldPicture}}}, "https://steward.example.org", slog.New(slog.DiscardHandler))
+	pol := &policy.Policy{IdentityProviders: []policy.IdentityProvider{{ID: "orcid", Name: "ORCID", Issuer: cfg.Issuer, ClientID: cfg.ClientID,
+		SecretEnv: "SECRET", Claims: []string{FieldName, FieldEmail, FieldPicture}}}}
+	ps, _, err := readProviders(pol, func(string) string { return cfg.ClientSecret }, "https://steward.example.org", slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

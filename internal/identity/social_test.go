@@ -21,11 +21,10 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
+	"go.yaml.in/yaml/v3"
 
 	"steward/internal/fault"
 	"steward/internal/identity"
-	"steward/internal/jobs"
-	"steward/internal/policy"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
 )
@@ -187,17 +186,32 @@ func (u claimsUser) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims
 	return c, nil
 }
 
-// newSocialEnv is an env under jmir.yaml whose service offers sign-in
-// with "orcid", a provider run in the test that may import claims.
+// newSocialEnv is an env under jmir.yaml whose ORCID sign-in goes to a
+// provider run in the test; claims, when given, replace the ones the
+// policy lets ORCID import.
 func newSocialEnv(t testing.TB, db *store.DB, claims ...string) (*env, *mockProvider) {
 	t.Helper()
-	e := newEnv(t, db, "jmir.yaml")
 	mp := startProvider(t, start)
 	cfg := mp.m.Config()
-	if len(claims) == 0 {
-		claims = []string{"picture", "name", "email"}
+	p := variant(t, "jmir.yaml", func(root *yaml.Node) {
+		orcid := child(root, "identity_providers", yaml.SequenceNode).Content[0]
+		setScalar(orcid, "issuer", cfg.Issuer)
+		setScalar(orcid, "client_id", cfg.ClientID)
+		if len(claims) > 0 {
+			list := child(orcid, "claims", yaml.SequenceNode)
+			list.Content = nil
+			for _, c := range claims {
+				appendSeq(list, c)
+			}
+		}
+	})
+	e := newEnv(t, db, p)
+	e.getenv = func(name string) string {
+		if name == "STEWARD_OIDC_ORCID_SECRET" {
+			return cfg.ClientSecret
+		}
+		return ""
 	}
-	e.providers = []identity.Provider{{ID: "orcid", Name: "ORCID", Issuer: cfg.Issuer, ClientID: cfg.ClientID, Secret: cfg.ClientSecret, Claims: claims}}
 	e.svc = e.newService()
 	return e, mp
 }
@@ -708,36 +722,20 @@ func TestSocialPrune(t *testing.T) {
 	}
 }
 
-// A declaration the service cannot honour stops it at start.
-func TestSocialProvidersChecked(t *testing.T) {
+// A provider whose secret is not in the environment is not offered.
+func TestSocialProviderWithoutSecretIsOff(t *testing.T) {
 	t.Parallel()
 	db := storetest.SQLite(t, mods())
-	e := newEnv(t, db, "jmir.yaml")
-	good := identity.Provider{ID: "orcid", Name: "ORCID", Issuer: "https://orcid.org", ClientID: "APP-1", Secret: "s", Claims: []string{"name"}}
-	for _, c := range []struct {
-		name string
-		edit func(p *identity.Provider)
-		says string
-	}{
-		{"plain http issuer", func(p *identity.Provider) { p.Issuer = "http://orcid.org" }, "https"},
-		{"claim it cannot import", func(p *identity.Provider) { p.Claims = []string{"phone"} }, "cannot import"},
-		{"bad id", func(p *identity.Provider) { p.ID = "Or Cid" }, "provider id"},
-		{"no client id", func(p *identity.Provider) { p.ClientID = "" }, "client id"},
-	} {
-		p := good
-		c.edit(&p)
-		e.providers = []identity.Provider{p}
-		_, err := identity.New(identity.Deps{DB: db, Clock: e.clock, Subjects: e.subjects, Door: e.door, Audit: e.audit, Outbox: e.outbox,
-			Jobs: jobs.NewRunner(db, e.clock, nil), Policy: policy.Published{Policy: e.policy}, Providers: e.providers})
-		if err == nil || !strings.Contains(err.Error(), c.says) {
-			t.Errorf("%s: New = %v, want an error saying %q", c.name, err, c.says)
-		}
+	e, _ := newSocialEnv(t, db)
+	if got := e.svc.Providers(); len(got) != 1 || got[0].Name != "ORCID" || !slices.Equal(got[0].Claims, []string{"picture", "name", "email"}) {
+		t.Errorf("providers = %+v, want ORCID with its three claims", got)
 	}
-	// Without its secret a provider is not offered.
-	p := good
-	p.Secret = ""
-	e.providers = []identity.Provider{p}
-	if got := e.newService().Providers(); len(got) != 0 {
-		t.Errorf("providers without a secret = %v, want none", got)
+	e.getenv = nil
+	svc := e.newService()
+	if got := svc.Providers(); len(got) != 0 {
+		t.Errorf("providers without a secret = %+v, want none", got)
+	}
+	if _, err := svc.BeginSocial(context.Background(), "orcid", true, meta); fault.CodeOf(err) != fault.NotFound {
+		t.Errorf("begin without a secret: %v, want not found", err)
 	}
 }

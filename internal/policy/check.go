@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -40,6 +41,7 @@ func (p *Policy) Check() []Problem {
 	c.sites()
 	c.newsletters()
 	c.staff()
+	c.identityProviders()
 	return c.probs
 }
 
@@ -819,6 +821,74 @@ func (c *checker) newsletters() {
 			}
 		}
 	}
+}
+
+// secretEnvRE is the name of an environment variable.
+var secretEnvRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
+
+// identityProviders checks the services people may sign in with: each
+// named, at an https issuer, with a client id and the variable holding
+// its secret, and importing only claims a sign-in can carry into fields
+// the policy declares, in categories that say they come from third
+// parties.
+func (c *checker) identityProviders() {
+	p := c.p
+	seen := map[string]bool{}
+	for i, ip := range p.IdentityProviders {
+		base := fmt.Sprintf("identity_providers[%d]", i)
+		switch {
+		case ip.ID == "" || !idRE.MatchString(ip.ID):
+			c.add(base, fmt.Sprintf("identity provider #%d needs an id of lower-case letters, digits and hyphens", i+1), "add id:, e.g. orcid")
+		case seen[ip.ID]:
+			c.add(base+".id", fmt.Sprintf("identity provider %s is declared twice", ip.ID), "give each provider its own id")
+		}
+		seen[ip.ID] = true
+		if ip.Name == "" {
+			c.add(base, fmt.Sprintf("identity provider %s has no name", ip.ID), "add name: as people know the service, e.g. ORCID")
+		}
+		if ip.Issuer == "" {
+			c.add(base, fmt.Sprintf("identity provider %s has no issuer", ip.ID), "add issuer: the provider's OpenID issuer URL, e.g. https://orcid.org")
+		} else if u, err := url.Parse(ip.Issuer); err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil ||
+			(u.Scheme != "https" && !(u.Scheme == "http" && loopbackHost(u.Hostname()))) {
+			c.add(base+".issuer", fmt.Sprintf("identity provider %s: issuer %q is not an https URL", ip.ID, ip.Issuer), "write the issuer as the provider publishes it, e.g. https://orcid.org")
+		}
+		if ip.ClientID == "" {
+			c.add(base, fmt.Sprintf("identity provider %s has no client_id", ip.ID), "add client_id: the id the provider gave this site")
+		}
+		if ip.SecretEnv == "" {
+			c.add(base, fmt.Sprintf("identity provider %s has no secret_env", ip.ID), "add secret_env: the environment variable that holds the client secret, e.g. STEWARD_OIDC_ORCID_SECRET")
+		} else if !secretEnvRE.MatchString(ip.SecretEnv) {
+			c.add(base+".secret_env", fmt.Sprintf("identity provider %s: %q is not an environment variable name", ip.ID, ip.SecretEnv), "use upper-case letters, digits and _, e.g. STEWARD_OIDC_ORCID_SECRET")
+		}
+		if len(ip.Claims) == 0 {
+			c.add(base, fmt.Sprintf("identity provider %s imports no claims", ip.ID), "add claims: the fields a sign-in may import, e.g. [name, email]")
+		}
+		for j, f := range ip.Claims {
+			path := fmt.Sprintf("%s.claims[%d]", base, j)
+			if !slices.Contains(ImportableClaims(), f) {
+				c.add(path, fmt.Sprintf("identity provider %s: a sign-in cannot import %q", ip.ID, f), "use "+orList(ImportableClaims()))
+				continue
+			}
+			cat := p.fieldCat[f]
+			if cat == nil {
+				c.add(path, fmt.Sprintf("identity provider %s imports %s, which no category declares", ip.ID, f), fmt.Sprintf("add %s to the fields: of a category, or remove it from claims", f))
+				continue
+			}
+			if len(cat.Source) > 0 && !slices.ContainsFunc(cat.Source, func(s string) bool { return s == "third-party" || strings.HasPrefix(s, "third-party:") }) {
+				c.add(path, fmt.Sprintf("identity provider %s imports %s, but category %s does not list third-party among its sources", ip.ID, f, cat.ID), fmt.Sprintf("add third-party to the source: of %s", cat.ID))
+			}
+		}
+	}
+}
+
+// loopbackHost reports whether host is this machine: an issuer there may
+// use plain http (a provider run beside Steward in development).
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // staffRoleRE is a staff role's id, as identity stores it.

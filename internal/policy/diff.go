@@ -104,6 +104,7 @@ func Diff(old, new *Policy) Change {
 	d.promises(old, new)
 	d.analytics(old, new)
 	d.newsletters(old, new)
+	d.identityProviders(old, new)
 	d.misc(old, new)
 	c := Change{Items: nonNil(d.items), Reasons: []string{}}
 	for _, it := range d.items {
@@ -580,6 +581,42 @@ func (d *differ) newsletters(o, n *Policy) {
 			d.minor("newsletters."+a.ID, "Newsletter %s was discontinued.", a.Name)
 		}
 	}
+}
+
+// identityProviders: a new service to sign in with, or one importing
+// more, brings data from a new source (significant); one importing less
+// or gone is minor.
+func (d *differ) identityProviders(o, n *Policy) {
+	for _, b := range n.IdentityProviders {
+		a := o.IdentityProvider(b.ID)
+		base := "identity_providers." + b.ID
+		if a == nil {
+			d.significant(base, "You may now sign in with %s, which then gives us %s.", b.Name, andList(fieldLabels(b.Claims)))
+			continue
+		}
+		if more := added(a.Claims, b.Claims); len(more) > 0 {
+			d.significant(base+".claims", "A sign-in with %s now also gives us %s.", b.Name, andList(fieldLabels(more)))
+		}
+		if fewer := added(b.Claims, a.Claims); len(fewer) > 0 {
+			d.minor(base+".claims", "A sign-in with %s no longer gives us %s.", b.Name, andList(fieldLabels(fewer)))
+		}
+		if a.Issuer != b.Issuer {
+			d.significant(base+".issuer", "Sign-in with %s now goes through %s.", b.Name, b.Issuer)
+		}
+	}
+	for _, a := range o.IdentityProviders {
+		if n.IdentityProvider(a.ID) == nil {
+			d.minor("identity_providers."+a.ID, "You can no longer sign in with %s.", a.Name)
+		}
+	}
+}
+
+func fieldLabels(fields []string) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = FieldLabel(f)
+	}
+	return out
 }
 
 func (d *differ) misc(o, n *Policy) {

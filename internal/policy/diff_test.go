@@ -179,6 +179,19 @@ promises:
 			reason:      "Shared reports now show groups as small as 5 people (was 10).",
 		},
 		{
+			name: "a new service to sign in with is significant", base: "jmir.yaml",
+			edits: []repl{{"    claims: [picture, name, email]\n", "    claims: [picture, name, email]\n  - id: google\n    name: Google\n" +
+				"    issuer: https://accounts.google.com\n    client_id: g-1\n    secret_env: STEWARD_OIDC_GOOGLE_SECRET\n    claims: [email]\n"}},
+			significant: true,
+			reason:      "You may now sign in with Google, which then gives us your email address.",
+		},
+		{
+			name: "a sign-in importing less is minor", base: "jmir.yaml",
+			edits:       []repl{{"claims: [picture, name, email]", "claims: [name, email]"}},
+			significant: false,
+			reason:      "A sign-in with ORCID no longer gives us your profile picture.",
+		},
+		{
 			name: "new field collected", base: "mixi.yaml",
 			edits:       []repl{{"fields: [name, email, password, phone, picture, session]", "fields: [name, email, password, phone, picture, session, company]"}},
 			significant: true,

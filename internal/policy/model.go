@@ -379,6 +379,23 @@ type Newsletter struct {
 	TrackClicks bool   `yaml:"track_clicks" json:"track_clicks"`
 }
 
+// IdentityProvider is an OpenID provider people may sign in with, and
+// the claims a sign-in may import from it. The client secret is not in
+// the policy: SecretEnv names the environment variable that holds it.
+type IdentityProvider struct {
+	ID        string   `yaml:"id" json:"id"`
+	Name      string   `yaml:"name" json:"name"`
+	Issuer    string   `yaml:"issuer" json:"issuer"`
+	ClientID  string   `yaml:"client_id" json:"client_id"`
+	SecretEnv string   `yaml:"secret_env" json:"-"`
+	Claims    []string `yaml:"claims" json:"claims"`
+}
+
+// ImportableClaims are the fields a sign-in with another service can
+// import, each from the standard claim of the same name (OpenID Connect
+// Core §5.1).
+func ImportableClaims() []string { return []string{"name", "email", "picture"} }
+
 // StaffRole is what one staff role may do with personal data: the
 // purposes its screens may name at the door. A screen that names a purpose
 // its role lacks is refused and audited, so a support screen cannot read
@@ -413,4 +430,6 @@ type document struct {
 	Sites        []Site                `yaml:"sites"`
 	Newsletters  []Newsletter          `yaml:"newsletters"`
 	Staff        []*StaffRole          `yaml:"staff,keyed"`
+	// IdentityProviders are the services people may sign in with.
+	IdentityProviders []IdentityProvider `yaml:"identity_providers"`
 }

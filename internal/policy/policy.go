@@ -90,6 +90,9 @@ type Policy struct {
 	Sites        []Site
 	Newsletters  []Newsletter
 	Staff        []*StaffRole
+	// IdentityProviders are the services people may sign in with, and
+	// what each may import.
+	IdentityProviders []IdentityProvider
 
 	categories []*Category
 	purposes   []*Purpose // declared in file order, then the built-ins
@@ -203,33 +206,34 @@ func parseYAML(data []byte) (root *yaml.Node, err error) {
 
 func build(doc *document, file string, raw []byte, at map[string]pos) *Policy {
 	p := &Policy{
-		Controller:   doc.Controller,
-		Version:      doc.Version,
-		Title:        doc.Title,
-		Summary:      doc.Summary,
-		MinimumAge:   doc.MinimumAge,
-		Registration: doc.Registration,
-		Recipients:   doc.Recipients,
-		Transfers:    doc.Transfers,
-		Stores:       doc.Stores,
-		Rights:       doc.Rights,
-		Verification: doc.Verification,
-		Changes:      doc.Changes,
-		Cookies:      doc.Cookies,
-		Promises:     doc.Promises,
-		Statements:   doc.Statements,
-		Analytics:    doc.Analytics,
-		Sites:        doc.Sites,
-		Newsletters:  doc.Newsletters,
-		Staff:        doc.Staff,
-		categories:   doc.Categories,
-		retention:    doc.Retention,
-		file:         file,
-		raw:          bytes.Clone(raw),
-		at:           at,
-		catByID:      map[string]*Category{},
-		purByID:      map[string]*Purpose{},
-		fieldCat:     map[string]*Category{},
+		Controller:        doc.Controller,
+		Version:           doc.Version,
+		Title:             doc.Title,
+		Summary:           doc.Summary,
+		MinimumAge:        doc.MinimumAge,
+		Registration:      doc.Registration,
+		Recipients:        doc.Recipients,
+		Transfers:         doc.Transfers,
+		Stores:            doc.Stores,
+		Rights:            doc.Rights,
+		Verification:      doc.Verification,
+		Changes:           doc.Changes,
+		Cookies:           doc.Cookies,
+		Promises:          doc.Promises,
+		Statements:        doc.Statements,
+		Analytics:         doc.Analytics,
+		Sites:             doc.Sites,
+		Newsletters:       doc.Newsletters,
+		Staff:             doc.Staff,
+		IdentityProviders: doc.IdentityProviders,
+		categories:        doc.Categories,
+		retention:         doc.Retention,
+		file:              file,
+		raw:               bytes.Clone(raw),
+		at:                at,
+		catByID:           map[string]*Category{},
+		purByID:           map[string]*Purpose{},
+		fieldCat:          map[string]*Category{},
 	}
 	p.applyDefaults()
 	for _, c := range p.categories {
@@ -331,6 +335,10 @@ func (p *Policy) applyDefaults() {
 	p.Statements = nonNil(p.Statements)
 	p.Sites = nonNil(p.Sites)
 	p.Newsletters = nonNil(p.Newsletters)
+	for i := range p.IdentityProviders {
+		p.IdentityProviders[i].Claims = nonNil(p.IdentityProviders[i].Claims)
+	}
+	p.IdentityProviders = nonNil(p.IdentityProviders)
 }
 
 func nonNil[T any](s []T) []T {
@@ -455,6 +463,16 @@ func (p *Policy) Newsletter(id string) *Newsletter {
 	for i := range p.Newsletters {
 		if p.Newsletters[i].ID == id {
 			return &p.Newsletters[i]
+		}
+	}
+	return nil
+}
+
+// IdentityProvider returns the sign-in provider with the id, or nil.
+func (p *Policy) IdentityProvider(id string) *IdentityProvider {
+	for i := range p.IdentityProviders {
+		if p.IdentityProviders[i].ID == id {
+			return &p.IdentityProviders[i]
 		}
 	}
 	return nil

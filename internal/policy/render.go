@@ -104,6 +104,7 @@ type noticeView struct {
 	Number         int
 	Hash           string
 	Registration   string
+	SignIn         []string
 	AgeCheck       string
 	Categories     []catView
 	Purposes       []purposeView
@@ -217,6 +218,7 @@ func newNoticeView(p *Policy, meta Meta) noticeView {
 		v.Effective = p.Version
 	}
 	v.Registration = registrationText(p)
+	v.SignIn = signInTexts(p)
 	switch p.Registration.AgeCheck {
 	case AgeDateOfBirth:
 		v.AgeCheck = "We ask for your date of birth at sign-up to check your age."
@@ -382,6 +384,30 @@ func registrationText(p *Policy) string {
 		s += " Optional: " + strings.Join(optional, "; ") + "."
 	}
 	return s + " Sign-up accepts nothing else."
+}
+
+// signInTexts say, for each service people may sign in with, what a
+// sign-in imports from it.
+func signInTexts(p *Policy) []string {
+	var out []string
+	for _, ip := range p.IdentityProviders {
+		var what []string
+		for _, f := range ip.Claims {
+			what = append(what, FieldLabel(f))
+		}
+		out = append(out, fmt.Sprintf("You may sign in with %s instead of a password. We then receive from %s only %s; whatever else it offers is discarded before anything is stored, and what we keep is recorded as coming from %s. "+
+			"If an account here already uses the address %s gives, the two are linked only once you enter that account's password.",
+			ip.Name, ip.Name, andList(what), ip.Name, ip.Name))
+	}
+	return out
+}
+
+// andList joins "a, b and c".
+func andList(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 func basisText(b Basis) string {

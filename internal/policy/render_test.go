@@ -167,6 +167,21 @@ func TestRenderLegalObligation(t *testing.T) {
 	}
 }
 
+// J5: the notice names each service people may sign in with and all that
+// a sign-in imports from it.
+func TestPromiseJ5_SignInProvidersInNotice(t *testing.T) {
+	p := example(t, "jmir.yaml")
+	for _, format := range []string{"markdown", "html"} {
+		out, err := Render(p, Meta{}, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "We then receive from ORCID only your profile picture, your name and your email address"; !strings.Contains(string(out), want) {
+			t.Errorf("%s notice lacks %q", format, want)
+		}
+	}
+}
+
 func TestRenderUnknownFormat(t *testing.T) {
 	if _, err := Render(example(t, "mixi.yaml"), Meta{}, "pdf"); err == nil {
 		t.Error("Render(pdf) succeeded")
