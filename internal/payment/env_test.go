@@ -111,17 +111,13 @@ func newEnv(t testing.TB, db *store.DB, pol *policy.Policy) *env {
 		t.Fatal(err)
 	}
 	clk := clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
-	svc, err := services.Build(ctx, db, pol, master, clk, log, services.Config{BaseURL: "http://steward.test", DataDir: t.TempDir()}, services.Options{})
+	svc, err := services.Build(ctx, db, pol, master, clk, log, services.Config{BaseURL: "http://steward.test", DataDir: t.TempDir(),
+		PaymentSecret: paymenttest.Secret}, services.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close(context.Background()) })
-	pay, err := payment.New(payment.Deps{DB: db, Clock: clk, Log: log, Policy: svc.Policy, Door: svc.Door, Audit: svc.Audit,
-		Subjects: svc.Subjects, Secret: paymenttest.Secret, Jobs: svc.Jobs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, ctx: ctx, db: db, svc: svc, pay: pay, clk: clk, logs: logs}
+	return &env{t: t, ctx: ctx, db: db, svc: svc, pay: svc.Payment, clk: clk, logs: logs}
 }
 
 // each runs fn on SQLite and PostgreSQL with jmir.yaml changed by edits.
