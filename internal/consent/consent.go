@@ -40,11 +40,9 @@ package consent
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"embed"
-	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -259,12 +257,6 @@ func Tables() []registry.Table {
 	}}
 }
 
-func newID(prefix string) string {
-	var b [13]byte
-	rand.Read(b[:])
-	return prefix + strings.ToLower(base32.StdEncoding.EncodeToString(b[:])[:20])
-}
-
 // Consentable reports whether a person may give or withdraw consent to the
 // purpose through the ledger: consent-based purposes, and purposes a GPC
 // signal opts out of (sale/sharing, third-party marketing), whatever their
@@ -376,7 +368,7 @@ func (l *Ledger) append(ctx context.Context, q store.Q, subjectID string, pu *po
 		actor = subjectID
 	}
 	rec := Record{
-		ID: newID("cr_"), SubjectID: subjectID, Purpose: pu.ID, Scope: c.Scope, State: c.State,
+		ID: store.NewID("cr_"), SubjectID: subjectID, Purpose: pu.ID, Scope: c.Scope, State: c.State,
 		Method: c.Method, CollectionPoint: c.CollectionPoint,
 		PolicyVersion: l.d.Policy.Number(), PolicyHash: l.d.Policy.Policy.Hash(), NoticeHash: NoticeHash(pu),
 		Actor: actor, Evidence: c.Evidence, CreatedAt: now,

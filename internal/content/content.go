@@ -17,14 +17,11 @@ package content
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"embed"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"steward/internal/audit"
@@ -238,12 +235,6 @@ func (s *Service) merge(ctx context.Context, tx *sql.Tx, from, into string) erro
 		}
 	}
 	return nil
-}
-
-func newID(prefix string) string {
-	var b [13]byte
-	rand.Read(b[:])
-	return prefix + strings.ToLower(base32.StdEncoding.EncodeToString(b[:])[:20])
 }
 
 // now is the service's clock, truncated as the stores keep it.

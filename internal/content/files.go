@@ -147,7 +147,7 @@ func (s *Service) Attach(ctx context.Context, authorID, itemID, name string, bod
 	if err != nil {
 		return File{}, err
 	}
-	f := fileRow{id: newID("f_"), item: r.id, subject: v.ID(), kind: kind, created: s.now()}
+	f := fileRow{id: store.NewID("f_"), item: r.id, subject: v.ID(), kind: kind, created: s.now()}
 	if err := s.storeFile(ctx, v, cat, &f, sp); err != nil {
 		return File{}, err
 	}

@@ -17,6 +17,7 @@ import (
 	"steward/internal/fault"
 	"steward/internal/mail"
 	"steward/internal/policy"
+	"steward/internal/store"
 )
 
 // Guest is a comment left with an email address and a name alone, from
@@ -58,7 +59,7 @@ func (s *Service) PostAsGuest(ctx context.Context, g Guest) error {
 	if g.Name, err = s.cleanText("name", g.Name); err != nil {
 		return err
 	}
-	id := newID("i_")
+	id := store.NewID("i_")
 	now := s.now()
 	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if g.ParentID != "" {

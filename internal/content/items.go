@@ -136,7 +136,7 @@ func (s *Service) Post(ctx context.Context, authorID string, d Draft) (Item, err
 	default:
 		return Item{}, fault.FieldError("visibility", "must be public or private")
 	}
-	it := Item{ID: newID("i_"), Kind: d.Kind, Site: d.Site, Thread: d.Thread, ParentID: d.ParentID, Body: d.Body,
+	it := Item{ID: store.NewID("i_"), Kind: d.Kind, Site: d.Site, Thread: d.Thread, ParentID: d.ParentID, Body: d.Body,
 		Visibility: d.Visibility, Status: StatusVisible, CreatedAt: s.now()}
 	err = s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if d.ParentID != "" {

@@ -12,6 +12,7 @@ import (
 	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/policy"
+	"steward/internal/store"
 )
 
 // Staff is a staff member acting in a role.
@@ -35,7 +36,7 @@ func (s *Service) Report(ctx context.Context, itemID, reason string) error {
 		return fmt.Errorf("content: report: %w", err)
 	}
 	if _, err := s.d.DB.ExecContext(ctx, `INSERT INTO content_reports (id, item_id, reason, created_at) VALUES ($1, $2, $3, $4)`,
-		newID("r_"), itemID, reason, s.now()); err != nil {
+		store.NewID("r_"), itemID, reason, s.now()); err != nil {
 		return fmt.Errorf("content: report: %w", err)
 	}
 	return nil
@@ -184,7 +185,7 @@ func (s *Service) Moderate(ctx context.Context, st Staff, itemID, action, reason
 		}
 		now := s.now()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO content_actions (id, item_id, subject_id, staff_id, action, reason, note_sealed, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, newID("m_"), r.id, r.subject, st.ID, action, reason, sealed, now); err != nil {
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, store.NewID("m_"), r.id, r.subject, st.ID, action, reason, sealed, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE content_items SET status = $1 WHERE id = $2`, status, r.id); err != nil {

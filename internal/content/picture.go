@@ -8,6 +8,7 @@ import (
 
 	"steward/internal/door"
 	"steward/internal/fault"
+	"steward/internal/store"
 )
 
 // SetPicture makes an image the member's profile picture, in place of any
@@ -34,7 +35,7 @@ func (s *Service) SetPicture(ctx context.Context, subjectID string, body io.Read
 	if err != nil {
 		return File{}, err
 	}
-	f := fileRow{id: newID("f_"), subject: v.ID(), kind: FilePicture, created: s.now()}
+	f := fileRow{id: store.NewID("f_"), subject: v.ID(), kind: FilePicture, created: s.now()}
 	if err := s.storeFile(ctx, v, cat, &f, sp); err != nil {
 		return File{}, err
 	}
@@ -107,7 +108,7 @@ func (s *Service) pictures(ctx context.Context, b *door.Batch, authors []string)
 		return out, nil
 	}
 	rows, err := s.d.DB.QueryContext(ctx, `SELECT subject_id, id FROM content_files WHERE kind = 'picture' AND subject_id IN (`+
-		placeholders(len(authors))+`)`, anys(authors)...)
+		store.Placeholders(len(authors), 1)+`)`, store.Args(authors)...)
 	if err != nil {
 		return nil, err
 	}

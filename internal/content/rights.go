@@ -53,8 +53,8 @@ func (s *Service) Holder() *Holder { return &Holder{s: s} }
 // inScope lists the items of subjects an erasure covers, and those it
 // keeps for the archive.
 func (h *Holder) inScope(ctx context.Context, q store.Q, subjects []string, sc Scope) (erase, keep []itemRow, err error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+itemCols+` FROM content_items WHERE subject_id IN (`+placeholders(len(subjects))+`) ORDER BY id`,
-		anys(subjects)...)
+	rows, err := q.QueryContext(ctx, `SELECT `+itemCols+` FROM content_items WHERE subject_id IN (`+store.Placeholders(len(subjects), 1)+`) ORDER BY id`,
+		store.Args(subjects)...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,8 +100,8 @@ func (h *Holder) fileItems(ctx context.Context, q store.Q, subjects []string, sc
 	for _, ref := range sc.Items {
 		if id, ok := strings.CutPrefix(ref, "uploads/"); ok {
 			var item string
-			err := q.QueryRowContext(ctx, `SELECT item_id FROM content_files WHERE id = $1 AND subject_id IN (`+placeholders(len(subjects), 2)+`)`,
-				append([]any{id}, anys(subjects)...)...).Scan(&item)
+			err := q.QueryRowContext(ctx, `SELECT item_id FROM content_files WHERE id = $1 AND subject_id IN (`+store.Placeholders(len(subjects), 2)+`)`,
+				append([]any{id}, store.Args(subjects)...)...).Scan(&item)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -172,7 +172,7 @@ func (h *Holder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, subjec
 		return out, h.s.deleteBlobs(ctx, slices.DeleteFunc(blobs, func(k string) bool { return k == "" }))
 	case "content_settings":
 		if sc.Kind == policy.ScopeAccount {
-			res, err := tx.ExecContext(ctx, `DELETE FROM content_settings WHERE subject_id IN (`+placeholders(len(subjects))+`)`, anys(subjects)...)
+			res, err := tx.ExecContext(ctx, `DELETE FROM content_settings WHERE subject_id IN (`+store.Placeholders(len(subjects), 1)+`)`, store.Args(subjects)...)
 			if err != nil {
 				return out, err
 			}
@@ -183,8 +183,8 @@ func (h *Holder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, subjec
 		// Decisions go with their items (eraseItems); on an account erasure
 		// any left of items already gone go too.
 		if sc.Kind == policy.ScopeAccount {
-			res, err := tx.ExecContext(ctx, `DELETE FROM content_actions WHERE subject_id IN (`+placeholders(len(subjects))+`)
-AND item_id NOT IN (SELECT id FROM content_items)`, anys(subjects)...)
+			res, err := tx.ExecContext(ctx, `DELETE FROM content_actions WHERE subject_id IN (`+store.Placeholders(len(subjects), 1)+`)
+AND item_id NOT IN (SELECT id FROM content_items)`, store.Args(subjects)...)
 			if err != nil {
 				return out, err
 			}
@@ -219,7 +219,7 @@ func (h *Holder) Left(ctx context.Context, q store.Q, t registry.Table, subjects
 			return 0, nil
 		}
 		var n int
-		err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM content_settings WHERE subject_id IN (`+placeholders(len(subjects))+`)`, anys(subjects)...).Scan(&n)
+		err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM content_settings WHERE subject_id IN (`+store.Placeholders(len(subjects), 1)+`)`, store.Args(subjects)...).Scan(&n)
 		return n, err
 	case "content_files":
 		files, err := h.fileItems(ctx, q, subjects, sc)
@@ -267,13 +267,13 @@ func (h *Holder) filesInScope(ctx context.Context, q store.Q, subjects []string,
 	if len(kinds) == 0 {
 		return nil, nil
 	}
-	query := `SELECT id FROM content_files WHERE kind IN (` + placeholders(len(kinds)) + `) AND subject_id IN (` +
-		placeholders(len(subjects), len(kinds)+1) + `)`
+	query := `SELECT id FROM content_files WHERE kind IN (` + store.Placeholders(len(kinds), 1) + `) AND subject_id IN (` +
+		store.Placeholders(len(subjects), len(kinds)+1) + `)`
 	if sc.Kind != policy.ScopeCategory {
 		// The files of items kept for the archive stay with them.
 		query += ` AND NOT EXISTS (SELECT 1 FROM content_items i WHERE i.id = content_files.item_id)`
 	}
-	rows, err := q.QueryContext(ctx, query, append(anys(kinds), anys(subjects)...)...)
+	rows, err := q.QueryContext(ctx, query, append(store.Args(kinds), store.Args(subjects)...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -452,25 +452,4 @@ func (h *Holder) Files(ctx context.Context, subjectID string) ([]StoredFile, err
 		}})
 	}
 	return out, nil
-}
-
-// placeholders returns "$from, $from+1, …" for n arguments (from 1).
-func placeholders(n int, from ...int) string {
-	start := 1
-	if len(from) > 0 {
-		start = from[0]
-	}
-	ph := make([]string, n)
-	for i := range ph {
-		ph[i] = fmt.Sprintf("$%d", start+i)
-	}
-	return strings.Join(ph, ", ")
-}
-
-func anys(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }

@@ -23,10 +23,8 @@ package notice
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"embed"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -180,12 +178,6 @@ func Tables() []registry.Table {
 	}
 }
 
-func newID(prefix string) string {
-	var b [13]byte
-	rand.Read(b[:])
-	return prefix + strings.ToLower(base32.StdEncoding.EncodeToString(b[:])[:20])
-}
-
 // Kind is what a notice is about.
 type Kind string
 
@@ -323,7 +315,7 @@ func (s *Service) Broadcast(ctx context.Context, staffID string, in BroadcastInp
 	if err := mail.CheckText("text", in.Text, 256<<10, true); err != nil {
 		return Notice{}, err
 	}
-	n := Notice{ID: newID("nt_"), Kind: in.Kind, Subject: in.Subject, Text: in.Text, Audience: AudienceEveryone,
+	n := Notice{ID: store.NewID("nt_"), Kind: in.Kind, Subject: in.Subject, Text: in.Text, Audience: AudienceEveryone,
 		CreatedBy: "staff:" + staffID, Status: "queued", CreatedAt: s.d.Clock.Now()}
 	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.insert(ctx, tx, n); err != nil {
@@ -409,7 +401,7 @@ func (s *Service) Reconcile(ctx context.Context) (*Notice, error) {
 		if exists > 0 {
 			return nil
 		}
-		n := Notice{ID: newID("nt_"), Kind: KindPolicyChange, PolicyVersion: v.Number,
+		n := Notice{ID: store.NewID("nt_"), Kind: KindPolicyChange, PolicyVersion: v.Number,
 			Subject:  s.d.Policy.Policy.Controller.Name + ": our privacy policy changes",
 			Text:     s.policyChangeText(v),
 			Audience: AudienceMembersAndSubscribers, CreatedBy: "system", Status: "queued", CreatedAt: s.d.Clock.Now()}

@@ -151,7 +151,7 @@ func (s *Service) link(ctx context.Context, tx *sql.Tx, subjectID, customerID, b
 		return false, 0, err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO payment_customers (id, subject_id, customer_index, linked_by, created_at)
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_index) DO NOTHING`, newID("pc_"), subjectID, customerIndex, by, s.now())
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_index) DO NOTHING`, store.NewID("pc_"), subjectID, customerIndex, by, s.now())
 	if err != nil {
 		return false, 0, fmt.Errorf("payment: link a customer: %w", err)
 	}

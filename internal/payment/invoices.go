@@ -12,6 +12,7 @@ import (
 	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/policy"
+	"steward/internal/store"
 )
 
 // invoice is what the package keeps of an invoice paid, where the policy
@@ -114,7 +115,7 @@ func (s *Service) storeInvoice(ctx context.Context, tx *sql.Tx, subjectID string
 			return "", "", "", err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO payment_invoices (id, subject_id, invoice_index, invoice_sealed, policy_version, created_at)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (invoice_index) DO NOTHING`, newID("iv_"), v.ID(), invoiceIndex, sealed, s.d.Policy.Number(), s.now()); err != nil {
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (invoice_index) DO NOTHING`, store.NewID("iv_"), v.ID(), invoiceIndex, sealed, s.d.Policy.Number(), s.now()); err != nil {
 			return "", "", "", fmt.Errorf("payment: keep an invoice: %w", err)
 		}
 		return v.ID(), ActionStored, "", nil

@@ -16,6 +16,7 @@ import (
 	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/policy"
+	"steward/internal/store"
 )
 
 // Address is a billing address as the processor reports it.
@@ -244,7 +245,7 @@ card_last4_sealed, billing_address_sealed, policy_version, created_at, updated_a
 ON CONFLICT (method_index) DO UPDATE SET subject_id = excluded.subject_id, card_token_sealed = excluded.card_token_sealed,
 card_brand_sealed = excluded.card_brand_sealed, card_last4_sealed = excluded.card_last4_sealed,
 billing_address_sealed = excluded.billing_address_sealed, policy_version = excluded.policy_version, updated_at = excluded.updated_at`,
-			newID("pm_"), v.ID(), methodIndex, sealed[0], sealed[1], sealed[2], sealed[3], s.d.Policy.Number(), now)
+			store.NewID("pm_"), v.ID(), methodIndex, sealed[0], sealed[1], sealed[2], sealed[3], s.d.Policy.Number(), now)
 		if err != nil {
 			return "", "", "", fmt.Errorf("payment: keep a payment method: %w", err)
 		}

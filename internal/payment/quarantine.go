@@ -10,6 +10,7 @@ import (
 
 	"steward/internal/audit"
 	"steward/internal/door"
+	"steward/internal/store"
 )
 
 // heldEvent is what a quarantined event holds: the declared fields the
@@ -24,7 +25,7 @@ type heldEvent struct {
 // declared fields, sealed under a key of the held item's own, until the
 // customer is linked or QuarantineFor has passed.
 func (s *Service) hold(ctx context.Context, tx *sql.Tx, ev event, customerIndex, objectIndex, fields []byte) error {
-	id := newID("pq_")
+	id := store.NewID("pq_")
 	sealed, err := s.quarantine.Seal(ctx, tx, id, fields)
 	if err != nil {
 		return fmt.Errorf("payment: quarantine: %w", err)

@@ -120,7 +120,7 @@ func (s *Service) File(ctx context.Context, who Requester, f Filing) (Request, e
 
 func (s *Service) newRequest(subjectID string, f Filing, channel, filedBy string, now time.Time) Request {
 	return Request{
-		ID: newID("rq_"), SubjectID: subjectID, Type: f.Type, Scope: f.Scope,
+		ID: store.NewID("rq_"), SubjectID: subjectID, Type: f.Type, Scope: f.Scope,
 		Params:      Params{Purposes: f.Purposes, Fields: f.Fields, Categories: f.Categories, Items: f.Items, Restrict: f.Restrict, Lift: f.Lift},
 		Corrections: f.Corrections, Reason: f.Reason, Channel: channel, FiledBy: filedBy,
 		ReceivedAt: now, DueAt: clock.AddMonths(now, 1),

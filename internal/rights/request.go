@@ -2,10 +2,8 @@ package rights
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,12 +159,6 @@ const (
 	maxCorrection = 1000
 	maxList       = 100
 )
-
-func newID(prefix string) string {
-	var b [13]byte
-	rand.Read(b[:])
-	return prefix + strings.ToLower(base32.StdEncoding.EncodeToString(b[:])[:20])
-}
 
 func cleanFree(field, s string, max int) (string, error) {
 	if !utf8.ValidString(s) {

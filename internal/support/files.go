@@ -197,7 +197,7 @@ func (s *Service) storeFile(ctx context.Context, v *door.View, cat, requestID, k
 	if err := mail.CheckArchive(sp, mt); err != nil {
 		return fileRow{}, err
 	}
-	f := fileRow{id: newID("f_"), request: requestID, subject: v.ID(), kind: kind, mime: mime, size: sp.Size()}
+	f := fileRow{id: store.NewID("f_"), request: requestID, subject: v.ID(), kind: kind, mime: mime, size: sp.Size()}
 	f.blob = blobKey(f.subject, requestID, f.id)
 	if f.name, err = v.SealItem(ctx, cat, requestID, []byte(cleanName(up.Name))); err != nil {
 		return fileRow{}, err
@@ -293,4 +293,3 @@ func auditFileRead(u door.Use, f fileRow) audit.Event {
 	return audit.Event{Actor: u.Actor, Action: "support.file_read", Subject: f.subject,
 		Detail: map[string]string{"request": f.request, "file": f.id, "kind": f.kind, "purpose": u.Purpose}}
 }
-

@@ -21,6 +21,7 @@ import (
 	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/mail"
+	"steward/internal/store"
 	"steward/internal/subject"
 )
 
@@ -288,7 +289,7 @@ func (s *Service) Submit(ctx context.Context, email, title, text string) error {
 // hour at most: a stream of forged messages cannot flood an address.
 func (s *Service) hold(ctx context.Context, email string, index, draft []byte, raw *door.Spool) error {
 	q := s.d.Door.Quarantine(quarantineKind)
-	id := newID("q_")
+	id := store.NewID("q_")
 	now := s.now()
 	var blobKey string
 	var size int64

@@ -206,7 +206,7 @@ func (s *Service) create(ctx context.Context, subjectID, channel string, d draft
 	if err != nil {
 		return "", err
 	}
-	id := newID("r_")
+	id := store.NewID("r_")
 	now := s.now()
 	title, err := v.SealItem(ctx, cat, id, []byte(d.Title))
 	if err != nil {
@@ -241,7 +241,7 @@ func (s *Service) insertMessage(ctx context.Context, tx *sql.Tx, v *door.View, r
 	if err != nil {
 		return err
 	}
-	msgID := newID("m_")
+	msgID := store.NewID("m_")
 	if _, err := tx.ExecContext(ctx, `INSERT INTO support_messages (id, request_id, subject_id, direction, channel, staff_id, body_sealed, spf, dkim, dmarc, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, msgID, requestID, v.ID(), direction, channel, staffID, body,
 		in.spf, in.dkim, in.dmarc, now); err != nil {
@@ -310,8 +310,8 @@ func (s *Service) Mine(ctx context.Context, memberID string) ([]Request, error) 
 		return nil, err
 	}
 	ids = append([]string{memberID}, ids...)
-	rows, err := s.d.DB.QueryContext(ctx, `SELECT `+requestCols+` FROM support_requests WHERE subject_id IN (`+placeholders(len(ids))+`)
-ORDER BY updated_at DESC, id`, anys(ids)...)
+	rows, err := s.d.DB.QueryContext(ctx, `SELECT `+requestCols+` FROM support_requests WHERE subject_id IN (`+store.Placeholders(len(ids), 1)+`)
+ORDER BY updated_at DESC, id`, store.Args(ids)...)
 	if err != nil {
 		return nil, fmt.Errorf("support: list: %w", err)
 	}
@@ -744,24 +744,4 @@ func (s *Service) update(ctx context.Context, st Staff, requestID, action, set s
 		return s.audit(ctx, tx, audit.Event{Actor: "staff:" + st.ID, Action: action, Subject: r.subject,
 			Detail: map[string]string{"request": r.id, "value": value}})
 	})
-}
-
-func placeholders(n int, from ...int) string {
-	start := 1
-	if len(from) > 0 {
-		start = from[0]
-	}
-	ph := make([]string, n)
-	for i := range ph {
-		ph[i] = fmt.Sprintf("$%d", start+i)
-	}
-	return strings.Join(ph, ", ")
-}
-
-func anys(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }

@@ -55,15 +55,15 @@ func (h *Holder) covers(sc Scope, field string) bool {
 // whether it erases the recordings of the others.
 func (h *Holder) inScope(ctx context.Context, q store.Q, subjects []string, sc Scope) (whole []string, recordings bool, err error) {
 	var where string
-	args := anys(subjects)
+	args := store.Args(subjects)
 	switch sc.Kind {
 	case policy.ScopeAccount:
-		where = `subject_id IN (` + placeholders(len(subjects)) + `)`
+		where = `subject_id IN (` + store.Placeholders(len(subjects), 1) + `)`
 	case policy.ScopeCategory:
 		if !h.covers(sc, FieldRequest) && !h.covers(sc, FieldMessage) {
 			return nil, h.covers(sc, FieldRecording), nil
 		}
-		where = `subject_id IN (` + placeholders(len(subjects)) + `)`
+		where = `subject_id IN (` + store.Placeholders(len(subjects), 1) + `)`
 	case policy.ScopeItem:
 		var ids []string
 		for _, it := range sc.Items {
@@ -74,8 +74,8 @@ func (h *Holder) inScope(ctx context.Context, q store.Q, subjects []string, sc S
 		if len(ids) == 0 {
 			return nil, false, nil
 		}
-		where = `subject_id IN (` + placeholders(len(subjects)) + `) AND id IN (` + placeholders(len(ids), len(subjects)+1) + `)`
-		args = append(args, anys(ids)...)
+		where = `subject_id IN (` + store.Placeholders(len(subjects), 1) + `) AND id IN (` + store.Placeholders(len(ids), len(subjects)+1) + `)`
+		args = append(args, store.Args(ids)...)
 	default:
 		return nil, false, nil
 	}
@@ -104,12 +104,12 @@ func rowsIn(table string, subjects, whole []string, recordings bool) (string, []
 	var conds []string
 	var args []any
 	if len(whole) > 0 {
-		conds = append(conds, col+` IN (`+placeholders(len(whole))+`)`)
-		args = anys(whole)
+		conds = append(conds, col+` IN (`+store.Placeholders(len(whole), 1)+`)`)
+		args = store.Args(whole)
 	}
 	if recordings && table == "support_files" {
-		conds = append(conds, `(kind = 'recording' AND subject_id IN (`+placeholders(len(subjects), len(args)+1)+`))`)
-		args = append(args, anys(subjects)...)
+		conds = append(conds, `(kind = 'recording' AND subject_id IN (`+store.Placeholders(len(subjects), len(args)+1)+`))`)
+		args = append(args, store.Args(subjects)...)
 	}
 	if len(conds) == 0 {
 		return "", nil, false
