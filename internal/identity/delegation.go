@@ -120,7 +120,7 @@ func (s *Service) Invite(ctx context.Context, p Principal, kind, email string, g
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		tok, hash := newToken()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO delegations (id, kind, primary_id, subject_id, reader_id, categories, may_request, status, invite_index, token_hash, expires_at, created_at)
-VALUES ($1, $2, $3, '', '', $4, $5, 'invited', $6, $7, $8, $9)`, d.ID, kind, d.Primary, strings.Join(g.Categories, " "), g.MayRequest, index, hash,
+VALUES ($1, $2, $3, $3, '', $4, $5, 'invited', $6, $7, $8, $9)`, d.ID, kind, d.Primary, strings.Join(g.Categories, " "), g.MayRequest, index, hash,
 			now.Add(delegationTTL), now); err != nil {
 			return err
 		}

@@ -125,7 +125,7 @@ type TOTPEnrolment struct {
 // BeginTOTP starts adding an authenticator app to the principal's account.
 // An earlier enrolment not confirmed is dropped.
 func (s *Service) BeginTOTP(ctx context.Context, p Principal) (TOTPEnrolment, error) {
-	if err := addingAllowed(p); err != nil {
+	if err := s.addingAllowed(p); err != nil {
 		return TOTPEnrolment{}, err
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.policy.Policy.Controller.Name, AccountName: "account " + shortID(p.Account.SubjectID),
@@ -157,11 +157,16 @@ func (s *Service) BeginTOTP(ctx context.Context, p Principal) (TOTPEnrolment, er
 }
 
 // addingAllowed refuses a new factor to a session that has not given the
-// account's existing one: a stolen password must not be enough to add an
-// authenticator of the thief's.
-func addingAllowed(p Principal) error {
+// account's existing one (a stolen password must not be enough to add an
+// authenticator of the thief's), and to one whose password was not given
+// recently (a session left open on a shared computer must not be enough
+// to lock its owner out behind someone else's authenticator).
+func (s *Service) addingAllowed(p Principal) error {
 	if p.SecondFactor == SecondFactorVerify {
 		return fault.New(fault.SecondFactorNeeded, "give your existing second factor first")
+	}
+	if !p.Privileged(s.clock.Now()) {
+		return fault.New(fault.ReauthNeeded, "confirm your password to add a second factor")
 	}
 	return nil
 }
@@ -177,7 +182,7 @@ func shortID(id string) string {
 // counts from now, the session has given it, and — the first time — the
 // account gets its recovery codes, returned once.
 func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, enrolmentID, code string, m Meta) ([]string, error) {
-	if err := addingAllowed(p); err != nil {
+	if err := s.addingAllowed(p); err != nil {
 		return nil, err
 	}
 	var codes []string
@@ -352,8 +357,11 @@ func (s *Service) secondFactorAttempt(ctx context.Context, p Principal, m Meta, 
 	if !s.thr.allowMemory(m.IP, now) {
 		return errThrottled()
 	}
+	// Every attempt is counted before its code is checked (and the count
+	// cleared on success), so guesses sent in parallel cannot all slip in
+	// under the limit.
 	cs := s.thr.keys(scopeSecondFactor, scopeLoginIP, "subject:"+p.Account.SubjectID, m.IP)
-	if err := s.thr.check(ctx, now, cs); err != nil {
+	if err := s.thr.count(ctx, now, cs); err != nil {
 		return err
 	}
 	ok := false
@@ -376,13 +384,8 @@ func (s *Service) secondFactorAttempt(ctx context.Context, p Principal, m Meta, 
 	if ok {
 		return nil
 	}
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.thr.hit(ctx, tx, now, cs); err != nil {
-			return err
-		}
-		return s.audit.Record(ctx, tx, audit.Event{Actor: p.Account.SubjectID, Action: "session.second_factor_failed", Subject: p.Account.SubjectID,
-			Detail: map[string]string{"session": p.Session.ID}})
-	})
+	err = s.audit.Record(ctx, s.db, audit.Event{Actor: p.Account.SubjectID, Action: "session.second_factor_failed", Subject: p.Account.SubjectID,
+		Detail: map[string]string{"session": p.Session.ID}})
 	if err != nil {
 		return fmt.Errorf("identity: second factor: %w", err)
 	}

@@ -106,6 +106,12 @@ func TestStaffSessionOwesASecondFactor(t *testing.T) {
 		if err := e.svc.RemoveSecondFactor(ctx, p2, en.ID); !fault.Is(err, fault.Conflict) {
 			t.Errorf("removing the only factor of staff: %v", err)
 		}
+		// A session whose password is not recent cannot add a factor (a
+		// session left open must not lock its owner out).
+		e.clock.Advance(time.Hour)
+		if _, err := e.svc.BeginTOTP(ctx, p2); !fault.Is(err, fault.ReauthNeeded) {
+			t.Errorf("adding a factor an hour after the password: %v", err)
+		}
 		// A member owes nothing until they add a factor.
 		id := e.signUp(e.minimalFields("member@example.org"), true)
 		_, mtok, err := e.svc.Login(ctx, "member@example.org", goodPassword, meta)

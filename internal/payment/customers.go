@@ -11,6 +11,7 @@ import (
 	"steward/internal/audit"
 	"steward/internal/fault"
 	"steward/internal/store"
+	"steward/internal/subject"
 )
 
 // How a customer was matched to a subject.
@@ -86,7 +87,16 @@ func (s *Service) match(ctx context.Context, tx *sql.Tx, c customerObject) (stri
 		return "", "", err
 	}
 	live, err := s.live(ctx, tx, sub.ID)
-	return live, linkedByEmail, err
+	if err != nil || live == "" {
+		return "", "", err
+	}
+	if sub.Kind == subject.KindMember {
+		ok, err := s.d.Verified(ctx, live)
+		if err != nil || !ok {
+			return "", "", err // held until the address is verified or the app links the customer
+		}
+	}
+	return live, linkedByEmail, nil
 }
 
 // live follows a subject id through merges to the subject that survived;

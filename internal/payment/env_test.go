@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,13 +21,14 @@ import (
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/door"
+	"steward/internal/identity"
+	"steward/internal/mail"
 	"steward/internal/payment"
 	"steward/internal/payment/paymenttest"
 	"steward/internal/policy"
 	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
-	"steward/internal/subject"
 )
 
 // logBuffer collects everything every service logs, for scanning.
@@ -112,7 +114,10 @@ func newEnv(t testing.TB, db *store.DB, pol *policy.Policy) *env {
 	}
 	clk := clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
 	svc, err := services.Build(ctx, db, pol, master, clk, log, services.Config{BaseURL: "http://steward.test", DataDir: t.TempDir(),
-		PaymentSecret: paymenttest.Secret}, services.Options{})
+		PaymentSecret: paymenttest.Secret}, services.Options{Identity: func(d *identity.Deps) {
+		d.Config.Argon2 = identity.Argon2{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+		d.Config.Limits.SignupIP, d.Config.Limits.SignupAccount = 1000, 1000
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +133,31 @@ func each(t *testing.T, edits []string, fn func(t *testing.T, e *env)) {
 // member records a subject with an address and returns their id.
 func (e *env) member(email string) string {
 	e.t.Helper()
-	sub, err := e.svc.Subjects.Create(e.ctx, e.db, e.svc.Door, door.Subject(), subject.KindMember, email, "signup", e.svc.Policy.Number())
+	id := e.unverifiedMember(email)
+	list, err := e.svc.Outbox.List(e.ctx, mail.AsRecipient, 500)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, m := range list {
+		if tok := regexp.MustCompile(`token=([A-Za-z0-9_-]+)`).FindStringSubmatch(m.Text); m.To == email && tok != nil {
+			if err := e.svc.Identity.VerifyEmail(e.ctx, tok[1]); err != nil {
+				e.t.Fatal(err)
+			}
+			return id
+		}
+	}
+	e.t.Fatalf("no verification mail to %s", email)
+	return ""
+}
+
+// unverifiedMember signs a member up without confirming the address.
+func (e *env) unverifiedMember(email string) string {
+	e.t.Helper()
+	if err := e.svc.Identity.SignUp(e.ctx, identity.SignUpInput{Fields: map[string]string{"email": email, "name": "Member"},
+		Password: "correct horse battery staple 9", AgeConfirmed: true}, identity.Meta{}); err != nil {
+		e.t.Fatalf("sign up %s: %v", email, err)
+	}
+	sub, err := e.svc.Subjects.FindByEmail(e.ctx, e.db, e.svc.Door, email)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -91,6 +91,11 @@ type Deps struct {
 	Door     *door.Door
 	Audit    Recorder
 	Subjects *subject.Store
+	// Verified says whether a member's address was verified (identity):
+	// a customer is matched to a member by email only then, so nobody can
+	// sign up with another person's address, never confirm it, and
+	// receive their cards.
+	Verified func(ctx context.Context, subjectID string) (bool, error)
 	// Secret is the webhook endpoint's signing secret ("whsec_…").
 	Secret string
 	// Tolerance is how old a signature's timestamp may be (5 minutes when
@@ -115,8 +120,8 @@ type Service struct {
 
 // New returns the service and registers its job and merge hook.
 func New(d Deps) (*Service, error) {
-	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Door == nil || d.Audit == nil || d.Subjects == nil || d.Jobs == nil {
-		return nil, errors.New("payment: DB, Clock, Policy, Door, Audit, Subjects and Jobs are required")
+	if d.DB == nil || d.Clock == nil || d.Policy.Policy == nil || d.Door == nil || d.Audit == nil || d.Subjects == nil || d.Verified == nil || d.Jobs == nil {
+		return nil, errors.New("payment: DB, Clock, Policy, Door, Audit, Subjects, Verified and Jobs are required")
 	}
 	if len(d.Secret) < 16 {
 		return nil, errors.New("payment: the webhook signing secret is required (at least 16 characters)")

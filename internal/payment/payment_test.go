@@ -697,3 +697,24 @@ func TestRestrictedSubjectGetsNothingKept(t *testing.T) {
 		}
 	})
 }
+
+// TestPromiseJ9_UnverifiedAddressReceivesNoCards: someone who signs up with
+// another person's address and never confirms it is not matched to that
+// person's customer by email: the person's card is held, not stored in
+// the impostor's account.
+func TestPromiseJ9_UnverifiedAddressReceivesNoCards(t *testing.T) {
+	m := newMock(t)
+	each(t, nil, func(t *testing.T, e *env) {
+		impostor := e.unverifiedMember("victim@example.org")
+		cus, raw := m.customer(&stripe.CustomerCreateParams{Email: stripe.String("victim@example.org")})
+		if out := e.mustDeliver("customer.created", raw, payment.ActionIgnored); out.Action == payment.ActionLinked {
+			t.Fatalf("an unverified address was linked: %+v", out)
+		}
+		_, attached := m.card(cus, nil)
+		e.mustDeliver("payment_method.attached", attached, payment.ActionQuarantined)
+		ms, err := e.pay.Methods(e.ctx, door.Subject(), impostor)
+		if err != nil || len(ms) != 0 {
+			t.Fatalf("the impostor reads %d cards (%v)", len(ms), err)
+		}
+	})
+}

@@ -31,6 +31,8 @@ const quarantineKind = "support-mail"
 // Reasons a message or a request is held.
 const (
 	HeldUnconfirmed = "waiting for the sender to confirm their address"
+	// heldReleasing marks an item a confirmation is releasing.
+	heldReleasing = "being released"
 )
 
 // replyMAC signs a request id for its reply address.
@@ -93,9 +95,11 @@ func (s *Service) MailLimits(trustedAuthServ string) mail.InboundLimits {
 
 // Deliver takes one message the SMTP listener received. A reply to a
 // request's address joins that request when it comes from the requester's
-// own address; a message to the desk's address from someone the desk knows
-// (a member, or a person with requests) opens a request; from anyone else
-// it is held, sealed, until the sender follows the link mailed to them.
+// own address (the signed address proves they received our mail); a
+// message to the desk's address from someone the desk knows (a member, or
+// a person with requests) opens a request when the relay in front reports
+// a DMARC pass for the sender's domain; any other is held, sealed, until
+// the sender follows the link mailed to them.
 // Everything refused is refused with its reason (the listener answers it
 // as a permanent failure) and audited; nothing is half-stored.
 func (s *Service) Deliver(ctx context.Context, rcpts []string, raw io.Reader, lim mail.InboundLimits) error {
@@ -146,18 +150,22 @@ func (s *Service) Deliver(ctx context.Context, rcpts []string, raw io.Reader, li
 	if requestID != "" {
 		return s.deliverReply(ctx, requestID, index, msg, in)
 	}
+	d, err := s.mailDraft(msg)
+	if err != nil {
+		return s.refuseMail(ctx, "content", err)
+	}
 	sub, err := s.d.Subjects.FindByEmail(ctx, s.d.DB, s.d.Door, msg.From)
 	switch {
-	case err == nil && !sub.Erased() && sub.MergedInto == "":
+	case err == nil && !sub.Erased() && sub.MergedInto == "" && msg.Auth.DMARC == "pass":
+		// A From header alone proves nothing: only when the relay in front
+		// vouches for the sender's domain does a known person's mail open
+		// a request at once. Otherwise it waits, like a stranger's, for
+		// the link mailed to the address.
 		known, err := s.knows(ctx, sub)
 		if err != nil {
 			return err
 		}
 		if known {
-			d, err := s.mailDraft(msg)
-			if err != nil {
-				return s.refuseMail(ctx, "content", err)
-			}
 			id, err := s.create(ctx, sub.ID, ChannelMail, d, in)
 			if err != nil {
 				return err
@@ -243,6 +251,20 @@ func (s *Service) mailDraft(msg *mail.Inbound) (draftText, error) {
 	text := strings.TrimSpace(msg.Text)
 	if text == "" && len(msg.Attachments) > 0 {
 		text = "(attachments only)"
+	}
+	if len(text) > s.lim.MaxText {
+		return draftText{}, fault.New(fault.TooLarge, "the message text is longer than the %d bytes a support request takes", s.lim.MaxText)
+	}
+	for _, a := range msg.Attachments {
+		if a.Size > s.lim.MaxFile {
+			return draftText{}, fault.New(fault.TooLarge, "an attachment is larger than the %d MB a support request takes", s.lim.MaxFile>>20)
+		}
+		if a.Size == 0 {
+			return draftText{}, fault.New(fault.Invalid, "an attachment is empty")
+		}
+	}
+	if len(msg.Attachments) > s.lim.MaxFiles {
+		return draftText{}, fault.New(fault.Invalid, "a support message takes at most %d attachments", s.lim.MaxFiles)
 	}
 	return s.draft(title, text, nil)
 }
@@ -452,6 +474,18 @@ func (s *Service) Confirm(ctx context.Context, token string) (string, error) {
 	return owner, nil
 }
 
+// claim takes a held item for release, so that two confirmations at once
+// (a double click, two tabs) release it once: the one whose update
+// changed the row goes on, the other skips it.
+func (s *Service) claim(ctx context.Context, heldID string) (bool, error) {
+	res, err := s.d.DB.ExecContext(ctx, `UPDATE support_quarantine SET reason = $2 WHERE id = $1 AND reason = $3`, heldID, heldReleasing, HeldUnconfirmed)
+	if err != nil {
+		return false, fmt.Errorf("support: claim held: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // ownerOf is the live subject holding the address of a blind index ("" when
 // none: the address was erased since).
 func (s *Service) ownerOf(ctx context.Context, index []byte) (string, error) {
@@ -465,6 +499,29 @@ func (s *Service) ownerOf(ctx context.Context, index []byte) (string, error) {
 // release turns one held request into a request of owner, then destroys
 // what was held.
 func (s *Service) release(ctx context.Context, owner, heldID string, draft []byte, blobKey string) error {
+	ok, err := s.claim(ctx, heldID)
+	if err != nil || !ok {
+		return err
+	}
+	err = s.releaseClaimed(ctx, owner, heldID, draft, blobKey)
+	switch fault.CodeOf(err) {
+	case fault.Invalid, fault.TooLarge, fault.Unsupported:
+		// What can never become a request (held before the desk's limits
+		// changed, say) goes, with its reason, instead of blocking every
+		// later confirmation of the address.
+		return s.forget(ctx, heldID, blobKey, audit.Event{Actor: "subject", Action: "support.held_dropped", Subject: owner,
+			Detail: map[string]string{"held": heldID, "reason": string(fault.CodeOf(err))}})
+	case fault.Internal:
+		if err != nil {
+			if _, uerr := s.d.DB.ExecContext(context.WithoutCancel(ctx), `UPDATE support_quarantine SET reason = $2 WHERE id = $1`, heldID, HeldUnconfirmed); uerr != nil {
+				s.d.Log.Warn("support: a held item could not be given back after a failed release", "held", heldID, "err", uerr)
+			}
+		}
+	}
+	return err
+}
+
+func (s *Service) releaseClaimed(ctx context.Context, owner, heldID string, draft []byte, blobKey string) error {
 	q := s.d.Door.Quarantine(quarantineKind)
 	var d draftText
 	in := inbound{channel: ChannelWeb}

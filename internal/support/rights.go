@@ -51,19 +51,25 @@ func (h *Holder) covers(sc Scope, field string) bool {
 	return slices.Contains(sc.Fields, field) || (cat != "" && slices.Contains(sc.Categories, cat))
 }
 
-// inScope lists the requests of subjects a scope erases whole, and
-// whether it erases the recordings of the others.
-func (h *Holder) inScope(ctx context.Context, q store.Q, subjects []string, sc Scope) (whole []string, recordings bool, err error) {
-	var where string
-	args := store.Args(subjects)
+// coverage is what an erasure scope covers of the package's rows.
+type coverage struct {
+	all        bool     // every row of the subjects
+	requests   []string // the rows of these requests (an item scope)
+	recordings bool     // only the recordings of the subjects' calls
+}
+
+// coverage reads a scope. It depends on the scope alone, never on rows
+// another table's step may already have erased: the engine runs the
+// tables one after the other, each in its own transaction.
+func (h *Holder) coverage(sc Scope) coverage {
 	switch sc.Kind {
 	case policy.ScopeAccount:
-		where = `subject_id IN (` + store.Placeholders(len(subjects), 1) + `)`
+		return coverage{all: true}
 	case policy.ScopeCategory:
-		if !h.covers(sc, FieldRequest) && !h.covers(sc, FieldMessage) {
-			return nil, h.covers(sc, FieldRecording), nil
+		if h.covers(sc, FieldRequest) || h.covers(sc, FieldMessage) {
+			return coverage{all: true}
 		}
-		where = `subject_id IN (` + store.Placeholders(len(subjects), 1) + `)`
+		return coverage{recordings: h.covers(sc, FieldRecording)}
 	case policy.ScopeItem:
 		var ids []string
 		for _, it := range sc.Items {
@@ -71,61 +77,35 @@ func (h *Holder) inScope(ctx context.Context, q store.Q, subjects []string, sc S
 				ids = append(ids, id)
 			}
 		}
-		if len(ids) == 0 {
-			return nil, false, nil
-		}
-		where = `subject_id IN (` + store.Placeholders(len(subjects), 1) + `) AND id IN (` + store.Placeholders(len(ids), len(subjects)+1) + `)`
-		args = append(args, store.Args(ids)...)
-	default:
-		return nil, false, nil
+		return coverage{requests: ids}
 	}
-	rows, err := q.QueryContext(ctx, `SELECT id FROM support_requests WHERE `+where+` ORDER BY id`, args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, false, err
-		}
-		whole = append(whole, id)
-	}
-	return whole, false, rows.Err()
+	return coverage{}
 }
 
-// rowsIn is the condition on a table's rows a scope covers: those of the
-// whole requests, and the recordings when only they go.
-func rowsIn(table string, subjects, whole []string, recordings bool) (string, []any, bool) {
-	col := "request_id"
-	if table == "support_requests" {
-		col = "id"
+// rowsIn is the condition on a table's rows of the subjects a coverage
+// takes; ok is false when it takes none.
+func rowsIn(table string, subjects []string, c coverage) (where string, args []any, ok bool) {
+	where, args = `subject_id IN (`+store.Placeholders(len(subjects), 1)+`)`, store.Args(subjects)
+	switch {
+	case c.all:
+		return where, args, true
+	case len(c.requests) > 0:
+		col := "request_id"
+		if table == "support_requests" {
+			col = "id"
+		}
+		return where + ` AND ` + col + ` IN (` + store.Placeholders(len(c.requests), len(subjects)+1) + `)`, append(args, store.Args(c.requests)...), true
+	case c.recordings && table == "support_files":
+		return where + ` AND kind = 'recording'`, args, true
 	}
-	var conds []string
-	var args []any
-	if len(whole) > 0 {
-		conds = append(conds, col+` IN (`+store.Placeholders(len(whole), 1)+`)`)
-		args = store.Args(whole)
-	}
-	if recordings && table == "support_files" {
-		conds = append(conds, `(kind = 'recording' AND subject_id IN (`+store.Placeholders(len(subjects), len(args)+1)+`))`)
-		args = append(args, store.Args(subjects)...)
-	}
-	if len(conds) == 0 {
-		return "", nil, false
-	}
-	return strings.Join(conds, " OR "), args, true
+	return "", nil, false
 }
 
 // Erase erases what the scope covers in one table, in tx: rows, and for
 // requests their keys, for files their blobs.
 func (h *Holder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, subjects []string, sc Scope) (Outcome, error) {
 	out := Outcome{Dataset: t.Dataset}
-	whole, recordings, err := h.inScope(ctx, tx, subjects, sc)
-	if err != nil {
-		return out, err
-	}
-	where, args, ok := rowsIn(t.Name, subjects, whole, recordings)
+	where, args, ok := rowsIn(t.Name, subjects, h.coverage(sc))
 	if !ok {
 		return out, nil
 	}
@@ -193,16 +173,12 @@ func (s *Service) shred(ctx context.Context, q store.Q, subjectID, requestID str
 // Left counts what the scope should have erased from a table and is still
 // there.
 func (h *Holder) Left(ctx context.Context, q store.Q, t registry.Table, subjects []string, sc Scope) (int, error) {
-	whole, recordings, err := h.inScope(ctx, q, subjects, sc)
-	if err != nil {
-		return 0, err
-	}
-	where, args, ok := rowsIn(t.Name, subjects, whole, recordings)
+	where, args, ok := rowsIn(t.Name, subjects, h.coverage(sc))
 	if !ok {
 		return 0, nil
 	}
 	var n int
-	err = q.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+t.Name+` WHERE `+where, args...).Scan(&n)
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+t.Name+` WHERE `+where, args...).Scan(&n)
 	return n, err
 }
 

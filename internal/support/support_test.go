@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"steward/internal/mail"
 	"steward/internal/policy"
 	"steward/internal/registry"
+	"steward/internal/rights"
 	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/store/storetest"
@@ -81,6 +83,14 @@ func (e *env) member(email, name string) string {
 	if err := e.svc.Identity.SignUp(e.ctx, identity.SignUpInput{Fields: map[string]string{"email": email, "name": name},
 		Password: "correct horse battery staple 9", AgeConfirmed: true}, meta); err != nil {
 		e.t.Fatalf("sign up %s: %v", email, err)
+	}
+	m := e.mailed(email)
+	tok := regexp.MustCompile(`token=([A-Za-z0-9_-]+)`).FindStringSubmatch(m.Text)
+	if tok == nil {
+		e.t.Fatalf("no verification link in %q", m.Text)
+	}
+	if err := e.svc.Identity.VerifyEmail(e.ctx, tok[1]); err != nil {
+		e.t.Fatal(err)
 	}
 	sub, err := e.svc.Subjects.FindByEmail(e.ctx, e.db, e.svc.Door, email)
 	if err != nil {
@@ -257,43 +267,47 @@ func TestPromiseJ4_SupportRecordsArePersonalDataWithRetention(t *testing.T) {
 				}
 			}
 		}
-		// Erasing the one request takes its rows, files and keys, and
-		// nothing of another request.
-		other, err := e.s.Open(e.ctx, ann, "Second", "another question", nil)
+		// Erasing the support category through the rights engine — its
+		// real order of tables, each in its own transaction — takes every
+		// row, file and key of Ann's requests, and nothing of Bob's.
+		bob := e.member("bob@example.org", "Bob")
+		bobs, err := e.s.Open(e.ctx, bob, "Bob's", "Bob's question",
+			[]support.Upload{{Name: "b.txt", Body: strings.NewReader("bob file")}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := support.Scope{Kind: policy.ScopeItem, Items: []string{"support_requests/" + th.ID}}
-		for _, name := range []string{"support_files", "support_messages", "support_requests"} {
-			tb := table(t, name)
-			if n, err := h.Left(e.ctx, e.db, tb, []string{ann}, sc); err != nil || n == 0 {
-				t.Fatalf("%s before: Left = %d, %v", name, n, err)
-			}
-			tx, err := e.db.BeginTx(e.ctx, nil)
-			if err != nil {
+		if _, err := e.s.Open(e.ctx, ann, "Second", "another question", nil); err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.svc.Rights.File(e.ctx, rights.Requester{SubjectID: ann, SessionID: "s", Reauthenticate: rights.Reauthenticated},
+			rights.Filing{Type: rights.Erasure, Scope: "category", Categories: []string{e.svc.Policy.Policy.CategoryOfField(support.FieldMessage)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, err := e.svc.Jobs.RunDue(e.ctx); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := h.Erase(e.ctx, tx, tb, []string{ann}, sc); err != nil {
-				t.Fatal(err)
+		}
+		if r, err = e.svc.Rights.Get(e.ctx, r.ID); err != nil || r.Status != "completed" {
+			t.Fatalf("the erasure: %+v, %v", r, err)
+		}
+		for _, table := range []string{"support_requests", "support_messages", "support_files"} {
+			if n := e.count(`SELECT COUNT(*) FROM `+table+` WHERE subject_id = $1`, ann); n != 0 {
+				t.Errorf("%d of Ann's rows left in %s", n, table)
 			}
-			if err := tx.Commit(); err != nil {
-				t.Fatal(err)
-			}
-			if n, err := h.Left(e.ctx, e.db, tb, []string{ann}, sc); err != nil || n != 0 {
-				t.Errorf("%s after: Left = %d, %v", name, n, err)
+			if n := e.count(`SELECT COUNT(*) FROM `+table+` WHERE subject_id = $1`, bob); n == 0 {
+				t.Errorf("Bob's rows in %s went too", table)
 			}
 		}
-		if n := e.count(`SELECT COUNT(*) FROM item_keys WHERE item = $1 AND destroyed_at IS NULL`, th.ID); n != 0 {
-			t.Errorf("%d keys of the erased request live", n)
+		if n := e.count(`SELECT COUNT(*) FROM item_keys WHERE subject_id = $1 AND destroyed_at IS NULL`, ann); n != 0 {
+			t.Errorf("%d of Ann's request keys live", n)
 		}
-		if keys, _ := e.svc.Blobs.List(e.ctx, "support/"+strings.ToLower(ann)+"/"+th.ID+"/"); len(keys) != 0 {
-			t.Errorf("files of the erased request: %v", keys)
+		if keys, _ := e.svc.Blobs.List(e.ctx, "support/"+strings.ToLower(ann)+"/"); len(keys) != 0 {
+			t.Errorf("Ann's files after the erasure: %v", keys)
 		}
-		if _, err := e.s.ThreadFor(e.ctx, ann, th.ID); !fault.Is(err, fault.NotFound) {
-			t.Errorf("the erased request: %v", err)
-		}
-		if got, err := e.s.ThreadFor(e.ctx, ann, other.ID); err != nil || got.Messages[0].Text != "another question" {
-			t.Errorf("the other request: %+v, %v", got, err)
+		if got, err := e.s.ThreadFor(e.ctx, bob, bobs.ID); err != nil || len(got.Messages[0].Files) != 1 {
+			t.Errorf("Bob's request: %+v, %v", got, err)
 		}
 	})
 }
@@ -376,7 +390,18 @@ func TestPromiseJ10_QualityReviewerReadsRecordingsAndNothingElse(t *testing.T) {
 func TestPromiseM6_RequestsAreKeptOnRecord(t *testing.T) {
 	each(t, "mixi.yaml", func(t *testing.T, e *env) {
 		ann := e.member("ann@example.org", "Ann")
-		if err := e.deliver(deskAddress, message("Ann <ann@example.org>", deskAddress, "A suggestion", "Please add dark mode.", nil)); err != nil {
+		// Without the relay's word for the sender's domain, a From header
+		// alone opens nothing in Ann's name: it waits for her link.
+		if err := e.deliver(deskAddress, message("Ann <ann@example.org>", deskAddress, "Forged?", "From anyone", nil)); err != nil {
+			t.Fatal(err)
+		}
+		if mine, _ := e.s.Mine(e.ctx, ann); len(mine) != 0 {
+			t.Fatalf("an unauthenticated mail opened %d requests in Ann's name", len(mine))
+		}
+		vouched := "Authentication-Results: mx.test; dmarc=pass header.from=example.org; spf=pass; dkim=pass\r\n" +
+			string(message("Ann <ann@example.org>", deskAddress, "A suggestion", "Please add dark mode.", nil))
+		e.clk.Advance(time.Second)
+		if err := e.s.Deliver(e.ctx, []string{deskAddress}, strings.NewReader(vouched), e.s.MailLimits("mx.test")); err != nil {
 			t.Fatal(err)
 		}
 		mine, err := e.s.Mine(e.ctx, ann)
@@ -488,9 +513,20 @@ func TestStrangersAreHeldUntilTheyConfirm(t *testing.T) {
 		if _, err := e.s.Confirm(e.ctx, token+"x"); !fault.Is(err, fault.NotFound) {
 			t.Errorf("a forged link: %v", err)
 		}
-		owner, err := e.s.Confirm(e.ctx, token)
-		if err != nil {
-			t.Fatal(err)
+		// Two confirmations at once (a double click) release it once.
+		owners := make(chan string, 2)
+		for range 2 {
+			go func() {
+				o, err := e.s.Confirm(e.ctx, token)
+				if err != nil && !fault.Is(err, fault.NotFound) {
+					t.Error(err)
+				}
+				owners <- o
+			}()
+		}
+		owner := <-owners
+		if o := <-owners; owner == "" {
+			owner = o
 		}
 		mine, err := e.s.Mine(e.ctx, owner)
 		if err != nil || len(mine) != 1 || mine[0].Title != "Planted-held-6b2d" {
@@ -506,8 +542,10 @@ func TestStrangersAreHeldUntilTheyConfirm(t *testing.T) {
 		if _, err := e.s.Confirm(e.ctx, token); !fault.Is(err, fault.NotFound) {
 			t.Errorf("a used link: %v", err)
 		}
-		// Carol is known now: her next mail opens a request at once.
-		if err := e.deliver(deskAddress, message("carol@example.net", deskAddress, "Again", "more", nil)); err != nil {
+		// Carol is known now: her next mail, vouched for by the relay,
+		// opens a request at once.
+		again := "Authentication-Results: mx.test; dmarc=pass header.from=example.net\r\n" + string(message("carol@example.net", deskAddress, "Again", "more", nil))
+		if err := e.s.Deliver(e.ctx, []string{deskAddress}, strings.NewReader(again), e.s.MailLimits("mx.test")); err != nil {
 			t.Fatal(err)
 		}
 		if mine, _ := e.s.Mine(e.ctx, owner); len(mine) != 2 {

@@ -60,6 +60,9 @@ func (s *server) optionalAuth(r *http.Request) *auth {
 		}
 		return nil
 	}
+	if a.P.SecondFactor != "" {
+		return nil // not signed in until the second factor is given
+	}
 	return &a
 }
 

@@ -216,8 +216,8 @@ func (t tooLarge) Read(p []byte) (int, error) {
 func (s *server) handleFile(thumb bool) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		reader := ""
-		if p, err := s.d.Identity.Authenticate(r.Context(), sessionToken(r)); err == nil {
-			reader = p.Account.SubjectID
+		if p, err := s.d.Identity.Authenticate(r.Context(), sessionToken(r)); err == nil && p.SecondFactor == "" {
+			reader = p.Account.SubjectID // a session owing its second factor reads as anyone
 		}
 		rc, f, err := s.d.Content.OpenFile(r.Context(), reader, r.PathValue("id"), thumb)
 		if err != nil {

@@ -77,6 +77,7 @@ func (s *server) routes() []route {
 		{"GET", "/account/second-factor", s.pageAuthOwing(s.pageSecondFactor())},
 		{"POST", "/account/second-factor/verify", s.pageAuthOwing(s.pageSecondFactorVerifyPost())},
 		{"POST", "/account/second-factor/enrol", s.pageAuthOwing(s.pageSecondFactorEnrolPost())},
+		{"POST", "/account/second-factor/password", s.pageAuthOwing(s.pageSecondFactorPasswordPost())},
 		{"POST", "/account/profile", s.pageAuth(s.pageAccountProfilePost())},
 		{"POST", "/account/password", s.pageAuth(s.pageAccountPasswordPost())},
 		{"POST", "/account/sessions/{id}/revoke", s.pageAuth(s.pageRevokeSessionPost())},

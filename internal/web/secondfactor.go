@@ -30,8 +30,24 @@ func (s *server) handleSecondFactors() authed {
 	}
 }
 
+// handleBeginTOTP starts an enrolment. Adding a factor needs the password
+// given recently: a body {"password": …} gives it now.
 func (s *server) handleBeginTOTP() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if r.ContentLength != 0 {
+			var in passwordInput
+			if err := decode(r, &in); err != nil {
+				return err
+			}
+			if err := s.d.Identity.Reauthenticate(r.Context(), a.P, in.Password); err != nil {
+				return err
+			}
+			p, err := s.d.Identity.Authenticate(r.Context(), a.Token)
+			if err != nil {
+				return err
+			}
+			a.P = p
+		}
 		e, err := s.d.Identity.BeginTOTP(r.Context(), a.P)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"image/png"
 	"net/http"
+	"net/url"
 
 	"github.com/pquerna/otp"
 
@@ -25,6 +26,9 @@ type secondFactorData struct {
 	QR       template.URL // a data: URL of the otpauth QR code, made here
 	Codes    []string
 	Factors  []identity.Factor
+	// Password asks for the password first: adding a factor needs it
+	// given recently.
+	Password bool
 }
 
 func (s *server) pageSecondFactor() authed {
@@ -40,10 +44,15 @@ func (s *server) renderSecondFactor(w http.ResponseWriter, r *http.Request, a au
 		if d.Factors, err = s.d.Identity.SecondFactors(r.Context(), a.P.Account.SubjectID); err != nil {
 			return err
 		}
-		if d.Enrol, err = s.d.Identity.BeginTOTP(r.Context(), a.P); err != nil {
+		d.Enrol, err = s.d.Identity.BeginTOTP(r.Context(), a.P)
+		switch {
+		case fault.Is(err, fault.ReauthNeeded):
+			d.Password = true
+		case err != nil:
 			return err
+		default:
+			d.QR = qrDataURL(d.Enrol.URL)
 		}
-		d.QR = qrDataURL(d.Enrol.URL)
 	}
 	v := s.newView("Second factor", &a)
 	for k, e := range errs {
@@ -112,5 +121,28 @@ func (s *server) pageSecondFactorEnrolPost() authed {
 		v.Data = secondFactorData{Codes: codes, Next: localPath(r.PostForm.Get("next"))}
 		w.Header().Set("Cache-Control", "no-store")
 		return s.render(w, r, http.StatusOK, "second_factor", v)
+	}
+}
+
+// pageSecondFactorPasswordPost takes the password before a factor is
+// added, then shows the enrolment.
+func (s *server) pageSecondFactorPasswordPost() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		next := localPath(r.PostForm.Get("next"))
+		if err := s.d.Identity.Reauthenticate(r.Context(), a.P, r.PostForm.Get("password")); err != nil {
+			if fault.Is(err, fault.Unauthorized) || fault.Is(err, fault.ReauthNeeded) || fault.Is(err, fault.Invalid) {
+				return s.renderSecondFactor(w, r, a, http.StatusUnprocessableEntity, next, map[string]string{"password": "That password is not right."})
+			}
+			return err
+		}
+		target := "/account/second-factor"
+		if next != "" {
+			target += "?next=" + url.QueryEscape(next)
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return nil
 	}
 }

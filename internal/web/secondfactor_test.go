@@ -33,6 +33,19 @@ func TestStaffWithoutSecondFactorReachNoPersonalData(t *testing.T) {
 				t.Errorf("GET %s without a second factor: %d %s", path, r.StatusCode, r.body)
 			}
 		}
+		// Every GET route of the table, walked with the owing session,
+		// shows nothing of the member.
+		fill := regexp.MustCompile(`\{[^}]+\}`)
+		for _, rt := range e.srv.routes() {
+			if rt.method != "GET" {
+				continue
+			}
+			path := strings.TrimSuffix(fill.ReplaceAllString(rt.path, "x"), "{$}")
+			r := e.do(c, "GET", path, nil)
+			if strings.Contains(string(r.body), "ann@example.org") || strings.Contains(string(r.body), "Ann Example") {
+				t.Errorf("GET %s showed the member's data to a session owing its second factor", rt.path)
+			}
+		}
 		for _, path := range []string{"/admin", "/admin/requests", "/admin/audit", "/account"} {
 			r := e.do(c, "GET", path, nil)
 			if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/account/second-factor") {

@@ -29,6 +29,7 @@ import (
 	"steward/internal/consent"
 	"steward/internal/content"
 	"steward/internal/door"
+	"steward/internal/fault"
 	"steward/internal/identity"
 	"steward/internal/jobs"
 	"steward/internal/mail"
@@ -382,7 +383,13 @@ func (s *Services) openPayment(cfg Config) error {
 	}
 	var err error
 	s.Payment, err = payment.New(payment.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Door: s.Door, Audit: s.Audit,
-		Subjects: s.Subjects, Secret: secret, Jobs: s.Jobs})
+		Subjects: s.Subjects, Secret: secret, Jobs: s.Jobs, Verified: func(ctx context.Context, id string) (bool, error) {
+			a, err := s.Identity.AccountOf(ctx, id)
+			if fault.Is(err, fault.NotFound) {
+				return false, nil
+			}
+			return a.EmailVerified, err
+		}})
 	return err
 }
 
