@@ -55,6 +55,7 @@ func (s *server) apiSections() []apiSection {
 		{supportOps(), supportSchemas()},
 		{secondFactorOps(), secondFactorSchemas()},
 		{paymentsOps(), paymentsSchemas()},
+		{sharingOps(), sharingSchemas()},
 	}
 }
 

@@ -50,6 +50,15 @@ func (s *server) routes() []route {
 		{"GET", "/api/v1/payments/methods", s.apiAuth(s.handleMyPaymentMethods())},
 		{"GET", "/api/v1/payments/members/{id}/methods", s.apiRole(s.handleMemberPaymentMethods(), "billing")},
 
+		// JSON API: accounts shared between holders.
+		{"POST", "/api/v1/me/shared-accounts", s.apiAuth(s.handleInvite())},
+		{"GET", "/api/v1/me/shared-accounts", s.apiAuth(s.handleDelegations())},
+		{"DELETE", "/api/v1/me/shared-accounts/{id}", s.apiAuth(s.handleRevokeDelegation())},
+		{"POST", "/api/v1/me/invitations/accept", s.apiAuth(s.handleAcceptInvitation())},
+		{"GET", "/api/v1/shared-accounts/{id}", s.apiAuth(s.handleReadShared())},
+		{"GET", "/account/sharing/accept", s.pageAuth(s.pageAcceptInvitation())},
+		{"POST", "/account/sharing/accept", s.pageAuth(s.pageAcceptInvitationPost())},
+
 		// JSON API: the policy in force.
 		{"GET", "/api/v1/policy", s.api(s.handlePolicyJSON())},
 
