@@ -140,6 +140,7 @@ func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog
 		SupportAddress: cfg.SupportAddress,
 		Support:        support.Limits{MaxFile: cfg.MaxAttachmentMB << 20, MaxRecording: cfg.MaxRecordingMB << 20},
 		PaymentSecret:  cfg.PaymentSecret,
+		Getenv:         getenv,
 	}, services.Options{Identity: opt.Identity}); err != nil {
 		return nil, err
 	}

@@ -391,6 +391,10 @@ type IdentityProvider struct {
 	Claims    []string `yaml:"claims" json:"claims"`
 }
 
+// Imports says in words what a sign-in with the provider imports: "your
+// name and your email address".
+func (ip IdentityProvider) Imports() string { return andList(fieldLabels(ip.Claims)) }
+
 // ImportableClaims are the fields a sign-in with another service can
 // import, each from the standard claim of the same name (OpenID Connect
 // Core §5.1).

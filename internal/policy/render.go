@@ -391,13 +391,9 @@ func registrationText(p *Policy) string {
 func signInTexts(p *Policy) []string {
 	var out []string
 	for _, ip := range p.IdentityProviders {
-		var what []string
-		for _, f := range ip.Claims {
-			what = append(what, FieldLabel(f))
-		}
 		out = append(out, fmt.Sprintf("You may sign in with %s instead of a password. We then receive from %s only %s; whatever else it offers is discarded before anything is stored, and what we keep is recorded as coming from %s. "+
 			"If an account here already uses the address %s gives, the two are linked only once you enter that account's password.",
-			ip.Name, ip.Name, andList(what), ip.Name, ip.Name))
+			ip.Name, ip.Name, ip.Imports(), ip.Name, ip.Name))
 	}
 	return out
 }

@@ -528,6 +528,10 @@ func sourceLabel(s string) string {
 	if name, ok := strings.CutPrefix(s, "oidc:"); ok {
 		return "your sign-in with " + name
 	}
+	if name, ok := strings.CutPrefix(s, "third-party:"); ok {
+		// A sign-in with another service records the service's id.
+		return "a third party you allowed to share it with us (" + name + ")"
+	}
 	if s == "" {
 		return "not recorded"
 	}

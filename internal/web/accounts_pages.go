@@ -19,6 +19,27 @@ type signUpData struct {
 	AgeConfirm   bool
 	AgeConfirmed bool
 	MinimumAge   int
+	// Providers are the services one may sign up with instead, each with
+	// what it would give us.
+	Providers []providerButton
+}
+
+// providerButton offers a sign-in with another service, saying what it
+// imports.
+type providerButton struct {
+	ID, Name, Imports string
+}
+
+func (s *server) providerButtons() []providerButton {
+	var out []providerButton
+	for _, p := range s.d.Identity.Providers() {
+		b := providerButton{ID: p.ID, Name: p.Name}
+		if ip := s.d.Policy.Policy.IdentityProvider(p.ID); ip != nil {
+			b.Imports = ip.Imports()
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 func (s *server) signUpForm(form url.Values, errs map[string]string) signUpData {
@@ -27,6 +48,7 @@ func (s *server) signUpForm(form url.Values, errs map[string]string) signUpData 
 		AgeConfirm:   reg.AgeCheck == policy.AgeConfirmation,
 		AgeConfirmed: form.Get("age_confirmed") != "",
 		MinimumAge:   s.d.Policy.Policy.MinimumAge,
+		Providers:    s.providerButtons(),
 	}
 	for _, f := range reg.Fields {
 		if f == "password" {
@@ -101,12 +123,13 @@ func (s *server) pageLogin() handler {
 }
 
 type loginData struct {
-	Next   string
-	Fields []formField
+	Next      string
+	Fields    []formField
+	Providers []providerButton
 }
 
 func (s *server) loginForm(next, email string, errs map[string]string) loginData {
-	return loginData{Next: next, Fields: []formField{
+	return loginData{Next: next, Providers: s.providerButtons(), Fields: []formField{
 		fieldFor("email", email, true, errs),
 		passwordField("password", "Password", "current-password", "", errs),
 	}}
@@ -310,6 +333,10 @@ type accountData struct {
 	ProfilePassword formField
 	PasswordFields  []formField
 	Sessions        []sessionJSON
+	// Links are the services linked to the account; Picture is the URL
+	// of the picture one gave at sign-up.
+	Links   []identity.LinkedProvider
+	Picture string
 }
 
 // accountNotices are the messages shown after a form on the account page
@@ -326,6 +353,12 @@ func accountNotice(done string) string {
 		return "The session was revoked."
 	case "revoked-others":
 		return "You were signed out everywhere else."
+	case "signed-up":
+		return "Your account was created with what the service you signed in with gave us, as the privacy notice lists."
+	case "linked":
+		return "The service is linked: signing in with it now opens this account."
+	case "unlinked":
+		return "The service is unlinked: signing in with it no longer opens this account."
 	default:
 		return ""
 	}
@@ -342,6 +375,10 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, a auth, s
 	if err != nil {
 		return err
 	}
+	links, err := s.d.Identity.LinkedProviders(r.Context(), a.P.Account.SubjectID)
+	if err != nil {
+		return err
+	}
 	if errs == nil {
 		errs = map[string]string{}
 	}
@@ -349,6 +386,8 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, a auth, s
 		Verified:     prof.Account.EmailVerified,
 		PendingEmail: prof.PendingEmail,
 		Sessions:     sessionsJSON(sessions, a.P.Session.ID),
+		Links:        links,
+		Picture:      prof.Picture,
 		ProfilePassword: passwordField("current_password", "Current password", "current-password",
 			"Needed to change your email address if you logged in more than 10 minutes ago.", errs),
 		PasswordFields: []formField{

@@ -108,6 +108,9 @@ type envOptions struct {
 	// zero).
 	supportAddress string
 	supportLimits  support.Limits
+	// getenv is the environment the services read (the client secrets of
+	// the policy's identity providers); nil is an empty one.
+	getenv func(string) string
 	// paymentSecret signs the payment processor's webhook deliveries.
 	paymentSecret string
 }
@@ -157,7 +160,7 @@ func newEnv(t testing.TB, db *store.DB, o envOptions) *env {
 	}
 	cfg := services.Config{BaseURL: o.config.BaseURL, MailFrom: "Steward <steward@example.org>", ServesDemo: o.config.DemoDir != nil,
 		Uploads: o.uploads, BlobURL: o.blobURL, S3AccessKey: blobtest.AccessKey, S3SecretKey: blobtest.SecretKey,
-		SupportAddress: o.supportAddress, Support: o.supportLimits, PaymentSecret: o.paymentSecret}
+		SupportAddress: o.supportAddress, Support: o.supportLimits, Getenv: o.getenv, PaymentSecret: o.paymentSecret}
 	e := &env{t: t, db: db, clock: clk, logs: logs}
 	if o.smtp {
 		e.smtp = mailtest.Start(t)

@@ -45,6 +45,7 @@ func (s *server) apiSections() []apiSection {
 	return []apiSection{
 		{opsOps(), opsSchemas()},
 		{accountsOps(), s.accountsSchemas()},
+		{socialOps(), socialSchemas()},
 		{policyOps(), policySchemas()},
 		{consentOps(), consentSchemas()},
 		{newslettersOps(), newslettersSchemas()},

@@ -45,6 +45,11 @@ func (s *server) routes() []route {
 		{"POST", "/api/v1/password-resets", s.api(s.handleRequestReset())},
 		{"POST", "/api/v1/password-resets/confirm", s.api(s.handleConfirmReset())},
 
+		// JSON API: sign-in with other services.
+		{"GET", "/api/v1/sign-in-providers", s.api(s.handleSignInProviders())},
+		{"GET", "/api/v1/me/sign-in-links", s.apiAuth(s.handleMySignInLinks())},
+		{"DELETE", "/api/v1/me/sign-in-links/{provider}", s.apiAuth(s.handleUnlinkSignIn())},
+
 		// JSON API: payments (all under paymentPrefix: TLS only).
 		{"POST", "/api/v1/payments/webhook", s.api(s.handlePaymentWebhook())},
 		{"GET", "/api/v1/payments/methods", s.apiAuth(s.handleMyPaymentMethods())},
@@ -80,6 +85,13 @@ func (s *server) routes() []route {
 		{"GET", "/reset-password", s.page(s.pageResetPassword())},
 		{"POST", "/reset-password", s.page(s.pageResetPasswordPost())},
 		{"POST", "/reset-password/confirm", s.page(s.pageResetConfirmPost())},
+
+		// Pages: sign-in with the services the policy declares.
+		{"GET", "/login/{provider}", s.page(s.pageSignInBegin())},
+		{"GET", "/login/{provider}/callback", s.page(s.pageSignInCallback())},
+		{"GET", "/login/{provider}/link", s.page(s.pageSignInLink())},
+		{"POST", "/login/{provider}/link", s.page(s.pageSignInLinkPost())},
+		{"POST", "/account/sign-in-links/{provider}/unlink", s.pageAuth(s.pageUnlinkSignInPost())},
 
 		// Pages: the member's account.
 		{"GET", "/account", s.pageAuth(s.pageAccount())},

@@ -75,6 +75,9 @@ type Config struct {
 	// PaymentSecret is the signing secret of the payment processor's
 	// webhook endpoint ("" accepts no delivery: nothing verifies).
 	PaymentSecret string
+	// Getenv reads the environment: the client secrets of the identity
+	// providers the policy declares are in the variables it names.
+	Getenv func(string) string
 }
 
 // Options adjust Build for tests.
@@ -145,7 +148,7 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 	}
 	deps := identity.Deps{
 		DB: db, Clock: clk, Log: log, Subjects: s.Subjects, Door: s.Door, Audit: s.Audit,
-		Outbox: s.Outbox, Jobs: s.Jobs, Policy: s.Policy, BaseURL: cfg.BaseURL,
+		Outbox: s.Outbox, Jobs: s.Jobs, Policy: s.Policy, BaseURL: cfg.base(), Getenv: cfg.Getenv,
 		Config: identity.Config{Secret: master.Derive("identity throttle v1", 32)},
 	}
 	if opt.Identity != nil {
