@@ -297,87 +297,109 @@ func tenClaims(sub string) claimsUser {
 	}}
 }
 
-// The promise: a provider that offers ten claims leaves only the three
+// The promise: a provider that offers ten claims leaves only the ones
 // the policy declares in storage (sealed), and none of the others
-// anywhere in any table, nor its id for the person.
+// anywhere in any table, nor its id for the person. jmir.yaml declares
+// three (picture, name, email); a narrower declaration keeps less of the
+// same ten.
 func TestPromiseJ5_SocialLoginImportsOnlyDeclaredClaims(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
-		e, mp := newSocialEnv(t, db)
-		ctx := context.Background()
-		user := tenClaims("PlantedSubject-0000-0002-1825-0097")
-		out, err := e.socialSignIn(mp, user, true, nil)
-		if err != nil {
-			t.Fatalf("sign in: %v", err)
-		}
-		if !out.Created || out.Token == "" || out.LinkToken != "" {
-			t.Fatalf("outcome = %+v, want a new account signed in", out)
-		}
-		// The request asked PKCE with S256, a nonce, and only the scopes
-		// the declared claims need.
-		got := mp.authorize
-		if got.Get("code_challenge_method") != "S256" || len(got.Get("code_challenge")) < 43 || got.Get("nonce") == "" || got.Get("state") == "" {
-			t.Errorf("authorization request = %v, want S256 PKCE, a nonce and a state", got)
-		}
-		if scopes := strings.Fields(got.Get("scope")); !slices.Equal(scopes, []string{"openid", "profile", "email"}) {
-			t.Errorf("scopes = %v, want openid profile email", scopes)
-		}
-		p, err := e.svc.Authenticate(ctx, out.Token)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pr, err := e.svc.Profile(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if pr.Fields["name"] != "Ada Plantedname" || pr.Email != "ada.planted@example.org" || pr.Picture != "https://img.example.net/planted-ada.png" {
-			t.Errorf("profile = name %q, email %q, picture %q; want the three declared claims", pr.Fields["name"], pr.Email, pr.Picture)
-		}
-		if !pr.Account.EmailVerified {
-			t.Error("the provider verified the address; the account should count it verified")
-		}
-		// The seven undeclared claims, the provider's id for the person
-		// (only its blind index is kept), and the three kept, which are
-		// sealed.
-		raw := storedBytes(t, db)
-		for _, planted := range []string{"PlantedGiven", "PlantedFamily", "7946 0321", "PlantedStreet", "1815-12-10", "PlantedGender", "planted_handle",
-			"PlantedSubject", "Ada Plantedname", "ada.planted@example.org", "planted-ada.png",
-		} {
-			if bytes.Contains(raw, []byte(planted)) {
-				t.Errorf("%q is stored in plaintext somewhere", planted)
-			}
-		}
-		// Nothing else of the account was filled, sealed or not.
-		var filled int
-		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE subject_id = $1 AND password_sealed IS NULL AND phone IS NULL
-			AND company_sealed IS NULL AND organisation_sealed IS NULL AND billing_address IS NULL AND location_sealed IS NULL AND date_of_birth IS NULL
-			AND name_sealed IS NOT NULL AND picture_sealed IS NOT NULL`, p.Account.SubjectID).Scan(&filled); err != nil {
-			t.Fatal(err)
-		}
-		if filled != 1 {
-			t.Error("the account holds more than the name and picture (or not both)")
-		}
-		// J6: the source of the account and its subject is the provider.
-		var accSource, subSource string
-		if err := db.QueryRowContext(ctx, `SELECT a.source, s.source FROM accounts a JOIN subjects s ON s.id = a.subject_id WHERE a.subject_id = $1`,
-			p.Account.SubjectID).Scan(&accSource, &subSource); err != nil {
-			t.Fatal(err)
-		}
-		if accSource != "third-party:orcid" || subSource != "third-party:orcid" {
-			t.Errorf("sources = %q, %q; want third-party:orcid", accSource, subSource)
-		}
-		if n := len(e.mails("ada.planted@example.org")); n != 0 {
-			t.Errorf("%d mails to a provider-verified address, want none", n)
-		}
-		if got := e.actions(p.Account.SubjectID); !slices.Equal(got, []string{"account.signup", "session.login"}) {
-			t.Errorf("audit = %v", got)
-		}
-		// The second sign-in finds the account by its link.
-		again, err := e.socialSignIn(mp, user, false, nil)
-		if err != nil || again.Created || again.Session.SubjectID != p.Account.SubjectID {
-			t.Fatalf("second sign-in = %+v, %v; want the same account", again, err)
-		}
-	})
+	cases := []struct {
+		name              string
+		claims            []string // nil: jmir.yaml's own
+		wantName, wantPic string   // what the profile shows
+		scopes            []string
+		filledColumns     string // the account's sealed columns that hold a value
+	}{
+		{"jmir.yaml", nil, "Ada Plantedname", "https://img.example.net/planted-ada.png", []string{"openid", "profile", "email"},
+			"name_sealed IS NOT NULL AND picture_sealed IS NOT NULL"},
+		{"email alone", []string{"email"}, "", "", []string{"openid", "email"},
+			"name_sealed IS NULL AND picture_sealed IS NULL"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+				e, mp := newSocialEnv(t, db, c.claims...)
+				ctx := context.Background()
+				user := tenClaims("PlantedSubject-0000-0002-1825-0097")
+				out, err := e.socialSignIn(mp, user, true, nil)
+				if err != nil {
+					t.Fatalf("sign in: %v", err)
+				}
+				if !out.Created || out.Token == "" || out.LinkToken != "" {
+					t.Fatalf("outcome = %+v, want a new account signed in", out)
+				}
+				// The request asked PKCE with S256, a nonce, and only the
+				// scopes the declared claims need.
+				got := mp.authorize
+				if got.Get("code_challenge_method") != "S256" || len(got.Get("code_challenge")) < 43 || got.Get("nonce") == "" || got.Get("state") == "" {
+					t.Errorf("authorization request = %v, want S256 PKCE, a nonce and a state", got)
+				}
+				if scopes := strings.Fields(got.Get("scope")); !slices.Equal(scopes, c.scopes) {
+					t.Errorf("scopes = %v, want %v", scopes, c.scopes)
+				}
+				p, err := e.svc.Authenticate(ctx, out.Token)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pr, err := e.svc.Profile(ctx, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pr.Fields["name"] != c.wantName || pr.Email != "ada.planted@example.org" || pr.Picture != c.wantPic {
+					t.Errorf("profile = name %q, email %q, picture %q; want %q, the address, %q", pr.Fields["name"], pr.Email, pr.Picture, c.wantName, c.wantPic)
+				}
+				if !pr.Account.EmailVerified {
+					t.Error("the provider verified the address; the account should count it verified")
+				}
+				// The seven claims no policy declares, the provider's id
+				// for the person (only its blind index is kept), and the
+				// declared ones, which are sealed.
+				raw := storedBytes(t, db)
+				for _, planted := range []string{"PlantedGiven", "PlantedFamily", "7946 0321", "PlantedStreet", "1815-12-10", "PlantedGender", "planted_handle",
+					"PlantedSubject", "Ada Plantedname", "ada.planted@example.org", "planted-ada.png",
+				} {
+					if bytes.Contains(raw, []byte(planted)) {
+						t.Errorf("%q is stored in plaintext somewhere", planted)
+					}
+				}
+				// Nothing else of the account was filled, sealed or not.
+				var filled int
+				if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE subject_id = $1 AND password_sealed IS NULL AND phone IS NULL
+					AND company_sealed IS NULL AND organisation_sealed IS NULL AND billing_address IS NULL AND location_sealed IS NULL AND date_of_birth IS NULL
+					AND `+c.filledColumns, p.Account.SubjectID).Scan(&filled); err != nil {
+					t.Fatal(err)
+				}
+				if filled != 1 {
+					t.Errorf("the account's sealed columns are not just those of the declared claims (%s)", c.filledColumns)
+				}
+				// J6: the source of the account and its subject is the
+				// provider.
+				var accSource, subSource string
+				if err := db.QueryRowContext(ctx, `SELECT a.source, s.source FROM accounts a JOIN subjects s ON s.id = a.subject_id WHERE a.subject_id = $1`,
+					p.Account.SubjectID).Scan(&accSource, &subSource); err != nil {
+					t.Fatal(err)
+				}
+				if accSource != "third-party:orcid" || subSource != "third-party:orcid" {
+					t.Errorf("sources = %q, %q; want third-party:orcid", accSource, subSource)
+				}
+				if n := len(e.mails("ada.planted@example.org")); n != 0 {
+					t.Errorf("%d mails to a provider-verified address, want none", n)
+				}
+				if got := e.actions(p.Account.SubjectID); !slices.Equal(got, []string{"account.signup", "session.login"}) {
+					t.Errorf("audit = %v", got)
+				}
+				if mp.userinfo != 0 {
+					t.Error("userinfo asked although the ID token had every declared claim")
+				}
+				// The second sign-in finds the account by its link.
+				again, err := e.socialSignIn(mp, user, false, nil)
+				if err != nil || again.Created || again.Session.SubjectID != p.Account.SubjectID {
+					t.Fatalf("second sign-in = %+v, %v; want the same account", again, err)
+				}
+			})
+		})
+	}
 }
 
 // Providers that keep profile claims for the userinfo answer: the
@@ -413,34 +435,6 @@ func TestSocialClaimsFromUserinfo(t *testing.T) {
 			}
 		}
 	})
-}
-
-// A provider offering claims the policy does not let it import: with
-// only email declared, the name and picture are dropped too, and only
-// the email scope is asked.
-func TestSocialOnlyDeclaredClaimsOfTheProvider(t *testing.T) {
-	t.Parallel()
-	db := storetest.SQLite(t, mods())
-	e, mp := newSocialEnv(t, db, "email")
-	ctx := context.Background()
-	out, err := e.socialSignIn(mp, tenClaims("sub-email-only"), true, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if scopes := mp.authorize.Get("scope"); scopes != "openid email" {
-		t.Errorf("scope = %q, want openid email", scopes)
-	}
-	p, _ := e.svc.Authenticate(ctx, out.Token)
-	pr, err := e.svc.Profile(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pr.Fields["name"] != "" || pr.Picture != "" || pr.Email != "ada.planted@example.org" {
-		t.Errorf("profile = %q %q %q, want the email alone", pr.Fields["name"], pr.Picture, pr.Email)
-	}
-	if mp.userinfo != 0 {
-		t.Error("userinfo asked although the ID token had every declared claim")
-	}
 }
 
 // An address the provider has not verified is kept unverified, and our
