@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"steward/internal/blob"
 	"steward/internal/door"
 	"steward/internal/policy"
 	"steward/internal/registry"
@@ -137,6 +138,9 @@ func (h *Holder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, subjec
 			return out, err
 		}
 		for _, f := range fs {
+			if blob.CheckKey(f.blob) != nil {
+				continue // a key no store can hold names no file to delete
+			}
 			if err := h.s.d.Blobs.Delete(ctx, f.blob); err != nil {
 				return out, fmt.Errorf("support: erase a file: %w", err)
 			}
