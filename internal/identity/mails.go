@@ -21,6 +21,7 @@ const (
 	MailEmailChange       = "email-change"
 	MailEmailChangeNotice = "email-change-notice"
 	MailPasswordChanged   = "password-changed"
+	MailFactorAdded       = "second-factor-added"
 )
 
 // link returns an absolute link to a page of the server with a token.
@@ -67,6 +68,14 @@ func (s *Service) mailSignupExisting(ctx context.Context, q store.Q, subjectID, 
 			"If it was you, log in at "+s.link("/login", "")+"\n"+
 			"If you forgot your password, ask for a new one at "+s.link("/reset-password", "")+"\n\n"+
 			"If it was not you, you need not do anything: your account is unchanged.\n")
+}
+
+// mailFactorAdded tells an account's owner a second factor was added, so
+// one added by someone else in their session does not go unnoticed.
+func (s *Service) mailFactorAdded(ctx context.Context, q store.Q, subjectID, to string) error {
+	return s.send(ctx, q, subjectID, to, MailFactorAdded, "A second factor was added to your account",
+		"Hello,\n\nan authenticator app was just added as a second factor of your account. From now on, signing in asks for its code.\n\n"+
+			"If it was not you, reset your password at "+s.link("/reset-password", "")+" and write to us at once.\n")
 }
 
 func (s *Service) mailFinishSignup(ctx context.Context, q store.Q, subjectID, to, token string) error {

@@ -209,6 +209,17 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, enrolmentID, cod
 				return false, err
 			}
 		}
+		a, err := loadAccount(ctx, tx, p.Account.SubjectID)
+		if err != nil {
+			return false, err
+		}
+		if _, to, err := s.personal(ctx, tx, door.System(policy.Security), a); err != nil {
+			return false, err
+		} else if to != "" {
+			if err := s.mailFactorAdded(ctx, tx, p.Account.SubjectID, to); err != nil {
+				return false, err
+			}
+		}
 		return true, s.audit.Record(ctx, tx, audit.Event{Actor: p.Account.SubjectID, Action: "account.second_factor_added", Subject: p.Account.SubjectID,
 			Detail: map[string]string{"kind": FactorTOTP, "factor": enrolmentID}})
 	})

@@ -54,6 +54,9 @@ func TestStaffSessionOwesASecondFactor(t *testing.T) {
 		if err != nil || len(codes) != 10 {
 			t.Fatalf("confirm: %d codes, %v", len(codes), err)
 		}
+		if m := e.lastMail("support@example.org", identity.MailFactorAdded); m.SubjectID != p.Account.SubjectID {
+			t.Errorf("the factor-added notice went to %s", m.SubjectID)
+		}
 		if p, _ = e.svc.Authenticate(ctx, tok); p.SecondFactor != "" || p.Session.SecondFactorAt.IsZero() {
 			t.Fatalf("after enrolling, the session owes %q", p.SecondFactor)
 		}
