@@ -5,15 +5,9 @@
 package blobtest
 
 import (
-	"bytes"
 	"context"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
+	"steward/internal/testsrv"
 	"testing"
-	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -28,23 +22,7 @@ const (
 // Gateway finds the gateway's binary: on PATH or where go install puts it.
 func Gateway(t testing.TB) string {
 	t.Helper()
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-	if p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw"); fileExists(p) {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("versitygw is not installed (.ci/run installs it)")
-	}
-	t.Skip("versitygw is not installed: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
-	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+	return testsrv.Binary(t, "versitygw", "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
 }
 
 // S3 starts a gateway for the test and makes a bucket; it returns the
@@ -52,35 +30,18 @@ func fileExists(p string) bool {
 func S3(t testing.TB) string {
 	t.Helper()
 	bin := Gateway(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin, "--port", addr, "posix", t.TempDir())
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(AccessKey, SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		err = c.MakeBucket(context.Background(), "steward", minio.MakeBucketOptions{})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("versitygw did not come up: %v\n%s", err, out.String())
-		}
-	}
-	return "s3://" + addr + "/steward?tls=false"
+	var c *minio.Client
+	srv := testsrv.Start(t, bin, func(addr string) []string { return []string{"--port", addr, "posix", t.TempDir()} },
+		[]string{"ROOT_ACCESS_KEY=" + AccessKey, "ROOT_SECRET_KEY=" + SecretKey},
+		func(addr string) (bool, error) {
+			if c == nil {
+				var err error
+				if c, err = minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(AccessKey, SecretKey, "")}); err != nil {
+					return false, err
+				}
+			}
+			err := c.MakeBucket(context.Background(), "steward", minio.MakeBucketOptions{})
+			return err == nil, err
+		})
+	return "s3://" + srv.Addr + "/steward?tls=false"
 }

@@ -7,14 +7,10 @@
 package paymenttest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"steward/internal/testsrv"
 	"strings"
 	"testing"
 	"time"
@@ -29,61 +25,25 @@ const Secret = "whsec_stewardtest0123456789abcdef"
 // Binary finds stripe-mock: on PATH or where go install puts it.
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p, err := exec.LookPath("stripe-mock"); err == nil {
-		return p
-	}
-	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-	if p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "stripe-mock"); fileExists(p) {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("stripe-mock is not installed (.ci/run installs it)")
-	}
-	t.Skip("stripe-mock is not installed: go install github.com/stripe/stripe-mock@v0.203.0")
-	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+	return testsrv.Binary(t, "stripe-mock", "go install github.com/stripe/stripe-mock@v0.203.0")
 }
 
 // Start starts stripe-mock on a free loopback port for the test, waits
 // until it answers, and returns its base URL.
 func Start(t testing.TB) string {
 	t.Helper()
-	bin := Binary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin, "-http-addr", addr)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	base := "http://" + addr
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		req, _ := http.NewRequest("GET", base+"/v1/customers", nil)
-		req.SetBasicAuth("sk_test_123", "")
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
+	srv := testsrv.Start(t, Binary(t), func(addr string) []string { return []string{"-http-addr", addr} }, nil,
+		func(addr string) (bool, error) {
+			req, _ := http.NewRequest("GET", "http://"+addr+"/v1/customers", nil)
+			req.SetBasicAuth("sk_test_123", "")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false, err
 			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stripe-mock did not come up on %s: %v\n%s", addr, err, out.String())
-		}
-	}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK, nil
+		})
+	return "http://" + srv.Addr
 }
 
 // Client returns the official client pointed at a stripe-mock, with a
