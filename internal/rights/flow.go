@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/door"
@@ -285,38 +283,15 @@ func (s *Service) refuse(ctx context.Context, tx *sql.Tx, r *Request, actor, rea
 	return s.mailRequest(ctx, tx, *r, "refused")
 }
 
-// limiter returns the filing limiter of a client network: a few filings
-// a minute, so the email form cannot be used to flood a mailbox or the
-// database from one place. The map is bounded.
-func (s *Service) limiter(ip netip.Addr) *rate.Limiter {
-	bits := 24
-	if ip.Is6() && !ip.Is4In6() {
-		bits = 48
-	}
-	p, err := ip.Unmap().Prefix(bits)
-	if err != nil {
-		p = netip.Prefix{}
-	}
-	s.limitMu.Lock()
-	defer s.limitMu.Unlock()
-	l, ok := s.limits[p]
-	if !ok {
-		if len(s.limits) > 10000 {
-			clear(s.limits)
-		}
-		l = rate.NewLimiter(rate.Every(time.Minute), 5)
-		s.limits[p] = l
-	}
-	return l
-}
-
 // FileByEmail records the request of a person known by an email address
 // (or not known at all) and mails them a single-use code. It answers the
 // same whether or not the address is known: an unknown address becomes an
 // email-only subject (source rights-request), who may after all hold a
 // right to hear that nothing is held about them.
 func (s *Service) FileByEmail(ctx context.Context, email string, f Filing, client netip.Addr) (Request, error) {
-	if client.IsValid() && !s.limiter(client).Allow() {
+	// A few filings a minute per client network: the email form cannot be
+	// used to flood a mailbox or the database from one place.
+	if !s.limits.Allow(client) {
 		return Request{}, &fault.Error{Code: fault.RateLimited, Message: "too many requests from your network; try again in a minute"}
 	}
 	if err := s.validate(ctx, &f, ChannelEmail, false); err != nil {

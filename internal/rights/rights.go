@@ -7,18 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/door"
 	"steward/internal/jobs"
 	"steward/internal/mail"
+	"steward/internal/netlimit"
 	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/store"
@@ -191,8 +189,7 @@ type Service struct {
 	files   []FileSource
 	schema  *schema // introspected once, on first use
 
-	limitMu sync.Mutex
-	limits  map[netip.Prefix]*rate.Limiter // per client network, email filings
+	limits *netlimit.Limiter // per client network, email filings
 }
 
 // New checks the deps, registers the job handlers on d.Jobs (call it before
@@ -228,7 +225,7 @@ func New(d Deps) (*Service, error) {
 		db: d.DB, clock: d.Clock, log: log.With("component", "rights"), pol: d.Policy.Policy, polVer: d.Policy.Number(),
 		reg: d.Registry, subjects: d.Subjects, door: d.Door, audit: d.Audit, outbox: d.Outbox, jobs: d.Jobs,
 		accounts: d.Accounts, baseURL: strings.TrimRight(d.BaseURL, "/"), cfg: d.Config.withDefaults(d.Policy.Policy),
-		holders: map[string]Holder{}, limits: map[netip.Prefix]*rate.Limiter{},
+		holders: map[string]Holder{}, limits: netlimit.New(time.Minute, 5),
 	}
 	for _, t := range []string{"rights_requests", "rights_exports", "rights_erasures"} {
 		if _, ok := d.Registry.Table(t); !ok {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -289,8 +290,12 @@ type webDraft struct {
 
 // Submit takes a request from someone not signed in: it is held, sealed,
 // and a link to confirm the address is mailed to it. The answer is the
-// same whether the address is known or not.
-func (s *Service) Submit(ctx context.Context, email, title, text string) error {
+// same whether the address is known or not. A few a minute per client
+// network: the form cannot be used to flood mailboxes from one place.
+func (s *Service) Submit(ctx context.Context, email, title, text string, client netip.Addr) error {
+	if !s.submits.Allow(client) {
+		return fault.New(fault.RateLimited, "too many requests from your network; try again in a minute")
+	}
 	if !s.Enabled() {
 		return fault.New(fault.Invalid, "this site keeps no support records (the privacy policy declares none)")
 	}

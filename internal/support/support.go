@@ -38,6 +38,7 @@ import (
 	"steward/internal/fault"
 	"steward/internal/jobs"
 	"steward/internal/mail"
+	"steward/internal/netlimit"
 	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/store"
@@ -157,6 +158,8 @@ type Service struct {
 	// purpose is what the desk itself handles requests for: the purpose of
 	// the policy's support staff that uses support records.
 	purpose string
+	// submits limits the public form per client network.
+	submits *netlimit.Limiter
 }
 
 // New returns the service and registers its job and merge hook.
@@ -168,7 +171,7 @@ func New(d Deps) (*Service, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{d: d, lim: d.Limits.withDefaults()}
+	s := &Service{d: d, lim: d.Limits.withDefaults(), submits: netlimit.New(time.Minute, 5)}
 	s.purpose = s.deskPurpose()
 	d.Jobs.Handle(JobPrune, func(ctx context.Context, _ jobs.Job) error {
 		n, err := s.Prune(ctx)

@@ -552,18 +552,27 @@ func TestStrangersAreHeldUntilTheyConfirm(t *testing.T) {
 			t.Errorf("a known sender's mail: %d requests", len(mine))
 		}
 		// A web request from someone not signed in, never confirmed.
-		if err := e.s.Submit(e.ctx, "dave@example.net", "Help", "please"); err != nil {
+		if err := e.s.Submit(e.ctx, "dave@example.net", "Help", "please", netip.Addr{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.s.Submit(e.ctx, "dave@example.net", "Help again", "please!"); err != nil {
+		if err := e.s.Submit(e.ctx, "dave@example.net", "Help again", "please!", netip.Addr{}); err != nil {
 			t.Fatal(err)
 		}
 		if n := e.count(`SELECT COUNT(*) FROM support_quarantine WHERE mailed_at IS NOT NULL`); n != 1 {
 			t.Errorf("%d confirmation mails for two requests within the hour, want 1", n)
 		}
+		// The public form is limited per client network.
+		client := netip.MustParseAddr("198.51.100.9")
+		var limited error
+		for i := range 6 {
+			limited = e.s.Submit(e.ctx, fmt.Sprintf("flood%d@example.net", i), "Spam", "spam", client)
+		}
+		if !fault.Is(limited, fault.RateLimited) {
+			t.Errorf("the sixth request from one network in a minute: %v, want rate limited", limited)
+		}
 		e.clk.Advance(8 * 24 * time.Hour)
 		n, err := e.s.Prune(e.ctx)
-		if err != nil || n != 2 {
+		if err != nil || n != 7 {
 			t.Fatalf("prune: %d, %v", n, err)
 		}
 		if n := e.count(`SELECT COUNT(*) FROM item_keys WHERE subject_id = '~quarantine' AND destroyed_at IS NULL`); n != 0 {

@@ -300,7 +300,7 @@ func (s *server) handlePublicSupport() handler {
 		if err := decode(r, &in); err != nil {
 			return err
 		}
-		if err := s.d.Support.Submit(r.Context(), in.Email, in.Title, in.Text); err != nil {
+		if err := s.d.Support.Submit(r.Context(), in.Email, in.Title, in.Text, infoOf(r).client.IP); err != nil {
 			return err
 		}
 		return s.encode(w, http.StatusAccepted, map[string]string{"status": "accepted", "message": msgSupportHeld})

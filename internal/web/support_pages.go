@@ -178,7 +178,7 @@ func (s *server) pagePublicSupportPost() handler {
 			return err
 		}
 		form := map[string]string{"email": r.PostForm.Get("email"), "title": r.PostForm.Get("title"), "text": r.PostForm.Get("text")}
-		if err := s.d.Support.Submit(r.Context(), form["email"], form["title"], form["text"]); err != nil {
+		if err := s.d.Support.Submit(r.Context(), form["email"], form["title"], form["text"], infoOf(r).client.IP); err != nil {
 			return redraw(err, func(status int, errs map[string]string) error {
 				return s.renderPublicSupport(w, r, status, errs, form)
 			})
