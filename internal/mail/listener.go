@@ -8,10 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/emersion/go-smtp"
 
@@ -42,6 +45,10 @@ type ListenerConfig struct {
 	// TLS, when set, lets clients upgrade with STARTTLS.
 	TLS *tls.Config
 	Log *slog.Logger
+	// MaxConnections bounds the sessions served at once (50 when zero):
+	// more wait to be accepted, so a flood of connections cannot hold
+	// every spool and descriptor.
+	MaxConnections int
 }
 
 // Envelope is a message's SMTP envelope: what the sending server said,
@@ -110,6 +117,9 @@ func NewListener(cfg ListenerConfig, accept func(ctx context.Context, env Envelo
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = 50
+	}
 	if accept == nil {
 		accept = func(context.Context, Envelope) error { return nil }
 	}
@@ -150,7 +160,7 @@ func (l *Listener) Serve(ln net.Listener) error {
 	l.ln = ln
 	l.mu.Unlock()
 	l.log.Info("mail: listening for inbound mail", "addr", ln.Addr().String(), "starttls", l.cfg.TLS != nil)
-	return l.srv.Serve(ln)
+	return l.srv.Serve(netutil.LimitListener(ln, l.cfg.MaxConnections))
 }
 
 // Addr is the address the listener serves on; nil before it started.

@@ -472,3 +472,40 @@ func TestListenerCloseStopsServing(t *testing.T) {
 		t.Error("still accepting connections after Close")
 	}
 }
+
+// TestListenerBoundsConnections: past MaxConnections, a new connection
+// waits for its greeting until one of the sessions ends.
+func TestListenerBoundsConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := mail.NewListener(mail.ListenerConfig{MaxConnections: 1}, nil, func(context.Context, mail.Envelope, io.Reader) error { return nil })
+	go l.Serve(ln)
+	t.Cleanup(func() { l.Close() })
+	greeting := func(c net.Conn, wait time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(wait))
+		b := make([]byte, 64)
+		n, _ := c.Read(b)
+		return n > 0 && strings.HasPrefix(string(b[:n]), "220")
+	}
+	first, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !greeting(first, 2*time.Second) {
+		t.Fatal("no greeting for the first connection")
+	}
+	second, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if greeting(second, 300*time.Millisecond) {
+		t.Fatal("a second session was served past MaxConnections 1")
+	}
+	first.Close()
+	if !greeting(second, 3*time.Second) {
+		t.Error("the waiting connection was not served once the first ended")
+	}
+}
