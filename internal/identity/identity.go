@@ -40,6 +40,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"steward/internal/audit"
 	"steward/internal/clock"
 	"steward/internal/door"
@@ -179,6 +181,9 @@ type Service struct {
 	providers     map[string]*socialProvider
 	providerOrder []string
 	httpClient    *http.Client
+	// passkeys is the WebAuthn relying party; nil when the base URL is not
+	// a secure context, where no browser offers passkeys.
+	passkeys *webauthn.WebAuthn
 }
 
 // JobPrune is the job kind of the periodic Prune.
@@ -224,6 +229,9 @@ func New(d Deps) (*Service, error) {
 	}
 	if s.httpClient == nil {
 		s.httpClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if s.passkeys, err = newPasskeys(s.baseURL, d.Policy.Policy.Controller.Name, log); err != nil {
+		return nil, err
 	}
 	if s.providers, s.providerOrder, err = readProviders(d.Policy.Policy, d.Getenv, s.baseURL, log); err != nil {
 		return nil, err
@@ -308,6 +316,7 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 		{`DELETE FROM email_tokens WHERE expires_at <= $1 OR used_at <= $2`, []any{now, now.Add(-24 * time.Hour)}},
 		{`DELETE FROM social_flows WHERE expires_at <= $1`, []any{now}},
 		{`DELETE FROM social_pending WHERE expires_at <= $1`, []any{now}},
+		{`DELETE FROM passkey_challenges WHERE expires_at <= $1`, []any{now}},
 	} {
 		res, err := s.db.ExecContext(ctx, q.sql, q.args...)
 		if err != nil {
@@ -566,6 +575,17 @@ func Tables() []registry.Table {
 				{Name: "nonce"},
 				{Name: "verifier"},
 				{Name: "age_confirmed"},
+				{Name: "created_at"},
+				{Name: "expires_at"},
+			},
+		},
+		{
+			Name: "passkey_challenges", Owner: "identity", Origin: registry.System,
+			Description: "Passkey ceremonies under way: the random challenge and its parameters, and a hash of the session that asked. Nothing personal; each is spent once and lives minutes.",
+			Columns: []registry.Column{
+				{Name: "session_hash"},
+				{Name: "ceremony"},
+				{Name: "data"},
 				{Name: "created_at"},
 				{Name: "expires_at"},
 			},

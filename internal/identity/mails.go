@@ -72,9 +72,13 @@ func (s *Service) mailSignupExisting(ctx context.Context, q store.Q, subjectID, 
 
 // mailFactorAdded tells an account's owner a second factor was added, so
 // one added by someone else in their session does not go unnoticed.
-func (s *Service) mailFactorAdded(ctx context.Context, q store.Q, subjectID, to string) error {
+func (s *Service) mailFactorAdded(ctx context.Context, q store.Q, subjectID, to, kind string) error {
+	what := "an authenticator app was just added as a second factor of your account. From now on, signing in asks for its code."
+	if kind == FactorPasskey {
+		what = "a passkey was just added as a second factor of your account. From now on, signing in can ask for it."
+	}
 	return s.send(ctx, q, subjectID, to, MailFactorAdded, "A second factor was added to your account",
-		"Hello,\n\nan authenticator app was just added as a second factor of your account. From now on, signing in asks for its code.\n\n"+
+		"Hello,\n\n"+what+"\n\n"+
 			"If it was not you, reset your password at "+s.link("/reset-password", "")+" and write to us at once.\n")
 }
 

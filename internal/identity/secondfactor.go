@@ -200,30 +200,39 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, enrolmentID, cod
 		if !ok || err != nil {
 			return false, err
 		}
-		var have int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM recovery_codes WHERE subject_id = $1 AND used_at IS NULL`, p.Account.SubjectID).Scan(&have); err != nil {
-			return false, err
-		}
-		if have == 0 {
-			if codes, err = s.newRecoveryCodes(ctx, tx, p.Account.SubjectID, now); err != nil {
-				return false, err
-			}
-		}
-		a, err := loadAccount(ctx, tx, p.Account.SubjectID)
-		if err != nil {
-			return false, err
-		}
-		if _, to, err := s.personal(ctx, tx, door.System(policy.Security), a); err != nil {
-			return false, err
-		} else if to != "" {
-			if err := s.mailFactorAdded(ctx, tx, p.Account.SubjectID, to); err != nil {
-				return false, err
-			}
-		}
-		return true, s.audit.Record(ctx, tx, audit.Event{Actor: p.Account.SubjectID, Action: "account.second_factor_added", Subject: p.Account.SubjectID,
-			Detail: map[string]string{"kind": FactorTOTP, "factor": enrolmentID}})
+		codes, err = s.factorAdded(ctx, tx, p.Account.SubjectID, FactorTOTP, enrolmentID, now)
+		return err == nil, err
 	})
 	return codes, err
+}
+
+// factorAdded finishes adding a factor in its transaction: recovery codes
+// the first time (returned once), the owner told by mail, the audit.
+func (s *Service) factorAdded(ctx context.Context, tx *sql.Tx, subjectID, kind, factorID string, now time.Time) ([]string, error) {
+	var codes []string
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM recovery_codes WHERE subject_id = $1 AND used_at IS NULL`, subjectID).Scan(&have); err != nil {
+		return nil, err
+	}
+	if have == 0 {
+		var err error
+		if codes, err = s.newRecoveryCodes(ctx, tx, subjectID, now); err != nil {
+			return nil, err
+		}
+	}
+	a, err := loadAccount(ctx, tx, subjectID)
+	if err != nil {
+		return nil, err
+	}
+	if _, to, err := s.personal(ctx, tx, door.System(policy.Security), a); err != nil {
+		return nil, err
+	} else if to != "" {
+		if err := s.mailFactorAdded(ctx, tx, subjectID, to, kind); err != nil {
+			return nil, err
+		}
+	}
+	return codes, s.audit.Record(ctx, tx, audit.Event{Actor: subjectID, Action: "account.second_factor_added", Subject: subjectID,
+		Detail: map[string]string{"kind": kind, "factor": factorID}})
 }
 
 // useTOTP checks a code against a factor's secret within one step of now

@@ -55,6 +55,7 @@ func (s *server) apiSections() []apiSection {
 		{contentOps(), contentSchemas()},
 		{supportOps(), supportSchemas()},
 		{secondFactorOps(), secondFactorSchemas()},
+		{passkeyOps(), passkeySchemas()},
 		{paymentsOps(), paymentsSchemas()},
 		{sharingOps(), sharingSchemas()},
 	}

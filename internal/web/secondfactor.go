@@ -34,19 +34,9 @@ func (s *server) handleSecondFactors() authed {
 // given recently: a body {"password": …} gives it now.
 func (s *server) handleBeginTOTP() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) error {
-		if r.ContentLength != 0 {
-			var in passwordInput
-			if err := decode(r, &in); err != nil {
-				return err
-			}
-			if err := s.d.Identity.Reauthenticate(r.Context(), a.P, in.Password); err != nil {
-				return err
-			}
-			p, err := s.d.Identity.Authenticate(r.Context(), a.Token)
-			if err != nil {
-				return err
-			}
-			a.P = p
+		a, err := s.withPassword(r, a)
+		if err != nil {
+			return err
 		}
 		e, err := s.d.Identity.BeginTOTP(r.Context(), a.P)
 		if err != nil {
@@ -55,6 +45,27 @@ func (s *server) handleBeginTOTP() authed {
 		w.Header().Set("Cache-Control", "no-store")
 		return s.encode(w, http.StatusCreated, e)
 	}
+}
+
+// withPassword takes the password when the body gives one
+// ({"password": …}) and returns the session as it stands after it.
+func (s *server) withPassword(r *http.Request, a auth) (auth, error) {
+	if r.ContentLength == 0 {
+		return a, nil
+	}
+	var in passwordInput
+	if err := decode(r, &in); err != nil {
+		return a, err
+	}
+	if err := s.d.Identity.Reauthenticate(r.Context(), a.P, in.Password); err != nil {
+		return a, err
+	}
+	p, err := s.d.Identity.Authenticate(r.Context(), a.Token)
+	if err != nil {
+		return a, err
+	}
+	a.P = p
+	return a, nil
 }
 
 func (s *server) handleConfirmTOTP() authed {

@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/pquerna/otp"
 
@@ -29,6 +30,10 @@ type secondFactorData struct {
 	// Password asks for the password first: adding a factor needs it
 	// given recently.
 	Password bool
+	// Passkeys: the site can use them (https); HasPasskey: the account
+	// has one to give. passkey.js shows their buttons.
+	Passkeys   bool
+	HasPasskey bool
 }
 
 func (s *server) pageSecondFactor() authed {
@@ -38,12 +43,14 @@ func (s *server) pageSecondFactor() authed {
 }
 
 func (s *server) renderSecondFactor(w http.ResponseWriter, r *http.Request, a auth, status int, next string, errs map[string]string) error {
-	d := secondFactorData{Next: next, Verify: a.P.SecondFactor == identity.SecondFactorVerify, Required: s.d.Identity.SecondFactorRequired(a.P.Account)}
+	d := secondFactorData{Next: next, Verify: a.P.SecondFactor == identity.SecondFactorVerify, Required: s.d.Identity.SecondFactorRequired(a.P.Account),
+		Passkeys: s.d.Identity.PasskeysEnabled()}
+	var err error
+	if d.Factors, err = s.d.Identity.SecondFactors(r.Context(), a.P.Account.SubjectID); err != nil {
+		return err
+	}
+	d.HasPasskey = d.Passkeys && slices.ContainsFunc(d.Factors, func(f identity.Factor) bool { return f.Kind == identity.FactorPasskey })
 	if !d.Verify {
-		var err error
-		if d.Factors, err = s.d.Identity.SecondFactors(r.Context(), a.P.Account.SubjectID); err != nil {
-			return err
-		}
 		d.Enrol, err = s.d.Identity.BeginTOTP(r.Context(), a.P)
 		switch {
 		case fault.Is(err, fault.ReauthNeeded):
