@@ -105,9 +105,9 @@ func (s *server) apiAuthOwing(h authed) http.Handler {
 func owesSecondFactor(a auth) error {
 	switch a.P.SecondFactor {
 	case identity.SecondFactorVerify:
-		return fault.New(fault.SecondFactorNeeded, "give your second factor first (POST /api/v1/sessions/current/second-factor)")
+		return fault.New(fault.SecondFactorNeeded, "give your second factor first (POST /api/v1/sessions/current/second-factor, or …/second-factor/passkey)")
 	case identity.SecondFactorEnrol:
-		return fault.New(fault.SecondFactorNeeded, "your role needs a second factor: add one first (POST /api/v1/me/second-factors/totp)")
+		return fault.New(fault.SecondFactorNeeded, "your role needs a second factor: add one first (an authenticator app, POST /api/v1/me/second-factors/totp, or a passkey, POST /api/v1/me/second-factors/passkey/options)")
 	}
 	return nil
 }
