@@ -30,8 +30,8 @@ const (
 	// SecondFactorNeeded: the session must give (or enrol) a second factor
 	// before it may do anything else.
 	SecondFactorNeeded Code = "second_factor_required"
-	Unavailable       Code = "unavailable"      // a dependency (the database) does not answer; try again later
-	Internal          Code = "internal"         // anything else; never carries a client message
+	Unavailable        Code = "unavailable" // a dependency (the database) does not answer; try again later
+	Internal           Code = "internal"    // anything else; never carries a client message
 )
 
 // Error is a coded error. Message is shown to the client; Err is the cause,
