@@ -179,7 +179,9 @@ func New(d Deps) (*Ledger, error) {
 	}
 	d.BaseURL = strings.TrimRight(d.BaseURL, "/")
 	l := &Ledger{d: d}
-	d.Subjects.OnMerge(l.merge)
+	// The ledger rows of a merged subject follow it; the receipts keep the
+	// id they were issued to: they are historical proofs.
+	d.Subjects.OnMerge(subject.Repoint("consent", "consent_records"))
 	return l, nil
 }
 
@@ -742,13 +744,4 @@ func (l *Ledger) gpcPending(ctx context.Context, q store.Q, subjectID string) (b
 		}
 	}
 	return false, nil
-}
-
-// merge re-points the ledger rows of a subject merged into another. The
-// receipts keep the id they were issued to: they are historical proofs.
-func (l *Ledger) merge(ctx context.Context, tx *sql.Tx, from, into string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE consent_records SET subject_id = $2 WHERE subject_id = $1`, from, into); err != nil {
-		return fmt.Errorf("consent: merge: %w", err)
-	}
-	return nil
 }

@@ -229,13 +229,10 @@ func (s *Service) merge(ctx context.Context, tx *sql.Tx, from, into string) erro
 	if _, err := tx.ExecContext(ctx, `DELETE FROM content_settings WHERE subject_id = $1 AND EXISTS (SELECT 1 FROM content_settings WHERE subject_id = $2)`, from, into); err != nil {
 		return fmt.Errorf("content: merge: %w", err)
 	}
-	for _, table := range []string{"content_items", "content_files", "content_actions", "content_settings"} {
-		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET subject_id = $1 WHERE subject_id = $2`, into, from); err != nil {
-			return fmt.Errorf("content: merge: %w", err)
-		}
-	}
-	return nil
+	return repoint(ctx, tx, from, into)
 }
+
+var repoint = subject.Repoint("content", "content_items", "content_files", "content_actions", "content_settings")
 
 // now is the service's clock, truncated as the stores keep it.
 func (s *Service) now() time.Time { return s.d.Clock.Now().UTC().Truncate(time.Microsecond) }

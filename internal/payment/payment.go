@@ -22,10 +22,8 @@ package payment
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -147,7 +145,7 @@ func New(d Deps) (*Service, error) {
 		return err
 	})
 	d.Jobs.Every(JobPrune, time.Hour)
-	d.Subjects.OnMerge(s.merge)
+	d.Subjects.OnMerge(subject.Repoint("payment", "payment_methods", "payment_customers", "payment_invoices"))
 	return s, nil
 }
 
@@ -223,18 +221,6 @@ func Tables() []registry.Table {
 				"their time is up.",
 		},
 	}
-}
-
-// merge re-points a subject's payment rows to the subject it is merged
-// into; their values stay sealed under the keys they had, which the door
-// still finds.
-func (s *Service) merge(ctx context.Context, tx *sql.Tx, from, into string) error {
-	for _, table := range []string{"payment_methods", "payment_customers", "payment_invoices"} {
-		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET subject_id = $1 WHERE subject_id = $2`, into, from); err != nil {
-			return fmt.Errorf("payment: merge: %w", err)
-		}
-	}
-	return nil
 }
 
 // now is the service's clock, truncated as the stores keep it.

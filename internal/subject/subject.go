@@ -97,6 +97,22 @@ func (s Subject) LogValue() slog.Value {
 // It runs inside the merge transaction; an error aborts the merge.
 type MergeHook func(ctx context.Context, tx *sql.Tx, from, into string) error
 
+// Repoint is the merge hook of a package whose rows simply follow their
+// subject: it moves the subject_id of every row of tables from the merged
+// subject to the survivor. What was sealed for the merged subject stays
+// sealed under the keys it had, which the door still finds. owner names
+// the package in errors.
+func Repoint(owner string, tables ...string) MergeHook {
+	return func(ctx context.Context, tx *sql.Tx, from, into string) error {
+		for _, table := range tables {
+			if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET subject_id = $1 WHERE subject_id = $2`, into, from); err != nil {
+				return fmt.Errorf("%s: merge: %w", owner, err)
+			}
+		}
+		return nil
+	}
+}
+
 // Store keeps subjects and their state.
 type Store struct {
 	db    *store.DB

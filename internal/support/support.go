@@ -23,7 +23,6 @@ package support
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -181,7 +180,9 @@ func New(d Deps) (*Service, error) {
 		return err
 	})
 	d.Jobs.Every(JobPrune, time.Hour)
-	d.Subjects.OnMerge(s.merge)
+	// An email-only requester's records follow them into the member they
+	// become.
+	d.Subjects.OnMerge(subject.Repoint("support", "support_requests", "support_messages", "support_files"))
 	return s, nil
 }
 
@@ -280,18 +281,6 @@ func Tables() []registry.Table {
 				"the blind index of the address.",
 		},
 	}
-}
-
-// merge re-points an email-only requester's records to the member it is
-// merged into: they stay sealed under the keys they had, which the door
-// still finds.
-func (s *Service) merge(ctx context.Context, tx *sql.Tx, from, into string) error {
-	for _, table := range []string{"support_requests", "support_messages", "support_files"} {
-		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET subject_id = $1 WHERE subject_id = $2`, into, from); err != nil {
-			return fmt.Errorf("support: merge: %w", err)
-		}
-	}
-	return nil
 }
 
 // now is the service's clock, truncated as the stores keep it.
