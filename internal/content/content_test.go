@@ -7,20 +7,15 @@ import (
 	"image/color"
 	"image/png"
 	"io"
-	"io/fs"
-	"log/slog"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	"steward/examples"
 	"steward/internal/app/services"
+	"steward/internal/app/services/servicestest"
 	"steward/internal/clock"
 	"steward/internal/content"
-	"steward/internal/door"
 	"steward/internal/fault"
-	"steward/internal/identity"
 	"steward/internal/mail"
 	"steward/internal/media/mediatest"
 	"steward/internal/policy"
@@ -45,32 +40,9 @@ type env struct {
 // policy file, and files kept in a directory of the test.
 func newEnv(t testing.TB, db *store.DB, policyFile string) *env {
 	t.Helper()
-	ctx := context.Background()
-	data, err := fs.ReadFile(examples.FS, policyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Parse(policyFile, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := door.NewMaster(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	clk := clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
-	svc, err := services.Build(ctx, db, pol, master, clk, slog.New(slog.DiscardHandler),
-		services.Config{BaseURL: "http://steward.test", DataDir: dir}, services.Options{Identity: func(d *identity.Deps) {
-			d.Config.Argon2 = identity.Argon2{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-			d.Config.Limits = identity.Limits{Window: 15 * time.Minute, LoginAccount: 1000, LoginIP: 1000, SignupAccount: 1000,
-				SignupIP: 1000, ResetAccount: 1000, ResetIP: 1000, MemoryPerSec: 1000, MemoryBurst: 1000, MemoryMaxIPs: 1000}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
-	return &env{t: t, ctx: ctx, db: db, svc: svc, c: svc.Content, dir: dir, clk: clk}
+	svc, clk := servicestest.Build(t, db, servicestest.Example(t, policyFile), services.Config{BaseURL: "http://steward.test", DataDir: dir}, nil)
+	return &env{t: t, ctx: context.Background(), db: db, svc: svc, c: svc.Content, dir: dir, clk: clk}
 }
 
 func each(t *testing.T, policyFile string, fn func(t *testing.T, e *env)) {
@@ -80,16 +52,7 @@ func each(t *testing.T, policyFile string, fn func(t *testing.T, e *env)) {
 // member signs a member up and returns their subject id.
 func (e *env) member(email, name string) string {
 	e.t.Helper()
-	meta := identity.Meta{IP: netip.MustParseAddr("192.0.2.1"), UserAgent: "test"}
-	if err := e.svc.Identity.SignUp(e.ctx, identity.SignUpInput{Fields: map[string]string{"email": email, "name": name},
-		Password: "correct horse battery staple 9", AgeConfirmed: true}, meta); err != nil {
-		e.t.Fatalf("sign up %s: %v", email, err)
-	}
-	sub, err := e.svc.Subjects.FindByEmail(e.ctx, e.db, e.svc.Door, email)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return sub.ID
+	return servicestest.UnverifiedMember(e.t, e.svc, email, name)
 }
 
 func (e *env) post(author, thread, body string, vis string) content.Item {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,11 +17,9 @@ import (
 
 	"steward/examples"
 	"steward/internal/app/services"
+	"steward/internal/app/services/servicestest"
 	"steward/internal/audit"
 	"steward/internal/clock"
-	"steward/internal/door"
-	"steward/internal/identity"
-	"steward/internal/mail"
 	"steward/internal/payment"
 	"steward/internal/payment/paymenttest"
 	"steward/internal/policy"
@@ -105,24 +102,10 @@ var (
 // payment service beside them; everything they log goes to e.logs.
 func newEnv(t testing.TB, db *store.DB, pol *policy.Policy) *env {
 	t.Helper()
-	ctx := context.Background()
 	logs := &logBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	master, err := door.NewMaster(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
-	svc, err := services.Build(ctx, db, pol, master, clk, log, services.Config{BaseURL: "http://steward.test", DataDir: t.TempDir(),
-		PaymentSecret: paymenttest.Secret}, services.Options{Identity: func(d *identity.Deps) {
-		d.Config.Argon2 = identity.Argon2{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-		d.Config.Limits.SignupIP, d.Config.Limits.SignupAccount = 1000, 1000
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
-	return &env{t: t, ctx: ctx, db: db, svc: svc, pay: svc.Payment, clk: clk, logs: logs}
+	svc, clk := servicestest.Build(t, db, pol, services.Config{BaseURL: "http://steward.test", PaymentSecret: paymenttest.Secret},
+		slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return &env{t: t, ctx: context.Background(), db: db, svc: svc, pay: svc.Payment, clk: clk, logs: logs}
 }
 
 // each runs fn on SQLite and PostgreSQL with jmir.yaml changed by edits.
@@ -130,38 +113,16 @@ func each(t *testing.T, edits []string, fn func(t *testing.T, e *env)) {
 	storetest.Each(t, schema.Migrations(), func(t *testing.T, db *store.DB) { fn(t, newEnv(t, db, policyOf(t, edits...))) })
 }
 
-// member records a subject with an address and returns their id.
+// member signs a member up, confirms their address, and returns their id.
 func (e *env) member(email string) string {
 	e.t.Helper()
-	id := e.unverifiedMember(email)
-	list, err := e.svc.Outbox.List(e.ctx, mail.AsRecipient, 500)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, m := range list {
-		if tok := regexp.MustCompile(`token=([A-Za-z0-9_-]+)`).FindStringSubmatch(m.Text); m.To == email && tok != nil {
-			if err := e.svc.Identity.VerifyEmail(e.ctx, tok[1]); err != nil {
-				e.t.Fatal(err)
-			}
-			return id
-		}
-	}
-	e.t.Fatalf("no verification mail to %s", email)
-	return ""
+	return servicestest.Member(e.t, e.svc, email, "Member")
 }
 
 // unverifiedMember signs a member up without confirming the address.
 func (e *env) unverifiedMember(email string) string {
 	e.t.Helper()
-	if err := e.svc.Identity.SignUp(e.ctx, identity.SignUpInput{Fields: map[string]string{"email": email, "name": "Member"},
-		Password: "correct horse battery staple 9", AgeConfirmed: true}, identity.Meta{}); err != nil {
-		e.t.Fatalf("sign up %s: %v", email, err)
-	}
-	sub, err := e.svc.Subjects.FindByEmail(e.ctx, e.db, e.svc.Door, email)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return sub.ID
+	return servicestest.UnverifiedMember(e.t, e.svc, email, "Member")
 }
 
 var eventSeq atomic.Int64

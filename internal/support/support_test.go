@@ -8,22 +8,18 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/netip"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"steward/examples"
 	"steward/internal/app/services"
+	"steward/internal/app/services/servicestest"
 	"steward/internal/clock"
 	"steward/internal/door"
 	"steward/internal/fault"
-	"steward/internal/identity"
 	"steward/internal/mail"
-	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/rights"
 	"steward/internal/schema"
@@ -46,31 +42,10 @@ type env struct {
 
 func newEnv(t testing.TB, db *store.DB, policyFile string) *env {
 	t.Helper()
-	ctx := context.Background()
-	data, err := fs.ReadFile(examples.FS, policyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Parse(policyFile, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := door.NewMaster(bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
 	var logs bytes.Buffer
-	svc, err := services.Build(ctx, db, pol, master, clk, slog.New(slog.NewTextHandler(&logs, nil)),
-		services.Config{BaseURL: "https://steward.test", DataDir: t.TempDir(), SupportAddress: deskAddress},
-		services.Options{Identity: func(d *identity.Deps) {
-			d.Config.Argon2 = identity.Argon2{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
-	return &env{t: t, ctx: ctx, db: db, svc: svc, s: svc.Support, clk: clk, log: &logs}
+	svc, clk := servicestest.Build(t, db, servicestest.Example(t, policyFile), services.Config{SupportAddress: deskAddress},
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	return &env{t: t, ctx: context.Background(), db: db, svc: svc, s: svc.Support, clk: clk, log: &logs}
 }
 
 func each(t *testing.T, policyFile string, fn func(t *testing.T, e *env)) {
@@ -79,24 +54,7 @@ func each(t *testing.T, policyFile string, fn func(t *testing.T, e *env)) {
 
 func (e *env) member(email, name string) string {
 	e.t.Helper()
-	meta := identity.Meta{IP: netip.MustParseAddr("192.0.2.1"), UserAgent: "test"}
-	if err := e.svc.Identity.SignUp(e.ctx, identity.SignUpInput{Fields: map[string]string{"email": email, "name": name},
-		Password: "correct horse battery staple 9", AgeConfirmed: true}, meta); err != nil {
-		e.t.Fatalf("sign up %s: %v", email, err)
-	}
-	m := e.mailed(email)
-	tok := regexp.MustCompile(`token=([A-Za-z0-9_-]+)`).FindStringSubmatch(m.Text)
-	if tok == nil {
-		e.t.Fatalf("no verification link in %q", m.Text)
-	}
-	if err := e.svc.Identity.VerifyEmail(e.ctx, tok[1]); err != nil {
-		e.t.Fatal(err)
-	}
-	sub, err := e.svc.Subjects.FindByEmail(e.ctx, e.db, e.svc.Door, email)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return sub.ID
+	return servicestest.Member(e.t, e.svc, email, name)
 }
 
 func (e *env) count(query string, args ...any) int {
