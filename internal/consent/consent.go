@@ -25,9 +25,11 @@
 //
 // Consent is per purpose. A newsletter list adds a scope: subscribing to
 // list L records consent to L's purpose with scope "list:L", and
-// unsubscribing withdraws that scope only. The purpose counts as consented
-// while a purpose-wide consent or any list-scoped one is in force; a
-// purpose-wide withdrawal (the privacy centre, GPC) ends every scope.
+// unsubscribing withdraws that scope only; an application that signs
+// people in with Steward adds scope "client:C" in the same way. The
+// purpose counts as consented while a purpose-wide consent or any scoped
+// one is in force; a purpose-wide withdrawal (the privacy centre, GPC)
+// ends every scope.
 //
 // GPC: a "Sec-GPC: 1" signal from a signed-in member opts them out of every
 // purpose the policy marks as sale/sharing or third-party marketing. When
@@ -121,8 +123,9 @@ type Record struct {
 type Change struct {
 	SubjectID string
 	Purpose   string
-	// Scope is "" for the whole purpose or "list:ID" for one newsletter
-	// list.
+	// Scope is "" for the whole purpose, "list:ID" for one newsletter
+	// list, or "client:ID" for what one application that signs people in
+	// with Steward may receive.
 	Scope           string
 	State           State
 	Method          Method
@@ -301,6 +304,9 @@ func validScope(scope string) bool {
 		return true
 	}
 	id, ok := strings.CutPrefix(scope, "list:")
+	if !ok {
+		id, ok = strings.CutPrefix(scope, "client:")
+	}
 	if !ok || id == "" || len(id) > 64 {
 		return false
 	}
@@ -326,7 +332,7 @@ func (l *Ledger) Record(ctx context.Context, q store.Q, c Change) (Record, error
 		return Record{}, fault.FieldError("method", "unknown consent method")
 	}
 	if !validScope(c.Scope) {
-		return Record{}, fault.FieldError("scope", "scope must be empty or list:ID")
+		return Record{}, fault.FieldError("scope", "scope must be empty, list:ID or client:ID")
 	}
 	cp, err := cleanText("collection_point", c.CollectionPoint, maxCollectionPoint)
 	if err != nil {
@@ -457,6 +463,29 @@ func effective(hist []entry) bool {
 		}
 	}
 	return false
+}
+
+// ScopeInForce reports whether the subject's consent to purpose with
+// scope is in force: the scope's newest record gave it, and no
+// purpose-wide withdrawal or refusal came after. Nothing is opened.
+func (l *Ledger) ScopeInForce(ctx context.Context, q store.Q, subjectID, purpose, scope string) (bool, error) {
+	if scope == "" || !validScope(scope) {
+		return false, fault.FieldError("scope", "scope must be list:ID or client:ID")
+	}
+	hist, err := l.history(ctx, q, subjectID, purpose)
+	if err != nil {
+		return false, err
+	}
+	key, in := l.scopeKey(scope), false
+	for _, r := range hist {
+		switch {
+		case r.scope == "" && r.state != Given:
+			in = false
+		case r.scope == key:
+			in = r.state == Given
+		}
+	}
+	return in, nil
 }
 
 func (l *Ledger) receipt(rec Record, pu *policy.Purpose) Receipt {

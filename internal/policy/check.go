@@ -42,6 +42,7 @@ func (p *Policy) Check() []Problem {
 	c.newsletters()
 	c.staff()
 	c.identityProviders()
+	c.clients()
 	return c.probs
 }
 

@@ -221,6 +221,9 @@ type Recipient struct {
 	Categories []string  `yaml:"categories" json:"categories"`
 	Safeguard  Safeguard `yaml:"safeguard" json:"safeguard"`
 	Note       string    `yaml:"note" json:"note,omitempty"`
+	// Client, when set, makes the recipient an application that signs
+	// people in with Steward as its OpenID provider (see clients.go).
+	Client *RecipientClient `yaml:"client" json:"client,omitempty"`
 }
 
 // Transfer is a country outside the controller's where data is stored or

@@ -16,6 +16,7 @@ import (
 	"steward/internal/mail"
 	"steward/internal/newsletter"
 	"steward/internal/notice"
+	"steward/internal/openid"
 	"steward/internal/payment"
 	"steward/internal/policy"
 	"steward/internal/registry"
@@ -52,6 +53,7 @@ func Modules() []Module {
 		{content.Migrations(), content.Tables()},
 		{support.Migrations(), support.Tables()},
 		{payment.Migrations(), payment.Tables()},
+		{openid.Migrations(), openid.Tables()},
 	}
 }
 

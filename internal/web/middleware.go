@@ -330,6 +330,14 @@ func crossOriginExempt() []string {
 		// The payment processor's events: it acts on no session, and the
 		// handler takes only deliveries signed with the endpoint secret.
 		"POST /api/v1/payments/webhook",
+		// The OpenID provider's token, userinfo, revocation and
+		// introspection endpoints: applications call them from their
+		// servers, authenticated by their client secret or access token,
+		// never by a session.
+		"POST /oidc/oauth/token",
+		"POST /oidc/userinfo",
+		"POST /oidc/revoke",
+		"POST /oidc/oauth/introspect",
 	}
 }
 

@@ -68,6 +68,16 @@ func (s *server) routes() []route {
 		{"GET", "/account/sharing/accept", s.pageAuth(s.pageAcceptInvitation())},
 		{"POST", "/account/sharing/accept", s.pageAuth(s.pageAcceptInvitationPost())},
 
+		// Steward as the OpenID provider of the operator's applications.
+		{"GET", "/oidc/", s.handleOpenIDProtocol()},
+		{"POST", "/oidc/", s.handleOpenIDProtocol()},
+		{"GET", "/oidc/sign-in", s.page(s.pageOpenIDSignIn())},
+		{"POST", "/oidc/sign-in", s.pageAuth(s.pageOpenIDSignInPost())},
+		{"GET", "/api/v1/me/applications", s.apiAuth(s.handleMyApplications())},
+		{"DELETE", "/api/v1/me/applications/{client}", s.apiAuth(s.handleRevokeApplication())},
+		{"GET", "/account/applications", s.pageAuth(s.pageMyApplications())},
+		{"POST", "/account/applications/{client}/revoke", s.pageAuth(s.pageRevokeApplicationPost())},
+
 		// JSON API: the policy in force.
 		{"GET", "/api/v1/policy", s.api(s.handlePolicyJSON())},
 

@@ -32,6 +32,7 @@ import (
 	"steward/internal/mail"
 	"steward/internal/newsletter"
 	"steward/internal/notice"
+	"steward/internal/openid"
 	"steward/internal/payment"
 	"steward/internal/policy"
 	"steward/internal/rights"
@@ -98,6 +99,7 @@ type Deps struct {
 	Content     *content.Service
 	Support     *support.Service
 	Payment     *payment.Service
+	OpenID      *openid.Service // nil: no application signs people in
 	Config      Config
 }
 

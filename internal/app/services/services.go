@@ -35,6 +35,7 @@ import (
 	"steward/internal/mail"
 	"steward/internal/newsletter"
 	"steward/internal/notice"
+	"steward/internal/openid"
 	"steward/internal/payment"
 	"steward/internal/policy"
 	"steward/internal/registry"
@@ -115,6 +116,8 @@ type Services struct {
 	Support *support.Service
 	// Payment references from the processor's webhook.
 	Payment *payment.Service
+	// The OpenID provider of the operator's own applications.
+	OpenID *openid.Service
 	// Cookieless collection and the reports read from it.
 	Activity  *activity.Collector
 	Analytics *analytics.Service
@@ -170,6 +173,11 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 		return nil, err
 	}
 	if err := s.openPayment(cfg); err != nil {
+		return nil, err
+	}
+	if s.OpenID, err = openid.New(ctx, openid.Deps{DB: db, Clock: clk, Log: log, Policy: s.Policy.Policy, Door: s.Door,
+		Identity: s.Identity, Consent: s.Consent, Audit: s.Audit, Jobs: s.Jobs, BaseURL: cfg.base(), Getenv: cfg.Getenv,
+		KeySecret: master.Derive("openid signing keys v1", 32), TokenSecret: master.Derive("openid access tokens v1", 32)}); err != nil {
 		return nil, err
 	}
 	// Before anything serves or runs a job, and once every store is

@@ -1,0 +1,347 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"steward/internal/consent"
+	"steward/internal/store"
+	"steward/internal/store/storetest"
+)
+
+// The operator's application, as jmir.yaml declares it (recipient
+// submission-system), signing people in with Steward through a standard
+// client library: go-oidc for discovery and ID-token verification,
+// x/oauth2 for the code flow with PKCE.
+const (
+	appID       = "submission-system"
+	appSecret   = "submission-client-secret-for-tests"
+	appRedirect = "https://submit.jmir.example/oidc/callback"
+)
+
+// openidEnv is jmir.yaml with the application's secret set.
+func openidEnv(t *testing.T, db *store.DB) *env {
+	t.Helper()
+	return newEnv(t, db, envOptions{policyFile: "jmir.yaml", getenv: func(name string) string {
+		if name == "STEWARD_CLIENT_SUBMISSION_SECRET" {
+			return appSecret
+		}
+		return ""
+	}})
+}
+
+// toServer is a client that reaches the test server under the
+// deployment's public host (steward.test), as the application and the
+// member's browser do.
+func (e *env) toServer(jar http.CookieJar) *http.Client {
+	addr := strings.TrimPrefix(e.ts.URL, "http://")
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	return &http.Client{Transport: tr, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// app is the relying party.
+type app struct {
+	t        *testing.T
+	ctx      context.Context
+	provider *oidc.Provider
+	conf     oauth2.Config
+}
+
+func (e *env) app(t *testing.T, scopes ...string) *app {
+	t.Helper()
+	ctx := oidc.ClientContext(context.Background(), e.toServer(nil))
+	p, err := oidc.NewProvider(ctx, "http://steward.test/oidc")
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	return &app{t: t, ctx: ctx, provider: p, conf: oauth2.Config{ClientID: appID, ClientSecret: appSecret, Endpoint: p.Endpoint(),
+		RedirectURL: appRedirect, Scopes: append([]string{oidc.ScopeOpenID}, scopes...)}}
+}
+
+// browser is a member's browser signed in to Steward with the session
+// token.
+func (e *env) browser(token string) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	jar.SetCookies(&url.URL{Scheme: "http", Host: "steward.test", Path: "/"}, []*http.Cookie{{Name: SessionCookie, Value: token, Path: "/"}})
+	return e.toServer(jar)
+}
+
+// get follows one step of the browser and returns the response.
+func get(t *testing.T, c *http.Client, u string) *http.Response {
+	t.Helper()
+	res, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func body(t *testing.T, res *http.Response) string {
+	t.Helper()
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// start sends the browser to the application's authorization URL and
+// returns the sign-in page's address Steward sends it to, with the
+// state, nonce and PKCE verifier the application keeps.
+type flow struct {
+	state, nonce, verifier string
+}
+
+func (a *app) authorize(browser *http.Client, extra ...oauth2.AuthCodeOption) (*http.Response, flow) {
+	a.t.Helper()
+	f := flow{state: "st-" + rand8(), nonce: "n-" + rand8(), verifier: oauth2.GenerateVerifier()}
+	opts := append([]oauth2.AuthCodeOption{oidc.Nonce(f.nonce), oauth2.S256ChallengeOption(f.verifier)}, extra...)
+	return get(a.t, browser, a.conf.AuthCodeURL(f.state, opts...)), f
+}
+
+func rand8() string { return strings.ToLower(rand.Text())[:8] }
+
+// signIn walks the browser through the whole sign-in, ticking the
+// consent scopes in agree on the screen (nil: expect no screen), and
+// returns the code and state the application receives.
+func (a *app) signIn(e *env, browser *http.Client, agree []string, opts ...oauth2.AuthCodeOption) (code string, f flow) {
+	a.t.Helper()
+	res, f := a.authorize(browser, opts...)
+	loc := res.Header.Get("Location")
+	if res.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "http://steward.test/oidc/sign-in?request=") {
+		a.t.Fatalf("authorize = %d, Location %q: %s", res.StatusCode, loc, body(a.t, res))
+	}
+	res = get(a.t, browser, loc)
+	if agree != nil {
+		if res.StatusCode != http.StatusOK {
+			a.t.Fatalf("sign-in page = %d: %s", res.StatusCode, body(a.t, res))
+		}
+		page := body(a.t, res)
+		if !strings.Contains(page, "JMIR&#39;s manuscript submission system") || !strings.Contains(page, `value="offers"`) {
+			a.t.Fatalf("consent screen does not show the application and its consent scope:\n%s", page)
+		}
+		form := url.Values{"request": {strings.TrimPrefix(loc, "http://steward.test/oidc/sign-in?request=")}, "action": {"continue"}}
+		for _, s := range agree {
+			form.Add("agree", s)
+		}
+		if res, err := browser.PostForm("http://steward.test/oidc/sign-in", form); err != nil {
+			a.t.Fatal(err)
+		} else {
+			loc = res.Header.Get("Location")
+			if res.StatusCode != http.StatusSeeOther {
+				a.t.Fatalf("answer = %d: %s", res.StatusCode, body(a.t, res))
+			}
+		}
+	} else {
+		if res.StatusCode != http.StatusSeeOther {
+			a.t.Fatalf("a sign-in asking nothing new showed a page (%d): %s", res.StatusCode, body(a.t, res))
+		}
+		loc = res.Header.Get("Location")
+	}
+	res = get(a.t, browser, loc) // op's callback issues the code
+	back, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || res.StatusCode != http.StatusFound || !strings.HasPrefix(back.String(), appRedirect+"?") {
+		a.t.Fatalf("callback = %d, Location %q: %s", res.StatusCode, res.Header.Get("Location"), body(a.t, res))
+	}
+	if back.Query().Get("state") != f.state {
+		a.t.Fatalf("state came back as %q, want %q", back.Query().Get("state"), f.state)
+	}
+	return back.Query().Get("code"), f
+}
+
+// tokens exchanges the code and verifies the ID token as an application
+// must (signature by a key of the JWKS, issuer, audience, expiry, nonce).
+func (a *app) tokens(code string, f flow) (*oauth2.Token, map[string]any) {
+	a.t.Helper()
+	tok, err := a.conf.Exchange(a.ctx, code, oauth2.VerifierOption(f.verifier))
+	if err != nil {
+		a.t.Fatalf("exchange: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := a.provider.Verifier(&oidc.Config{ClientID: appID}).Verify(a.ctx, raw)
+	if err != nil {
+		a.t.Fatalf("verify ID token: %v", err)
+	}
+	if idt.Nonce != f.nonce {
+		a.t.Fatalf("nonce %q, want %q", idt.Nonce, f.nonce)
+	}
+	claims := map[string]any{}
+	if err := idt.Claims(&claims); err != nil {
+		a.t.Fatal(err)
+	}
+	return tok, claims
+}
+
+// userinfo asks the userinfo endpoint with the access token.
+func (a *app) userinfo(tok *oauth2.Token) (map[string]any, error) {
+	ui, err := a.provider.UserInfo(a.ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return nil, err
+	}
+	claims := map[string]any{}
+	return claims, ui.Claims(&claims)
+}
+
+// personal keeps of claims those that say something about the person.
+func personal(claims map[string]any) []string {
+	protocol := []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "c_hash", "acr", "sid", "jti", "nbf", "client_id"}
+	var out []string
+	for k := range claims {
+		if !slices.Contains(protocol, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestPromiseJ7_OpenIDProvider is the issue's Done-when on both engines:
+// an application signs a member in through Steward with a standard
+// client library and receives exactly the claims its scopes and the
+// member's consent allow — the contract scopes' name and address at once,
+// the organisation (a consent scope) only after the member agreed on the
+// screen and never after they withdrew — and the member revokes it from
+// the privacy centre, which ends its token at once.
+func TestPromiseJ7_OpenIDProvider(t *testing.T) {
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
+		e := openidEnv(t, db)
+		c, token := e.member("ada@example.org", "Ada Lovelace")
+		if r := e.do(nil, "PATCH", "/api/v1/me", map[string]any{"organisation": "Analytical Engines Ltd", "phone": "+44 20 7946 0000"},
+			"Authorization", "Bearer "+token); r.StatusCode != http.StatusOK {
+			t.Fatalf("profile: %d %s", r.StatusCode, r.body)
+		}
+		subjectID := annID(t, e, c)
+		// The application asks for every declared scope and for phone,
+		// which the policy does not let it ask for.
+		a := e.app(t, "profile", "email", "offers", "phone")
+		browser := e.browser(token)
+
+		// 1. The member signs in without ticking the consent box.
+		code, f := a.signIn(e, browser, []string{})
+		tok, claims := a.tokens(code, f)
+		if got, want := personal(claims), []string{"email", "email_verified", "name"}; !slices.Equal(got, want) {
+			t.Fatalf("ID token without consent carries %v, want %v (%v)", got, want, claims)
+		}
+		if claims["name"] != "Ada Lovelace" || claims["email"] != "ada@example.org" || claims["email_verified"] != true {
+			t.Fatalf("ID token claims %v", claims)
+		}
+		sub, _ := claims["sub"].(string)
+		if sub == "" || sub == subjectID || strings.Contains(sub, "ada") {
+			t.Fatalf("the application knows the member as %q: not a reference of its own", sub)
+		}
+		info, err := a.userinfo(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := personal(info); !slices.Equal(got, []string{"email", "email_verified", "name"}) || info["sub"] != sub {
+			t.Fatalf("userinfo without consent: %v", info)
+		}
+
+		// 2. A sign-in that asks nothing new shows no screen; the
+		// application asks again (prompt=consent) and the member agrees to
+		// share the organisation: the ledger holds the consent, for this
+		// application, with a signed receipt.
+		code, f = a.signIn(e, browser, nil)
+		if _, claims = a.tokens(code, f); claims["organisation"] != nil {
+			t.Fatalf("a declined consent scope was released: %v", claims)
+		}
+		code, f = a.signIn(e, browser, []string{"offers"}, oauth2.SetAuthURLParam("prompt", "consent"))
+		tok, claims = a.tokens(code, f)
+		if claims["organisation"] != "Analytical Engines Ltd" || claims["sub"] != sub {
+			t.Fatalf("after consent the ID token carries %v", claims)
+		}
+		if got := personal(claims); !slices.Equal(got, []string{"email", "email_verified", "name", "organisation"}) {
+			t.Fatalf("after consent the ID token carries %v", got)
+		}
+		recs, err := e.svc.Consent.History(context.Background(), subjectID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var given *consent.Record
+		for i := range recs {
+			if recs[i].Scope == "client:"+appID && recs[i].State == consent.Given && recs[i].Purpose == "marketing" {
+				given = &recs[i]
+			}
+		}
+		if given == nil || len(given.Receipt) == 0 || given.CollectionPoint != "/oidc/sign-in" {
+			t.Fatalf("no signed consent record for the application: %+v", recs)
+		}
+
+		// 3. A later sign-in asks nothing: no screen, same claims.
+		code, f = a.signIn(e, browser, nil)
+		_, claims = a.tokens(code, f)
+		if claims["organisation"] != "Analytical Engines Ltd" {
+			t.Fatalf("a returning sign-in lost the agreed claim: %v", claims)
+		}
+
+		// 4. J7: the member withdraws consent to marketing in the privacy
+		// centre; the same live token no longer yields the organisation.
+		if r := e.do(nil, "PUT", "/api/v1/me/consents/marketing", map[string]string{"state": "withdrawn"}, "Authorization", "Bearer "+token); r.StatusCode != http.StatusOK {
+			t.Fatalf("withdraw: %d %s", r.StatusCode, r.body)
+		}
+		info, err = a.userinfo(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := info["organisation"]; ok || info["name"] != "Ada Lovelace" {
+			t.Fatalf("after withdrawal userinfo still carries %v", info)
+		}
+
+		// 5. The privacy centre lists the application; revoking it ends
+		// the token at once and empties the list.
+		r := e.do(nil, "GET", "/api/v1/me/applications", nil, "Authorization", "Bearer "+token)
+		var list struct {
+			Applications []struct {
+				ClientID string `json:"client_id"`
+				Name     string `json:"name"`
+			} `json:"applications"`
+		}
+		r.json(t, &list)
+		if len(list.Applications) != 1 || list.Applications[0].ClientID != appID {
+			t.Fatalf("connected applications: %s", r.body)
+		}
+		if page := e.do(c, "GET", "/account/applications", nil); page.StatusCode != http.StatusOK || !strings.Contains(string(page.body), "Disconnect JMIR&#39;s manuscript submission system") {
+			t.Fatalf("privacy centre page: %d %s", page.StatusCode, page.body)
+		}
+		if r := e.do(nil, "DELETE", "/api/v1/me/applications/"+appID, nil, "Authorization", "Bearer "+token); r.StatusCode != http.StatusNoContent {
+			t.Fatalf("revoke: %d %s", r.StatusCode, r.body)
+		}
+		if _, err := a.userinfo(tok); err == nil {
+			t.Fatal("a revoked application's token still opens userinfo")
+		}
+		r = e.do(nil, "GET", "/api/v1/me/applications", nil, "Authorization", "Bearer "+token)
+		r.json(t, &list)
+		if len(list.Applications) != 0 {
+			t.Fatalf("after revoking: %s", r.body)
+		}
+		// Every release was audited with the claim names, never values.
+		entries, err := e.audit.ForSubject(context.Background(), e.db, subjectID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var actions []string
+		for _, en := range entries {
+			actions = append(actions, en.Action)
+			if en.Action == "openid.released" && strings.Contains(en.Detail["claims"], "Ada") {
+				t.Fatalf("an audit entry holds a released value: %v", en.Detail)
+			}
+		}
+		if !slices.Contains(actions, "openid.released") || !slices.Contains(actions, "openid.revoked") || !slices.Contains(actions, "openid.approved") {
+			t.Fatalf("audit: %v", actions)
+		}
+	})
+}
