@@ -89,7 +89,7 @@ func (c *checker) clients() {
 		base := fmt.Sprintf("recipients[%d].client", i)
 		name := r.ID
 		if r.Role != RoleProcessor && r.Role != RolePartner {
-			c.add(base, fmt.Sprintf("recipient %s signs people in but is a %s", name, r.Role), "an application that signs people in is a processor (the operator's own) or a partner")
+			c.add(base, fmt.Sprintf("recipient %s signs people in but its role is %s", name, r.Role), "an application that signs people in is a processor (the operator's own) or a partner")
 		}
 		if len(cl.RedirectURIs) == 0 {
 			c.add(base, fmt.Sprintf("client %s has no redirect_uris", name), "list the exact addresses a sign-in returns to, e.g. https://app.example.org/callback")

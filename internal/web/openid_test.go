@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -131,7 +134,8 @@ func (a *app) signIn(e *env, browser *http.Client, agree []string, opts ...oauth
 			a.t.Fatalf("sign-in page = %d: %s", res.StatusCode, body(a.t, res))
 		}
 		page := body(a.t, res)
-		if !strings.Contains(page, "JMIR&#39;s manuscript submission system") || !strings.Contains(page, `value="offers"`) {
+		if !strings.Contains(page, "JMIR&#39;s manuscript submission system") || slices.Contains(a.conf.Scopes, "offers") != strings.Contains(page, `value="offers"`) ||
+			strings.Contains(page, "phone") {
 			a.t.Fatalf("consent screen does not show the application and its consent scope:\n%s", page)
 		}
 		form := url.Values{"request": {strings.TrimPrefix(loc, "http://steward.test/oidc/sign-in?request=")}, "action": {"continue"}}
@@ -225,6 +229,11 @@ func TestPromiseJ7_OpenIDProvider(t *testing.T) {
 			t.Fatalf("profile: %d %s", r.StatusCode, r.body)
 		}
 		subjectID := annID(t, e, c)
+		// The member agreed to JMIR's own marketing in general: that is not
+		// consent to give this application anything.
+		if r := e.do(nil, "PUT", "/api/v1/me/consents/marketing", map[string]string{"state": "given"}, "Authorization", "Bearer "+token); r.StatusCode != http.StatusOK {
+			t.Fatalf("consent: %d %s", r.StatusCode, r.body)
+		}
 		// The application asks for every declared scope and for phone,
 		// which the policy does not let it ask for.
 		a := e.app(t, "profile", "email", "offers", "phone")
@@ -288,8 +297,22 @@ func TestPromiseJ7_OpenIDProvider(t *testing.T) {
 			t.Fatalf("a returning sign-in lost the agreed claim: %v", claims)
 		}
 
-		// 4. J7: the member withdraws consent to marketing in the privacy
-		// centre; the same live token no longer yields the organisation.
+		// 4. J7: the member unticks the box on a later screen; the token
+		// issued while they agreed no longer yields the organisation.
+		code, f = a.signIn(e, browser, []string{}, oauth2.SetAuthURLParam("prompt", "consent"))
+		a.tokens(code, f)
+		if info, err = a.userinfo(tok); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := info["organisation"]; ok {
+			t.Fatalf("after the member withdrew it for this application, userinfo still carries %v", info)
+		}
+		// Agreeing again, then withdrawing consent to marketing as a whole
+		// in the privacy centre, ends it too.
+		code, f = a.signIn(e, browser, []string{"offers"}, oauth2.SetAuthURLParam("prompt", "consent"))
+		if tok, claims = a.tokens(code, f); claims["organisation"] == nil {
+			t.Fatalf("agreeing again released nothing: %v", claims)
+		}
 		if r := e.do(nil, "PUT", "/api/v1/me/consents/marketing", map[string]string{"state": "withdrawn"}, "Authorization", "Bearer "+token); r.StatusCode != http.StatusOK {
 			t.Fatalf("withdraw: %d %s", r.StatusCode, r.body)
 		}
@@ -345,3 +368,170 @@ func TestPromiseJ7_OpenIDProvider(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenIDProviderRefusals: what a careless or hostile application or
+// visitor tries is refused with the protocol's error, and nothing is
+// released: a redirect URI not registered exactly, no PKCE, a wrong
+// client secret, a code used twice or with the wrong verifier, an
+// unknown client; a member who cancels sends the application
+// access_denied; prompt=none without a session gets login_required.
+func TestOpenIDProviderRefusals(t *testing.T) {
+	e := openidEnv(t, storetest.SQLite(t, modules()))
+	_, token := e.member("bo@example.org", "Bo Bell")
+	a := e.app(t, "profile", "email")
+	browser := e.browser(token)
+
+	// An open redirect: a registered prefix, another host, a fragment.
+	for _, bad := range []string{appRedirect + "/../evil", "https://evil.example/cb", appRedirect + "x", "https://submit.jmir.example/oidc/callback?x=1"} {
+		conf := a.conf
+		conf.RedirectURL = bad
+		res := get(t, browser, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		if loc := res.Header.Get("Location"); res.StatusCode < 400 || strings.Contains(loc, "evil") || strings.HasPrefix(loc, bad) {
+			t.Fatalf("redirect_uri %q: %d, Location %q", bad, res.StatusCode, loc)
+		}
+		res.Body.Close()
+	}
+	// An unknown client.
+	conf := a.conf
+	conf.ClientID = "somebody-else"
+	if res := get(t, browser, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))); res.StatusCode < 400 {
+		t.Fatalf("unknown client: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	// No PKCE: the error goes back to the (registered) redirect URI.
+	res := get(t, browser, a.conf.AuthCodeURL("s-nopkce"))
+	if back, _ := url.Parse(res.Header.Get("Location")); res.StatusCode != http.StatusFound || back.Query().Get("error") != "invalid_request" || back.Query().Get("state") != "s-nopkce" {
+		t.Fatalf("no PKCE: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+
+	// Not signed in: the sign-in page sends the browser to log in first,
+	// and with prompt=none the application gets login_required.
+	anon := e.toServer(nil)
+	res, _ = a.authorize(anon)
+	res = get(t, anon, res.Header.Get("Location"))
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login?next=%2Foidc%2Fsign-in") {
+		t.Fatalf("anonymous sign-in page: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	res, f := a.authorize(anon, oauth2.SetAuthURLParam("prompt", "none"))
+	res = get(t, anon, res.Header.Get("Location"))
+	if back, _ := url.Parse(res.Header.Get("Location")); back == nil || back.Query().Get("error") != "login_required" || back.Query().Get("state") != f.state {
+		t.Fatalf("prompt=none without a session: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+
+	// The member cancels: access_denied, and the request is gone.
+	res, f = a.authorize(browser)
+	signIn := res.Header.Get("Location")
+	id := strings.TrimPrefix(signIn, "http://steward.test/oidc/sign-in?request=")
+	res, err := browser.PostForm("http://steward.test/oidc/sign-in", url.Values{"request": {id}, "action": {"cancel"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, _ := url.Parse(res.Header.Get("Location")); back == nil || !strings.HasPrefix(back.String(), appRedirect) || back.Query().Get("error") != "access_denied" || back.Query().Get("state") != f.state {
+		t.Fatalf("cancel: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res := get(t, browser, signIn); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("a cancelled request still answers: %d", res.StatusCode)
+	}
+
+	// A code: wrong verifier, wrong secret, then spent once.
+	code, f := a.signIn(e, browser, []string{})
+	if _, err := a.conf.Exchange(a.ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("wrong PKCE verifier: %v", err)
+	}
+	code, f = a.signIn(e, browser, nil)
+	wrong := a.conf
+	wrong.ClientSecret = "not-the-secret"
+	if _, err := wrong.Exchange(a.ctx, code, oauth2.VerifierOption(f.verifier)); err == nil || !strings.Contains(err.Error(), "invalid_client") {
+		t.Fatalf("wrong client secret: %v", err)
+	}
+	a.tokens(code, f)
+	if _, err := a.conf.Exchange(a.ctx, code, oauth2.VerifierOption(f.verifier)); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("a code used twice: %v", err)
+	}
+	// A forged access token opens nothing.
+	if _, err := a.userinfo(&oauth2.Token{AccessToken: "forged", TokenType: "Bearer"}); err == nil {
+		t.Fatal("a forged access token opened userinfo")
+	}
+}
+
+// TestOpenIDKeyRotation: the rotation job makes a new signing key after
+// RotateEvery; tokens signed since carry its kid, the JWKS publishes the
+// old key a day more (so tokens it signed still verify), then drops it.
+func TestOpenIDKeyRotation(t *testing.T) {
+	e := openidEnv(t, storetest.SQLite(t, modules()))
+	_, token := e.member("cy@example.org", "Cy Young")
+	a := e.app(t, "profile")
+	browser := e.browser(token)
+	kidOf := func() (string, string) {
+		code, f := a.signIn(e, browser, nil)
+		tok, err := a.conf.Exchange(a.ctx, code, oauth2.VerifierOption(f.verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := tok.Extra("id_token").(string)
+		hdr, _ := base64URLDecode(strings.Split(raw, ".")[0])
+		var h struct{ Kid string }
+		if err := jsonUnmarshal(hdr, &h); err != nil {
+			t.Fatal(err)
+		}
+		return h.Kid, raw
+	}
+	// The first sign-in answers the screen.
+	code, f := a.signIn(e, browser, []string{})
+	a.tokens(code, f)
+	kid1, raw1 := kidOf()
+	ctx := context.Background()
+	if _, err := e.runner.RunDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kid, _ := kidOf(); kid != kid1 {
+		t.Fatalf("the rotation job replaced a fresh key")
+	}
+	e.clock.Advance(31 * 24 * time.Hour)
+	if _, err := e.runner.RunDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, token = e.login("cy@example.org", testPassword) // the session expired meanwhile
+	browser = e.browser(token)
+	kid2, _ := kidOf()
+	if kid2 == kid1 {
+		t.Fatal("no new key after RotateEvery")
+	}
+	if got := e.jwks(t); !slices.Contains(got, kid1) || !slices.Contains(got, kid2) {
+		t.Fatalf("JWKS after rotation: %v", got)
+	}
+	// A fresh verifier (fetching the JWKS now) still accepts a token the
+	// old key signed (signature only: the token has long expired).
+	p, err := oidc.NewProvider(a.ctx, "http://steward.test/oidc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Verifier(&oidc.Config{ClientID: appID, SkipExpiryCheck: true}).Verify(a.ctx, raw1); err != nil {
+		t.Fatalf("a token of the replaced key no longer verifies: %v", err)
+	}
+	e.clock.Advance(25 * time.Hour)
+	if _, err := e.runner.RunDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.jwks(t); slices.Contains(got, kid1) || !slices.Contains(got, kid2) {
+		t.Fatalf("JWKS a day after: %v", got)
+	}
+}
+
+// jwks lists the key ids the provider publishes.
+func (e *env) jwks(t *testing.T) []string {
+	t.Helper()
+	res := get(t, e.toServer(nil), "http://steward.test/oidc/keys")
+	var set struct{ Keys []struct{ Kid string } }
+	if err := jsonUnmarshal([]byte(body(t, res)), &set); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range set.Keys {
+		out = append(out, k.Kid)
+	}
+	return out
+}
+
+func base64URLDecode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
