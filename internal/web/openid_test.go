@@ -34,7 +34,7 @@ const (
 )
 
 // openidEnv is jmir.yaml with the application's secret set.
-func openidEnv(t *testing.T, db *store.DB) *env {
+func openidEnv(t testing.TB, db *store.DB) *env {
 	t.Helper()
 	return newEnv(t, db, envOptions{policyFile: "jmir.yaml", getenv: func(name string) string {
 		if name == "STEWARD_CLIENT_SUBMISSION_SECRET" {
@@ -57,13 +57,13 @@ func (e *env) toServer(jar http.CookieJar) *http.Client {
 
 // app is the relying party.
 type app struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	provider *oidc.Provider
 	conf     oauth2.Config
 }
 
-func (e *env) app(t *testing.T, scopes ...string) *app {
+func (e *env) app(t testing.TB, scopes ...string) *app {
 	t.Helper()
 	ctx := oidc.ClientContext(context.Background(), e.toServer(nil))
 	p, err := oidc.NewProvider(ctx, "http://steward.test/oidc")
@@ -83,7 +83,7 @@ func (e *env) browser(token string) *http.Client {
 }
 
 // get follows one step of the browser and returns the response.
-func get(t *testing.T, c *http.Client, u string) *http.Response {
+func get(t testing.TB, c *http.Client, u string) *http.Response {
 	t.Helper()
 	res, err := c.Get(u)
 	if err != nil {
@@ -92,7 +92,7 @@ func get(t *testing.T, c *http.Client, u string) *http.Response {
 	return res
 }
 
-func body(t *testing.T, res *http.Response) string {
+func body(t testing.TB, res *http.Response) string {
 	t.Helper()
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
