@@ -342,3 +342,30 @@ func (s *Service) ReadShared(ctx context.Context, reader Principal, subjectID st
 		Detail: map[string]string{"reader": me, "delegation": d.ID, "categories": strings.Join(categories, " ")}})
 	return out, err
 }
+
+// MayRequestFor checks that the principal may file rights requests for
+// subjectID: it is the primary holder of that sub-account, whose holder
+// granted it may_request, and the grant is active. A refusal is audited
+// with both accounts.
+func (s *Service) MayRequestFor(ctx context.Context, p Principal, subjectID string) error {
+	me := p.Account.SubjectID
+	d, err := s.grantOf(ctx, me, subjectID)
+	why := ""
+	switch {
+	case fault.Is(err, fault.NotFound):
+		why = "no grant"
+	case err != nil:
+		return err
+	case d.Kind != DelegateSubAccount || d.Primary != me:
+		why, err = "not a sub-account of the requester", fault.New(fault.Forbidden, "only a primary account holder files requests for its sub-accounts")
+	case !d.Grant.MayRequest:
+		why, err = "grant does not allow requests", fault.New(fault.Forbidden, "the holder of this sub-account did not let you file requests for it")
+	default:
+		return nil
+	}
+	if aerr := s.audit.Record(ctx, s.db, audit.Event{Actor: me, Action: "account.request_for_refused", Subject: subjectID,
+		Detail: map[string]string{"reader": me, "why": why}}); aerr != nil {
+		return aerr
+	}
+	return err
+}

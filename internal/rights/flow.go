@@ -64,18 +64,34 @@ func needsReauth(t Type) bool { return t == Access || t == Portability || t == E
 // restriction, an objection to direct marketing) does so before File
 // returns.
 func (s *Service) File(ctx context.Context, who Requester, f Filing) (Request, error) {
+	return s.file(ctx, who, who.SubjectID, f)
+}
+
+// FileFor records a request a primary account holder files for one of
+// its sub-accounts, which authorised it (the caller checks the grant: see
+// identity.Service.MayRequestFor). The request is the sub-account's own —
+// its subject, its mails, its download — and names who filed it; the
+// primary proves their presence as for their own.
+func (s *Service) FileFor(ctx context.Context, who Requester, subjectID string, f Filing) (Request, error) {
+	if subjectID == who.SubjectID {
+		return s.File(ctx, who, f)
+	}
+	return s.file(ctx, who, subjectID, f)
+}
+
+func (s *Service) file(ctx context.Context, who Requester, subjectID string, f Filing) (Request, error) {
 	if needsReauth(f.Type) {
 		if err := s.reauthenticate(ctx, who, string(f.Type)); err != nil {
 			return Request{}, err
 		}
 	}
-	acct, err := s.accounts.AccountOf(ctx, who.SubjectID)
+	acct, err := s.accounts.AccountOf(ctx, subjectID)
 	if err != nil && fault.CodeOf(err) != fault.NotFound {
 		return Request{}, err
 	}
 	hasAccount := err == nil
 	if hasAccount && acct.Unverified {
-		if aerr := s.audit.Record(ctx, s.db, audit.Event{Actor: who.SubjectID, Action: "rights.request_denied", Subject: who.SubjectID,
+		if aerr := s.audit.Record(ctx, s.db, audit.Event{Actor: who.SubjectID, Action: "rights.request_denied", Subject: subjectID,
 			Detail: map[string]string{"what": string(f.Type), "why": "email-unverified"}}); aerr != nil {
 			return Request{}, aerr
 		}
@@ -85,17 +101,21 @@ func (s *Service) File(ctx context.Context, who Requester, f Filing) (Request, e
 		return Request{}, err
 	}
 	if f.Type == Erasure && f.Scope == string(policy.ScopeItem) {
-		if err := s.ownsItems(ctx, s.db, who.SubjectID, f.Items); err != nil {
+		if err := s.ownsItems(ctx, s.db, subjectID, f.Items); err != nil {
 			if fault.CodeOf(err) == fault.NotFound {
-				_ = s.audit.Record(ctx, s.db, audit.Event{Actor: who.SubjectID, Action: "rights.request_denied", Subject: who.SubjectID,
+				_ = s.audit.Record(ctx, s.db, audit.Event{Actor: who.SubjectID, Action: "rights.request_denied", Subject: subjectID,
 					Detail: map[string]string{"why": "item-not-yours-or-unknown"}})
 			}
 			return Request{}, err
 		}
 	}
 	now := s.clock.Now()
-	r := s.newRequest(who.SubjectID, f, ChannelAccount, who.SubjectID, now)
-	r.SessionID = who.SessionID
+	r := s.newRequest(subjectID, f, ChannelAccount, who.SubjectID, now)
+	if subjectID == who.SubjectID {
+		// The session that filed may download the answer; a primary's
+		// session never downloads a sub-account's.
+		r.SessionID = who.SessionID
+	}
 	r.Status, r.VerifiedAt = StatusVerified, now
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.insert(ctx, tx, r); err != nil {
@@ -104,7 +124,11 @@ func (s *Service) File(ctx context.Context, who Requester, f Filing) (Request, e
 		if err := s.record(ctx, tx, who.SubjectID, "request_received", r, map[string]string{"channel": r.Channel}); err != nil {
 			return err
 		}
-		if err := s.record(ctx, tx, who.SubjectID, "request_verified", r, map[string]string{"how": "session"}); err != nil {
+		how := "session"
+		if subjectID != who.SubjectID {
+			how = "primary-account-grant"
+		}
+		if err := s.record(ctx, tx, who.SubjectID, "request_verified", r, map[string]string{"how": how}); err != nil {
 			return err
 		}
 		return s.start(ctx, tx, &r, acct.Staff)

@@ -65,6 +65,7 @@ func (s *server) routes() []route {
 		{"DELETE", "/api/v1/me/shared-accounts/{id}", s.apiAuth(s.handleRevokeDelegation())},
 		{"POST", "/api/v1/me/invitations/accept", s.apiAuth(s.handleAcceptInvitation())},
 		{"GET", "/api/v1/shared-accounts/{id}", s.apiAuth(s.handleReadShared())},
+		{"POST", "/api/v1/shared-accounts/{id}/requests", s.apiAuth(s.handleFileForShared())},
 		{"GET", "/account/sharing/accept", s.pageAuth(s.pageAcceptInvitation())},
 		{"POST", "/account/sharing/accept", s.pageAuth(s.pageAcceptInvitationPost())},
 

@@ -5,8 +5,11 @@ package web
 // and the reader reads what was shared with them.
 
 import (
+	"context"
 	"net/http"
+	"steward/internal/rights"
 	"strings"
+	"time"
 
 	"steward/internal/identity"
 )
@@ -113,5 +116,36 @@ func (s *server) pageAcceptInvitationPost() authed {
 			what = "You may now see their " + strings.Join(d.Grant.Categories, ", ") + " data."
 		}
 		return s.message(w, r, http.StatusOK, "Invitation accepted", what+" Either of you can stop sharing at any time.", nil)
+	}
+}
+
+// handleFileForShared files a rights request for a sub-account whose
+// holder let the primary file them (may_request). The request is the
+// sub-account's own: it appears in their requests, its mails and any
+// download go to them; the primary gets its id and status.
+func (s *server) handleFileForShared() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		var b requestBody
+		if err := decode(r, &b); err != nil {
+			return err
+		}
+		if b.Email != "" {
+			return badRequest("email", "the request is about the sub-account in the path; leave email out", nil)
+		}
+		subjectID := r.PathValue("id")
+		if err := s.d.Identity.MayRequestFor(r.Context(), a.P, subjectID); err != nil {
+			return err
+		}
+		p := a.P
+		if b.Password != "" {
+			p.Session.AuthAt = time.Time{}
+		}
+		who := rights.Requester{SubjectID: a.P.Account.SubjectID, SessionID: a.P.Session.ID,
+			Reauthenticate: func(ctx context.Context) error { return s.d.Identity.Reauthenticate(ctx, p, b.Password) }}
+		req, err := s.d.Rights.FileFor(r.Context(), who, subjectID, b.filing())
+		if err != nil {
+			return err
+		}
+		return s.encode(w, http.StatusAccepted, s.requestOut(req, ""))
 	}
 }

@@ -15,6 +15,10 @@ func sharingOps() map[string]apiOp {
 		"GET /api/v1/shared-accounts/{id}": {tag: "me", summary: "Read what another account shares with this one (categories=a,b narrows it)",
 			auth: true, status: 200, response: "SharedFields", problems: []int{403, 404},
 			desc: "Read through the door for running the account, within the grant only; every read and refusal is audited with both accounts."},
+		"POST /api/v1/shared-accounts/{id}/requests": {tag: "me", summary: "File a rights request for a sub-account whose holder allowed it (may_request)",
+			auth: true, request: "RightsRequestInput", status: 202, response: "RightsRequest", problems: []int{400, 403, 404, 413, 415, 422},
+			desc: "The request is the sub-account's own: it appears among theirs and its answer and any download go to them. " +
+				"Access, portability and erasure need the primary's password or a recent login, as for their own."},
 	}
 }
 
