@@ -334,7 +334,7 @@ func (s *Service) finishSocial(ctx context.Context, p *socialProvider, cb Social
 	if raw == "" {
 		return SocialOutcome{}, refuse("id_token_missing", fault.Forbidden, "%s sent no ID token", p.Name)
 	}
-	idt, err := p.verify(ctx, raw, f.nonce)
+	idt, err := p.verify(ctx, raw, f.nonce, tok.AccessToken)
 	if err != nil {
 		return SocialOutcome{}, err
 	}
@@ -403,8 +403,11 @@ func providerError(code string) string {
 	return "an error"
 }
 
-// verify checks an ID token and its nonce; a refusal names the reason.
-func (p *socialProvider) verify(ctx context.Context, raw, nonce string) (*oidc.IDToken, error) {
+// verify checks an ID token, its nonce, its authorised party when it
+// names several audiences, and its at_hash against the access token
+// that came with it (OpenID Connect Core §3.1.3.7–8); a refusal names the
+// reason.
+func (p *socialProvider) verify(ctx context.Context, raw, nonce, accessToken string) (*oidc.IDToken, error) {
 	idt, err := p.verifier.Verify(ctx, raw)
 	if err != nil {
 		var expired *oidc.TokenExpiredError
@@ -429,6 +432,20 @@ func (p *socialProvider) verify(ctx context.Context, raw, nonce string) (*oidc.I
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 		return nil, refuse("id_token_nonce", fault.Forbidden, "the ID token from %s belongs to another sign-in; start again", p.Name)
+	}
+	var azp struct {
+		AZP string `json:"azp"`
+	}
+	if err := idt.Claims(&azp); err != nil {
+		return nil, refuse("id_token_malformed", fault.Forbidden, "the ID token from %s cannot be read", p.Name)
+	}
+	if (len(idt.Audience) > 1 || azp.AZP != "") && azp.AZP != p.oauth.ClientID {
+		return nil, refuse("id_token_azp", fault.Forbidden, "the ID token from %s was issued for another application", p.Name)
+	}
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(accessToken); err != nil {
+			return nil, refuse("id_token_at_hash", fault.Forbidden, "the ID token from %s does not match the access token sent with it", p.Name)
+		}
 	}
 	return idt, nil
 }

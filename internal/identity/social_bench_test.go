@@ -57,12 +57,12 @@ func BenchmarkVerifyIDToken(b *testing.B) {
 		b.Fatal(err)
 	}
 	// The first verification fetches the JWKS; the loop measures the rest.
-	if _, err := p.verify(ctx, raw, "the-nonce"); err != nil {
+	if _, err := p.verify(ctx, raw, "the-nonce", ""); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		idt, err := p.verify(ctx, raw, "the-nonce")
+		idt, err := p.verify(ctx, raw, "the-nonce", "")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -622,6 +622,18 @@ func TestSocialSignInRefusesBadInput(t *testing.T) {
 				code: fault.Forbidden, reason: "id_token_nonce", says: "belongs to another sign-in"},
 			{name: "wrong audience", rewrite: resign(func(c map[string]any) { c["aud"] = "another-application" }),
 				code: fault.Forbidden, reason: "id_token_audience", says: "issued to another application"},
+			{name: "two audiences and no authorised party", rewrite: resign(func(c map[string]any) {
+				if aud, ok := c["aud"].([]any); ok {
+					c["aud"] = append(aud, "another-application")
+				} else {
+					c["aud"] = []any{c["aud"], "another-application"}
+				}
+			}),
+				code: fault.Forbidden, reason: "id_token_azp", says: "issued for another application"},
+			{name: "authorised party another application", rewrite: resign(func(c map[string]any) { c["azp"] = "another-application" }),
+				code: fault.Forbidden, reason: "id_token_azp", says: "issued for another application"},
+			{name: "at_hash of another access token", rewrite: resign(func(c map[string]any) { c["at_hash"] = "bm90LXRoaXMtdG9rZW4" }),
+				code: fault.Forbidden, reason: "id_token_at_hash", says: "does not match the access token"},
 			{name: "wrong issuer", rewrite: resign(func(c map[string]any) { c["iss"] = "https://issuer.example.net" }),
 				code: fault.Forbidden, reason: "id_token_issuer", says: "did not come from ORCID"},
 			{name: "expired", rewrite: resign(func(c map[string]any) {
