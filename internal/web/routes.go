@@ -112,6 +112,7 @@ func (s *server) routes() []route {
 		{"GET", "/account", s.pageAuth(s.pageAccount())},
 		{"GET", "/account/second-factor", s.pageAuthOwing(s.pageSecondFactor())},
 		{"POST", "/account/second-factor/verify", s.pageAuthOwing(s.pageSecondFactorVerifyPost())},
+		{"POST", "/account/second-factor/begin", s.pageAuthOwing(s.pageSecondFactorBeginPost())},
 		{"POST", "/account/second-factor/enrol", s.pageAuthOwing(s.pageSecondFactorEnrolPost())},
 		{"POST", "/account/second-factor/password", s.pageAuthOwing(s.pageSecondFactorPasswordPost())},
 		{"POST", "/account/profile", s.pageAuth(s.pageAccountProfilePost())},

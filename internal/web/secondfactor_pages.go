@@ -10,7 +10,6 @@ import (
 	"html/template"
 	"image/png"
 	"net/http"
-	"net/url"
 	"slices"
 
 	"github.com/pquerna/otp"
@@ -34,15 +33,31 @@ type secondFactorData struct {
 	// has one to give. passkey.js shows their buttons.
 	Passkeys   bool
 	HasPasskey bool
+	// Start offers to make a key (the page a GET draws).
+	Start bool
 }
 
 func (s *server) pageSecondFactor() authed {
 	return func(w http.ResponseWriter, r *http.Request, a auth) error {
-		return s.renderSecondFactor(w, r, a, http.StatusOK, localPath(r.URL.Query().Get("next")), nil)
+		return s.renderSecondFactor(w, r, a, http.StatusOK, localPath(r.URL.Query().Get("next")), nil, false)
 	}
 }
 
-func (s *server) renderSecondFactor(w http.ResponseWriter, r *http.Request, a auth, status int, next string, errs map[string]string) error {
+// pageSecondFactorBeginPost makes a new authenticator key and shows it:
+// the page a GET draws only offers to (a GET writes nothing).
+func (s *server) pageSecondFactorBeginPost() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		return s.renderSecondFactor(w, r, a, http.StatusOK, localPath(r.PostForm.Get("next")), nil, true)
+	}
+}
+
+// renderSecondFactor draws the page: the code to give, or the enrolment
+// — a new key when begin (only on a POST), otherwise the button that
+// asks for one.
+func (s *server) renderSecondFactor(w http.ResponseWriter, r *http.Request, a auth, status int, next string, errs map[string]string, begin bool) error {
 	d := secondFactorData{Next: next, Verify: a.P.SecondFactor == identity.SecondFactorVerify, Required: s.d.Identity.SecondFactorRequired(a.P.Account),
 		Passkeys: s.d.Identity.PasskeysEnabled()}
 	var err error
@@ -50,7 +65,11 @@ func (s *server) renderSecondFactor(w http.ResponseWriter, r *http.Request, a au
 		return err
 	}
 	d.HasPasskey = d.Passkeys && slices.ContainsFunc(d.Factors, func(f identity.Factor) bool { return f.Kind == identity.FactorPasskey })
-	if !d.Verify {
+	switch {
+	case d.Verify:
+	case !begin:
+		d.Start = true
+	default:
 		d.Enrol, err = s.d.Identity.BeginTOTP(r.Context(), a.P)
 		switch {
 		case fault.Is(err, fault.ReauthNeeded):
@@ -96,7 +115,7 @@ func (s *server) pageSecondFactorVerifyPost() authed {
 		next := localPath(r.PostForm.Get("next"))
 		if err := s.d.Identity.VerifySecondFactor(r.Context(), a.P, r.PostForm.Get("code"), meta(r)); err != nil {
 			if fault.Is(err, fault.Unauthorized) {
-				return s.renderSecondFactor(w, r, a, http.StatusUnprocessableEntity, next, map[string]string{"code": problemOf(err).Detail})
+				return s.renderSecondFactor(w, r, a, http.StatusUnprocessableEntity, next, map[string]string{"code": problemOf(err).Detail}, false)
 			}
 			return err
 		}
@@ -120,7 +139,7 @@ func (s *server) pageSecondFactorEnrolPost() authed {
 		if err != nil {
 			if fault.Is(err, fault.Unauthorized) || fault.Is(err, fault.NotFound) {
 				return s.renderSecondFactor(w, r, a, http.StatusUnprocessableEntity, localPath(r.PostForm.Get("next")),
-					map[string]string{"code": "That code is not right: scan the new code below and try again."})
+					map[string]string{"code": "That code is not right: scan the new code below and try again."}, true)
 			}
 			return err
 		}
@@ -141,15 +160,11 @@ func (s *server) pageSecondFactorPasswordPost() authed {
 		next := localPath(r.PostForm.Get("next"))
 		if err := s.d.Identity.Reauthenticate(r.Context(), a.P, r.PostForm.Get("password")); err != nil {
 			if fault.Is(err, fault.Unauthorized) || fault.Is(err, fault.ReauthNeeded) || fault.Is(err, fault.Invalid) {
-				return s.renderSecondFactor(w, r, a, http.StatusUnprocessableEntity, next, map[string]string{"password": "That password is not right."})
+				return s.renderSecondFactor(w, r, a, http.StatusUnprocessableEntity, next, map[string]string{"password": "That password is not right."}, true)
 			}
 			return err
 		}
-		target := "/account/second-factor"
-		if next != "" {
-			target += "?next=" + url.QueryEscape(next)
-		}
-		http.Redirect(w, r, target, http.StatusSeeOther)
-		return nil
+		a.P.Session.AuthAt = s.d.Clock.Now() // just proved: the enrolment may begin
+		return s.renderSecondFactor(w, r, a, http.StatusOK, next, nil, true)
 	}
 }

@@ -52,9 +52,15 @@ func TestStaffWithoutSecondFactorReachNoPersonalData(t *testing.T) {
 				t.Errorf("GET %s without a second factor: %d to %q", path, r.StatusCode, r.Header.Get("Location"))
 			}
 		}
+		// The page a GET draws makes no key; its button does.
+		before := countRows(t, e.db, "second_factors")
 		page := e.do(c, "GET", "/account/second-factor?next=/admin/requests", nil)
+		if page.StatusCode != http.StatusOK || !strings.Contains(string(page.body), `action="/account/second-factor/begin"`) || countRows(t, e.db, "second_factors") != before {
+			t.Fatalf("enrolment page: %d, %d factors before and %d after", page.StatusCode, before, countRows(t, e.db, "second_factors"))
+		}
+		page = e.do(c, "POST", "/account/second-factor/begin", url.Values{"next": {"/admin/requests"}})
 		if page.StatusCode != http.StatusOK || !strings.Contains(string(page.body), "data:image/png;base64,") {
-			t.Fatalf("enrolment page: %d", page.StatusCode)
+			t.Fatalf("enrolment: %d", page.StatusCode)
 		}
 		secret := regexp.MustCompile(`Key: <code>([A-Z2-7]+)</code>`).FindStringSubmatch(string(page.body))
 		id := regexp.MustCompile(`name="id" value="([^"]+)"`).FindStringSubmatch(string(page.body))
