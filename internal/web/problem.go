@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -201,6 +202,9 @@ func setProblemHeaders(w http.ResponseWriter, p problem, err error) {
 
 // problemJSON writes err as an application/problem+json response.
 func (s *server) problemJSON(w http.ResponseWriter, r *http.Request, err error) {
+	if s.clientGone(w, r, err) {
+		return
+	}
 	p := problemOf(err)
 	p.Instance = infoOf(r).id
 	s.logFailure(r, p, err)
@@ -223,4 +227,22 @@ func wantsHTML(r *http.Request) bool {
 		return false
 	}
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// statusClientClosed is what a request whose client went away before the
+// answer was ready is counted as (nginx's 499): the client's doing, not
+// a server failure.
+const statusClientClosed = 499
+
+// clientGone answers a request whose client disconnected (its context was
+// cancelled and the handler gave up with that error): logged at info as
+// the client's doing, never as a 5xx. It reports whether it answered.
+func (s *server) clientGone(w http.ResponseWriter, r *http.Request, err error) bool {
+	if r.Context().Err() == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return false
+	}
+	s.log.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "web: client went away",
+		slog.String("request_id", infoOf(r).id), slog.String("route", infoOf(r).pattern))
+	w.WriteHeader(statusClientClosed)
+	return true
 }

@@ -130,6 +130,9 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page
 // errorPage is the HTML twin of problemJSON: same status and message,
 // drawn as a page. It is the one place that writes an HTML error.
 func (s *server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
+	if s.clientGone(w, r, err) {
+		return
+	}
 	p := problemOf(err)
 	p.Instance = infoOf(r).id
 	s.logFailure(r, p, err)
