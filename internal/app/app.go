@@ -189,6 +189,14 @@ func (a *App) Serve(ctx context.Context, stdout io.Writer, ready func(url string
 			return fmt.Errorf("listen for mail: %w", err)
 		}
 	}
+	if a.Config.DebugAddr != "" {
+		dbg, err := serveDebug(ctx, a.Config.DebugAddr)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		fmt.Fprintf(stdout, "Go's profiler is served on http://%s/debug/pprof/ (loopback only).\n", dbg)
+	}
 	a.Jobs.Start(ctx, 2)
 	go a.Door.Run(ctx)
 	errc := make(chan error, 2)

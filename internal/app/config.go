@@ -51,6 +51,8 @@ type Config struct {
 	// MaxAttachmentMB and MaxRecordingMB bound a support request's files
 	// (0: the desk's defaults, 25 MB and 200 MB).
 	MaxAttachmentMB, MaxRecordingMB int64
+	// DebugAddr serves net/http/pprof on a loopback address ("" = off).
+	DebugAddr string
 }
 
 type flagSpec struct {
@@ -83,6 +85,7 @@ var serveFlags = []flagSpec{
 	{name: "smtp-trusted-authserv", env: "STEWARD_SMTP_TRUSTED_AUTHSERV", usage: "authserv-id of the relay in front whose Authentication-Results (SPF, DKIM, DMARC) are recorded with inbound mail"},
 	{name: "max-attachment-mb", env: "STEWARD_MAX_ATTACHMENT_MB", usage: "largest file attached to a support request, in MB (default 25)"},
 	{name: "max-recording-mb", env: "STEWARD_MAX_RECORDING_MB", usage: "largest recorded call attached to a support request, in MB (default 200)"},
+	{name: "debug-addr", env: "STEWARD_DEBUG_ADDR", usage: "loopback host:port to serve Go's profiler on (/debug/pprof/; off when empty), e.g. 127.0.0.1:6060"},
 	{name: "geoip-mmdb", env: "STEWARD_GEOIP_MMDB", usage: "MMDB file (GeoLite2/GeoIP2 City or compatible) for region and city, where the policy allows them; the country comes from the embedded IP2Location LITE table"},
 }
 
@@ -189,6 +192,13 @@ func (f *Flags) Config(getenv func(string) string) (Config, error) {
 	c.PaymentSecret = getenv("STEWARD_PAYMENT_WEBHOOK_SECRET")
 	c.SupportAddress = strings.TrimSpace(str("support-address"))
 	c.SMTPListen = str("smtp-listen")
+	if c.DebugAddr = str("debug-addr"); c.DebugAddr != "" {
+		host, _, err := net.SplitHostPort(c.DebugAddr)
+		ip, perr := netip.ParseAddr(host)
+		if err != nil || (host != "localhost" && (perr != nil || !ip.IsLoopback())) {
+			return c, fmt.Errorf("--debug-addr: want a loopback address such as 127.0.0.1:6060 (the profiler shows memory), got %q", c.DebugAddr)
+		}
+	}
 	c.SMTPTrustedAuthServ = str("smtp-trusted-authserv")
 	if c.SupportAddress != "" {
 		if a, err := mail.ParseAddress(c.SupportAddress); err != nil || a.Name != "" || a.Address != c.SupportAddress || strings.Contains(a.Address, "+") {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"flag"
+	"net/http"
 	"testing"
 )
 
@@ -61,5 +62,41 @@ func TestUploadFlags(t *testing.T) {
 		if _, err := parse([]string{"--max-video-mb", bad}, nil); err == nil {
 			t.Errorf("--max-video-mb %s accepted", bad)
 		}
+	}
+}
+
+// TestDebugAddr: the profiler listens only on loopback, and when it does
+// it answers there.
+func TestDebugAddr(t *testing.T) {
+	parse := func(v string) (Config, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		f := NewFlags(fs, true)
+		if err := fs.Parse([]string{"--debug-addr", v}); err != nil {
+			return Config{}, err
+		}
+		return f.Config(func(string) string { return "" })
+	}
+	for _, bad := range []string{"0.0.0.0:6060", ":6060", "10.0.0.1:6060", "example.org:6060", "6060"} {
+		if _, err := parse(bad); err == nil {
+			t.Errorf("--debug-addr %s accepted", bad)
+		}
+	}
+	cfg, err := parse("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, err := serveDebug(ctx, cfg.DebugAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("profiler: %d", res.StatusCode)
 	}
 }

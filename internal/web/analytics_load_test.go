@@ -288,6 +288,9 @@ type result struct {
 	requests, accepted, noContent, other int64
 	seconds                              float64
 	latencies                            []time.Duration
+	// turnP50 and turnP99 are each turn's percentiles when the generator
+	// reports only those (wrk).
+	turnP50, turnP99 []time.Duration
 }
 
 func (r *result) rate() float64 { return float64(r.requests) / r.seconds }
@@ -300,11 +303,13 @@ func (r *result) add(o *result) {
 	r.other += o.other
 	r.seconds += o.seconds
 	r.latencies = append(r.latencies, o.latencies...)
+	r.turnP50 = append(r.turnP50, o.turnP50...)
+	r.turnP99 = append(r.turnP99, o.turnP99...)
 }
 
 func (r *result) percentile(p float64) time.Duration {
 	if len(r.latencies) == 0 {
-		return 0
+		return turnPercentile(r.turnP50, r.turnP99, p)
 	}
 	return r.latencies[int(float64(len(r.latencies)-1)*p)]
 }
@@ -482,26 +487,28 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 // Steward holds back (up to a second) to be written, so that work does not
 // slow the bare handler's next turn; Steward's CPU figure includes it.
 func TestLoadCollect(t *testing.T) {
-	d, warm, turn := 3*time.Second, 500*time.Millisecond, time.Second
+	d, warm, turn := 3*time.Second, time.Second, time.Second
 	if os.Getenv("STEWARD_LOADTEST") == "full" {
 		d, warm, turn = 20*time.Second, 2*time.Second, 5*time.Second
 	}
 	const settle = 1500 * time.Millisecond
+	gen := newLoadDriver(t)
+	t.Logf("load generator: %s", gen.name)
 	bare := startChild(t, "bare")
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			env, open := engineEnv(t, engine)
 			c := startChild(t, "steward", env...)
-			drive(bare.url, 64, warm, nil)
-			warmup := drive(c.url, 64, warm, nil)
+			gen.run(bare.url, warm)
+			warmup := gen.run(c.url, warm)
 			base, got := &result{}, &result{}
 			var bcpu, ccpu, dcpu time.Duration
 			for spent := time.Duration(0); spent < d; spent += turn {
 				b0 := bare.cpu()
-				base.add(drive(bare.url, 64, turn, nil))
+				base.add(gen.run(bare.url, turn))
 				bcpu += bare.cpu() - b0
 				c0, d0 := c.cpu(), databaseCPU()
-				got.add(drive(c.url, 64, turn, nil))
+				got.add(gen.run(c.url, turn))
 				time.Sleep(settle)
 				ccpu += c.cpu() - c0
 				dcpu += databaseCPU() - d0
@@ -514,8 +521,11 @@ func TestLoadCollect(t *testing.T) {
 			}
 			db := open()
 			raw, _ := countEvents(t, db)
-			if want := got.accepted + warmup.accepted; raw != want {
-				t.Errorf("events in the database = %d, 202 answers = %d", raw, want)
+			// Every 202 is stored. wrk stops with up to a request per
+			// connection in flight, which the server may store unanswered.
+			runs := int64(1 + (d+turn-1)/turn)
+			if want := got.accepted + warmup.accepted; raw < want || raw > want+gen.inFlight*runs {
+				t.Errorf("events in the database = %d, 202 answers = %d (at most %d more unanswered)", raw, want, gen.inFlight*runs)
 			}
 			t.Logf("%s: %s", engine, batchStats(t, c.url))
 			if engine == "postgres" {
