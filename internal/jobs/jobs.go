@@ -98,7 +98,11 @@ const DefaultMaxAttempts = 8
 
 // Defaults of a new runner; the setters change them before Start.
 const (
-	DefaultLease        = 5 * time.Minute
+	// DefaultLease is short (renewed every third of it while a handler
+	// runs): a process that dies holds its jobs only this long, and the
+	// lease is reaped within maintainEvery after, so a survivor takes a
+	// dead process's work over within half a minute.
+	DefaultLease        = 15 * time.Second
 	DefaultPollInterval = time.Second
 	DefaultBackoffBase  = 30 * time.Second
 	DefaultBackoffMax   = 6 * time.Hour
@@ -158,7 +162,7 @@ func NewRunner(db *store.DB, c clock.Clock, log *slog.Logger) *Runner {
 		poll:          DefaultPollInterval,
 		backoffBase:   DefaultBackoffBase,
 		backoffMax:    DefaultBackoffMax,
-		maintainEvery: 15 * time.Second,
+		maintainEvery: 10 * time.Second,
 		stopping:      make(chan struct{}),
 		wake:          make(chan struct{}, 64),
 	}
@@ -179,13 +183,13 @@ func (r *Runner) SetLease(d time.Duration) {
 
 // SetPollInterval sets how often idle workers look for due jobs (Wake
 // nudges them sooner), and so how often expired leases are reaped (every
-// ten polls, at most every 15 s).
+// ten polls, at most every 10 s).
 func (r *Runner) SetPollInterval(d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if d > 0 {
 		r.poll = d
-		r.maintainEvery = min(10*d, 15*time.Second)
+		r.maintainEvery = min(10*d, 10*time.Second)
 	}
 }
 

@@ -380,6 +380,7 @@ func (d *delivery) one(ctx context.Context, id string, complete bool) (outcome, 
 		log.Debug("mail: nothing to deliver", "status", s.Status)
 		return outDone, nil // sent, failed or suppressed already
 	}
+	defer o.holdClaim(id, d.claim)()
 	rec, err := o.load(ctx, o.db, id)
 	if err != nil {
 		o.release(ctx, id, d.claim, "")
@@ -688,4 +689,33 @@ func describeSendError(err error) (string, bool) {
 		return text, code >= 500 && code < 600
 	}
 	return "smtp: " + jobs.ErrorText(err), false
+}
+
+// holdClaim renews a message's send claim while this attempt works on it
+// (every third of sendClaim), so the claim can be short: when the process
+// dies, another takes the message over once the claim lapses, within
+// sendClaim, instead of waiting out a bound as long as the slowest send.
+// The returned function stops the renewal; it returns once it has.
+func (o *Outbox) holdClaim(id, claim string) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(o.sendClaim / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), o.sendClaim/3)
+				_, err := o.db.ExecContext(ctx, `UPDATE mail_outbox SET claim_until = $3 WHERE id = $1 AND claim_owner = $2 AND status = 'queued'`,
+					id, claim, o.clock.Now().Add(o.sendClaim))
+				cancel()
+				if err != nil {
+					o.log.Warn("mail: renew send claim", "outbox", id, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
 }

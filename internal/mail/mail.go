@@ -172,6 +172,10 @@ type Config struct {
 type SendCheck func(ctx context.Context, q store.Q, m Stored) (skip bool, reason string, err error)
 
 // Outbox stores messages and delivers them.
+// SendClaim is how long a message being sent stays claimed by its
+// attempt without renewal.
+const SendClaim = 20 * time.Second
+
 type Outbox struct {
 	db      *store.DB
 	door    *door.Door
@@ -182,7 +186,9 @@ type Outbox struct {
 	smtp    *smtpConfig // nil: not configured, messages are held
 	limiter *rate.Limiter
 	// sendClaim bounds how long one delivery attempt holds a message
-	// against every other process, lease or not.
+	// against every other process, lease or not, without renewing it
+	// (holdClaim renews it while the attempt runs): how long a dead
+	// process's message waits before another sends it.
 	sendClaim  time.Duration
 	resumeHeld time.Duration
 	batchSlice time.Duration // how long one job delivers a batch before handing over
@@ -203,7 +209,7 @@ func NewOutbox(db *store.DB, c clock.Clock, r *jobs.Runner, d *door.Door, cfg Co
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := &Outbox{db: db, door: d, clock: c, jobs: r, log: log.With("component", "mail"), sendClaim: 10 * time.Minute,
+	o := &Outbox{db: db, door: d, clock: c, jobs: r, log: log.With("component", "mail"), sendClaim: SendClaim,
 		resumeHeld: cfg.ResumeHeldWithin, checks: map[string][]SendCheck{}, batchSlice: 15 * time.Second}
 	if o.resumeHeld == 0 {
 		o.resumeHeld = 7 * 24 * time.Hour
