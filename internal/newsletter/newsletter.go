@@ -27,7 +27,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -91,11 +90,9 @@ type Deps struct {
 
 // Service runs newsletters.
 type Service struct {
-	d        Deps
-	contact  string // the category of the email field under the policy
-	host     string // for List-Id
-	limitMu  sync.Mutex
-	limiters map[string]*rate.Limiter
+	d       Deps
+	contact string // the category of the email field under the policy
+	host    string // for List-Id
 }
 
 // New returns the service and registers its job handler, its merge hook,
@@ -129,10 +126,9 @@ func New(d Deps) (*Service, error) {
 		return nil, fmt.Errorf("newsletter: base URL %q is not an absolute URL", d.BaseURL)
 	}
 	s := &Service{
-		d:        d,
-		contact:  d.Policy.Policy.CategoryOfField("email"),
-		host:     u.Hostname(),
-		limiters: map[string]*rate.Limiter{},
+		d:       d,
+		contact: d.Policy.Policy.CategoryOfField("email"),
+		host:    u.Hostname(),
 	}
 	d.Jobs.Handle(JobCampaignBatch, s.runCampaignBatch)
 	d.Jobs.Handle(JobPrune, func(ctx context.Context, _ jobs.Job) error {
@@ -180,6 +176,11 @@ func Tables() []registry.Table {
 				{Name: "unsubscribed_at"}, sub("unsubscribe_method"), {Name: "updated_at"},
 				{Name: "source_page", Field: fieldSubscription, Legacy: true},
 			},
+		},
+		{
+			Name: "newsletter_rate", Owner: "newsletter", Origin: registry.System,
+			Columns:     []registry.Column{{Name: "network_index", Hashed: true}, {Name: "tokens"}, {Name: "updated_at"}},
+			Description: "How many subscription requests each client network may still send, shared by every process: a keyed digest of the network (a /24 or /48, never an address), kept until its allowance is full again.",
 		},
 		{
 			Name: "newsletter_campaigns", Owner: "newsletter", Origin: registry.System,
@@ -414,27 +415,10 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("newsletter: prune: %w", err)
 	}
-	return res.RowsAffected()
-}
-
-// allow applies the per-network subscription limit. The map of limiters is
-// bounded: when it grows past its size it starts afresh, which at worst
-// lets a flood through for a moment, never blocks everyone.
-func (s *Service) allow(network string) bool {
-	if network == "" {
-		network = "unknown"
-	}
-	s.limitMu.Lock()
-	defer s.limitMu.Unlock()
-	l, ok := s.limiters[network]
-	if !ok {
-		if len(s.limiters) >= 10000 {
-			clear(s.limiters)
-		}
-		l = rate.NewLimiter(s.d.SubscribeRate, s.d.SubscribeBurst)
-		s.limiters[network] = l
-	}
-	return l.AllowN(s.d.Clock.Now(), 1)
+	n, _ := res.RowsAffected()
+	// The limit's refilled rows go too (not counted: they hold no one).
+	_, err = s.pruneRate(ctx)
+	return n, err
 }
 
 // GetList returns one list, or fault.NotFound.

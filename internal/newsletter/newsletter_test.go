@@ -3,6 +3,7 @@ package newsletter_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -571,6 +572,56 @@ func TestPruneUnconfirmed(t *testing.T) {
 		}
 		if subs, _ := e.svc.Subscriptions(ctx, kept); len(subs) != 1 {
 			t.Errorf("the confirmed subscription was pruned")
+		}
+	})
+}
+
+// TestSubscriptionLimitIsShared: two processes on one database (two
+// services here, each with its own clock) share one network's limit: a
+// flood spread over both meets the burst once, not once per process, and
+// the allowance refills with time for both.
+func TestSubscriptionLimitIsShared(t *testing.T) {
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := newEnv(t, db, "mixi.yaml", false, nil)
+		b := newEnv(t, db, "mixi.yaml", false, nil)
+		allowed := func(n int) int {
+			ok := 0
+			for i := range n {
+				e := []*env{a, b}[i%2]
+				_, err := e.svc.Subscribe(ctx, newsletter.SubscribeInput{List: "updates", Email: fmt.Sprintf("p%d-%d@example.org", n, i),
+					Evidence: consent.Evidence{Network: "198.51.100.0/24"}})
+				switch {
+				case err == nil:
+					ok++
+				case !fault.Is(err, fault.RateLimited):
+					t.Fatalf("request %d: %v", i, err)
+				}
+			}
+			return ok
+		}
+		if got := allowed(12); got != 5 {
+			t.Fatalf("12 requests spread over two processes: %d allowed, want the burst of 5", got)
+		}
+		// Six minutes later (on both clocks), one more.
+		a.clock.Advance(6 * time.Minute)
+		b.clock.Advance(6 * time.Minute)
+		if got := allowed(4); got != 1 {
+			t.Fatalf("six minutes later: %d allowed, want 1", got)
+		}
+		// Another network is not touched.
+		if _, err := b.svc.Subscribe(ctx, newsletter.SubscribeInput{List: "updates", Email: "other@example.org",
+			Evidence: consent.Evidence{Network: "192.0.2.0/24"}}); err != nil {
+			t.Fatal(err)
+		}
+		// A refilled network's row is pruned; the digest is all it held.
+		a.clock.Advance(time.Hour)
+		if _, err := a.svc.Prune(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM newsletter_rate`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("rows left after the prune: %d (%v)", n, err)
 		}
 	})
 }

@@ -142,7 +142,9 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (Result, err
 			return Result{}, err
 		}
 	}
-	if !s.allow(in.Evidence.Network) {
+	if ok, err := s.allow(ctx, in.Evidence.Network); err != nil {
+		return Result{}, err
+	} else if !ok {
 		return Result{}, fault.New(fault.RateLimited, "too many subscription requests from your network; try again later")
 	}
 	var res Result
