@@ -26,10 +26,11 @@
 // Consent is per purpose. A newsletter list adds a scope: subscribing to
 // list L records consent to L's purpose with scope "list:L", and
 // unsubscribing withdraws that scope only; an application that signs
-// people in with Steward adds scope "client:C" in the same way. The
-// purpose counts as consented while a purpose-wide consent or any scoped
-// one is in force; a purpose-wide withdrawal (the privacy centre, GPC)
-// ends every scope.
+// people in with Steward adds scope "client:C", which is consent to what
+// that application receives only: it has its own state, and never makes
+// the purpose consented. The purpose counts as consented while a
+// purpose-wide consent or any list-scoped one is in force; a purpose-wide
+// withdrawal (the privacy centre, GPC) ends every scope.
 //
 // GPC: a "Sec-GPC: 1" signal from a signed-in member opts them out of every
 // purpose the policy marks as sale/sharing or third-party marketing. When
@@ -389,7 +390,8 @@ func (l *Ledger) append(ctx context.Context, q store.Q, subjectID string, pu *po
 	if err := l.insert(ctx, q, rec); err != nil {
 		return Record{}, err
 	}
-	in := effective(append(hist, entry{scope: l.scopeKey(rec.Scope), state: rec.State, method: rec.Method, at: rec.CreatedAt}))
+	hist = append(hist, entry{scope: l.scopeKey(rec.Scope), state: rec.State, method: rec.Method, at: rec.CreatedAt})
+	in := effective(hist)
 	if pu.Basis == policy.BasisConsent {
 		err = l.d.Subjects.SetConsent(ctx, q, subjectID, pu.ID, in)
 	} else {
@@ -399,6 +401,21 @@ func (l *Ledger) append(ctx context.Context, q store.Q, subjectID string, pu *po
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("consent: update subject state: %w", err)
+	}
+	// What an application may receive has a state of its own, never the
+	// purpose's: each application that was ever answered about this
+	// purpose, after any change to it (a purpose-wide withdrawal ends it).
+	if pu.Basis == policy.BasisConsent {
+		for _, r := range l.d.Policy.Policy.Clients() {
+			scope := clientScopePrefix + r.ID
+			key := l.scopeKey(scope)
+			if !slices.ContainsFunc(hist, func(e entry) bool { return e.scope == key }) {
+				continue
+			}
+			if err := l.d.Subjects.SetConsent(ctx, q, subjectID, policy.ScopedConsent(pu.ID, scope), scopeInForce(hist, key)); err != nil {
+				return Record{}, fmt.Errorf("consent: update subject state: %w", err)
+			}
+		}
 	}
 	if l.d.Audit != nil {
 		detail := map[string]string{"purpose": rec.Purpose, "method": string(rec.Method), "record": rec.ID,
@@ -444,6 +461,9 @@ func effective(hist []entry) bool {
 	purposeWide := false
 	lists := map[string]bool{}
 	for _, r := range hist {
+		if clientKey(r.scope) {
+			continue // an application's consent is not the purpose's
+		}
 		given := r.state == Given
 		if r.scope == "" {
 			purposeWide = given
@@ -476,7 +496,14 @@ func (l *Ledger) ScopeInForce(ctx context.Context, q store.Q, subjectID, purpose
 	if err != nil {
 		return false, err
 	}
-	key, in := l.scopeKey(scope), false
+	return scopeInForce(hist, l.scopeKey(scope)), nil
+}
+
+// scopeInForce decides one scope from a purpose's records in time order:
+// its newest record gave it, and no purpose-wide withdrawal or refusal
+// came after.
+func scopeInForce(hist []entry, key string) bool {
+	in := false
 	for _, r := range hist {
 		switch {
 		case r.scope == "" && r.state != Given:
@@ -485,7 +512,7 @@ func (l *Ledger) ScopeInForce(ctx context.Context, q store.Q, subjectID, purpose
 			in = r.state == Given
 		}
 	}
-	return in, nil
+	return in
 }
 
 func (l *Ledger) receipt(rec Record, pu *policy.Purpose) Receipt {
@@ -627,6 +654,9 @@ func (l *Ledger) Choices(ctx context.Context, subjectID string) ([]Choice, error
 	}
 	byPurpose := map[string][]Record{}
 	for _, r := range hist {
+		if strings.HasPrefix(r.Scope, clientScopePrefix) {
+			continue // an application's consent: shown with the application, not the purpose
+		}
 		byPurpose[r.Purpose] = append(byPurpose[r.Purpose], r)
 	}
 	var out []Choice

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -34,8 +35,22 @@ func (l *Ledger) scopeIndex(scope string) []byte {
 	if scope == "" {
 		return nil
 	}
-	return l.d.Door.BlindIndex(scopeIndexKind, scope)
+	idx := l.d.Door.BlindIndex(scopeIndexKind, scope)
+	if strings.HasPrefix(scope, clientScopePrefix) {
+		// An application's scope is told apart from a list's without
+		// opening the record: one byte longer.
+		return append([]byte{'c'}, idx...)
+	}
+	return idx
 }
+
+// clientScopePrefix starts the scope of what one application may
+// receive.
+const clientScopePrefix = "client:"
+
+// clientKey reports whether a history entry's scope key is an
+// application's (see scopeIndex).
+func clientKey(k string) bool { return len(k) == sha256.Size+1 && k[0] == 'c' }
 
 // scopeKey is a scope as history entries compare it: its blind index.
 func (l *Ledger) scopeKey(scope string) string { return string(l.scopeIndex(scope)) }

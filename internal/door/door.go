@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 
@@ -63,6 +64,11 @@ type Use struct {
 	// its denials are counted and audited once a minute per kind instead
 	// of one entry each.
 	Hot bool
+	// Scope is the consent scope the use rests on ("client:ID": what one
+	// application may receive): the purpose's consent counts as given
+	// when the subject's consent with that scope is in force, for this use
+	// only. "" for the purpose as a whole.
+	Scope string
 }
 
 // Subject is how the subject themself reads and corrects their own data.
@@ -193,6 +199,12 @@ func (o *Door) mayName(u Use) bool {
 func (o *Door) decide(ctx context.Context, u Use, g *policy.Guard, st *policy.State, subjectID, category string) *policy.Denial {
 	if !o.mayName(u) {
 		return &policy.Denial{SubjectID: subjectID, Purpose: u.Purpose, Category: category, Reason: policy.ReasonRoleLacksPurpose}
+	}
+	if u.Scope != "" && st != nil && !st.Consents[u.Purpose] && st.Consents[policy.ScopedConsent(u.Purpose, u.Scope)] {
+		scoped := *st
+		scoped.Consents = maps.Clone(st.Consents)
+		scoped.Consents[u.Purpose] = true
+		st = &scoped
 	}
 	if d := g.Decide(u.Purpose, category, st); !d.Allowed {
 		return &policy.Denial{SubjectID: subjectID, Purpose: u.Purpose, Category: category, Reason: d.Reason}

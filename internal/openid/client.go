@@ -73,19 +73,21 @@ type request struct {
 	responseType        string
 	responseMode        string
 	prompt              []string
+	maxAge              *time.Duration // nil: any session will do
+	hint                string         // the pairwise subject of an id_token_hint
 	codeChallenge       string
 	codeChallengeMethod string
 	subjectID           string // Steward's id, set on approval
 	pairwise            string // the subject the client sees
 	grantedScopes       []string
 	authTime            time.Time
-	amr                 []string
+	amr                 []string // kept empty: how a session began is not recorded
 	expiresAt           time.Time
 }
 
 func (r *request) GetID() string         { return r.id }
 func (r *request) GetACR() string        { return "" }
-func (r *request) GetAMR() []string      { return r.amr }
+func (r *request) GetAMR() []string      { return nil }
 func (r *request) GetAudience() []string { return []string{r.clientID} }
 func (r *request) GetAuthTime() time.Time {
 	return r.authTime

@@ -49,6 +49,12 @@ type Pending struct {
 	// Silent says the application wants no screen at all (prompt=none):
 	// answer at once, with an error when one would be needed.
 	Silent bool `json:"silent"`
+	// MaxAge is how recent a login the application asks for (max_age, or
+	// prompt=login as 0); nil takes any session.
+	MaxAge *time.Duration `json:"-"`
+	// WrongAccount says the application named another member than the
+	// one signed in (its id_token_hint).
+	WrongAccount bool `json:"-"`
 }
 
 // errNoRequest is what a member gets for an unknown, expired or answered
@@ -94,7 +100,8 @@ func (s *Service) Pending(ctx context.Context, id, subjectID string) (Pending, e
 		return Pending{}, errNoRequest()
 	}
 	p := Pending{Request: r.id, ClientID: c.r.ID, ClientName: c.r.Name, Note: c.r.Note, Country: c.r.Country,
-		Silent: slices.Contains(r.prompt, oidc.PromptNone)}
+		Silent: slices.Contains(r.prompt, oidc.PromptNone), MaxAge: r.maxAge,
+		WrongAccount: r.hint != "" && subjectID != "" && s.pairwise(c.r.ID, subjectID) != r.hint}
 	if p.Scopes, err = s.view(ctx, s.d.DB, c.r, subjectID, r.scopes); err != nil {
 		return Pending{}, err
 	}
@@ -133,16 +140,16 @@ type Answer struct {
 	// Nil keeps the choices in force (a sign-in that asks nothing).
 	Agree    []string
 	Evidence consent.Evidence
-	// AuthTime is when the member signed in; AMR how ("pwd", "otp",
-	// "hwk").
+	// AuthTime is when the member last gave their password.
 	AuthTime time.Time
-	AMR      []string
 }
 
 // Approve records the member's answer to the sign-in id — each consent
 // given, refused or withdrawn in the ledger with its receipt, the
-// application among their connected ones — and returns where the
-// browser goes next (op's callback, which issues the code).
+// application among their connected ones — issues the code, and returns
+// the application's redirect carrying it. The code is issued here, for
+// the session that approved, and nowhere else: op's callback endpoint,
+// which would give it to anyone holding the request's id, is not served.
 func (s *Service) Approve(ctx context.Context, id string, a Answer) (string, error) {
 	r, err := s.loadRequest(ctx, s.d.DB, "id", id)
 	if err != nil || r.Done() {
@@ -190,13 +197,13 @@ func (s *Service) Approve(ctx context.Context, id string, a Answer) (string, err
 			}
 		}
 		asked = slices.DeleteFunc(asked, func(s string) bool { return s == oidc.ScopeOpenID })
-		if _, err := tx.ExecContext(ctx, `INSERT INTO openid_grants (subject_id, client_id, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO openid_grants (subject_id, client_id, pairwise, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
 			ON CONFLICT (subject_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
-			a.SubjectID, c.r.ID, joinScopes(asked), now); err != nil {
+			a.SubjectID, c.r.ID, s.pairwise(c.r.ID, a.SubjectID), joinScopes(asked), now); err != nil {
 			return fmt.Errorf("openid: grant: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE openid_requests SET subject_id = $2, granted_scopes = $3, auth_time = $4, amr = $5
-			WHERE id = $1 AND subject_id IS NULL`, r.id, a.SubjectID, joinScopes(granted), a.AuthTime, joinScopes(a.AMR))
+		res, err := tx.ExecContext(ctx, `UPDATE openid_requests SET subject_id = $2, granted_scopes = $3, auth_time = $4
+			WHERE id = $1 AND subject_id IS NULL`, r.id, a.SubjectID, joinScopes(granted), a.AuthTime)
 		if err != nil {
 			return fmt.Errorf("openid: approve: %w", err)
 		}
@@ -209,7 +216,32 @@ func (s *Service) Approve(ctx context.Context, id string, a Answer) (string, err
 	if err != nil {
 		return "", err
 	}
-	return op.AuthCallbackURL(s.provider)(op.ContextWithIssuer(ctx, s.Issuer()), r.id), nil
+	if r, err = s.loadRequest(ctx, s.d.DB, "id", r.id); err != nil || !r.Done() {
+		return "", errNoRequest()
+	}
+	code, err := op.CreateAuthRequestCode(op.ContextWithIssuer(ctx, s.Issuer()), r, s.provider.Storage(), s.provider.Crypto())
+	if err != nil {
+		return "", fmt.Errorf("openid: issue code: %w", err)
+	}
+	return clientRedirect(r, url.Values{"code": {code}})
+}
+
+// clientRedirect is the application's redirect URI (registered exactly)
+// with params and the request's state in its query.
+func clientRedirect(r *request, params url.Values) (string, error) {
+	u, err := url.Parse(r.redirectURI)
+	if err != nil {
+		return "", fmt.Errorf("openid: redirect: %w", err)
+	}
+	q := u.Query()
+	for k, v := range params {
+		q[k] = v
+	}
+	if r.state != "" {
+		q.Set("state", r.state)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // choose records a member's answer about one consent scope, only where
@@ -242,17 +274,7 @@ func (s *Service) Refuse(ctx context.Context, id, code string) (string, error) {
 	if _, err := s.d.DB.ExecContext(ctx, `DELETE FROM openid_requests WHERE id = $1`, r.id); err != nil {
 		return "", fmt.Errorf("openid: refuse: %w", err)
 	}
-	u, err := url.Parse(r.redirectURI)
-	if err != nil {
-		return "", fmt.Errorf("openid: refuse: %w", err)
-	}
-	q := u.Query()
-	q.Set("error", code)
-	if r.state != "" {
-		q.Set("state", r.state)
-	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return clientRedirect(r, url.Values{"error": {code}})
 }
 
 // release puts in ui what scopes release to the client about the member
@@ -275,6 +297,7 @@ func (s *Service) release(ctx context.Context, ui *oidc.UserInfo, clientID, subj
 	}
 	ui.Subject = s.pairwise(clientID, subjectID)
 	byPurpose := map[string][]string{}
+	scoped := map[string]bool{} // purposes released on this client's own consent
 	var order []string
 	for _, name := range scopes {
 		sc := c.r.Client.Scope(name)
@@ -289,6 +312,7 @@ func (s *Service) release(ctx context.Context, ui *oidc.UserInfo, clientID, subj
 			if !in {
 				continue
 			}
+			scoped[sc.Purpose] = true
 		}
 		if _, seen := byPurpose[sc.Purpose]; !seen {
 			order = append(order, sc.Purpose)
@@ -297,7 +321,11 @@ func (s *Service) release(ctx context.Context, ui *oidc.UserInfo, clientID, subj
 	}
 	var released []string
 	for _, purpose := range order {
-		got, err := s.d.Identity.Release(ctx, door.Use{Purpose: purpose, Actor: "recipient:" + clientID}, subjectID, byPurpose[purpose])
+		u := door.Use{Purpose: purpose, Actor: "recipient:" + clientID}
+		if scoped[purpose] {
+			u.Scope = consentScope(clientID)
+		}
+		got, err := s.d.Identity.Release(ctx, u, subjectID, byPurpose[purpose])
 		if _, denied := door.IsDenied(err); denied || fault.Is(err, fault.PurposeDenied) {
 			continue
 		}
@@ -341,21 +369,15 @@ func setClaim(ui *oidc.UserInfo, field, val string, emailVerified bool) {
 // subjectOf finds the member a client knows by a pairwise subject among
 // those who signed in to it ("" when none).
 func (s *Service) subjectOf(ctx context.Context, clientID, pairwise string) (string, error) {
-	rows, err := s.d.DB.QueryContext(ctx, `SELECT subject_id FROM openid_grants WHERE client_id = $1`, clientID)
+	var id string
+	err := s.d.DB.QueryRowContext(ctx, `SELECT subject_id FROM openid_grants WHERE client_id = $1 AND pairwise = $2`, clientID, pairwise).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("openid: grants: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return "", err
-		}
-		if s.pairwise(clientID, id) == pairwise {
-			return id, nil
-		}
-	}
-	return "", rows.Err()
+	return id, nil
 }
 
 // Application is one application a member signed in to.

@@ -2,8 +2,6 @@ package openid
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -16,6 +14,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"steward/internal/clock"
+	"steward/internal/door"
 	"steward/internal/store"
 )
 
@@ -26,16 +25,20 @@ import (
 type keyring struct {
 	db    *store.DB
 	clock clock.Clock
-	aead  cipher.AEAD
+	door  *door.Door
 
 	mu     sync.Mutex
 	keys   []*signingKey // newest first
 	loaded time.Time
 }
 
-// keyCacheTTL bounds how long a process keeps signing with a key another
-// process already replaced.
-const keyCacheTTL = time.Minute
+// keyCacheTTL bounds how long a process keeps a key list another process
+// already changed; a new key signs only signDelay after it was made, so
+// every process publishes it before any token it signed goes out.
+const (
+	keyCacheTTL = time.Minute
+	signDelay   = 2 * keyCacheTTL
+)
 
 // signingKey is one RSA key.
 type signingKey struct {
@@ -59,17 +62,12 @@ func (p publicKey) Key() any                           { return &p.k.key.PublicK
 var _ op.SigningKey = (*signingKey)(nil)
 var _ op.Key = publicKey{}
 
-func newKeyring(db *store.DB, c clock.Clock, secret []byte) (*keyring, error) {
-	block, err := aes.NewCipher(secret)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &keyring{db: db, clock: c, aead: aead}, nil
+func newKeyring(db *store.DB, c clock.Clock, d *door.Door) *keyring {
+	return &keyring{db: db, clock: c, door: d}
 }
+
+// keyLabel is the label of the signing keys' sealing key.
+const keyLabel = "openid signing keys v1"
 
 // add makes, seals and stores a new key, which signs from now on.
 func (k *keyring) add(ctx context.Context) error {
@@ -78,9 +76,10 @@ func (k *keyring) add(ctx context.Context) error {
 		return err
 	}
 	id := rand.Text()[:16]
-	nonce := make([]byte, k.aead.NonceSize())
-	rand.Read(nonce)
-	sealed := k.aead.Seal(nonce, nonce, x509.MarshalPKCS1PrivateKey(priv), []byte(id))
+	sealed, err := k.door.SealSecret(keyLabel, x509.MarshalPKCS1PrivateKey(priv), []byte(id))
+	if err != nil {
+		return err
+	}
 	if _, err := k.db.ExecContext(ctx, `INSERT INTO openid_keys (id, algorithm, private_sealed, created_at) VALUES ($1, 'RS256', $2, $3)`,
 		id, sealed, k.clock.Now()); err != nil {
 		return fmt.Errorf("openid: store key: %w", err)
@@ -155,11 +154,7 @@ func (k *keyring) stored(ctx context.Context) ([]*signingKey, error) {
 }
 
 func (k *keyring) open(id string, sealed []byte) (*rsa.PrivateKey, error) {
-	n := k.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("openid: short key")
-	}
-	der, err := k.aead.Open(nil, sealed[:n], sealed[n:], []byte(id))
+	der, err := k.door.OpenSecret(keyLabel, sealed, []byte(id))
 	if err != nil {
 		return nil, err
 	}
@@ -206,4 +201,16 @@ func (k *keyring) prune(ctx context.Context) (int64, error) {
 		n += d
 	}
 	return n, nil
+}
+
+// signer chooses the key that signs among the published ones (newest
+// first): the newest made at least signDelay ago, or, when every one is
+// younger (the first key of a deployment), the oldest.
+func signer(keys []*signingKey, now time.Time) *signingKey {
+	for _, k := range keys {
+		if now.Sub(k.created) >= signDelay {
+			return k
+		}
+	}
+	return keys[len(keys)-1]
 }

@@ -70,7 +70,7 @@ func Tables() []registry.Table {
 			Name: "openid_requests", Owner: "openid", Origin: registry.Observed, Dataset: "application_sign_ins",
 			SubjectColumn: "subject_id", Source: "subject",
 			Columns: []registry.Column{{Name: "id"}, {Name: "client_id"}, {Name: "redirect_uri"}, {Name: "scopes"}, {Name: "state"},
-				{Name: "nonce"}, {Name: "response_type"}, {Name: "response_mode"}, {Name: "prompt"}, {Name: "code_challenge"},
+				{Name: "nonce"}, {Name: "response_type"}, {Name: "response_mode"}, {Name: "prompt"}, {Name: "max_age"}, {Name: "hint_subject", Hashed: true}, {Name: "code_challenge"},
 				{Name: "code_challenge_method"}, {Name: "subject_id"}, {Name: "granted_scopes"}, {Name: "auth_time"}, {Name: "amr"},
 				{Name: "code_hash", Hashed: true}, {Name: "created_at"}, {Name: "expires_at"}},
 			Description: "A sign-in to one of our applications in progress: which application asked, for what, and when you " +
@@ -87,7 +87,7 @@ func Tables() []registry.Table {
 		{
 			Name: "openid_grants", Owner: "openid", Origin: registry.Provided, Dataset: "connected_applications",
 			SubjectColumn: "subject_id", Source: "subject",
-			Columns: []registry.Column{{Name: "subject_id"}, {Name: "client_id"}, {Name: "scopes"}, {Name: "created_at"},
+			Columns: []registry.Column{{Name: "subject_id"}, {Name: "client_id"}, {Name: "pairwise", Hashed: true}, {Name: "scopes"}, {Name: "created_at"},
 				{Name: "updated_at"}, {Name: "last_used_at"}},
 			Description: "The applications you signed in to with your account, the scopes you were asked about, and when " +
 				"each last received your details.",
@@ -137,9 +137,9 @@ type Deps struct {
 	BaseURL string
 	// Getenv reads the client secrets from the variables the policy names.
 	Getenv func(string) string
-	// KeySecret seals the signing keys; TokenSecret encrypts access
-	// tokens. Both are derived from the master key, 32 bytes.
-	KeySecret, TokenSecret []byte
+	// TokenSecret encrypts access tokens: 32 bytes derived from the
+	// master key. (The signing keys are sealed by the door.)
+	TokenSecret []byte
 }
 
 // Service is the provider.
@@ -161,8 +161,8 @@ const SignInPath = PathPrefix + "/sign-in"
 // New builds the provider. Clients whose secret variable is unset are
 // left out with a warning.
 func New(ctx context.Context, d Deps) (*Service, error) {
-	if len(d.KeySecret) != 32 || len(d.TokenSecret) != 32 {
-		return nil, errors.New("openid: key and token secrets must be 32 bytes")
+	if len(d.TokenSecret) != 32 {
+		return nil, errors.New("openid: the token secret must be 32 bytes")
 	}
 	base := strings.TrimSuffix(d.BaseURL, "/")
 	s := &Service{d: d, clients: map[string]*client{}}
@@ -178,15 +178,15 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 		}
 		s.clients[r.ID] = &client{r: r, secret: secret, loginURL: base + SignInPath + "?request="}
 	}
+	s.keys = newKeyring(d.DB, d.Clock, d.Door)
 	var err error
-	if s.keys, err = newKeyring(d.DB, d.Clock, d.KeySecret); err != nil {
-		return nil, err
-	}
 	s.store = &storage{s: s}
 	cfg := &op.Config{CodeMethodS256: true, AuthMethodPost: true, SupportedScopes: s.supportedScopes()}
 	copy(cfg.CryptoKey[:], d.TokenSecret)
 	cfg.CryptoKeyId = "t1"
-	var opts []op.Option
+	// No CORS: the clients are servers, and op's default would answer
+	// any origin with credentials allowed.
+	opts := []op.Option{op.WithCORSOptions(nil)}
 	if strings.HasPrefix(base, "http://") {
 		opts = append(opts, op.WithAllowInsecure())
 	}

@@ -35,7 +35,7 @@ func (errNotFound) IsNotFound()     {}
 // CreateAuthRequest stores a request op has checked (client, exact
 // redirect URI, response type), keeping only the scopes the client
 // declares. PKCE with S256 is required of every client.
-func (st *storage) CreateAuthRequest(ctx context.Context, ar *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+func (st *storage) CreateAuthRequest(ctx context.Context, ar *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
 	c := st.s.clients[ar.ClientID]
 	if c == nil {
 		return nil, oidc.ErrInvalidClient()
@@ -46,26 +46,36 @@ func (st *storage) CreateAuthRequest(ctx context.Context, ar *oidc.AuthRequest, 
 	if ar.ResponseType != oidc.ResponseTypeCode {
 		return nil, oidc.ErrInvalidRequest().WithDescription("only the code flow is offered")
 	}
-	if len(ar.State) > 1024 || len(ar.Nonce) > 1024 || len(ar.CodeChallenge) > 128 {
-		return nil, oidc.ErrInvalidRequest().WithDescription("state, nonce or code_challenge is too long")
+	if ar.ResponseMode != "" && ar.ResponseMode != oidc.ResponseModeQuery {
+		return nil, oidc.ErrInvalidRequest().WithDescription("only response_mode=query is offered")
+	}
+	if len(ar.State) > 1024 || len(ar.Nonce) > 1024 || len(ar.CodeChallenge) > 128 || len(hintSubject) > 128 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("state, nonce, code_challenge or id_token_hint is too long")
 	}
 	now := st.s.d.Clock.Now()
 	r := &request{id: rand16(), clientID: c.r.ID, redirectURI: ar.RedirectURI, scopes: c.scopes(ar.Scopes), state: ar.State,
-		nonce: ar.Nonce, responseType: string(ar.ResponseType), responseMode: string(ar.ResponseMode), prompt: ar.Prompt,
-		codeChallenge: ar.CodeChallenge, codeChallengeMethod: string(ar.CodeChallengeMethod), expiresAt: now.Add(RequestTTL)}
+		nonce: ar.Nonce, responseType: string(ar.ResponseType), responseMode: string(oidc.ResponseModeQuery), prompt: ar.Prompt,
+		hint: hintSubject, codeChallenge: ar.CodeChallenge, codeChallengeMethod: string(ar.CodeChallengeMethod), expiresAt: now.Add(RequestTTL)}
+	var maxAge sql.NullInt64
+	if ar.MaxAge != nil {
+		// prompt=login arrives here as max_age=0.
+		maxAge = sql.NullInt64{Int64: int64(min(*ar.MaxAge, 1<<31)), Valid: true}
+		d := time.Duration(maxAge.Int64) * time.Second
+		r.maxAge = &d
+	}
 	_, err := st.s.d.DB.ExecContext(ctx, `INSERT INTO openid_requests (id, client_id, redirect_uri, scopes, state, nonce, response_type,
-		response_mode, prompt, code_challenge, code_challenge_method, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		response_mode, prompt, max_age, hint_subject, code_challenge, code_challenge_method, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		r.id, r.clientID, r.redirectURI, joinScopes(r.scopes), r.state, r.nonce, r.responseType, r.responseMode,
-		joinScopes(r.prompt), r.codeChallenge, r.codeChallengeMethod, now, r.expiresAt)
+		joinScopes(r.prompt), maxAge, r.hint, r.codeChallenge, r.codeChallengeMethod, now, r.expiresAt)
 	if err != nil {
 		return nil, fmt.Errorf("openid: store request: %w", err)
 	}
 	return r, nil
 }
 
-const requestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode, prompt, code_challenge,
-	code_challenge_method, subject_id, granted_scopes, auth_time, amr, expires_at`
+const requestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode, prompt, max_age, hint_subject,
+	code_challenge, code_challenge_method, subject_id, granted_scopes, auth_time, amr, expires_at`
 
 // loadRequest reads a live request by a column (id or code_hash).
 func (s *Service) loadRequest(ctx context.Context, q store.Q, where string, arg any) (*request, error) {
@@ -73,8 +83,9 @@ func (s *Service) loadRequest(ctx context.Context, q store.Q, where string, arg 
 	var scopes, prompt, granted, amr string
 	var subjectID sql.NullString
 	var authTime sql.NullTime
+	var maxAge sql.NullInt64
 	err := q.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM openid_requests WHERE `+where+` = $1 AND expires_at > $2`, arg, s.d.Clock.Now()).
-		Scan(&r.id, &r.clientID, &r.redirectURI, &scopes, &r.state, &r.nonce, &r.responseType, &r.responseMode, &prompt,
+		Scan(&r.id, &r.clientID, &r.redirectURI, &scopes, &r.state, &r.nonce, &r.responseType, &r.responseMode, &prompt, &maxAge, &r.hint,
 			&r.codeChallenge, &r.codeChallengeMethod, &subjectID, &granted, &authTime, &amr, &r.expiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound{"sign-in request"}
@@ -89,6 +100,10 @@ func (s *Service) loadRequest(ctx context.Context, q store.Q, where string, arg 
 	}
 	if authTime.Valid {
 		r.authTime = authTime.Time.UTC()
+	}
+	if maxAge.Valid {
+		d := time.Duration(maxAge.Int64) * time.Second
+		r.maxAge = &d
 	}
 	return &r, nil
 }
@@ -129,15 +144,18 @@ func (st *storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	return nil
 }
 
-// DeleteAuthRequest spends a request when its code is exchanged: a code
-// works once.
+// DeleteAuthRequest spends a request when its code is exchanged (the
+// token's creation already did, in its transaction): a code works once.
 func (st *storage) DeleteAuthRequest(ctx context.Context, id string) error {
 	_, err := st.s.d.DB.ExecContext(ctx, `DELETE FROM openid_requests WHERE id = $1`, id)
 	return err
 }
 
-// CreateAccessToken stores the token op encrypts for the client. Only a
-// code exchange reaches here (no other grant is offered).
+// CreateAccessToken spends the code's request and stores the token op
+// encrypts for the client, in one transaction: of two exchanges of one
+// code racing, one finds the request gone and gets invalid_grant before
+// any token is made or claim released. Only a code exchange reaches here
+// (no other grant is offered).
 func (st *storage) CreateAccessToken(ctx context.Context, tr op.TokenRequest) (string, time.Time, error) {
 	r, ok := tr.(*request)
 	if !ok || r.subjectID == "" {
@@ -145,8 +163,23 @@ func (st *storage) CreateAccessToken(ctx context.Context, tr op.TokenRequest) (s
 	}
 	now := st.s.d.Clock.Now()
 	id, exp := rand16(), now.Add(TokenTTL)
-	if _, err := st.s.d.DB.ExecContext(ctx, `INSERT INTO openid_tokens (id, client_id, subject_id, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, r.clientID, r.subjectID, joinScopes(r.grantedScopes), now, exp); err != nil {
+	err := st.s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM openid_requests WHERE id = $1 AND code_hash IS NOT NULL AND subject_id IS NOT NULL`, r.id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return oidc.ErrInvalidGrant().WithDescription("the code was already used")
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO openid_tokens (id, client_id, subject_id, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, r.clientID, r.subjectID, joinScopes(r.grantedScopes), now, exp)
+		return err
+	})
+	var oerr *oidc.Error
+	if errors.As(err, &oerr) {
+		return "", time.Time{}, oerr
+	}
+	if err != nil {
 		return "", time.Time{}, fmt.Errorf("openid: store token: %w", err)
 	}
 	// op puts the expiry in the token response by the real clock.
@@ -168,6 +201,9 @@ func (st *storage) GetRefreshTokenInfo(context.Context, string, string) (string,
 // TerminateSession ends the client's tokens for the member (end_session
 // with an ID token hint, which names the member by the pairwise subject).
 func (st *storage) TerminateSession(ctx context.Context, pairwise, clientID string) error {
+	if pairwise == "" {
+		return nil
+	}
 	id, err := st.s.subjectOf(ctx, clientID, pairwise)
 	if err != nil || id == "" {
 		return err
@@ -189,7 +225,7 @@ func (st *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return keys[0], nil
+	return signer(keys, st.s.d.Clock.Now()), nil
 }
 
 func (st *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
@@ -212,7 +248,7 @@ func (st *storage) GetClientByClientID(_ context.Context, id string) (op.Client,
 	if c := st.s.clients[id]; c != nil {
 		return c, nil
 	}
-	return nil, errNotFound{"client"}
+	return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 }
 
 func (st *storage) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {

@@ -61,6 +61,11 @@ func ClaimName(field string) string {
 	return field
 }
 
+// ScopedConsent is the subject-state key of consent to purpose given
+// with scope ("client:ID"): consent to what one application may receive,
+// which is not consent to the purpose as a whole.
+func ScopedConsent(purpose, scope string) string { return purpose + ":" + scope }
+
 // Clients returns the recipients that are OpenID clients.
 func (p *Policy) Clients() []*Recipient {
 	var out []*Recipient
@@ -118,6 +123,11 @@ func (c *checker) clients() {
 			}
 			seen[sc.Scope] = true
 			pu := c.p.Purpose(sc.Purpose)
+			switch {
+			case pu != nil && pu.Basis == BasisConsent && len(ScopedConsent(sc.Purpose, "client:"+r.ID)) > 64:
+				c.add(path+".purpose", fmt.Sprintf("client %s: the purpose and client ids are too long together to record consent (%s)", name, ScopedConsent(sc.Purpose, "client:"+r.ID)),
+					"shorten the recipient's id: purpose, client id and 8 more characters must fit in 64")
+			}
 			switch {
 			case pu == nil:
 				c.add(path+".purpose", fmt.Sprintf("client %s: scope %s names unknown purpose %q", name, sc.Scope, sc.Purpose), "name a purpose declared under purposes:")

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"html"
+	"regexp"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -12,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,6 +121,17 @@ func (a *app) authorize(browser *http.Client, extra ...oauth2.AuthCodeOption) (*
 
 func rand8() string { return strings.ToLower(rand.Text())[:8] }
 
+// continueURL reads where Steward's last page sends the browser on to
+// the application (a refresh, not a redirect: see toApplication), or ""
+// when the page is not that one.
+func continueURL(page string) string {
+	m := regexp.MustCompile(`http-equiv="refresh" content="0;url=([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
+}
+
 // signIn walks the browser through the whole sign-in, ticking the
 // consent scopes in agree on the screen (nil: expect no screen), and
 // returns the code and state the application receives.
@@ -129,11 +143,11 @@ func (a *app) signIn(e *env, browser *http.Client, agree []string, opts ...oauth
 		a.t.Fatalf("authorize = %d, Location %q: %s", res.StatusCode, loc, body(a.t, res))
 	}
 	res = get(a.t, browser, loc)
+	page := body(a.t, res)
+	if res.StatusCode != http.StatusOK {
+		a.t.Fatalf("sign-in page = %d: %s", res.StatusCode, page)
+	}
 	if agree != nil {
-		if res.StatusCode != http.StatusOK {
-			a.t.Fatalf("sign-in page = %d: %s", res.StatusCode, body(a.t, res))
-		}
-		page := body(a.t, res)
 		if !strings.Contains(page, "JMIR&#39;s manuscript submission system") || slices.Contains(a.conf.Scopes, "offers") != strings.Contains(page, `value="offers"`) ||
 			strings.Contains(page, "phone") {
 			a.t.Fatalf("consent screen does not show the application and its consent scope:\n%s", page)
@@ -142,24 +156,18 @@ func (a *app) signIn(e *env, browser *http.Client, agree []string, opts ...oauth
 		for _, s := range agree {
 			form.Add("agree", s)
 		}
-		if res, err := browser.PostForm("http://steward.test/oidc/sign-in", form); err != nil {
+		res, err := browser.PostForm("http://steward.test/oidc/sign-in", form)
+		if err != nil {
 			a.t.Fatal(err)
-		} else {
-			loc = res.Header.Get("Location")
-			if res.StatusCode != http.StatusSeeOther {
-				a.t.Fatalf("answer = %d: %s", res.StatusCode, body(a.t, res))
-			}
 		}
-	} else {
-		if res.StatusCode != http.StatusSeeOther {
-			a.t.Fatalf("a sign-in asking nothing new showed a page (%d): %s", res.StatusCode, body(a.t, res))
+		if page = body(a.t, res); res.StatusCode != http.StatusOK {
+			a.t.Fatalf("answer = %d: %s", res.StatusCode, page)
 		}
-		loc = res.Header.Get("Location")
 	}
-	res = get(a.t, browser, loc) // op's callback issues the code
-	back, err := url.Parse(res.Header.Get("Location"))
-	if err != nil || res.StatusCode != http.StatusFound || !strings.HasPrefix(back.String(), appRedirect+"?") {
-		a.t.Fatalf("callback = %d, Location %q: %s", res.StatusCode, res.Header.Get("Location"), body(a.t, res))
+	to := continueURL(page)
+	back, err := url.Parse(to)
+	if to == "" || err != nil || !strings.HasPrefix(back.String(), appRedirect+"?") {
+		a.t.Fatalf("not sent back to the application (a screen where none was expected?):\n%s", page)
 	}
 	if back.Query().Get("state") != f.state {
 		a.t.Fatalf("state came back as %q, want %q", back.Query().Get("state"), f.state)
@@ -413,8 +421,8 @@ func TestOpenIDProviderRefusals(t *testing.T) {
 	}
 	res, f := a.authorize(anon, oauth2.SetAuthURLParam("prompt", "none"))
 	res = get(t, anon, res.Header.Get("Location"))
-	if back, _ := url.Parse(res.Header.Get("Location")); back == nil || back.Query().Get("error") != "login_required" || back.Query().Get("state") != f.state {
-		t.Fatalf("prompt=none without a session: %d %s", res.StatusCode, res.Header.Get("Location"))
+	if back, _ := url.Parse(continueURL(body(t, res))); back == nil || back.Query().Get("error") != "login_required" || back.Query().Get("state") != f.state {
+		t.Fatalf("prompt=none without a session: %d", res.StatusCode)
 	}
 
 	// The member cancels: access_denied, and the request is gone.
@@ -425,8 +433,8 @@ func TestOpenIDProviderRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back, _ := url.Parse(res.Header.Get("Location")); back == nil || !strings.HasPrefix(back.String(), appRedirect) || back.Query().Get("error") != "access_denied" || back.Query().Get("state") != f.state {
-		t.Fatalf("cancel: %d %s", res.StatusCode, res.Header.Get("Location"))
+	if back, _ := url.Parse(continueURL(body(t, res))); back == nil || !strings.HasPrefix(back.String(), appRedirect) || back.Query().Get("error") != "access_denied" || back.Query().Get("state") != f.state {
+		t.Fatalf("cancel: %d", res.StatusCode)
 	}
 	if res := get(t, browser, signIn); res.StatusCode != http.StatusNotFound {
 		t.Fatalf("a cancelled request still answers: %d", res.StatusCode)
@@ -454,8 +462,9 @@ func TestOpenIDProviderRefusals(t *testing.T) {
 }
 
 // TestOpenIDKeyRotation: the rotation job makes a new signing key after
-// RotateEvery; tokens signed since carry its kid, the JWKS publishes the
-// old key a day more (so tokens it signed still verify), then drops it.
+// RotateEvery, published at once and signing two minutes later (so every
+// process's JWKS has it first); the JWKS publishes the old key a day more
+// (so tokens it signed still verify), then drops it.
 func TestOpenIDKeyRotation(t *testing.T) {
 	e := openidEnv(t, storetest.SQLite(t, modules()))
 	_, token := e.member("cy@example.org", "Cy Young")
@@ -492,6 +501,15 @@ func TestOpenIDKeyRotation(t *testing.T) {
 	}
 	_, token = e.login("cy@example.org", testPassword) // the session expired meanwhile
 	browser = e.browser(token)
+	// The new key is published at once but signs only once every process
+	// has had time to publish it.
+	if kid, _ := kidOf(); kid != kid1 {
+		t.Fatal("a key signed before every process could publish it")
+	}
+	if got := e.jwks(t); len(got) != 2 {
+		t.Fatalf("the new key is not published at once: %v", got)
+	}
+	e.clock.Advance(3 * time.Minute)
 	kid2, _ := kidOf()
 	if kid2 == kid1 {
 		t.Fatal("no new key after RotateEvery")
@@ -535,3 +553,224 @@ func (e *env) jwks(t *testing.T) []string {
 func base64URLDecode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestOpenIDCodeGoesOnlyToTheApprovingSession: a sign-in request's id is
+// no key to its code. An attacker who starts a sign-in and has a signed-in
+// victim open it gets nothing from the request's id: op's callback is not
+// served, and the code travels only in the approving session's answer. A
+// code exchanged by several requests at once yields one token set.
+func TestOpenIDCodeGoesOnlyToTheApprovingSession(t *testing.T) {
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
+		e := openidEnv(t, db)
+		_, token := e.member("vic@example.org", "Vic Victim")
+		a := e.app(t, "profile", "email")
+		victim := e.browser(token)
+		code, f := a.signIn(e, victim, []string{}) // the victim has used the application before
+		a.tokens(code, f)
+
+		attacker := e.toServer(nil)
+		res, _ := a.authorize(attacker)
+		link := res.Header.Get("Location")
+		id := strings.TrimPrefix(link, "http://steward.test/oidc/sign-in?request=")
+		victimPage := body(t, get(t, victim, link)) // approved without a screen
+		if continueURL(victimPage) == "" {
+			t.Fatalf("the victim's sign-in did not complete: %s", victimPage)
+		}
+		for _, try := range []string{"http://steward.test/oidc/authorize/callback?id=" + url.QueryEscape(id), link} {
+			res := get(t, attacker, try)
+			page := body(t, res)
+			if strings.Contains(res.Header.Get("Location"), "code=") || strings.Contains(page, "code=") {
+				t.Fatalf("the attacker got a code from %s: %d %s %s", try, res.StatusCode, res.Header.Get("Location"), page)
+			}
+		}
+
+		// One code, four exchanges at once: one token set (five rounds:
+		// a race shows only some of the time).
+		for round := range 5 {
+			code, f = a.signIn(e, victim, nil)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			won := 0
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := a.conf.Exchange(a.ctx, code, oauth2.VerifierOption(f.verifier)); err == nil {
+						mu.Lock()
+						won++
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if won != 1 {
+				t.Fatalf("round %d: %d of 4 concurrent exchanges of one code got tokens, want 1", round, won)
+			}
+		}
+	})
+}
+
+// TestOpenIDClientConsentIsNotPurposeConsent: agreeing on the sign-in
+// screen that one application may have the organisation is consent to
+// that application only — the purpose (marketing) stays not consented in
+// the privacy centre and the subject's state — yet the application
+// receives the claim; withdrawing it there or revoking the application
+// ends it.
+func TestOpenIDClientConsentIsNotPurposeConsent(t *testing.T) {
+	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
+		e := openidEnv(t, db)
+		c, token := e.member("cora@example.org", "Cora Client")
+		if r := e.do(nil, "PATCH", "/api/v1/me", map[string]any{"organisation": "Coral Reef Institute"}, "Authorization", "Bearer "+token); r.StatusCode != http.StatusOK {
+			t.Fatalf("profile: %d %s", r.StatusCode, r.body)
+		}
+		id := annID(t, e, c)
+		a := e.app(t, "profile", "offers")
+		code, f := a.signIn(e, e.browser(token), []string{"offers"})
+		tok, claims := a.tokens(code, f)
+		if claims["organisation"] != "Coral Reef Institute" {
+			t.Fatalf("the agreed claim was not released: %v", claims)
+		}
+		ctx := context.Background()
+		choices, err := e.svc.Consent.Choices(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range choices {
+			if ch.Purpose == "marketing" && (ch.InForce || ch.State != "not_asked") {
+				t.Fatalf("consent for one application shows as consent to marketing: %+v", ch)
+			}
+		}
+		st, err := e.svc.Subjects.State(ctx, e.db, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Consents["marketing"] {
+			t.Fatal("the subject's state says marketing is consented")
+		}
+		// The application's own withdrawal button: revoke it.
+		if r := e.do(c, "POST", "/account/applications/"+appID+"/revoke", url.Values{}); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("revoke: %d %s", r.StatusCode, r.body)
+		}
+		if _, err := a.userinfo(tok); err == nil {
+			t.Fatal("userinfo after revoking")
+		}
+		if in, err := e.svc.Consent.ScopeInForce(ctx, e.db, id, "marketing", "client:"+appID); err != nil || in {
+			t.Fatalf("the application's consent survived its revocation: %v %v", in, err)
+		}
+	})
+}
+
+// TestOpenIDFreshLoginAndHint: an application asking for a recent login
+// (max_age, prompt=login) gets the password asked again, or
+// login_required with prompt=none; one naming another member
+// (id_token_hint) is never answered for the member signed in.
+func TestOpenIDFreshLoginAndHint(t *testing.T) {
+	e := openidEnv(t, storetest.SQLite(t, modules()))
+	_, ann := e.member("ann@example.org", "Ann A")
+	_, bob := e.member("bob@example.org", "Bob B")
+	a := e.app(t, "profile")
+	annB, bobB := e.browser(ann), e.browser(bob)
+	code, f := a.signIn(e, annB, []string{})
+	_, annClaims := a.tokens(code, f)
+	code, f = a.signIn(e, bobB, []string{})
+	a.tokens(code, f)
+	e.clock.Advance(20 * time.Minute) // past the privileged window
+
+	// max_age=0: the screen asks for the password, even for a returning member.
+	res, f := a.authorize(bobB, oauth2.SetAuthURLParam("max_age", "0"))
+	link := res.Header.Get("Location")
+	page := body(t, get(t, bobB, link))
+	if !strings.Contains(page, `name="password"`) {
+		t.Fatalf("max_age=0 did not ask for the password: %s", page)
+	}
+	reqID := strings.TrimPrefix(link, "http://steward.test/oidc/sign-in?request=")
+	res, err := bobB.PostForm("http://steward.test/oidc/sign-in", url.Values{"request": {reqID}, "action": {"continue"}, "password": {"wrong password entirely"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := body(t, res); res.StatusCode != http.StatusUnprocessableEntity || continueURL(page) != "" {
+		t.Fatalf("a wrong password: %d", res.StatusCode)
+	}
+	res, err = bobB.PostForm("http://steward.test/oidc/sign-in", url.Values{"request": {reqID}, "action": {"continue"}, "password": {testPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := url.Parse(continueURL(body(t, res)))
+	if back == nil || back.Query().Get("code") == "" {
+		t.Fatalf("the password given: %d", res.StatusCode)
+	}
+	_, claims := a.tokens(back.Query().Get("code"), f)
+	if at, _ := claims["auth_time"].(float64); int64(at) != e.clock.Now().Unix() {
+		t.Fatalf("auth_time %v, want the password's time %d", claims["auth_time"], e.clock.Now().Unix())
+	}
+	// prompt=none with max_age=0, a second later: login_required, no page.
+	e.clock.Advance(time.Second)
+	res, f = a.authorize(bobB, oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("max_age", "0"))
+	if back, _ := url.Parse(continueURL(body(t, get(t, bobB, res.Header.Get("Location"))))); back == nil || back.Query().Get("error") != "login_required" {
+		t.Fatal("prompt=none with max_age=0 was not login_required")
+	}
+	// Ann's ID token as the hint while Bob is signed in.
+	hint := oauth2.SetAuthURLParam("id_token_hint", idTokenOf(t, a, annB))
+	_ = annClaims
+	res, _ = a.authorize(bobB, hint, oauth2.SetAuthURLParam("prompt", "none"))
+	if back, _ := url.Parse(continueURL(body(t, get(t, bobB, res.Header.Get("Location"))))); back == nil || back.Query().Get("error") != "login_required" || back.Query().Get("code") != "" {
+		t.Fatal("prompt=none naming another member was answered")
+	}
+	res, _ = a.authorize(bobB, hint)
+	if res := get(t, bobB, res.Header.Get("Location")); res.StatusCode != http.StatusConflict {
+		t.Fatalf("a sign-in naming another member: %d", res.StatusCode)
+	}
+}
+
+// idTokenOf signs a member in and returns the raw ID token.
+func idTokenOf(t *testing.T, a *app, browser *http.Client) string {
+	t.Helper()
+	res, f := a.authorize(browser)
+	back, _ := url.Parse(continueURL(body(t, get(t, browser, res.Header.Get("Location")))))
+	tok, err := a.conf.Exchange(a.ctx, back.Query().Get("code"), oauth2.VerifierOption(f.verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Extra("id_token").(string)
+}
+
+// TestOpenIDDiscoveryOffersOnlyWhatIsServed: the discovery document
+// announces the code flow, pairwise subjects and the declared claims, and
+// nothing the provider refuses; logout and the device flow answer 404; no
+// origin is granted CORS.
+func TestOpenIDDiscoveryOffersOnlyWhatIsServed(t *testing.T) {
+	e := openidEnv(t, storetest.SQLite(t, modules()))
+	c := e.toServer(nil)
+	var doc struct {
+		ResponseTypes []string `json:"response_types_supported"`
+		GrantTypes    []string `json:"grant_types_supported"`
+		SubjectTypes  []string `json:"subject_types_supported"`
+		Claims        []string `json:"claims_supported"`
+		EndSession    string   `json:"end_session_endpoint"`
+		Device        string   `json:"device_authorization_endpoint"`
+	}
+	if err := json.Unmarshal([]byte(body(t, get(t, c, "http://steward.test/oidc/.well-known/openid-configuration"))), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(doc.ResponseTypes, []string{"code"}) || !slices.Equal(doc.GrantTypes, []string{"authorization_code"}) ||
+		!slices.Equal(doc.SubjectTypes, []string{"pairwise"}) || doc.EndSession != "" || doc.Device != "" ||
+		!slices.Contains(doc.Claims, "organisation") || slices.Contains(doc.Claims, "phone_number") {
+		t.Fatalf("discovery: %+v", doc)
+	}
+	for _, path := range []string{"/oidc/end_session", "/oidc/authorize/callback?id=x"} {
+		if res := get(t, c, "http://steward.test"+path); res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d", path, res.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest("POST", "http://steward.test/oidc/oauth/token", strings.NewReader("grant_type=authorization_code&code=x"))
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("CORS granted to %q", got)
+	}
+}

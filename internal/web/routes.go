@@ -72,6 +72,11 @@ func (s *server) routes() []route {
 		// Steward as the OpenID provider of the operator's applications.
 		{"GET", "/oidc/", s.handleOpenIDProtocol()},
 		{"POST", "/oidc/", s.handleOpenIDProtocol()},
+		{"GET", "/oidc/.well-known/openid-configuration", s.api(s.handleOpenIDDiscovery())},
+		{"GET", "/oidc/authorize/callback", s.page(s.handleOpenIDNotOffered())},
+		{"GET", "/oidc/end_session", s.api(s.handleOpenIDNotOffered())},
+		{"POST", "/oidc/end_session", s.api(s.handleOpenIDNotOffered())},
+		{"POST", "/oidc/device_authorization", s.api(s.handleOpenIDNotOffered())},
 		{"GET", "/oidc/sign-in", s.page(s.pageOpenIDSignIn())},
 		{"POST", "/oidc/sign-in", s.pageAuth(s.pageOpenIDSignInPost())},
 		{"GET", "/api/v1/me/applications", s.apiAuth(s.handleMyApplications())},

@@ -13,6 +13,8 @@ CREATE TABLE openid_requests (
 	response_type TEXT NOT NULL,
 	response_mode TEXT NOT NULL,
 	prompt TEXT NOT NULL,
+	max_age INTEGER,
+	hint_subject TEXT NOT NULL DEFAULT '',
 	code_challenge TEXT NOT NULL,
 	code_challenge_method TEXT NOT NULL,
 	subject_id TEXT,
@@ -46,12 +48,14 @@ CREATE INDEX openid_tokens_expires ON openid_tokens (expires_at);
 CREATE TABLE openid_grants (
 	subject_id TEXT NOT NULL,
 	client_id TEXT NOT NULL,
+	pairwise TEXT NOT NULL,
 	scopes TEXT NOT NULL,
 	created_at TIMESTAMP NOT NULL,
 	updated_at TIMESTAMP NOT NULL,
 	last_used_at TIMESTAMP,
 	PRIMARY KEY (subject_id, client_id)
 );
+CREATE INDEX openid_grants_pairwise ON openid_grants (client_id, pairwise);
 
 -- The provider's signing keys: RSA private keys sealed with a key derived
 -- from the master key. The newest signs; older ones stay published until
