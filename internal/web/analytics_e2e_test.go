@@ -56,6 +56,13 @@ func startSteward(t testing.TB, cfg app.Config, log *slog.Logger) *steward {
 // startStewardWith is startSteward with options, such as a fake clock.
 func startStewardWith(t testing.TB, cfg app.Config, log *slog.Logger, opt app.Options) *steward {
 	t.Helper()
+	return startStewardEnv(t, cfg, log, opt, func(string) string { return "" })
+}
+
+// startStewardEnv is startStewardWith with the process environment
+// Steward reads (the secrets the policy names).
+func startStewardEnv(t testing.TB, cfg app.Config, log *slog.Logger, opt app.Options, getenv func(string) string) *steward {
+	t.Helper()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -66,7 +73,7 @@ func startStewardWith(t testing.TB, cfg app.Config, log *slog.Logger, opt app.Op
 		cfg.DataDir = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, cfg, func(string) string { return "" }, log, opt)
+	a, err := app.Open(ctx, cfg, getenv, log, opt)
 	if err != nil {
 		cancel()
 		t.Fatalf("app.Open: %v", err)
