@@ -38,6 +38,34 @@ func Permanent(err error) error {
 	return permanent{err}
 }
 
+// retryAfter asks for the next attempt after d instead of the backoff.
+type retryAfter struct {
+	err error
+	d   time.Duration
+}
+
+func (r retryAfter) Error() string { return r.err.Error() }
+func (r retryAfter) Unwrap() error { return r.err }
+
+// RetryAfter wraps err so the runner tries the job again after d (at
+// least a second) instead of its backoff: for a failure whose end is
+// known, such as a resource another process holds until a given time.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return retryAfter{err: err, d: max(d, time.Second)}
+}
+
+// retryDelay is the delay RetryAfter asked for, if it did.
+func retryDelay(err error) (time.Duration, bool) {
+	var r retryAfter
+	if errors.As(err, &r) {
+		return r.d, true
+	}
+	return 0, false
+}
+
 // IsPermanent reports whether err was wrapped by Permanent.
 func IsPermanent(err error) bool {
 	var p permanent

@@ -100,8 +100,8 @@ const DefaultMaxAttempts = 8
 const (
 	// DefaultLease is short (renewed every third of it while a handler
 	// runs): a process that dies holds its jobs only this long, and the
-	// lease is reaped within maintainEvery after, so a survivor takes a
-	// dead process's work over within half a minute.
+	// lease is reaped within maintainEvery (5 s) after, so a survivor
+	// takes a dead process's work over within about 20 seconds.
 	DefaultLease        = 15 * time.Second
 	DefaultPollInterval = time.Second
 	DefaultBackoffBase  = 30 * time.Second
@@ -162,7 +162,7 @@ func NewRunner(db *store.DB, c clock.Clock, log *slog.Logger) *Runner {
 		poll:          DefaultPollInterval,
 		backoffBase:   DefaultBackoffBase,
 		backoffMax:    DefaultBackoffMax,
-		maintainEvery: 10 * time.Second,
+		maintainEvery: 5 * time.Second,
 		stopping:      make(chan struct{}),
 		wake:          make(chan struct{}, 64),
 	}
@@ -183,13 +183,13 @@ func (r *Runner) SetLease(d time.Duration) {
 
 // SetPollInterval sets how often idle workers look for due jobs (Wake
 // nudges them sooner), and so how often expired leases are reaped (every
-// ten polls, at most every 10 s).
+// ten polls, at most every 5 s).
 func (r *Runner) SetPollInterval(d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if d > 0 {
 		r.poll = d
-		r.maintainEvery = min(10*d, 10*time.Second)
+		r.maintainEvery = min(10*d, 5*time.Second)
 	}
 }
 
@@ -528,6 +528,9 @@ func (r *Runner) execute(ctx, handlerParent context.Context, j Job) {
 		return
 	}
 	delay := backoff(s.base, s.max, j.Attempt)
+	if d, ok := retryDelay(err); ok {
+		delay = d
+	}
 	if ferr := retryJob(bctx, r.db, j, r.clock.Now(), delay, msg); ferr != nil {
 		log.Error("jobs: record failure failed", "err", ferr)
 		return

@@ -248,7 +248,7 @@ func (o *Outbox) deliver(ctx context.Context, j jobs.Job) error {
 	if p.Batch == "" {
 		switch out, err := d.one(ctx, p.ID, true); out {
 		case outBusy:
-			return errors.New("mail: message is being sent by another attempt")
+			return jobs.RetryAfter(errors.New("mail: message is being sent by another attempt"), d.o.untilFree(ctx, p.ID))
 		case outGaveUp:
 			return nil // recorded as failed, with its job
 		default:
@@ -308,7 +308,7 @@ func (d *delivery) batch(ctx context.Context, p deliverPayload) error {
 	if err != nil {
 		return fmt.Errorf("mail: load batch: %w", err)
 	}
-	busy := 0
+	busy, free := 0, time.Duration(0)
 	for i, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return err // the lease was lost or the runner stops: the rest waits
@@ -324,6 +324,7 @@ func (d *delivery) batch(ctx context.Context, p deliverPayload) error {
 		switch {
 		case out == outBusy:
 			busy++
+			free = max(free, d.o.untilFree(ctx, id))
 		case out == outGaveUp:
 			return d.giveUp(ctx, batch, err)
 		case err != nil:
@@ -331,7 +332,10 @@ func (d *delivery) batch(ctx context.Context, p deliverPayload) error {
 		}
 	}
 	if busy > 0 {
-		return fmt.Errorf("mail: %d message(s) of the batch are being sent by another attempt", busy)
+		// Back when their claims lapse (if their attempts died) rather
+		// than after the backoff: mail of a dead process waits no longer
+		// than it must.
+		return jobs.RetryAfter(fmt.Errorf("mail: %d message(s) of the batch are being sent by another attempt", busy), free)
 	}
 	return nil
 }
@@ -718,4 +722,14 @@ func (o *Outbox) holdClaim(id, claim string) func() {
 		}
 	}()
 	return func() { close(stop); <-done }
+}
+
+// untilFree is how long until a message's send claim lapses, unless its
+// attempt renews it (a second past, or a whole claim when unknown).
+func (o *Outbox) untilFree(ctx context.Context, id string) time.Duration {
+	var until sql.NullTime
+	if err := o.db.QueryRowContext(ctx, `SELECT claim_until FROM mail_outbox WHERE id = $1`, id).Scan(&until); err != nil || !until.Valid {
+		return o.sendClaim
+	}
+	return min(max(until.Time.Sub(o.clock.Now()), 0)+time.Second, o.sendClaim+time.Second)
 }

@@ -65,6 +65,8 @@ func TestAnalyticsChildServer(t *testing.T) {
 		PolicyPath:     os.Getenv("CHILD_POLICY"),
 		Dev:            true,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		SMTPURL:        os.Getenv("CHILD_SMTP_URL"),
+		MailFrom:       "Steward <steward@example.org>",
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	a, err := app.Open(context.Background(), cfg, func(string) string { return "" }, log, app.Options{})
@@ -318,6 +320,11 @@ func (r *result) percentile(p float64) time.Duration {
 // connections for d; mark, when set, gives each request a unique page and
 // receives the pages that were acknowledged with 202.
 func drive(url string, workers int, d time.Duration, mark func(page string)) *result {
+	return driveMarked(url, workers, d, "/crash", mark)
+}
+
+// driveMarked is drive with marked pages under prefix.
+func driveMarked(url string, workers int, d time.Duration, prefix string, mark func(page string)) *result {
 	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -337,7 +344,7 @@ func drive(url string, workers int, d time.Duration, mark func(page string)) *re
 			for n := 0; time.Now().Before(stop); n++ {
 				page := ""
 				if mark != nil {
-					page = fmt.Sprintf("/crash/%d/%d", w, n)
+					page = fmt.Sprintf("%s/%d/%d", prefix, w, n)
 				}
 				body, ua, ip := p.event(r, page)
 				req, _ := http.NewRequest("POST", url+"/api/v1/collect", bytes.NewReader(body))

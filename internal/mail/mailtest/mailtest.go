@@ -40,6 +40,7 @@ type Received struct {
 	Text    string // the text/plain part, transfer-decoded, with LF line ends
 	HTML    string // the text/html part, transfer-decoded, with LF line ends
 	Raw     []byte // the message as received (RFC 5322)
+	At      time.Time
 }
 
 // Link returns the first http(s) URL in the text part (or else the HTML
@@ -86,6 +87,44 @@ type Server struct {
 	failure  *smtp.SMTPError
 	rejects  map[string]*smtp.SMTPError // by lower-cased recipient
 	sessions int
+	hold     *hold
+}
+
+// hold is a pending HoldNth.
+type hold struct {
+	match func(Received) bool
+	left  int
+	d     time.Duration
+	ch    chan Received
+}
+
+// HoldNth makes the n-th message accepted from now on that matches wait d
+// before the server answers its DATA: the message counts as received
+// (Messages lists it) but the sender has not heard so yet — the window in
+// which a sender that dies sends the message again. The channel gets the
+// message when the wait starts.
+func (s *Server) HoldNth(match func(Received) bool, n int, d time.Duration) <-chan Received {
+	ch := make(chan Received, 1)
+	s.mu.Lock()
+	s.hold = &hold{match: match, left: n, d: d, ch: ch}
+	s.mu.Unlock()
+	return ch
+}
+
+// held reports how long to wait before answering r (0: at once).
+func (s *Server) held(r Received) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.hold
+	if h == nil || !h.match(r) {
+		return 0
+	}
+	if h.left--; h.left > 0 {
+		return 0
+	}
+	s.hold = nil
+	h.ch <- r
+	return h.d
 }
 
 // Start runs a server on 127.0.0.1 on a free port until the test ends.
@@ -342,8 +381,11 @@ func (x *session) Data(r io.Reader) error {
 	if err != nil {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "mailtest: unparsable message: " + err.Error()}
 	}
-	rec.From, rec.To = x.from, append([]string(nil), x.to...)
+	rec.From, rec.To, rec.At = x.from, append([]string(nil), x.to...), time.Now()
 	x.s.add(rec)
+	if d := x.s.held(rec); d > 0 {
+		time.Sleep(d)
+	}
 	return nil
 }
 
