@@ -3,7 +3,6 @@ package web_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +23,6 @@ import (
 // Chromium, through the embedded comments.js; the comment shows only once
 // the link mailed to the address is followed, under the name given.
 func TestBrowserGuestComment(t *testing.T) {
-	chromium := chromiumPath(t)
 	var api string
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
@@ -44,50 +42,20 @@ func TestBrowserGuestComment(t *testing.T) {
 	s := startSteward(t, app.Config{PolicyPath: policyWithOrigins(t, "mixi.yaml", site.URL), Dev: true}, nil)
 	api = s.url
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.UserAgent(browserUA))
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	waitFor := func(expr, what string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			var err error
-			for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-				var ok bool
-				if ok, err = chromedp.Evaluate[bool](expr)(ctx, tg); err == nil && ok {
-					return nil
-				}
-			}
-			return errors.Join(errors.New(what+" did not happen"), err)
-		})
-	}
+	bctx := startBrowser(t, 90*time.Second)
+	ctx := context.Background()
 	fill := `(function(){var f=document.querySelector('.steward-form');f.elements.name.value='Gwen Guest';
 f.elements.email.value='gwen@example.org';f.elements.body.value='Counting without cookies, at last.';
 f.querySelector('button').click();return true})()`
-	steps := []struct {
-		name string
-		do   chromedp.Action[chromedp.Void]
-	}{
-		{"open the article", chromedp.Steps(chromedp.Navigate(site.URL+"/article.html"), chromedp.WaitVisible(chromedp.CSS("h1")))},
-		{"the thread loads", waitFor(`!!document.querySelector('.steward-list') && document.querySelector('.steward-list').textContent.includes('No comments yet')`, "the empty thread")},
-		{"comment", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	walk(t, bctx,
+		browserStep{"open the article", chromedp.Steps(chromedp.Navigate(site.URL+"/article.html"), chromedp.WaitVisible(chromedp.CSS("h1")))},
+		browserStep{"the thread loads", waitFor(`!!document.querySelector('.steward-list') && document.querySelector('.steward-list').textContent.includes('No comments yet')`, "the empty thread")},
+		browserStep{"comment", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := chromedp.Evaluate[bool](fill)(ctx, tg)
 			return err
 		})},
-		{"told to check the inbox", waitFor(`document.querySelector('.steward-status').textContent.includes('Check your inbox')`, "the answer")},
-	}
-	for _, st := range steps {
-		if err := chromedp.Do(bctx, st.do); err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-	}
+		browserStep{"told to check the inbox", waitFor(`document.querySelector('.steward-status').textContent.includes('Check your inbox')`, "the answer")},
+	)
 	if items, _ := s.app.Content.Thread(ctx, "demo", "/article"); len(items) != 0 {
 		t.Fatalf("the comment shows before its link was followed: %+v", items)
 	}
@@ -105,21 +73,13 @@ f.querySelector('button').click();return true})()`
 	if token == "" {
 		t.Fatal("no publishing link was mailed")
 	}
-	steps = []struct {
-		name string
-		do   chromedp.Action[chromedp.Void]
-	}{
-		{"open the link", chromedp.Steps(chromedp.Navigate(s.url+"/comments/confirm?token="+token), chromedp.WaitVisible(chromedp.CSS("button")))},
-		{"publish", chromedp.Click(chromedp.CSS("main form button"))},
-		{"published", waitFor(`document.body.textContent.includes('Comment published')`, "the confirmation")},
-		{"back to the article", chromedp.Navigate(site.URL + "/article.html")},
-		{"the comment shows with its name", waitFor(`document.querySelector('.steward-list').textContent.includes('Gwen Guest') && document.querySelector('.steward-list').textContent.includes('Counting without cookies, at last.')`, "the published comment")},
-	}
-	for _, st := range steps {
-		if err := chromedp.Do(bctx, st.do); err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-	}
+	walk(t, bctx,
+		browserStep{"open the link", chromedp.Steps(chromedp.Navigate(s.url+"/comments/confirm?token="+token), chromedp.WaitVisible(chromedp.CSS("button")))},
+		browserStep{"publish", chromedp.Click(chromedp.CSS("main form button"))},
+		browserStep{"published", waitFor(`document.body.textContent.includes('Comment published')`, "the confirmation")},
+		browserStep{"back to the article", chromedp.Navigate(site.URL + "/article.html")},
+		browserStep{"the comment shows with its name", waitFor(`document.querySelector('.steward-list').textContent.includes('Gwen Guest') && document.querySelector('.steward-list').textContent.includes('Counting without cookies, at last.')`, "the published comment")},
+	)
 	got, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector('[data-steward-comments]').innerHTML`))
 	if err != nil {
 		t.Fatal(err)

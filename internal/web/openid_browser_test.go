@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"html"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -32,13 +30,8 @@ import (
 // screen's POSTs end in the application's origin, which a redirect could
 // not reach past the pages' form-action 'self'.
 func TestBrowserSignInToAnApplication(t *testing.T) {
-	chromium := chromiumPath(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	bctx := startBrowser(t, 90*time.Second)
+	port := freePort(t)
 	base := "http://localhost:" + port
 
 	// The application, at another origin.
@@ -106,33 +99,15 @@ func TestBrowserSignInToAnApplication(t *testing.T) {
 		Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}
 	verifier = provider.Verifier(&oidc.Config{ClientID: "submission-system"})
 
-	bctxTimeout, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	actx, acancel := chromedp.NewExecAllocator(bctxTimeout,
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.UserAgent(browserUA))
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	steps := []struct {
-		name string
-		do   chromedp.Action[chromedp.Void]
-	}{
-		{"open the application", chromedp.Steps(chromedp.Navigate(rp.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#f-email")))},
-		{"log in at Steward", chromedp.Steps(
+	walk(t, bctx,
+		browserStep{"open the application", chromedp.Steps(chromedp.Navigate(rp.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#f-email")))},
+		browserStep{"log in at Steward", chromedp.Steps(
 			chromedp.SendKeys(chromedp.CSS("#f-email"), "ada@example.org"), chromedp.SendKeys(chromedp.CSS("#f-password"), servicestest.Password),
 			chromedp.Click(chromedp.CSS("main form button[type=submit]")))},
-		{"the consent screen", chromedp.WaitVisible(chromedp.CSS(`button[value=continue]`))},
-		{"continue", chromedp.Click(chromedp.CSS(`button[value=continue]`))},
-		{"signed in to the application", chromedp.WaitVisible(chromedp.CSS("#who"))},
-	}
-	for _, st := range steps {
-		if err := chromedp.Do(bctx, st.do); err != nil {
-			page, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-			t.Fatalf("%s: %v\n%s", st.name, err, page)
-		}
-	}
+		browserStep{"the consent screen", waitFor(`!!document.querySelector('button[value=continue]')`, "the consent screen")},
+		browserStep{"continue", chromedp.Click(chromedp.CSS(`button[value=continue]`))},
+		browserStep{"signed in to the application", waitFor(`!!document.getElementById('who')`, "the application's page")},
+	)
 	who, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('who').textContent`))
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,6 @@ package web_test
 
 import (
 	"context"
-	"errors"
-	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -24,13 +21,8 @@ import (
 // checks everything the browser sends with go-webauthn, at
 // http://localhost (a secure context and a domain, as WebAuthn needs).
 func TestBrowserPasskeySecondFactor(t *testing.T) {
-	chromium := chromiumPath(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	bctx := startBrowser(t, 90*time.Second)
+	port := freePort(t)
 	s := startSteward(t, app.Config{Addr: "127.0.0.1:" + port, BaseURL: "http://localhost:" + port, Dev: true}, nil)
 	base := "http://localhost:" + port
 	ctx := context.Background()
@@ -40,19 +32,6 @@ func TestBrowserPasskeySecondFactor(t *testing.T) {
 	if !s.app.Identity.PasskeysEnabled() {
 		t.Fatal("passkeys are off at " + base)
 	}
-
-	bctxTimeout, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	actx, acancel := chromedp.NewExecAllocator(bctxTimeout,
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.UserAgent(browserUA))
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
 	if _, err := chromedp.Call(bctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
 		t.Fatalf("WebAuthn domain: %v", err)
 	}
@@ -61,40 +40,18 @@ func TestBrowserPasskeySecondFactor(t *testing.T) {
 		HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}}); err != nil {
 		t.Fatalf("virtual authenticator: %v", err)
 	}
-	waitFor := func(expr, what string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			var err error
-			for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-				var ok bool
-				if ok, err = chromedp.Evaluate[bool](expr)(ctx, tg); err == nil && ok {
-					return nil
-				}
-			}
-			var page string
-			page, _ = chromedp.Evaluate[string](`document.body.innerText`)(ctx, tg)
-			return errors.Join(errors.New(what+" did not happen; the page says: "+page), err)
-		})
-	}
 	login := chromedp.Steps(
 		chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#f-email")),
 		chromedp.SendKeys(chromedp.CSS("#f-email"), "pia@example.org"), chromedp.SendKeys(chromedp.CSS("#f-password"), passkeyPassword),
 		chromedp.Click(chromedp.CSS("main form button[type=submit]")),
 	)
-	steps := []struct {
-		name string
-		do   chromedp.Action[chromedp.Void]
-	}{
-		{"log in", login},
-		{"land on the enrolment page", waitFor(`location.pathname === '/account/second-factor' && !!document.querySelector('button[data-passkey=register]') && !document.querySelector('button[data-passkey=register]').hidden`, "the passkey button")},
-		{"register a passkey", chromedp.Click(chromedp.CSS(`button[data-passkey=register]`))},
-		{"recovery codes shown", waitFor(`document.querySelectorAll('ul.codes li').length === 10`, "the recovery codes")},
-		{"account reachable", chromedp.Steps(chromedp.Navigate(base+"/account"), waitFor(`location.pathname === '/account'`, "the account page"))},
-	}
-	for _, st := range steps {
-		if err := chromedp.Do(bctx, st.do); err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-	}
+	walk(t, bctx,
+		browserStep{"log in", login},
+		browserStep{"land on the enrolment page", waitFor(`location.pathname === '/account/second-factor' && !!document.querySelector('button[data-passkey=register]') && !document.querySelector('button[data-passkey=register]').hidden`, "the passkey button")},
+		browserStep{"register a passkey", chromedp.Click(chromedp.CSS(`button[data-passkey=register]`))},
+		browserStep{"recovery codes shown", waitFor(`document.querySelectorAll('ul.codes li').length === 10`, "the recovery codes")},
+		browserStep{"account reachable", chromedp.Steps(chromedp.Navigate(base+"/account"), waitFor(`location.pathname === '/account'`, "the account page"))},
+	)
 	factors, err := s.app.Identity.SecondFactors(ctx, staffID(t, s, "pia@example.org"))
 	if err != nil {
 		t.Fatal(err)
@@ -106,20 +63,12 @@ func TestBrowserPasskeySecondFactor(t *testing.T) {
 	if _, err := chromedp.Call(bctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
 		t.Fatal(err)
 	}
-	steps = []struct {
-		name string
-		do   chromedp.Action[chromedp.Void]
-	}{
-		{"log in again", login},
-		{"asked for the second factor", waitFor(`location.pathname === '/account/second-factor' && !!document.querySelector('button[data-passkey=login]') && !document.querySelector('button[data-passkey=login]').hidden`, "the passkey sign-in button")},
-		{"give the passkey", chromedp.Click(chromedp.CSS(`button[data-passkey=login]`))},
-		{"signed in", waitFor(`location.pathname === '/admin' && document.body.innerText.includes('You are signed in with the role privacy')`, "the staff console")},
-	}
-	for _, st := range steps {
-		if err := chromedp.Do(bctx, st.do); err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-	}
+	walk(t, bctx,
+		browserStep{"log in again", login},
+		browserStep{"asked for the second factor", waitFor(`location.pathname === '/account/second-factor' && !!document.querySelector('button[data-passkey=login]') && !document.querySelector('button[data-passkey=login]').hidden`, "the passkey sign-in button")},
+		browserStep{"give the passkey", chromedp.Click(chromedp.CSS(`button[data-passkey=login]`))},
+		browserStep{"signed in", waitFor(`location.pathname === '/admin' && document.body.innerText.includes('You are signed in with the role privacy')`, "the staff console")},
+	)
 }
 
 // staffID finds a staff member's subject id by address.

@@ -308,4 +308,3 @@ func post(t *testing.T, url string, body any, clientIP string) int {
 	res.Body.Close()
 	return res.StatusCode
 }
-

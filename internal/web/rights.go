@@ -129,15 +129,20 @@ func (s *server) handleMyData() authed {
 // fileMine files a member's request, re-authenticating first for the
 // types that hand over or destroy everything.
 func (s *server) fileMine(r *http.Request, a auth, b requestBody) (rights.Request, error) {
+	return s.d.Rights.File(r.Context(), s.requester(a, b.Password), b.filing())
+}
+
+// requester is the signed-in member filing a request, proving their
+// presence with the password they gave or a recent login.
+func (s *server) requester(a auth, password string) rights.Requester {
 	p := a.P
-	if b.Password != "" {
+	if password != "" {
 		// A password that is given is checked even in a privileged
 		// session: a wrong one is refused, never ignored.
 		p.Session.AuthAt = time.Time{}
 	}
-	who := rights.Requester{SubjectID: a.P.Account.SubjectID, SessionID: a.P.Session.ID,
-		Reauthenticate: func(ctx context.Context) error { return s.d.Identity.Reauthenticate(ctx, p, b.Password) }}
-	return s.d.Rights.File(r.Context(), who, b.filing())
+	return rights.Requester{SubjectID: a.P.Account.SubjectID, SessionID: a.P.Session.ID,
+		Reauthenticate: func(ctx context.Context) error { return s.d.Identity.Reauthenticate(ctx, p, password) }}
 }
 
 func (s *server) handleFileMine() authed {

@@ -5,11 +5,8 @@ package web
 // and the reader reads what was shared with them.
 
 import (
-	"context"
 	"net/http"
-	"steward/internal/rights"
 	"strings"
-	"time"
 
 	"steward/internal/identity"
 )
@@ -136,13 +133,7 @@ func (s *server) handleFileForShared() authed {
 		if err := s.d.Identity.MayRequestFor(r.Context(), a.P, subjectID); err != nil {
 			return err
 		}
-		p := a.P
-		if b.Password != "" {
-			p.Session.AuthAt = time.Time{}
-		}
-		who := rights.Requester{SubjectID: a.P.Account.SubjectID, SessionID: a.P.Session.ID,
-			Reauthenticate: func(ctx context.Context) error { return s.d.Identity.Reauthenticate(ctx, p, b.Password) }}
-		req, err := s.d.Rights.FileFor(r.Context(), who, subjectID, b.filing())
+		req, err := s.d.Rights.FileFor(r.Context(), s.requester(a, b.Password), subjectID, b.filing())
 		if err != nil {
 			return err
 		}
