@@ -1,0 +1,381 @@
+package retention
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"steward/internal/policy"
+	"steward/internal/rights"
+	"steward/internal/store"
+)
+
+// Plan is the dry run: what the next sweep would remove, per category and
+// table, with counts and the oldest row; nothing is changed.
+func (s *Service) Plan(ctx context.Context) (Report, error) {
+	return s.run(ctx, true)
+}
+
+// Sweep removes what is past its time, in bounded batches with a pause
+// between them, and records the counts per category in the audit log. A
+// sweep stopped half-way (a crash, a cancelled context) leaves finished
+// batches done and the rest for the next one: each batch removes only
+// rows still past their time, so nothing is removed twice.
+func (s *Service) Sweep(ctx context.Context) (Report, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := time.Now()
+	rep, err := s.run(ctx, false)
+	rep.Took = time.Since(start)
+	s.seconds.Observe(rep.Took.Seconds())
+	if err != nil {
+		return rep, err
+	}
+	return rep, s.record(ctx, rep)
+}
+
+func (s *Service) run(ctx context.Context, dry bool) (Report, error) {
+	now := s.d.Clock.Now()
+	rep := Report{At: now, DryRun: dry, Lines: []Line{}}
+	catHolds, err := s.categoryHolds(ctx, now)
+	if err != nil {
+		return rep, err
+	}
+	for _, tg := range s.targets() {
+		lines, err := s.sweepTarget(ctx, tg, now, dry, catHolds, &rep)
+		rep.Lines = append(rep.Lines, lines...)
+		if err != nil {
+			return rep, err
+		}
+	}
+	if err := s.sweepSubjects(ctx, now, dry, &rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// categoryHolds returns the categories of everyone's data a hold in force
+// keeps.
+func (s *Service) categoryHolds(ctx context.Context, now time.Time) (map[string]bool, error) {
+	out := map[string]bool{}
+	rows, err := s.d.DB.QueryContext(ctx, `SELECT category FROM subject_holds WHERE subject_id IS NULL AND lifted_at IS NULL AND expires_at > $1`, now)
+	if err != nil {
+		return nil, fmt.Errorf("retention: holds: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("retention: holds: %w", err)
+		}
+		out[c] = true
+	}
+	return out, rows.Err()
+}
+
+// query is a target's condition on its rows, aliased t.
+type query struct {
+	from    string // FROM clause
+	expired string // the rows past their time
+	held    string // of those, the rows a hold on their subject keeps
+	oldest  string // the expression whose minimum is the oldest row
+	args    []any
+}
+
+func (s *Service) query(tg target, now time.Time) (query, bool) {
+	q := query{from: quoteIdent(tg.t.Name) + ` t`, held: "FALSE"}
+	switch tg.event {
+	case "collected":
+		cutoff, ok := tg.rule.Cutoff(now)
+		if !ok {
+			return q, false
+		}
+		q.expired = `t.` + quoteIdent(tg.dated) + ` < $1`
+		q.oldest = `t.` + quoteIdent(tg.dated)
+		q.args = []any{cutoff}
+	case "account-closed":
+		q.from += ` JOIN subjects es ON es.id = t.` + quoteIdent(tg.t.SubjectColumn)
+		q.expired = `es.erased_at IS NOT NULL AND es.erased_at < $1`
+		q.oldest = `es.erased_at`
+		q.args = []any{tg.rule.Period.SubtractFrom(now)}
+	default:
+		return q, false
+	}
+	if tg.t.Personal() {
+		q.args = append(q.args, now)
+		subj := `t.` + quoteIdent(tg.t.SubjectColumn)
+		cats := append([]string{""}, tg.cats...)
+		q.held = `(EXISTS (SELECT 1 FROM subject_holds h WHERE h.subject_id = ` + subj + ` AND h.lifted_at IS NULL AND h.expires_at > $2
+			AND h.category IN (` + store.Placeholders(len(cats), 3) + `)) OR EXISTS (SELECT 1 FROM subject_state ss WHERE ss.subject_id = ` + subj + ` AND ss.legal_hold = TRUE))`
+		q.args = append(q.args, store.Args(cats)...)
+	}
+	return q, true
+}
+
+// sweepTarget removes (or counts) one target's rows past their time.
+func (s *Service) sweepTarget(ctx context.Context, tg target, now time.Time, dry bool, catHolds map[string]bool, rep *Report) ([]Line, error) {
+	line := Line{Category: tg.cat, Table: tg.t.Name, Rule: tg.rule.String(), Event: tg.event}
+	withLines := make([]Line, len(tg.with))
+	for i, w := range tg.with {
+		withLines[i] = Line{Category: tg.cat, Table: w.Name, Rule: line.Rule, Event: "with " + tg.t.Name}
+	}
+	all := func() []Line { return append([]Line{line}, withLines...) }
+	switch {
+	case tg.rule.Kind == policy.RetainArchive:
+		line.Kept = "archive"
+		return []Line{line}, nil
+	case catHolds[""] || anyHeld(tg.cats, catHolds):
+		line.Kept = "legal-hold"
+		return all(), nil
+	}
+	q, ok := s.query(tg, now)
+	if !ok {
+		return nil, nil
+	}
+	if c, ok := tg.rule.Cutoff(now); ok {
+		line.Cutoff = &c
+	} else if tg.event == "account-closed" {
+		c := tg.rule.Period.SubtractFrom(now)
+		line.Cutoff = &c
+	}
+	// What is due, and what a hold keeps.
+	var oldest sql.NullTime
+	var oldestRaw any
+	err := s.d.DB.QueryRowContext(ctx, `SELECT COUNT(*), MIN(`+q.oldest+`) FROM `+q.from+` WHERE `+q.expired+` AND NOT `+q.held, q.args...).
+		Scan(&line.Due, &oldestRaw)
+	if err != nil {
+		return all(), fmt.Errorf("retention: count %s: %w", tg.t.Name, err)
+	}
+	if oldestRaw != nil {
+		if err := oldest.Scan(oldestRaw); err == nil && oldest.Valid {
+			t := oldest.Time.UTC()
+			line.Oldest = &t
+		}
+	}
+	if err := s.d.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+q.from+` WHERE `+q.expired+` AND `+q.held, q.args...).Scan(&line.Held); err != nil {
+		return all(), fmt.Errorf("retention: count held %s: %w", tg.t.Name, err)
+	}
+	for i, w := range tg.with {
+		count := func(not string, into *int64) error {
+			return s.d.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+quoteIdent(w.Name)+` WHERE `+quoteIdent(w.Dated.WithKey)+
+				` IN (SELECT t.id FROM `+q.from+` WHERE `+q.expired+` AND `+not+q.held+`)`, q.args...).Scan(into)
+		}
+		if err := count("NOT ", &withLines[i].Due); err != nil {
+			return all(), fmt.Errorf("retention: count %s: %w", w.Name, err)
+		}
+		if err := count("", &withLines[i].Held); err != nil {
+			return all(), fmt.Errorf("retention: count %s: %w", w.Name, err)
+		}
+	}
+	if dry {
+		return all(), nil
+	}
+	for i := range withLines {
+		withLines[i].Due = 0
+	}
+	line.Due = 0
+	var err2 error
+	if h := s.d.Rights.HolderOf(tg.t.Name); h != nil {
+		err2 = s.removeThroughHolder(ctx, tg, q, h, &line, withLines, rep)
+	} else {
+		err2 = s.removeRows(ctx, tg, q, &line, rep)
+	}
+	for i := range withLines {
+		s.removed.WithLabelValues(tg.cat, withLines[i].Table).Add(float64(withLines[i].Due))
+	}
+	s.removed.WithLabelValues(tg.cat, tg.t.Name).Add(float64(line.Due))
+	return all(), err2
+}
+
+func anyHeld(cats []string, held map[string]bool) bool {
+	for _, c := range cats {
+		if held[c] {
+			return true
+		}
+	}
+	return false
+}
+
+// pause rests between batches so the writer serves others.
+func (s *Service) pause(ctx context.Context) error {
+	if s.d.Pause <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(s.d.Pause)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// rowRef is the engine's physical row id, for batched deletes of tables
+// whose keys differ.
+func (s *Service) rowRef() string {
+	if s.d.DB.Engine == store.Postgres {
+		return "ctid"
+	}
+	return "rowid"
+}
+
+// removeRows deletes a target's rows past their time, a batch per
+// transaction, and destroys a subject's category key once the sweep took
+// the last of that category.
+func (s *Service) removeRows(ctx context.Context, tg target, q query, line *Line, rep *Report) error {
+	ref := s.rowRef()
+	limit := fmt.Sprintf(" LIMIT %d", s.d.Batch)
+	sel := `SELECT t.` + ref + ` FROM ` + q.from + ` WHERE ` + q.expired + ` AND NOT ` + q.held + limit
+	del := `DELETE FROM ` + quoteIdent(tg.t.Name) + ` WHERE ` + ref + ` IN (` + sel + `)`
+	if ref == "ctid" {
+		del = `DELETE FROM ` + quoteIdent(tg.t.Name) + ` WHERE ctid = ANY(ARRAY(` + sel + `))`
+	}
+	returning := tg.sealed && tg.t.Personal()
+	if returning {
+		del += ` RETURNING ` + quoteIdent(tg.t.SubjectColumn)
+	}
+	for {
+		var n int64
+		touched := map[string]bool{}
+		err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+			if !returning {
+				res, err := tx.ExecContext(ctx, del, q.args...)
+				if err != nil {
+					return err
+				}
+				n, _ = res.RowsAffected()
+				return nil
+			}
+			rows, err := tx.QueryContext(ctx, del, q.args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				touched[id] = true
+				n++
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			rows.Close()
+			return s.shredEmptied(ctx, tx, tg.cat, touched, rep)
+		})
+		if err != nil {
+			return fmt.Errorf("retention: sweep %s: %w", tg.t.Name, err)
+		}
+		line.Due += n
+		if n < int64(s.d.Batch) {
+			return nil
+		}
+		if err := s.pause(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// shredEmptied destroys the category key of each subject the batch left
+// with nothing of the category in any table (in the batch's transaction):
+// copies of what was sealed under it, in backups too, can no longer be
+// opened. The key is made anew if the category is collected again.
+func (s *Service) shredEmptied(ctx context.Context, tx *sql.Tx, cat string, subjects map[string]bool, rep *Report) error {
+	if len(subjects) == 0 {
+		return nil
+	}
+	var tables []string
+	for _, t := range s.d.Registry.Personal() {
+		for _, c := range t.Categories(s.d.Policy.CategoryOfField) {
+			if c == cat {
+				tables = append(tables, `SELECT 1 FROM `+quoteIdent(t.Name)+` WHERE `+quoteIdent(t.SubjectColumn)+` = $1`)
+				break
+			}
+		}
+	}
+	for id := range subjects {
+		var left int
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+strings.Join(tables, ` UNION ALL `)+`) x`, id).Scan(&left)
+		if err != nil {
+			return fmt.Errorf("shred check: %w", err)
+		}
+		if left > 0 {
+			continue
+		}
+		gone, err := s.d.Door.Shred(ctx, tx, id, cat)
+		if err != nil {
+			return err
+		}
+		if err := s.d.Door.Revive(ctx, tx, id, cat); err != nil {
+			return err
+		}
+		rep.KeysDestroyed += int64(len(gone))
+	}
+	return nil
+}
+
+// removeThroughHolder removes a target's rows past their time through the
+// rights engine's holder of the table, so the rows that go with them and
+// their files and item keys go too: the same code as an erasure of those
+// items. A batch of rows is one transaction.
+func (s *Service) removeThroughHolder(ctx context.Context, tg target, q query, h rights.Holder, line *Line, withLines []Line, rep *Report) error {
+	sel := `SELECT t.id, t.` + quoteIdent(tg.t.SubjectColumn) + ` FROM ` + q.from + ` WHERE ` + q.expired + ` AND NOT ` + q.held +
+		fmt.Sprintf(" ORDER BY t.id LIMIT %d", s.d.Batch)
+	for {
+		bySubject := map[string][]string{}
+		n := 0
+		err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, sel, q.args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id, subj string
+				if err := rows.Scan(&id, &subj); err != nil {
+					rows.Close()
+					return err
+				}
+				bySubject[subj] = append(bySubject[subj], tg.t.Dataset+"/"+id)
+				n++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for subj, items := range bySubject {
+				sc := rights.Scope{Kind: policy.ScopeItem, Items: items}
+				for i, w := range tg.with {
+					o, err := h.Erase(ctx, tx, w, []string{subj}, sc)
+					if err != nil {
+						return err
+					}
+					withLines[i].Due += o.Erased
+				}
+				o, err := h.Erase(ctx, tx, tg.t, []string{subj}, sc)
+				if err != nil {
+					return err
+				}
+				line.Due += o.Erased
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("retention: sweep %s: %w", tg.t.Name, err)
+		}
+		if n < s.d.Batch {
+			return nil
+		}
+		if err := s.pause(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// quoteIdent quotes a registry name for SQL (the names are the registry's
+// own, never input).
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
