@@ -49,7 +49,7 @@ func Tables() []registry.Table {
 		},
 		{
 			Name: "activity_member_events", Owner: "activity", Origin: registry.Observed,
-			Dated: registry.Dating{Column: "at", Field: FieldPage},
+			Dated:   registry.Dating{Column: "at", Field: FieldPage},
 			Dataset: "activity", SubjectColumn: "subject_id", Source: "tracker", PolicyVersionColumn: "policy_version",
 			Columns: member,
 			Description: "Page views and events of signed-in members, linked to their account only where the policy's activity " +
