@@ -216,3 +216,36 @@ func TestRetentionEachDeclaredPeriodIsEnforced(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckRefusesRetentionNoSweepCanApply: a period on a category that a
+// table holds with no dating column, or a category kept for less than the
+// rows holding it, is refused at the policy's retention line.
+func TestCheckRefusesRetentionNoSweepCanApply(t *testing.T) {
+	reg, err := schema.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"jmir.yaml", "mixi.yaml"} {
+		if err := retention.Check(servicestest.Example(t, name), reg); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	raw := string(servicestest.Example(t, "jmir.yaml").Raw())
+	cases := []struct{ from, to, want string }{
+		{"  identity: account-lifetime\n", "  identity: 13 months\n", "jmir.yaml:240:"},
+		{"  location: 13 months\n", "  location: 6 months\n", "jmir.yaml:246:"},
+	}
+	for _, c := range cases {
+		if !strings.Contains(raw, c.from) {
+			t.Fatalf("policy lacks %q", c.from)
+		}
+		pol, err := policy.Parse("jmir.yaml", []byte(strings.Replace(raw, c.from, c.to, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = retention.Check(pol, reg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want a problem at %s", strings.TrimSpace(c.to), err, c.want)
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package retention_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"steward/internal/registry"
+	"steward/internal/retention"
+	"steward/internal/schema"
+	"steward/internal/support"
+)
+
+// service builds a second sweep on the same database, as another process
+// would, with its own batch size and pause.
+func (e *env) service(t *testing.T, reg *registry.Registry, batch int, pause time.Duration) *retention.Service {
+	t.Helper()
+	if reg == nil {
+		var err error
+		if reg, err = schema.Registry(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := retention.New(retention.Deps{DB: e.db, Clock: e.clk, Policy: e.pol, Registry: reg, Subjects: e.svc.Subjects,
+		Door: e.svc.Door, Audit: e.svc.Audit, Rights: e.svc.Rights, Batch: batch, Pause: pause})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// openRequests gives a member n support requests with a file each.
+func (e *env) openRequests(t *testing.T, id string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if _, err := e.svc.Support.Open(e.ctx, id, "Question", "text", []support.Upload{{Name: "f.txt", Body: strings.NewReader("file")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// noOrphans checks that every support file row has its blob and every
+// blob its row.
+func (e *env) noOrphans(t *testing.T) {
+	t.Helper()
+	blobs, err := e.svc.Blobs.List(e.ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := e.count(t, `SELECT COUNT(*) FROM support_files`)
+	if len(blobs) != rows {
+		t.Errorf("%d blobs for %d file rows", len(blobs), rows)
+	}
+}
+
+// TestSweepKilledHalfWayResumes: a sweep stopped after a few batches left
+// them done; the next sweep removes the rest, nothing twice (the counts
+// add up to what the dry run listed) and no file without its row or row
+// without its file.
+func TestSweepKilledHalfWayResumes(t *testing.T) {
+	each(t, "jmir.yaml", func(t *testing.T, e *env) {
+		ann := e.seed(t, "ann@example.org")
+		e.openRequests(t, ann, 6)
+		for i := 0; i < 5; i++ {
+			e.collect(t, ann, "/p")
+		}
+		e.clk.Advance(3 * 366 * 24 * time.Hour)
+		plan, err := e.svc.Retention.Plan(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := plan.Removed()
+		if want < 20 {
+			t.Fatalf("only %d rows due", want)
+		}
+		s := e.service(t, nil, 1, 30*time.Millisecond)
+		ctx, cancel := context.WithTimeout(e.ctx, 100*time.Millisecond)
+		first, err := s.Sweep(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("first sweep: %v (removed %d)", err, first.Removed())
+		}
+		if first.Removed() == 0 || first.Removed() >= want {
+			t.Fatalf("the first sweep removed %d of %d: not half-way", first.Removed(), want)
+		}
+		e.noOrphans(t)
+		second, err := e.svc.Retention.Sweep(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, _ := e.svc.Retention.Plan(e.ctx)
+		if after.Removed() != 0 {
+			t.Errorf("still due after resuming: %+v", after.Lines)
+		}
+		// Whatever the first removed stayed removed; the second removed
+		// the rest, nothing twice.
+		left := e.count(t, `SELECT COUNT(*) FROM support_requests`) + e.count(t, `SELECT COUNT(*) FROM activity_member_events`)
+		if left != 0 {
+			t.Errorf("%d rows left", left)
+		}
+		if got := second.Removed() + first.Removed(); got > want {
+			t.Errorf("removed %d + %d rows, the dry run listed %d", first.Removed(), second.Removed(), want)
+		}
+		e.noOrphans(t)
+	})
+}
+
+// TestSweepClockJumpsBack: when the clock jumps back, rows collected "in
+// the future" are kept until their own time, and nothing kept is lost.
+func TestSweepClockJumpsBack(t *testing.T) {
+	each(t, "jmir.yaml", func(t *testing.T, e *env) {
+		t0 := e.clk.Now()
+		e.clk.Set(t0.AddDate(1, 0, 0))
+		ann := e.seed(t, "ann@example.org")
+		t1 := e.clk.Now()
+		e.clk.Set(t0) // a year back
+		rep, err := e.svc.Retention.Sweep(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Removed() != 0 {
+			t.Errorf("after the clock went back the sweep removed %+v", rep.Lines)
+		}
+		e.clk.Set(t1.AddDate(0, 13, 0).Add(-time.Hour))
+		if rep, _ := e.svc.Retention.Sweep(e.ctx); rep.Removed() != 0 {
+			t.Errorf("just inside 13 months after collection the sweep removed %+v", rep.Lines)
+		}
+		if n := e.count(t, `SELECT COUNT(*) FROM activity_member_events WHERE subject_id = $1`, ann); n != 1 {
+			t.Errorf("events = %d, want 1", n)
+		}
+		e.clk.Set(t1.AddDate(0, 13, 0).Add(time.Hour))
+		if _, err := e.svc.Retention.Sweep(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count(t, `SELECT COUNT(*) FROM activity_member_events WHERE subject_id = $1`, ann); n != 0 {
+			t.Errorf("events = %d past their time, want 0", n)
+		}
+	})
+}
+
+// TestTwoSweepsAtOnce: two processes sweeping the same database at the
+// same moment remove between them exactly what was due, once.
+func TestTwoSweepsAtOnce(t *testing.T) {
+	each(t, "jmir.yaml", func(t *testing.T, e *env) {
+		ann := e.seed(t, "ann@example.org")
+		bob := e.seed(t, "bob@example.org")
+		e.openRequests(t, ann, 4)
+		e.openRequests(t, bob, 4)
+		e.clk.Advance(3 * 366 * 24 * time.Hour)
+		plan, err := e.svc.Retention.Plan(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := e.service(t, nil, 2, 0), e.service(t, nil, 2, 0)
+		var wg sync.WaitGroup
+		reps := make([]retention.Report, 2)
+		errs := make([]error, 2)
+		for i, s := range []*retention.Service{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				reps[i], errs[i] = s.Sweep(e.ctx)
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := reps[0].Removed() + reps[1].Removed(); got != plan.Removed() {
+			t.Errorf("the two sweeps removed %d + %d, the dry run listed %d", reps[0].Removed(), reps[1].Removed(), plan.Removed())
+		}
+		if after, _ := e.svc.Retention.Plan(e.ctx); after.Removed() != 0 {
+			t.Errorf("still due: %+v", after.Lines)
+		}
+		e.noOrphans(t)
+	})
+}
