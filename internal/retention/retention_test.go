@@ -249,3 +249,31 @@ func TestCheckRefusesRetentionNoSweepCanApply(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunNamesTheOldestRow: each line the dry run lists says when its
+// oldest row was collected.
+func TestDryRunNamesTheOldestRow(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		t0 := e.clk.Now()
+		e.seed(t, "ann@example.org")
+		e.clk.Advance(time.Hour)
+		e.seed(t, "bob@example.org")
+		e.clk.Set(t0.AddDate(3, 0, 0))
+		p, err := e.svc.Retention.Plan(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, l := range p.Lines {
+			if l.Due > 0 && l.Cutoff != nil {
+				n++
+				if l.Oldest == nil || !l.Oldest.Equal(t0) {
+					t.Errorf("%s/%s: oldest %v, want %v", l.Category, l.Table, l.Oldest, t0)
+				}
+			}
+		}
+		if n == 0 {
+			t.Fatalf("nothing due: %+v", p.Lines)
+		}
+	})
+}

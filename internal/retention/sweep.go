@@ -141,15 +141,20 @@ func (s *Service) sweepTarget(ctx context.Context, tg target, now time.Time, dry
 		line.Cutoff = &c
 	}
 	// What is due, and what a hold keeps.
-	var oldest sql.NullTime
-	var oldestRaw any
-	err := s.d.DB.QueryRowContext(ctx, `SELECT COUNT(*), MIN(`+q.oldest+`) FROM `+q.from+` WHERE `+q.expired+` AND NOT `+q.held, q.args...).
-		Scan(&line.Due, &oldestRaw)
+	err := s.d.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+q.from+` WHERE `+q.expired+` AND NOT `+q.held, q.args...).Scan(&line.Due)
 	if err != nil {
 		return all(), fmt.Errorf("retention: count %s: %w", tg.t.Name, err)
 	}
-	if oldestRaw != nil {
-		if err := oldest.Scan(oldestRaw); err == nil && oldest.Valid {
+	if line.Due > 0 {
+		// The column itself, not MIN(): SQLite types a bare column by
+		// its declaration, so it scans as a time on both engines.
+		var oldest sql.NullTime
+		err := s.d.DB.QueryRowContext(ctx, `SELECT `+q.oldest+` FROM `+q.from+` WHERE `+q.expired+` AND NOT `+q.held+
+			` ORDER BY `+q.oldest+` LIMIT 1`, q.args...).Scan(&oldest)
+		if err != nil {
+			return all(), fmt.Errorf("retention: oldest of %s: %w", tg.t.Name, err)
+		}
+		if oldest.Valid {
 			t := oldest.Time.UTC()
 			line.Oldest = &t
 		}
