@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"steward/internal/app/services/servicestest"
+	"steward/internal/consent"
+	"steward/internal/newsletter"
 	"steward/internal/registry"
 	"steward/internal/retention"
 	"steward/internal/rights"
@@ -177,4 +180,66 @@ func schemaTables(t *testing.T) []registry.Table {
 		t.Fatal(err)
 	}
 	return reg.Tables()
+}
+
+// TestSweepErasesPeopleWithNothingLeft: someone who gave only an address
+// for a confirmation they never used keeps it, once the owner pruned the
+// unconfirmed subscription, only for the grace: then the rights engine
+// erases them. A hold keeps one; members are never touched.
+func TestSweepErasesPeopleWithNothingLeft(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		ann := servicestest.Member(t, e.svc, "ann@example.org", "Ann")
+		var ids []string
+		for _, addr := range []string{"carl@example.org", "dora@example.org"} {
+			if _, err := e.svc.Newsletters.Subscribe(e.ctx, newsletter.SubscribeInput{List: "updates", Email: addr, Method: consent.MethodForm}); err != nil {
+				t.Fatal(err)
+			}
+			sub, err := e.svc.Subjects.FindByEmail(e.ctx, e.db, e.svc.Door, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, sub.ID)
+		}
+		if _, err := e.svc.Retention.Place(e.ctx, "staff1", retention.Hold{SubjectID: ids[1], Reason: "fraud inquiry", Source: "staff",
+			ExpiresAt: e.clk.Now().AddDate(1, 0, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Advance(8 * 24 * time.Hour)
+		if _, err := e.svc.Newsletters.Prune(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := e.svc.Retention.Plan(e.ctx); p.SubjectsDue != 0 {
+			t.Errorf("within the grace %d people are due", p.SubjectsDue)
+		}
+		e.clk.Advance(31 * 24 * time.Hour)
+		p, err := e.svc.Retention.Plan(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.SubjectsDue != 1 || p.SubjectsHeld != 1 {
+			t.Errorf("dry run: %d people due, %d held; want 1 and 1", p.SubjectsDue, p.SubjectsHeld)
+		}
+		rep, err := e.svc.Retention.Sweep(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.SubjectsErased != 1 || rep.SubjectsHeld != 1 {
+			t.Errorf("erased %d, held %d; want 1 and 1", rep.SubjectsErased, rep.SubjectsHeld)
+		}
+		for i, want := range []bool{true, false} {
+			sub, err := e.svc.Subjects.Get(e.ctx, e.db, ids[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sub.Erased() != want {
+				t.Errorf("subject %d erased = %v, want %v", i, sub.Erased(), want)
+			}
+		}
+		if sub, _ := e.svc.Subjects.Get(e.ctx, e.db, ann); sub.Erased() {
+			t.Error("a member was erased")
+		}
+		if n := e.count(t, `SELECT COUNT(*) FROM rights_erasures WHERE subject_id = $1`, ids[0]); n != 1 {
+			t.Errorf("erasure ledger rows = %d, want 1", n)
+		}
+	})
 }

@@ -23,7 +23,7 @@ var bookkeeping = map[string]bool{
 // nowhere (a subscription never confirmed, a support request or comment
 // never confirmed, all pruned by their owners) or everything else of
 // theirs has reached its time.
-func (s *Service) orphanQuery(count bool) string {
+func (s *Service) orphanQuery(count, held bool) string {
 	sel := `SELECT s.id FROM subjects s`
 	if count {
 		sel = `SELECT COUNT(*) FROM subjects s`
@@ -37,7 +37,12 @@ func (s *Service) orphanQuery(count bool) string {
 	}
 	// Nothing merged into them either: their data is theirs.
 	q += ` AND NOT EXISTS (SELECT 1 FROM subjects m WHERE m.merged_into = s.id)`
-	return q
+	hold := `(EXISTS (SELECT 1 FROM subject_holds h WHERE h.subject_id = s.id AND h.category = '' AND h.lifted_at IS NULL AND h.expires_at > $2)
+		OR EXISTS (SELECT 1 FROM subject_state ss WHERE ss.subject_id = s.id AND ss.legal_hold = TRUE))`
+	if held {
+		return q + ` AND ` + hold
+	}
+	return q + ` AND NOT ` + hold
 }
 
 // orphanCutoff is when a person known only by an address, with nothing
@@ -58,15 +63,18 @@ func (s *Service) orphanCutoff(now time.Time) time.Time {
 // engine's erasure.
 func (s *Service) sweepSubjects(ctx context.Context, now time.Time, dry bool, rep *Report) error {
 	cutoff := s.orphanCutoff(now)
+	if err := s.d.DB.QueryRowContext(ctx, s.orphanQuery(true, true), cutoff, now).Scan(&rep.SubjectsHeld); err != nil {
+		return fmt.Errorf("retention: count held subjects: %w", err)
+	}
 	if dry {
-		if err := s.d.DB.QueryRowContext(ctx, s.orphanQuery(true), cutoff).Scan(&rep.SubjectsDue); err != nil {
+		if err := s.d.DB.QueryRowContext(ctx, s.orphanQuery(true, false), cutoff, now).Scan(&rep.SubjectsDue); err != nil {
 			return fmt.Errorf("retention: count expired subjects: %w", err)
 		}
 		return nil
 	}
 	skip := map[string]bool{} // held this sweep
 	for {
-		rows, err := s.d.DB.QueryContext(ctx, s.orphanQuery(false)+fmt.Sprintf(" ORDER BY s.id LIMIT %d", subjectBatch+len(skip)), cutoff)
+		rows, err := s.d.DB.QueryContext(ctx, s.orphanQuery(false, false)+fmt.Sprintf(" ORDER BY s.id LIMIT %d", subjectBatch+len(skip)), cutoff, now)
 		if err != nil {
 			return fmt.Errorf("retention: expired subjects: %w", err)
 		}
