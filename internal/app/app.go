@@ -327,6 +327,7 @@ func (a *App) webDeps() web.Deps {
 		Content:     a.Content,
 		Support:     a.Support,
 		Payment:     a.Payment,
+		Retention:   a.Retention,
 		Config: web.Config{
 			BaseURL:        a.Config.BaseURL,
 			Dev:            a.Config.Dev,

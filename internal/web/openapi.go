@@ -58,6 +58,7 @@ func (s *server) apiSections() []apiSection {
 		{passkeyOps(), passkeySchemas()},
 		{paymentsOps(), paymentsSchemas()},
 		{sharingOps(), sharingSchemas()},
+		{retentionOps(), retentionSchemas()},
 	}
 }
 

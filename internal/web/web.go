@@ -34,6 +34,7 @@ import (
 	"steward/internal/notice"
 	"steward/internal/payment"
 	"steward/internal/policy"
+	"steward/internal/retention"
 	"steward/internal/rights"
 	"steward/internal/support"
 )
@@ -98,6 +99,7 @@ type Deps struct {
 	Content     *content.Service
 	Support     *support.Service
 	Payment     *payment.Service
+	Retention   *retention.Service
 	Config      Config
 }
 
