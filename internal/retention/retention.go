@@ -75,6 +75,8 @@ type Service struct {
 	removed *prometheus.CounterVec
 	seconds prometheus.Histogram
 	mu      sync.Mutex // one sweep at a time in this process
+	histMu  sync.Mutex
+	parsed  map[int]*policy.Policy // published versions, by number
 }
 
 // New returns the sweep service.
@@ -193,6 +195,7 @@ type target struct {
 	with   []registry.Table
 	cats   []string // every category the rows hold, for holds
 	sealed bool     // the rows hold values sealed under the category key
+	spans  []span   // the rule for rows collected under each policy version
 }
 
 // targets works out, from the registry and the policy, what the sweep

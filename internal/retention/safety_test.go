@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"steward/internal/app/services/servicestest"
+	"steward/internal/policy"
 	"steward/internal/registry"
 	"steward/internal/retention"
 	"steward/internal/schema"
@@ -178,5 +180,82 @@ func TestTwoSweepsAtOnce(t *testing.T) {
 			t.Errorf("still due: %+v", after.Lines)
 		}
 		e.noOrphans(t)
+	})
+}
+
+// withActivity returns the example policy with the retention of activity
+// (and of location and device, which its rows hold) replaced.
+func (e *env) withActivity(t *testing.T, rule string) *policy.Policy {
+	t.Helper()
+	raw := string(e.pol.Raw())
+	const from = "  activity: 13 months\n  location: 13 months\n  device: 13 months\n"
+	if !strings.Contains(raw, from) {
+		t.Fatal("the policy keeps activity for something else")
+	}
+	p, err := policy.Parse("changed.yaml", []byte(strings.Replace(raw, from, "  activity: "+rule+"\n  location: "+rule+"\n  device: "+rule+"\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestPolicyChangesRetention: lengthening a retention resurrects nothing
+// and reaches only what is collected after it; shortening one reaches
+// everything at the next sweep.
+func TestPolicyChangesRetention(t *testing.T) {
+	each(t, "jmir.yaml", func(t *testing.T, e *env) {
+		ann := servicestest.Member(t, e.svc, "ann@example.org", "Ann")
+		events := func() int {
+			return e.count(t, `SELECT COUNT(*) FROM activity_member_events WHERE subject_id = $1`, ann)
+		}
+		t0 := e.clk.Now()
+		e.collect(t, ann, "/before")
+		// A month later the policy keeps activity for two years.
+		e.clk.Set(t0.AddDate(0, 1, 0))
+		longer := e.withActivity(t, "2 years")
+		if _, _, err := policy.Publish(e.ctx, e.db, longer, e.clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+		reg, err := schema.Registry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := retention.New(retention.Deps{DB: e.db, Clock: e.clk, Policy: longer, Registry: reg, Subjects: e.svc.Subjects,
+			Door: e.svc.Door, Audit: e.svc.Audit, Rights: e.svc.Rights})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Advance(time.Hour)
+		e.collect(t, ann, "/after")
+		t1 := e.clk.Now()
+		// Thirteen months after the first event: it goes (collected under
+		// the shorter rule), the second stays.
+		e.clk.Set(t0.AddDate(0, 13, 0).Add(time.Hour))
+		if _, err := s.Sweep(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := events(); n != 1 {
+			t.Fatalf("events = %d after thirteen months, want 1 (the one collected under two years)", n)
+		}
+		e.clk.Set(t1.AddDate(1, 6, 0))
+		if rep, _ := s.Sweep(e.ctx); rep.Removed() != 0 || events() != 1 {
+			t.Errorf("at eighteen months the event collected under two years went: %+v", rep.Lines)
+		}
+		// Shortening to six months reaches it at the next sweep.
+		shorter := e.withActivity(t, "6 months")
+		if _, _, err := policy.Publish(e.ctx, e.db, shorter, e.clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+		s2, err := retention.New(retention.Deps{DB: e.db, Clock: e.clk, Policy: shorter, Registry: reg, Subjects: e.svc.Subjects,
+			Door: e.svc.Door, Audit: e.svc.Audit, Rights: e.svc.Rights})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s2.Sweep(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := events(); n != 0 {
+			t.Errorf("events = %d after the retention was shortened, want 0", n)
+		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,7 +44,12 @@ func (s *Service) run(ctx context.Context, dry bool) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	hist, err := s.history(ctx)
+	if err != nil {
+		return rep, err
+	}
 	for _, tg := range s.targets() {
+		tg.spans = spans(hist, tg.cat, tg.rule)
 		lines, err := s.sweepTarget(ctx, tg, now, dry, catHolds, &rep)
 		rep.Lines = append(rep.Lines, lines...)
 		if err != nil {
@@ -86,30 +92,53 @@ type query struct {
 
 func (s *Service) query(tg target, now time.Time) (query, bool) {
 	q := query{from: quoteIdent(tg.t.Name) + ` t`, held: "FALSE"}
+	arg := func(v any) string {
+		q.args = append(q.args, v)
+		return "$" + strconv.Itoa(len(q.args))
+	}
 	switch tg.event {
 	case "collected":
-		cutoff, ok := tg.rule.Cutoff(now)
-		if !ok {
+		// Rows collected under each version of the policy follow the
+		// shortest rule since: a shortening reaches back, a lengthening
+		// only reaches what is collected after it.
+		col := `t.` + quoteIdent(tg.dated)
+		var ors []string
+		for _, sp := range tg.spans {
+			cutoff, ok := sp.rule.Cutoff(now)
+			if !ok {
+				continue
+			}
+			if !sp.to.IsZero() && sp.to.Before(cutoff) {
+				cutoff = sp.to
+			}
+			cond := col + ` < ` + arg(cutoff)
+			if !sp.from.IsZero() {
+				cond = `(` + col + ` >= ` + arg(sp.from) + ` AND ` + cond + `)`
+			}
+			ors = append(ors, cond)
+		}
+		if len(ors) == 0 {
 			return q, false
 		}
-		q.expired = `t.` + quoteIdent(tg.dated) + ` < $1`
-		q.oldest = `t.` + quoteIdent(tg.dated)
-		q.args = []any{cutoff}
+		q.expired = `(` + strings.Join(ors, ` OR `) + `)`
+		q.oldest = col
 	case "account-closed":
 		q.from += ` JOIN subjects es ON es.id = t.` + quoteIdent(tg.t.SubjectColumn)
-		q.expired = `es.erased_at IS NOT NULL AND es.erased_at < $1`
+		q.expired = `es.erased_at IS NOT NULL AND es.erased_at < ` + arg(tg.rule.Period.SubtractFrom(now))
 		q.oldest = `es.erased_at`
-		q.args = []any{tg.rule.Period.SubtractFrom(now)}
 	default:
 		return q, false
 	}
 	if tg.t.Personal() {
-		q.args = append(q.args, now)
 		subj := `t.` + quoteIdent(tg.t.SubjectColumn)
+		at := arg(now)
 		cats := append([]string{""}, tg.cats...)
-		q.held = `(EXISTS (SELECT 1 FROM subject_holds h WHERE h.subject_id = ` + subj + ` AND h.lifted_at IS NULL AND h.expires_at > $2
-			AND h.category IN (` + store.Placeholders(len(cats), 3) + `)) OR EXISTS (SELECT 1 FROM subject_state ss WHERE ss.subject_id = ` + subj + ` AND ss.legal_hold = TRUE))`
-		q.args = append(q.args, store.Args(cats)...)
+		ph := make([]string, len(cats))
+		for i, c := range cats {
+			ph[i] = arg(c)
+		}
+		q.held = `(EXISTS (SELECT 1 FROM subject_holds h WHERE h.subject_id = ` + subj + ` AND h.lifted_at IS NULL AND h.expires_at > ` + at + `
+			AND h.category IN (` + strings.Join(ph, ", ") + `)) OR EXISTS (SELECT 1 FROM subject_state ss WHERE ss.subject_id = ` + subj + ` AND ss.legal_hold = TRUE))`
 	}
 	return q, true
 }
