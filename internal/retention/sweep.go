@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -271,9 +272,18 @@ func (s *Service) removeRows(ctx context.Context, tg target, q query, line *Line
 	if returning {
 		del += ` RETURNING ` + quoteIdent(tg.t.SubjectColumn)
 	}
+	// The subjects the sweep took rows of: once the table is done, those
+	// left with nothing of the category lose its key.
+	touched := map[string]bool{}
+	defer func() {
+		if len(touched) > 0 {
+			if err := s.shredEmptied(context.WithoutCancel(ctx), tg.cat, touched, rep); err != nil {
+				s.d.Log.Error("retention: destroy emptied keys", "category", tg.cat, "error", err.Error())
+			}
+		}
+	}()
 	for {
 		var n int64
-		touched := map[string]bool{}
 		err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
 			if !returning {
 				res, err := tx.ExecContext(ctx, del, q.args...)
@@ -296,11 +306,7 @@ func (s *Service) removeRows(ctx context.Context, tg target, q query, line *Line
 				touched[id] = true
 				n++
 			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			rows.Close()
-			return s.shredEmptied(ctx, tx, tg.cat, touched, rep)
+			return rows.Err()
 		})
 		if err != nil {
 			return fmt.Errorf("retention: sweep %s: %w", tg.t.Name, err)
@@ -315,14 +321,12 @@ func (s *Service) removeRows(ctx context.Context, tg target, q query, line *Line
 	}
 }
 
-// shredEmptied destroys the category key of each subject the batch left
-// with nothing of the category in any table (in the batch's transaction):
-// copies of what was sealed under it, in backups too, can no longer be
-// opened. The key is made anew if the category is collected again.
-func (s *Service) shredEmptied(ctx context.Context, tx *sql.Tx, cat string, subjects map[string]bool, rep *Report) error {
-	if len(subjects) == 0 {
-		return nil
-	}
+// shredEmptied destroys the category key of each subject the sweep left
+// with nothing of the category in any table: copies of what was sealed
+// under it, in backups too, can no longer be opened. The key is made anew
+// if the category is collected again. Each subject is checked and its key
+// destroyed in one transaction.
+func (s *Service) shredEmptied(ctx context.Context, cat string, subjects map[string]bool, rep *Report) error {
 	var tables []string
 	for _, t := range s.d.Registry.Personal() {
 		for _, c := range t.Categories(s.d.Policy.CategoryOfField) {
@@ -332,26 +336,50 @@ func (s *Service) shredEmptied(ctx context.Context, tx *sql.Tx, cat string, subj
 			}
 		}
 	}
+	left := `SELECT COUNT(*) FROM (` + strings.Join(tables, ` UNION ALL `) + ` LIMIT 1) x`
+	ids := make([]string, 0, len(subjects))
 	for id := range subjects {
-		var left int
-		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+strings.Join(tables, ` UNION ALL `)+`) x`, id).Scan(&left)
-		if err != nil {
-			return fmt.Errorf("shred check: %w", err)
-		}
-		if left > 0 {
-			continue
-		}
-		gone, err := s.d.Door.Shred(ctx, tx, id, cat)
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), shredChunk)]
+		ids = ids[len(chunk):]
+		var destroyed int64
+		err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+			destroyed = 0
+			for _, id := range chunk {
+				var n int
+				if err := tx.QueryRowContext(ctx, left, id).Scan(&n); err != nil {
+					return fmt.Errorf("shred check: %w", err)
+				}
+				if n > 0 {
+					continue
+				}
+				gone, err := s.d.Door.Shred(ctx, tx, id, cat)
+				if err != nil {
+					return err
+				}
+				destroyed += int64(len(gone))
+				if err := s.d.Door.Revive(ctx, tx, id, cat); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		if err := s.d.Door.Revive(ctx, tx, id, cat); err != nil {
+		rep.KeysDestroyed += destroyed
+		if err := s.pause(ctx); err != nil {
 			return err
 		}
-		rep.KeysDestroyed += int64(len(gone))
 	}
 	return nil
 }
+
+// shredChunk bounds the subjects whose keys one transaction checks.
+const shredChunk = 100
 
 // removeThroughHolder removes a target's rows past their time through the
 // rights engine's holder of the table, so the rows that go with them and
