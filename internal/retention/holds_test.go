@@ -243,3 +243,38 @@ func TestSweepErasesPeopleWithNothingLeft(t *testing.T) {
 		}
 	})
 }
+
+// TestCategoryHoldOnEveryoneKeepsTheCategory: a hold on a category of
+// everyone's data marks its lines kept, with the reason, and the sweep
+// leaves them; other categories go on being swept.
+func TestCategoryHoldOnEveryoneKeepsTheCategory(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		e.seed(t, "ann@example.org")
+		if _, err := e.svc.Retention.Place(e.ctx, "staff1", retention.Hold{Category: "support", Reason: "regulator inquiry", Source: "staff",
+			ExpiresAt: e.clk.Now().AddDate(4, 0, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Advance(3 * 366 * 24 * time.Hour)
+		rep, err := e.svc.Retention.Sweep(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept, other := 0, int64(0)
+		for _, l := range rep.Lines {
+			if l.Category == "support" {
+				if l.Kept != "legal-hold" || l.Due != 0 {
+					t.Errorf("support line %+v", l)
+				}
+				kept++
+			} else {
+				other += l.Due
+			}
+		}
+		if kept == 0 || other == 0 {
+			t.Errorf("%d support lines kept, %d other rows swept", kept, other)
+		}
+		if n := e.count(t, `SELECT COUNT(*) FROM support_files`); n != 1 {
+			t.Errorf("support files = %d under the hold, want 1", n)
+		}
+	})
+}

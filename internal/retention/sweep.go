@@ -158,6 +158,9 @@ func (s *Service) sweepTarget(ctx context.Context, tg target, now time.Time, dry
 		return []Line{line}, nil
 	case catHolds[""] || anyHeld(tg.cats, catHolds):
 		line.Kept = "legal-hold"
+		for i := range withLines {
+			withLines[i].Kept = line.Kept
+		}
 		return all(), nil
 	}
 	q, ok := s.query(tg, now)
