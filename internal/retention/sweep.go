@@ -173,10 +173,13 @@ func (s *Service) sweepTarget(ctx context.Context, tg target, now time.Time, dry
 		c := tg.rule.Period.SubtractFrom(now)
 		line.Cutoff = &c
 	}
-	// What is due, and what a hold keeps.
-	err := s.d.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+q.from+` WHERE `+q.expired+` AND NOT `+q.held, q.args...).Scan(&line.Due)
-	if err != nil {
-		return all(), fmt.Errorf("retention: count %s: %w", tg.t.Name, err)
+	// What is due (the dry run; a sweep counts what it removes), and
+	// what a hold keeps.
+	if dry {
+		err := s.d.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+q.from+` WHERE `+q.expired+` AND NOT `+q.held, q.args...).Scan(&line.Due)
+		if err != nil {
+			return all(), fmt.Errorf("retention: count %s: %w", tg.t.Name, err)
+		}
 	}
 	if line.Due > 0 {
 		// The column itself, not MIN(): SQLite types a bare column by
@@ -200,8 +203,10 @@ func (s *Service) sweepTarget(ctx context.Context, tg target, now time.Time, dry
 			return s.d.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+quoteIdent(w.Name)+` WHERE `+quoteIdent(w.Dated.WithKey)+
 				` IN (SELECT t.id FROM `+q.from+` WHERE `+q.expired+` AND `+not+q.held+`)`, q.args...).Scan(into)
 		}
-		if err := count("NOT ", &withLines[i].Due); err != nil {
-			return all(), fmt.Errorf("retention: count %s: %w", w.Name, err)
+		if dry {
+			if err := count("NOT ", &withLines[i].Due); err != nil {
+				return all(), fmt.Errorf("retention: count %s: %w", w.Name, err)
+			}
 		}
 		if err := count("", &withLines[i].Held); err != nil {
 			return all(), fmt.Errorf("retention: count %s: %w", w.Name, err)
