@@ -278,3 +278,42 @@ func TestCategoryHoldOnEveryoneKeepsTheCategory(t *testing.T) {
 		}
 	})
 }
+
+// TestKeptAfterErasureUntilTheGraceEnds: proof of consent survives the
+// account's erasure (a legal obligation) for the grace the policy gives
+// after the account ends ("account-lifetime + 3 years"), then goes.
+func TestKeptAfterErasureUntilTheGraceEnds(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		ann := servicestest.Member(t, e.svc, "ann@example.org", "Ann")
+		if _, err := e.svc.Newsletters.Subscribe(e.ctx, newsletter.SubscribeInput{List: "updates", SubjectID: ann, Verified: true, Method: consent.MethodForm}); err != nil {
+			t.Fatal(err)
+		}
+		records := func() int { return e.count(t, `SELECT COUNT(*) FROM consent_records WHERE subject_id = $1`, ann) }
+		if records() == 0 {
+			t.Fatal("no consent record")
+		}
+		if _, err := e.svc.Rights.EraseExpired(e.ctx, ann, "test"); err != nil {
+			t.Fatal(err)
+		}
+		kept := records()
+		if kept == 0 {
+			t.Fatal("the erasure took the proof of consent")
+		}
+		erased := e.clk.Now()
+		e.clk.Set(erased.AddDate(3, 0, 0).Add(-time.Hour))
+		if rep, err := e.svc.Retention.Sweep(e.ctx); err != nil || records() != kept {
+			t.Fatalf("within the grace: %v, records %d of %d, %+v", err, records(), kept, rep.Lines)
+		}
+		e.clk.Set(erased.AddDate(3, 0, 0).Add(time.Hour))
+		rep, err := e.svc.Retention.Sweep(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if records() != 0 {
+			t.Errorf("%d consent records left three years after the account ended", records())
+		}
+		if due, _ := lines(rep, "consent-record"); due < int64(kept) {
+			t.Errorf("the sweep reports %d consent-record rows, want at least %d", due, kept)
+		}
+	})
+}
