@@ -141,7 +141,7 @@ func TestPromiseJ19_ArchivesSurviveSweeps(t *testing.T) {
 		if got := e.pol.CategoryOfField("post"); got != "publications" {
 			t.Fatalf("post is %q", got)
 		}
-		s := e.service(t, reg, 100, 0)
+		s := e.service(t, reg, 100, -1)
 		ann := e.seed(t, "ann@example.org")
 		if _, err := e.db.ExecContext(e.ctx, `INSERT INTO test_articles VALUES ('a1', $1, 'On retention', $2)`, ann, e.clk.Now()); err != nil {
 			t.Fatal(err)

@@ -65,6 +65,7 @@ type Deps struct {
 	Metrics prometheus.Registerer
 	// Batch bounds the rows one transaction removes, Pause is the rest
 	// between two: collection and sign-in get the writer in between.
+	// Zero takes the defaults; a negative Pause rests not at all.
 	Batch int
 	Pause time.Duration
 }
@@ -91,8 +92,11 @@ func New(d Deps) (*Service, error) {
 	if d.Batch <= 0 {
 		d.Batch = defaultBatch
 	}
-	if d.Pause < 0 {
-		d.Pause = 0
+	switch {
+	case d.Pause == 0:
+		d.Pause = defaultPause
+	case d.Pause < 0:
+		d.Pause = 0 // tests
 	}
 	s := &Service{d: d,
 		removed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_retention_rows_removed_total",

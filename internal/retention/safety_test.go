@@ -172,7 +172,7 @@ func TestTwoSweepsAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, b := e.service(t, nil, 2, 0), e.service(t, nil, 2, 0)
+		a, b := e.service(t, nil, 2, -1), e.service(t, nil, 2, -1)
 		var wg sync.WaitGroup
 		reps := make([]retention.Report, 2)
 		errs := make([]error, 2)
@@ -272,6 +272,33 @@ func TestPolicyChangesRetention(t *testing.T) {
 		}
 		if n := events(); n != 0 {
 			t.Errorf("events = %d after the retention was shortened, want 0", n)
+		}
+	})
+}
+
+// TestSweepPacesItself: the sweep removes at most a batch per transaction
+// and rests between batches, by default too.
+func TestSweepPacesItself(t *testing.T) {
+	each(t, "jmir.yaml", func(t *testing.T, e *env) {
+		for i := 0; i < 50; i++ {
+			if _, err := e.db.ExecContext(e.ctx, `INSERT INTO activity_events (site, at, visitor, type, page) VALUES ('demo', $1, $2, 'pageview', '/')`, e.clk.Now(), i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.clk.Advance(500 * 24 * time.Hour)
+		s := e.service(t, nil, 10, 0) // the default pause
+		start := time.Now()
+		rep, err := s.Sweep(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		if due, _ := lines(rep, "activity"); due != 50 {
+			t.Fatalf("removed %d events, want 50", due)
+		}
+		// Five batches of ten, with a pause after each full one.
+		if took < 5*20*time.Millisecond {
+			t.Errorf("the sweep of five batches took %v: it does not rest between them", took)
 		}
 	})
 }

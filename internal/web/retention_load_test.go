@@ -43,7 +43,8 @@ func TestLoadCollectBesideSweep(t *testing.T) {
 			}
 			alone := drive(c.url, 64, d, nil)
 			// The second process: the sweep as the CLI runs it.
-			cfg := app.Config{DataDir: envValue(env, "CHILD_DATA_DIR"), DatabaseURL: envValue(env, "CHILD_DATABASE_URL"), PolicyPath: envValue(env, "CHILD_POLICY")}
+			cfg := app.Config{Addr: "127.0.0.1:0", Dev: true, DataDir: envValue(env, "CHILD_DATA_DIR"), DatabaseURL: envValue(env, "CHILD_DATABASE_URL"),
+				PolicyPath: envValue(env, "CHILD_POLICY")}
 			a, err := app.Open(context.Background(), cfg, func(string) string { return "" }, slog.New(slog.DiscardHandler), app.Options{})
 			if err != nil {
 				t.Fatal(err)
