@@ -302,3 +302,44 @@ func TestSweepPacesItself(t *testing.T) {
 		}
 	})
 }
+
+// TestSweepDestroysEmptiedCategoryKeys: when the sweep took the last of a
+// member's category, that category's key is destroyed (what was sealed
+// under it, in backups too, can no longer be opened); a member with rows
+// of the category left keeps theirs.
+func TestSweepDestroysEmptiedCategoryKeys(t *testing.T) {
+	each(t, "jmir.yaml", func(t *testing.T, e *env) {
+		t0 := e.clk.Now()
+		ann := e.seed(t, "ann@example.org")
+		e.clk.Advance(48 * time.Hour)
+		bob := e.seed(t, "bob@example.org")
+		key := func(id, cat string) (live bool) {
+			var n int
+			e.db.QueryRowContext(e.ctx, `SELECT COUNT(*) FROM data_keys WHERE subject_id = $1 AND category = $2 AND destroyed_at IS NULL`, id, cat).Scan(&n)
+			return n > 0
+		}
+		for _, cat := range []string{"activity", "support"} {
+			if !key(ann, cat) || !key(bob, cat) {
+				t.Fatalf("no live %s keys to begin with", cat)
+			}
+		}
+		// Past the time of Ann's support requests (two years), not Bob's
+		// (two days younger); everyone's activity (13 months) is past.
+		e.clk.Set(t0.AddDate(2, 0, 0).Add(24 * time.Hour))
+		rep, err := e.svc.Retention.Sweep(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.KeysDestroyed < 2 {
+			t.Errorf("keys destroyed: %d", rep.KeysDestroyed)
+		}
+		for _, cat := range []string{"activity", "support"} {
+			if key(ann, cat) {
+				t.Errorf("ann's %s key is live after the sweep took all her %s", cat, cat)
+			}
+		}
+		if !key(bob, "support") {
+			t.Error("bob's support key went, his requests are still in their time")
+		}
+	})
+}

@@ -396,6 +396,14 @@ const shredChunk = 100
 func (s *Service) removeThroughHolder(ctx context.Context, tg target, q query, h rights.Holder, line *Line, withLines []Line, rep *Report) error {
 	sel := `SELECT t.id, t.` + quoteIdent(tg.t.SubjectColumn) + ` FROM ` + q.from + ` WHERE ` + q.expired + ` AND NOT ` + q.held +
 		fmt.Sprintf(" ORDER BY t.id LIMIT %d", s.d.Batch)
+	touched := map[string]bool{}
+	defer func() {
+		if len(touched) > 0 && tg.sealed {
+			if err := s.shredEmptied(context.WithoutCancel(ctx), tg.cat, touched, rep); err != nil {
+				s.d.Log.Error("retention: destroy emptied keys", "category", tg.cat, "error", err.Error())
+			}
+		}
+	}()
 	for {
 		bySubject := map[string][]string{}
 		n := 0
@@ -411,6 +419,7 @@ func (s *Service) removeThroughHolder(ctx context.Context, tg target, q query, h
 					return err
 				}
 				bySubject[subj] = append(bySubject[subj], tg.t.Dataset+"/"+id)
+				touched[subj] = true
 				n++
 			}
 			rows.Close()
