@@ -307,8 +307,9 @@ func detailKey(prefix, cat string) string {
 }
 
 // record writes the sweep's counts per category in the audit log.
-func (s *Service) record(ctx context.Context, rep Report) error {
+func (s *Service) record(ctx context.Context, rep Report, stopped bool) error {
 	detail := map[string]string{
+		"stopped":         strconv.FormatBool(stopped),
 		"subjects_erased": strconv.FormatInt(rep.SubjectsErased, 10),
 		"subjects_held":   strconv.FormatInt(rep.SubjectsHeld, 10),
 		"keys_destroyed":  strconv.FormatInt(rep.KeysDestroyed, 10),

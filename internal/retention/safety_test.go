@@ -105,6 +105,9 @@ func TestSweepKilledHalfWayResumes(t *testing.T) {
 			t.Fatalf("the first sweep removed %d of %d: not half-way", first.Removed(), want)
 		}
 		e.noOrphans(t)
+		if n := e.count(t, `SELECT COUNT(*) FROM audit_log WHERE action = 'retention.swept' AND detail LIKE '%"stopped":"true"%'`); n != 1 {
+			t.Errorf("audited stopped sweeps = %d, want 1", n)
+		}
 		second, err := e.svc.Retention.Sweep(e.ctx)
 		if err != nil {
 			t.Fatal(err)

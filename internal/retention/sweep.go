@@ -32,10 +32,11 @@ func (s *Service) Sweep(ctx context.Context) (Report, error) {
 	rep, err := s.run(ctx, false)
 	rep.Took = time.Since(start)
 	s.seconds.Observe(rep.Took.Seconds())
-	if err != nil {
-		return rep, err
+	// What a stopped sweep removed is recorded too, marked stopped.
+	if rerr := s.record(context.WithoutCancel(ctx), rep, err != nil); rerr != nil && err == nil {
+		err = rerr
 	}
-	return rep, s.record(ctx, rep)
+	return rep, err
 }
 
 func (s *Service) run(ctx context.Context, dry bool) (Report, error) {
