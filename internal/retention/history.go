@@ -9,7 +9,9 @@ import (
 	"steward/internal/policy"
 )
 
-// era is a published version of the policy and when it came into force.
+// era is a published version of the policy and when it came into force:
+// when it was published, or for a significant change (announced ahead)
+// its effective date if that is later.
 type era struct {
 	from time.Time
 	pol  *policy.Policy
@@ -52,7 +54,11 @@ func (s *Service) history(ctx context.Context) ([]era, error) {
 			}
 			s.parsed[v.Number] = p
 		}
-		out = append(out, era{from: v.PublishedAt, pol: p})
+		from := v.PublishedAt
+		if v.Significant && p.EffectiveDate().After(from) {
+			from = p.EffectiveDate()
+		}
+		out = append(out, era{from: from, pol: p})
 	}
 	if len(out) == 0 || out[len(out)-1].pol.Hash() != s.d.Policy.Hash() {
 		// Not published (a test building the sweep alone): the policy
@@ -60,6 +66,18 @@ func (s *Service) history(ctx context.Context) ([]era, error) {
 		out = append(out, era{pol: s.d.Policy})
 	}
 	return out, nil
+}
+
+// inForce drops the versions not yet in force at now (a significant
+// change announced for a later date); the first version always stays.
+func inForce(hist []era, now time.Time) []era {
+	out := hist[:1]
+	for _, e := range hist[1:] {
+		if !e.from.After(now) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // spans works out the rule for rows of a category collected under each

@@ -346,3 +346,65 @@ func TestSweepDestroysEmptiedCategoryKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestSignificantChangeAppliesOnceInForce: a shortening published in a
+// significant change announced for a later date applies from that date,
+// not from its publication.
+func TestSignificantChangeAppliesOnceInForce(t *testing.T) {
+	each(t, "mixi.yaml", func(t *testing.T, e *env) {
+		t0 := e.clk.Now()
+		e.collect(t, "", "/old")
+		events := func() int { return e.count(t, `SELECT COUNT(*) FROM activity_events`) }
+		raw := string(e.pol.Raw())
+		changed := raw
+		for _, r := range [][2]string{
+			{"  activity: 13 months\n", "  activity: 6 months\n"},
+			{"  location: 13 months\n", "  location: 6 months\n"},
+			{"  communications: 1 year\n", "  communications: 2 years\n"}, // lengthened: significant
+			{"version: 2026-11-01\n", "version: 2026-12-01\n"},
+		} {
+			if !strings.Contains(changed, r[0]) {
+				t.Fatalf("policy lacks %q", r[0])
+			}
+			changed = strings.Replace(changed, r[0], r[1], 1)
+		}
+		next, err := policy.Parse("next.yaml", []byte(changed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _, err := policy.Publish(e.ctx, e.db, next, e.clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v.Significant {
+			t.Fatalf("the change is %s", v.Classification)
+		}
+		reg, err := schema.Registry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := retention.New(retention.Deps{DB: e.db, Clock: e.clk, Policy: next, Registry: reg, Subjects: e.svc.Subjects,
+			Door: e.svc.Door, Audit: e.svc.Audit, Rights: e.svc.Rights})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Seven months on, before the announced date: the event stays.
+		e.clk.Set(t0.AddDate(0, 7, 0))
+		if !e.clk.Now().Before(next.EffectiveDate()) {
+			t.Fatalf("the clock %v is not before the effective date %v", e.clk.Now(), next.EffectiveDate())
+		}
+		if _, err := s.Sweep(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := events(); n != 1 {
+			t.Fatalf("events = %d before the change is in force, want 1", n)
+		}
+		e.clk.Set(next.EffectiveDate().Add(time.Hour))
+		if _, err := s.Sweep(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := events(); n != 0 {
+			t.Errorf("events = %d once the six months are in force, want 0", n)
+		}
+	})
+}

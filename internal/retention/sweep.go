@@ -50,8 +50,15 @@ func (s *Service) run(ctx context.Context, dry bool) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	hist = inForce(hist, now)
 	for _, tg := range s.targets() {
-		tg.spans = spans(hist, tg.cat, tg.rule)
+		// The rule in force is the newest version's that is in force:
+		// a significant change applies once its announced date came.
+		current := tg.rule
+		if r, ok := Rule(hist[len(hist)-1].pol, tg.cat); ok && hist[len(hist)-1].pol != s.d.Policy {
+			current = r
+		}
+		tg.spans = spans(hist, tg.cat, current)
 		lines, err := s.sweepTarget(ctx, tg, now, dry, catHolds, &rep)
 		rep.Lines = append(rep.Lines, lines...)
 		if err != nil {
