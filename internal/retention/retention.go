@@ -112,8 +112,11 @@ func New(d Deps) (*Service, error) {
 			return nil, fmt.Errorf("retention: metrics: %w", err)
 		}
 	}
+	// Loading the policy refuses these (app.LoadPolicy); a policy given
+	// some other way is swept as far as it can be, and the log says what
+	// cannot be.
 	if err := Check(d.Policy, d.Registry); err != nil {
-		return nil, err
+		d.Log.Error("retention: the sweep cannot apply every retention of the policy", "problems", err.Error())
 	}
 	return s, nil
 }
