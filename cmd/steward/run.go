@@ -31,6 +31,7 @@ Usage:
   steward users create-staff --email E --role R --password-stdin [flags]
   steward rights reapply [--ledger FILE]... [flags]   erase again after restoring a backup
   steward rights coverage [flags]      how every personal table is exported and erased
+  steward retention run [--dry-run] [flags]   sweep what the policy no longer allows to keep
 
 Run "steward COMMAND --help" for the flags of a command.
 `
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runUsers(ctx, args, getenv, stdin, stdout, stderr)
 	case "rights":
 		return runRights(ctx, args, getenv, stdout, stderr)
+	case "retention":
+		return runRetention(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

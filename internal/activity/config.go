@@ -65,9 +65,6 @@ type Config struct {
 	// SearchParam is the query parameter of page URLs that holds search
 	// terms ("q" when empty).
 	SearchParam string
-	// Retention is how long raw events are kept; zero keeps them until an
-	// operator deletes them (a policy always states a period for activity).
-	Retention func(now time.Time) time.Time
 	// PolicyVersion is the number of the published policy version events
 	// are collected under (recorded on linked events).
 	PolicyVersion int

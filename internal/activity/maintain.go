@@ -14,17 +14,11 @@ import (
 const (
 	// JobDestroySalts deletes the salts (and seen-keys) of ended days.
 	JobDestroySalts = "activity.destroy-salts"
-	// JobRetention deletes raw events older than the policy's retention
-	// for activity.
-	JobRetention = "activity.retention"
 )
 
-// retentionBatch bounds one delete, so a sweep never holds the single
-// SQLite writer (and the collector behind it) for long.
-const retentionBatch = 5000
-
 // RegisterJobs registers the collector's periodic work with the runner:
-// salt destruction every saltSweep, the retention sweep hourly, block
+// salt destruction every saltSweep (the retention sweep of package
+// retention deletes raw events past their time), block
 // building every ten minutes.
 func (c *Collector) RegisterJobs(r *jobs.Runner) {
 	r.Handle(JobDestroySalts, func(ctx context.Context, _ jobs.Job) error {
@@ -35,14 +29,6 @@ func (c *Collector) RegisterJobs(r *jobs.Runner) {
 		return err
 	})
 	r.Every(JobDestroySalts, saltSweep)
-	r.Handle(JobRetention, func(ctx context.Context, _ jobs.Job) error {
-		n, err := c.DeleteExpired(ctx)
-		if err == nil && n > 0 {
-			c.log.Info("activity: deleted events past retention", "events", n)
-		}
-		return err
-	})
-	r.Every(JobRetention, time.Hour)
 	r.Handle(JobBlocks, func(ctx context.Context, _ jobs.Job) error {
 		_, err := c.BuildBlocks(ctx)
 		return err
@@ -58,37 +44,6 @@ func (c *Collector) DestroyExpiredSalts(ctx context.Context) (int, error) {
 	now := c.clock.Now()
 	c.prune(now)
 	return c.salts.destroyExpired(ctx, now, c.cfg.Sites)
-}
-
-// DeleteExpired deletes raw events (anonymous and linked) older than the
-// policy's retention for activity, in bounded batches. Rollups stay: they
-// are aggregates without visitor hashes.
-func (c *Collector) DeleteExpired(ctx context.Context) (int64, error) {
-	if c.cfg.Retention == nil {
-		return 0, nil
-	}
-	cutoff := c.cfg.Retention(c.clock.Now())
-	var total int64
-	for _, table := range []string{"activity_events", "activity_member_events"} {
-		for {
-			// Ids follow commit order and times are taken just before, so
-			// the oldest rows by id are the oldest by time: look at the
-			// oldest batch only, never scan for old rows.
-			res, err := c.db.ExecContext(ctx, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM (SELECT id, at FROM `+table+` ORDER BY id LIMIT `+fmt.Sprint(retentionBatch)+`) oldest WHERE at < $1)`, cutoff)
-			if err != nil {
-				return total, fmt.Errorf("activity: delete expired %s: %w", table, err)
-			}
-			n, _ := res.RowsAffected()
-			total += n
-			if n < retentionBatch {
-				break
-			}
-			if err := ctx.Err(); err != nil {
-				return total, err
-			}
-		}
-	}
-	return total, nil
 }
 
 // MemberEvent is one event linked to a member, as their export shows it.

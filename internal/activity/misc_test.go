@@ -12,38 +12,6 @@ import (
 	"steward/internal/store/storetest"
 )
 
-func TestRetentionDeletesOldRawEvents(t *testing.T) {
-	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
-		cfg := testConfig(allFields(), time.UTC)
-		cfg.Retention = func(now time.Time) time.Time { return now.AddDate(0, 0, -30) }
-		start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-		f := newFixture(t, db, cfg, start)
-		for d := 0; d < 40; d++ {
-			f.clk.Set(start.AddDate(0, 0, d))
-			f.collect(t, pageview(fmt.Sprintf("https://example.org/day/%d", d)), req("81.2.69.142", uaChrome))
-		}
-		n, err := f.c.DeleteExpired(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Now is day 39; events of days 0-8 are older than 30 days.
-		if n != 9 {
-			t.Errorf("deleted %d events, want 9", n)
-		}
-		if got := count(t, db, `SELECT COUNT(*) FROM activity_events`); got != 31 {
-			t.Errorf("events left = %d, want 31", got)
-		}
-		// Rollups keep the aggregate history.
-		f.flush(t)
-		if got := count(t, db, `SELECT COUNT(*) FROM activity_daily WHERE dim = 'total'`); got != 40 {
-			t.Errorf("daily totals = %d, want 40", got)
-		}
-	})
-}
-
-// A restart rebuilds the day's unique-visitor keys from the stored events:
-// a visitor seen before the restart is not counted again, a new one is,
-// and events of days already over are not reloaded.
 func TestRestartKeepsUniqueVisitorsExact(t *testing.T) {
 	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
 		start := time.Date(2026, 3, 10, 23, 0, 0, 0, time.UTC)

@@ -44,12 +44,6 @@ func FromPolicy(pub policy.Published) (Config, error) {
 		}
 		cfg.Sites = append(cfg.Sites, Site{ID: s.ID, Origins: s.Origins, Location: loc})
 	}
-	if cat := p.CategoryOfField(FieldPage); cat != "" {
-		if r, ok := p.Retention(cat); ok && r.Kind == policy.RetainPeriod && !r.Period.IsZero() {
-			period := r.Period
-			cfg.Retention = period.SubtractFrom
-		}
-	}
 	return cfg, nil
 }
 

@@ -42,12 +42,14 @@ func Tables() []registry.Table {
 		},
 		{
 			Name: "activity_events", Owner: "activity", Origin: registry.Observed, Columns: anon,
+			Dated: registry.Dating{Column: "at", Field: FieldPage},
 			Description: "Anonymous page views and events (cookieless analytics). No IP, user agent or account is stored; the visitor " +
 				"column is a keyed hash valid for one site-local day, whose key is destroyed when the day ends, after which no row " +
 				"relates to an identifiable person. Deleted after the policy's retention for activity.",
 		},
 		{
 			Name: "activity_member_events", Owner: "activity", Origin: registry.Observed,
+			Dated:   registry.Dating{Column: "at", Field: FieldPage},
 			Dataset: "activity", SubjectColumn: "subject_id", Source: "tracker", PolicyVersionColumn: "policy_version",
 			Columns: member,
 			Description: "Page views and events of signed-in members, linked to their account only where the policy's activity " +

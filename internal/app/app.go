@@ -29,6 +29,7 @@ import (
 	"steward/internal/identity"
 	"steward/internal/mail"
 	"steward/internal/policy"
+	"steward/internal/retention"
 	"steward/internal/schema"
 	"steward/internal/store"
 	"steward/internal/support"
@@ -42,7 +43,19 @@ func LoadPolicy(path string) (*policy.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return policy.Parse(name, data)
+	pol, err := policy.Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	// The sweep must be able to apply every retention the policy states.
+	reg, err := schema.Registry()
+	if err != nil {
+		return nil, err
+	}
+	if err := retention.Check(pol, reg); err != nil {
+		return nil, err
+	}
+	return pol, nil
 }
 
 func readPolicy(path string) (string, []byte, error) {
@@ -323,6 +336,7 @@ func (a *App) webDeps() web.Deps {
 		Support:     a.Support,
 		Payment:     a.Payment,
 		OpenID:      a.OpenID,
+		Retention:   a.Retention,
 		Config: web.Config{
 			BaseURL:        a.Config.BaseURL,
 			Dev:            a.Config.Dev,

@@ -24,6 +24,7 @@ func Migrations() store.Migrations {
 func Tables() []registry.Table {
 	return []registry.Table{{
 		Name:          "mail_outbox",
+		Dated:         registry.Dating{Column: "created_at", Field: fieldMail},
 		Owner:         "mail",
 		Dataset:       "mail",
 		SubjectColumn: "subject_id",

@@ -190,6 +190,7 @@ func Tables() []registry.Table {
 		},
 		{
 			Name: "newsletter_sends", Owner: "newsletter", Dataset: "newsletter_mailings",
+			Dated:         registry.Dating{Column: "created_at"},
 			SubjectColumn: "subject_id", Origin: registry.Observed, Source: "steward",
 			Description: "Which campaigns were mailed to the person, or why one was not (the guard's reason).",
 			// status and reason hold values code chooses (CHECK lists).
@@ -200,6 +201,7 @@ func Tables() []registry.Table {
 		},
 		{
 			Name: "newsletter_events", Owner: "newsletter", Dataset: "newsletter_tracking",
+			Dated:         registry.Dating{Column: "created_at"},
 			SubjectColumn: "subject_id", Origin: registry.Observed, Source: "observed",
 			Description: "Opens and clicks of campaign mails, only where the policy allows tracking for the list and the person opted in.",
 			// kind is 'open' or 'click' (a CHECK list); the link followed is

@@ -168,6 +168,7 @@ func Tables() []registry.Table {
 		},
 		{
 			Name: "notice_deliveries", Owner: "notice", Dataset: "notices_received",
+			Dated:         registry.Dating{Column: "created_at"},
 			SubjectColumn: "subject_id", Origin: registry.Observed, Source: "steward",
 			Description: "Each notice as it concerned the person: mailed (with the outbox message) or why not.",
 			Columns: []registry.Column{

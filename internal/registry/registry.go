@@ -89,7 +89,29 @@ type Table struct {
 	KeptBecause string
 	Columns     []Column
 	Description string
+	// Dated says when a row's retention period starts, for the sweep
+	// (internal/retention); empty for tables whose rows live as long as
+	// their subject's account or hold no personal data.
+	Dated Dating
 }
+
+// Dating says how the retention sweep dates a table's rows.
+type Dating struct {
+	// Column holds the time the row's period counts from (when it was
+	// collected, or the last exchange of a thread). Rows where it is NULL
+	// are not yet counting (an open request).
+	Column string
+	// Field names the policy field whose category's retention the row
+	// follows; "" follows the longest retention of the table's categories.
+	Field string
+	// With names a table whose rows this table's rows go with (messages go
+	// with their request): its sweep removes them, through its owner.
+	// WithKey is the column holding the id of that table's row.
+	With, WithKey string
+}
+
+// IsSet reports whether the table's rows are dated for the sweep.
+func (d Dating) IsSet() bool { return d.Column != "" || d.With != "" }
 
 // HasBlobs reports whether the table's rows name files in blob storage.
 func (t Table) HasBlobs() bool {
@@ -185,7 +207,7 @@ func (t Table) validate() error {
 			return fmt.Errorf("registry: %s.%s holds personal data but the table names no subject column", t.Name, c.Name)
 		}
 	}
-	for _, name := range []string{t.SubjectColumn, t.SourceColumn, t.PolicyVersionColumn} {
+	for _, name := range []string{t.SubjectColumn, t.SourceColumn, t.PolicyVersionColumn, t.Dated.Column} {
 		if name != "" && !seen[name] {
 			return fmt.Errorf("registry: %s names column %s, which it does not declare", t.Name, name)
 		}

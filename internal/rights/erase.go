@@ -171,6 +171,10 @@ func (s *Service) plan(ctx context.Context, q store.Q, subjectID string, sc Scop
 	p := &plan{scope: sc, ids: ids, kept: map[string]bool{}, erased: map[string]bool{}}
 	archive := s.archiveCategories(sc)
 	obliged := s.obligedCategories()
+	held, err := s.heldCategories(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
 	items, err := s.parseItems(schema, sc.Items)
 	if err != nil {
 		return nil, err
@@ -179,6 +183,13 @@ func (s *Service) plan(ctx context.Context, q store.Q, subjectID string, sc Scop
 	for _, t := range schema.tables {
 		st := &step{t: t}
 		p.steps = append(p.steps, st)
+		isHeld := heldTable(t.Categories(s.pol.CategoryOfField), held)
+		if isHeld && s.holder(t.Name) != nil && sc.Kind != policy.ScopeItem {
+			// A legal hold keeps the category: its rows stay, and the
+			// subject is told why.
+			st.act, st.why = actKeep, string(policy.ExemptLegalHold)
+			continue
+		}
 		if h := s.holder(t.Name); h != nil {
 			st.act, st.holder = actHolder, h
 			st.deferred = sc.Kind == policy.ScopeAccount && t.Name == "subjects"
@@ -235,6 +246,9 @@ func (s *Service) plan(ctx context.Context, q store.Q, subjectID string, sc Scop
 				st.act = actClear
 			}
 		}
+		if st.act != actSkip && isHeld {
+			st.act, st.why, st.clear = actKeep, string(policy.ExemptLegalHold), nil
+		}
 		if st.act != actSkip {
 			if why := keep(); why != "" {
 				st.act, st.why, st.clear = actKeep, why, nil
@@ -281,6 +295,16 @@ func (s *Service) plan(ctx context.Context, q store.Q, subjectID string, sc Scop
 	}
 	sort.Strings(p.destroy)
 	return p, nil
+}
+
+// heldTable reports whether a table holds a category a legal hold keeps.
+func heldTable(cats []string, held map[string]bool) bool {
+	for _, c := range cats {
+		if held[c] {
+			return true
+		}
+	}
+	return false
 }
 
 // clearable reports whether every column can be emptied in place: NULL

@@ -34,6 +34,7 @@ func Tables() []registry.Table {
 	return []registry.Table{
 		{
 			Name: "rights_requests", Owner: "rights", Dataset: "privacy_requests",
+			Dated:         registry.Dating{Column: "completed_at"},
 			SubjectColumn: "subject_id", Origin: registry.Provided, Source: "subject",
 			KeptBecause: "legal-obligation",
 			Description: "Your privacy requests (access, portability, rectification, restriction, objection, erasure): state, deadline and outcome. " +

@@ -283,10 +283,13 @@ func (s *Store) LegalHold(ctx context.Context, q store.Q, id string) (bool, stri
 		var reason string
 		err = q.QueryRowContext(ctx, `SELECT legal_hold, legal_hold_reason FROM subject_state WHERE subject_id = $1`, id).Scan(&on, &reason)
 		if errors.Is(err, sql.ErrNoRows) {
-			return false, "", nil
+			return s.subjectWideHold(ctx, q, id)
 		}
 		if err != nil {
 			return false, "", fmt.Errorf("subject: legal hold: %w", err)
+		}
+		if !on {
+			return s.subjectWideHold(ctx, q, id)
 		}
 		return on, reason, nil
 	}

@@ -151,7 +151,7 @@ func Migrations() store.Migrations {
 // Tables declares the tables of this package for the personal-data
 // registry.
 func Tables() []registry.Table {
-	return []registry.Table{
+	return append([]registry.Table{
 		{
 			Name: "subjects", Owner: "subject", Dataset: "subject",
 			SubjectColumn: "id", Origin: registry.Provided,
@@ -216,7 +216,7 @@ func Tables() []registry.Table {
 				{Name: "accepted_at"},
 			},
 		},
-	}
+	}, HoldTables()...)
 }
 
 // maxEmailBytes is the longest address that fits a forward path (RFC 5321
@@ -691,6 +691,11 @@ func (s *Store) Delete(ctx context.Context, q store.Q, id string) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("subject: delete: %w", err)
 	}
+	if !hold {
+		if hold, _, err = s.subjectWideHold(ctx, q, id); err != nil {
+			return err
+		}
+	}
 	if hold {
 		return fault.New(fault.Conflict, "a legal hold is in force on this subject: lift it before erasing")
 	}
@@ -772,6 +777,9 @@ func (s *Store) Merge(ctx context.Context, tx *sql.Tx, from, into string) error 
 		return err
 	}
 	if err := mergeAcceptances(ctx, tx, from, into); err != nil {
+		return err
+	}
+	if err := mergeHolds(ctx, tx, from, into); err != nil {
 		return err
 	}
 	var index []byte

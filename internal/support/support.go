@@ -247,6 +247,7 @@ func Tables() []registry.Table {
 	return []registry.Table{
 		{
 			Name: "support_requests", Owner: "support", Origin: registry.Provided, Dataset: "support_requests",
+			Dated:         registry.Dating{Column: "updated_at"},
 			SubjectColumn: "subject_id", Source: "subject", PolicyVersionColumn: "policy_version",
 			Columns: []registry.Column{{Name: "id"}, {Name: "subject_id"}, {Name: "title_sealed", Field: FieldRequest, Sensitive: true},
 				{Name: "channel"}, {Name: "status"}, {Name: "assignee"}, {Name: "policy_version"}, {Name: "created_at"},
@@ -256,6 +257,7 @@ func Tables() []registry.Table {
 		},
 		{
 			Name: "support_messages", Owner: "support", Origin: registry.Provided, Dataset: "support_messages",
+			Dated:         registry.Dating{With: "support_requests", WithKey: "request_id"},
 			SubjectColumn: "subject_id", Source: "subject",
 			Columns: []registry.Column{{Name: "id"}, {Name: "request_id"}, {Name: "subject_id"}, {Name: "direction"}, {Name: "channel"},
 				{Name: "staff_id"}, {Name: "body_sealed", Field: FieldMessage, Sensitive: true}, {Name: "spf"}, {Name: "dkim"},
@@ -265,6 +267,7 @@ func Tables() []registry.Table {
 		},
 		{
 			Name: "support_files", Owner: "support", Origin: registry.Provided, Dataset: "support_files",
+			Dated:         registry.Dating{With: "support_requests", WithKey: "request_id"},
 			SubjectColumn: "subject_id", Source: "subject",
 			Columns: []registry.Column{{Name: "id"}, {Name: "request_id"}, {Name: "message_id"}, {Name: "subject_id"}, {Name: "kind"},
 				{Name: "name_sealed", Field: FieldMessage, Sensitive: true}, {Name: "mime"}, {Name: "size"},

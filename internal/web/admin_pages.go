@@ -45,6 +45,7 @@ var consoleLinks = []consoleLink{
 	{"/admin/analytics", "Analytics (aggregates only)", []string{"admin", "analyst"}},
 	{"/admin/moderation", "Moderation (reported posts and comments)", []string{"moderator"}},
 	{"/admin/support", "Support desk: requests, answers and recorded calls", []string{"support", "quality"}},
+	{"/admin/retention", "Retention: what the next sweep removes, and legal holds", []string{"admin", "privacy"}},
 }
 
 func (s *server) pageAdmin() authed {

@@ -59,6 +59,7 @@ func (s *server) apiSections() []apiSection {
 		{paymentsOps(), paymentsSchemas()},
 		{sharingOps(), sharingSchemas()},
 		{openidOps(), openidSchemas()},
+		{retentionOps(), retentionSchemas()},
 	}
 }
 

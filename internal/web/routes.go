@@ -201,6 +201,17 @@ func (s *server) routes() []route {
 		{"POST", "/admin/requests/{id}/extend", s.pageRole(s.pageAdminDecisionPost("extend"), "admin", "privacy")},
 		{"POST", "/admin/subjects/under-age", s.pageRole(s.pageUnderAgePost(), "admin", "privacy")},
 
+		// Retention: the sweep's dry run and legal holds.
+		{"GET", "/api/v1/admin/retention", s.apiRole(s.handleRetentionPlan(), "privacy", "admin")},
+		{"GET", "/api/v1/admin/holds", s.apiRole(s.handleHolds(), "privacy", "admin")},
+		{"POST", "/api/v1/admin/holds", s.apiRole(s.handlePlaceHold(), "privacy")},
+		{"POST", "/api/v1/admin/holds/{id}/review", s.apiRole(s.handleReviewHold(), "privacy")},
+		{"POST", "/api/v1/admin/holds/{id}/lift", s.apiRole(s.handleLiftHold(), "privacy")},
+		{"GET", "/admin/retention", s.pageRole(s.pageRetention(), "admin", "privacy")},
+		{"POST", "/admin/holds", s.pageRole(s.pagePlaceHoldPost(), "privacy")},
+		{"POST", "/admin/holds/{id}/review", s.pageRole(s.pageReviewHoldPost(), "privacy")},
+		{"POST", "/admin/holds/{id}/lift", s.pageRole(s.pageLiftHoldPost(), "privacy")},
+
 		// What members post: threads, their items and files, reports,
 		// moderation.
 		{"GET", "/api/v1/threads/{site}", s.api(s.handleThread())},

@@ -35,6 +35,7 @@ import (
 	"steward/internal/openid"
 	"steward/internal/payment"
 	"steward/internal/policy"
+	"steward/internal/retention"
 	"steward/internal/rights"
 	"steward/internal/support"
 )
@@ -100,6 +101,7 @@ type Deps struct {
 	Support     *support.Service
 	Payment     *payment.Service
 	OpenID      *openid.Service // nil: no application signs people in
+	Retention   *retention.Service
 	Config      Config
 }
 

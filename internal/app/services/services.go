@@ -39,6 +39,7 @@ import (
 	"steward/internal/payment"
 	"steward/internal/policy"
 	"steward/internal/registry"
+	"steward/internal/retention"
 	"steward/internal/rights"
 	"steward/internal/schema"
 	"steward/internal/store"
@@ -122,6 +123,8 @@ type Services struct {
 	Activity  *activity.Collector
 	Analytics *analytics.Service
 	Metrics   *prometheus.Registry
+	// The retention sweep and legal holds.
+	Retention *retention.Service
 
 	tmpBlobs string // a temporary blob directory to remove at Close
 }
@@ -188,6 +191,9 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 	s.Metrics = prometheus.NewRegistry()
 	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := s.openAnalytics(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := s.openRetention(); err != nil {
 		return nil, err
 	}
 	return s, nil
