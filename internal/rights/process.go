@@ -275,9 +275,13 @@ func (s *Service) handleFinish(ctx context.Context, j jobs.Job) error {
 		}
 		// The address is gone: the notice mailed in phase one was the
 		// last word, so completing sends nothing.
+		result, err := s.propagate(ctx, tx, &cur, merged)
+		if err != nil {
+			return err
+		}
 		now := s.clock.Now()
 		if err := s.update(ctx, tx, cur.ID, map[string]any{"status": string(StatusCompleted), "completed_at": now, "progress": 100,
-			"result": mustJSON(merged), "phase": "done"}); err != nil {
+			"result": mustJSON(result), "phase": "done"}); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, "system", "request_completed", cur, nil)

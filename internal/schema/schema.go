@@ -10,6 +10,7 @@ import (
 	"steward/internal/audit"
 	"steward/internal/consent"
 	"steward/internal/content"
+	"steward/internal/disclosure"
 	"steward/internal/door"
 	"steward/internal/identity"
 	"steward/internal/jobs"
@@ -52,6 +53,7 @@ func Modules() []Module {
 		{content.Migrations(), content.Tables()},
 		{support.Migrations(), support.Tables()},
 		{payment.Migrations(), payment.Tables()},
+		{disclosure.Migrations(), disclosure.Tables()},
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"steward/internal/clock"
 	"steward/internal/consent"
 	"steward/internal/content"
+	"steward/internal/disclosure"
 	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/identity"
@@ -115,6 +116,8 @@ type Services struct {
 	Support *support.Service
 	// Payment references from the processor's webhook.
 	Payment *payment.Service
+	// What leaves for recipients, legal requests, the transparency report.
+	Disclosure *disclosure.Service
 	// Cookieless collection and the reports read from it.
 	Activity  *activity.Collector
 	Analytics *analytics.Service
@@ -170,6 +173,9 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 		return nil, err
 	}
 	if err := s.openPayment(cfg); err != nil {
+		return nil, err
+	}
+	if err := s.openDisclosure(cfg); err != nil {
 		return nil, err
 	}
 	// Before anything serves or runs a job, and once every store is
