@@ -61,9 +61,9 @@ const (
 
 // LegalInput is a legal request as staff register it.
 type LegalInput struct {
-	Kind         string    `json:"kind"`
-	Jurisdiction string    `json:"jurisdiction"` // ISO 3166-1 alpha-2
-	Authority    string    `json:"authority"`
+	Kind         string `json:"kind"`
+	Jurisdiction string `json:"jurisdiction"` // ISO 3166-1 alpha-2
+	Authority    string `json:"authority"`
 	// Recipient is the authority recipient the policy declares that data
 	// goes to on the request; "" when the policy declares exactly one.
 	Recipient      string    `json:"recipient"`

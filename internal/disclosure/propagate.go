@@ -15,9 +15,9 @@ import (
 // Kinds of change a rights request makes that recipients are told of
 // (GDPR Art. 19), and the event type each is delivered as.
 const (
-	ChangeErasure          = "erasure"
-	ChangeRectification    = "rectification"
-	ChangeRestriction      = "restriction"
+	ChangeErasure           = "erasure"
+	ChangeRectification     = "rectification"
+	ChangeRestriction       = "restriction"
 	ChangeRestrictionLifted = "restriction-lifted"
 )
 
