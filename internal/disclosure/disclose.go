@@ -99,6 +99,7 @@ const (
 // error.
 type refusal struct {
 	reason string
+	guard  string // the guard's reason, for RefusedGuard
 	err    *fault.Error
 }
 
@@ -128,7 +129,7 @@ func (s *Service) Disclose(ctx context.Context, r Request) (Disclosure, error) {
 		return err
 	})
 	if ref != nil {
-		if aerr := s.auditRefusal(ctx, r, ref.reason); aerr != nil {
+		if aerr := s.auditRefusal(ctx, r, ref); aerr != nil {
 			return Disclosure{}, errors.Join(ref.err, aerr)
 		}
 		return Disclosure{}, ref.err
@@ -148,7 +149,7 @@ func (s *Service) Disclose(ctx context.Context, r Request) (Disclosure, error) {
 func (s *Service) DiscloseTx(ctx context.Context, tx *sql.Tx, r Request) (Disclosure, error) {
 	out, ref, err := s.disclose(ctx, tx, r)
 	if ref != nil {
-		if aerr := s.auditRefusal(ctx, r, ref.reason); aerr != nil {
+		if aerr := s.auditRefusal(ctx, r, ref); aerr != nil {
 			return Disclosure{}, errors.Join(ref.err, aerr)
 		}
 		return Disclosure{}, ref.err
@@ -156,14 +157,17 @@ func (s *Service) DiscloseTx(ctx context.Context, tx *sql.Tx, r Request) (Disclo
 	return out, err
 }
 
-func (s *Service) auditRefusal(ctx context.Context, r Request, reason string) error {
+func (s *Service) auditRefusal(ctx context.Context, r Request, ref *refusal) error {
 	actor := r.Actor
 	if actor == "" {
 		actor = "system"
 	}
-	return s.d.Audit.Record(ctx, s.d.DB, audit.Event{Actor: actor, Action: "disclosure.refused", Subject: r.Subject,
-		Detail: map[string]string{"recipient": clip(r.Recipient, 64), "purpose": clip(r.Purpose, 64), "basis": clip(string(r.Basis), 32),
-			"reason": reason}})
+	detail := map[string]string{"recipient": clip(r.Recipient, 64), "purpose": clip(r.Purpose, 64), "basis": clip(string(r.Basis), 32),
+		"reason": ref.reason}
+	if ref.guard != "" {
+		detail["guard"] = ref.guard
+	}
+	return s.d.Audit.Record(ctx, s.d.DB, audit.Event{Actor: actor, Action: "disclosure.refused", Subject: clip(r.Subject, 64), Detail: detail})
 }
 
 func clip(s string, n int) string {
@@ -313,7 +317,11 @@ func (s *Service) disclose(ctx context.Context, tx *sql.Tx, r Request) (Disclosu
 		// missing); the refusal of the disclosure is audited as well.
 		if err := v.AllowedCategory(ctx, c); err != nil {
 			if den, ok := door.IsDenied(err); ok {
-				return Disclosure{}, &refusal{reason: RefusedGuard + ":" + den.Reason.String(), err: err.(*fault.Error)}, nil
+				var ferr *fault.Error
+				if !errors.As(err, &ferr) {
+					return Disclosure{}, nil, err
+				}
+				return Disclosure{}, &refusal{reason: RefusedGuard, guard: den.Reason.String(), err: ferr}, nil
 			}
 			return Disclosure{}, nil, err
 		}
