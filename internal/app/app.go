@@ -314,6 +314,7 @@ func (a *App) webDeps() web.Deps {
 		Content:     a.Content,
 		Support:     a.Support,
 		Payment:     a.Payment,
+		Disclosure:  a.Disclosure,
 		Config: web.Config{
 			BaseURL:        a.Config.BaseURL,
 			Dev:            a.Config.Dev,

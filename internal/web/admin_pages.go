@@ -45,6 +45,8 @@ var consoleLinks = []consoleLink{
 	{"/admin/analytics", "Analytics (aggregates only)", []string{"admin", "analyst"}},
 	{"/admin/moderation", "Moderation (reported posts and comments)", []string{"moderator"}},
 	{"/admin/support", "Support desk: requests, answers and recorded calls", []string{"support", "quality"}},
+	{"/admin/disclosures", "Disclosures: recipients, deliveries and the register", []string{"admin", "privacy"}},
+	{"/admin/legal-requests", "Legal requests and the transparency report", []string{"privacy"}},
 }
 
 func (s *server) pageAdmin() authed {

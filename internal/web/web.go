@@ -28,6 +28,7 @@ import (
 	"steward/internal/clock"
 	"steward/internal/consent"
 	"steward/internal/content"
+	"steward/internal/disclosure"
 	"steward/internal/identity"
 	"steward/internal/mail"
 	"steward/internal/newsletter"
@@ -98,6 +99,7 @@ type Deps struct {
 	Content     *content.Service
 	Support     *support.Service
 	Payment     *payment.Service
+	Disclosure  *disclosure.Service
 	Config      Config
 }
 
