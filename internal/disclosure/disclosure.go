@@ -230,7 +230,10 @@ func Tables() []registry.Table {
 		{Name: "legal_requests", Owner: "disclosure", Origin: registry.System,
 			Columns: []registry.Column{{Name: "id"}, {Name: "kind"}, {Name: "jurisdiction"}, {Name: "authority"}, {Name: "recipient_id"}, {Name: "categories"},
 				{Name: "received_at"}, {Name: "deadline"}, {Name: "decision"}, {Name: "decision_reason"}, {Name: "notify"},
-				{Name: "notify_after"}, {Name: "notify_reason"}, {Name: "recorded_by"}, {Name: "updated_at"}}},
+				{Name: "notify_after"}, {Name: "notify_reason"}, {Name: "accounts"}, {Name: "recorded_by"}, {Name: "updated_at"}}},
+		{Name: "legal_request_tally", Owner: "disclosure", Origin: registry.System,
+			Columns: []registry.Column{{Name: "period"}, {Name: "kind"}, {Name: "jurisdiction"}, {Name: "decision"}, {Name: "requests"},
+				{Name: "accounts"}}},
 		{
 			Name: "legal_request_subjects", Owner: "disclosure", Origin: registry.Observed, Dataset: "legal_requests",
 			SubjectColumn: "subject_id", Source: "observed",

@@ -261,11 +261,14 @@ func (s *Service) RecordLegalRequest(ctx context.Context, staffID string, in Leg
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO legal_requests (id, kind, jurisdiction, authority, recipient_id, categories, received_at, deadline,
-			decision, decision_reason, notify, notify_after, notify_reason, recorded_by, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $7)`,
+			decision, decision_reason, notify, notify_after, notify_reason, accounts, recorded_by, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $7)`,
 			id, in.Kind, in.Jurisdiction, in.Authority, in.Recipient, jsonList(in.Categories), now, nullTime(in.Deadline),
-			in.Decision, in.DecisionReason, in.Notify, nullTime(in.NotifyAfter), in.NotifyReason, actor); err != nil {
+			in.Decision, in.DecisionReason, in.Notify, nullTime(in.NotifyAfter), in.NotifyReason, len(in.Subjects), actor); err != nil {
 			return errorf("record legal request: %w", err)
+		}
+		if err := s.tally(ctx, tx, now, in.Kind, in.Jurisdiction, in.Decision, 1, len(in.Subjects)); err != nil {
+			return err
 		}
 		for _, sid := range in.Subjects {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO legal_request_subjects (request_id, subject_id) VALUES ($1, $2)`, id, sid); err != nil {
@@ -325,13 +328,28 @@ func (s *Service) Decide(ctx context.Context, staffID, id, decision, reason stri
 		return LegalRequest{}, err
 	}
 	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE legal_requests SET decision = $2, decision_reason = $3, updated_at = $4 WHERE id = $1`,
-			id, decision, reason, s.d.Clock.Now().UTC())
+		var kind, jur, old string
+		var received time.Time
+		var accounts int
+		err := tx.QueryRowContext(ctx, `SELECT kind, jurisdiction, decision, received_at, accounts FROM legal_requests WHERE id = $1`, id).
+			Scan(&kind, &jur, &old, &received, &accounts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fault.New(fault.NotFound, "no such legal request")
+		}
 		if err != nil {
 			return errorf("decide: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fault.New(fault.NotFound, "no such legal request")
+		if _, err := tx.ExecContext(ctx, `UPDATE legal_requests SET decision = $2, decision_reason = $3, updated_at = $4 WHERE id = $1`,
+			id, decision, reason, s.d.Clock.Now().UTC()); err != nil {
+			return errorf("decide: %w", err)
+		}
+		if old != decision {
+			if err := s.tally(ctx, tx, received, kind, jur, old, -1, -accounts); err != nil {
+				return err
+			}
+			if err := s.tally(ctx, tx, received, kind, jur, decision, 1, accounts); err != nil {
+				return err
+			}
 		}
 		return s.d.Audit.Record(ctx, tx, audit.Event{Actor: "staff:" + staffID, Action: "legal_request.decided",
 			Detail: map[string]string{"request": id, "decision": decision}})
@@ -578,4 +596,18 @@ func (s *Service) LegalRequests(ctx context.Context, limit int) ([]LegalRequest,
 		out = append(out, lr)
 	}
 	return out, rows.Err()
+}
+
+// tally adds to the transparency report's counts of the half-year of
+// received, in the transaction that changes the register.
+func (s *Service) tally(ctx context.Context, tx *sql.Tx, received time.Time, kind, jur, decision string, requests, accounts int) error {
+	period, _, _ := half(received)
+	_, err := tx.ExecContext(ctx, `INSERT INTO legal_request_tally (period, kind, jurisdiction, decision, requests, accounts)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (period, kind, jurisdiction, decision)
+		DO UPDATE SET requests = legal_request_tally.requests + excluded.requests, accounts = legal_request_tally.accounts + excluded.accounts`,
+		period, kind, jur, decision, requests, accounts)
+	if err != nil {
+		return errorf("tally: %w", err)
+	}
+	return nil
 }

@@ -329,17 +329,22 @@ func TestPromiseM13_TransparencyReport(t *testing.T) {
 		for i := range 12 {
 			ids = append(ids, e.member("m"+jsonInt(int64(i))+"@example.org", "M"))
 		}
-		rec := func(kind, jur, decision string, subs []string) {
+		rec := func(kind, jur, decision string, subs []string) string {
 			t.Helper()
-			if _, err := e.d.RecordLegalRequest(e.ctx, "officer", disclosure.LegalInput{Kind: kind, Jurisdiction: jur, Authority: "Authority X",
+			lr, err := e.d.RecordLegalRequest(e.ctx, "officer", disclosure.LegalInput{Kind: kind, Jurisdiction: jur, Authority: "Authority X",
 				Subjects: subs, Categories: []string{"identity"}, Decision: decision, DecisionReason: "r", Notify: disclosure.NotifyNever,
-				NotifyReason: "emergency"}); err != nil {
+				NotifyReason: "emergency"})
+			if err != nil {
 				t.Fatal(err)
 			}
+			return lr.ID
 		}
 		rec(disclosure.KindCourtOrder, "JP", disclosure.DecisionComplied, ids[:1])
 		rec(disclosure.KindCourtOrder, "JP", disclosure.DecisionComplied, ids[1:12])
-		rec(disclosure.KindEmergency, "JP", disclosure.DecisionRefused, ids[:2])
+		emergency := rec(disclosure.KindEmergency, "JP", disclosure.DecisionPending, ids[:2])
+		if _, err := e.d.Decide(e.ctx, "officer", emergency, disclosure.DecisionRefused, "no emergency"); err != nil {
+			t.Fatal(err)
+		}
 		rep, err := e.d.Transparency(e.ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -358,7 +363,7 @@ func TestPromiseM13_TransparencyReport(t *testing.T) {
 			{Kind: "court-order", Jurisdiction: "JP", Decision: "complied", Requests: 2, Accounts: "12"},
 			{Kind: "emergency", Jurisdiction: "JP", Decision: "refused", Requests: 1, Accounts: "1-9"},
 		}
-		if !slices.Equal(p.Rows, want) || p.Requests != 3 || p.Accounts != "12" || p.Final {
+		if !slices.Equal(p.Rows, want) || p.Requests != 3 || p.Accounts != "14" || p.Final {
 			t.Fatalf("period %+v, want rows %+v", p, want)
 		}
 		// The half-year ends: published as it was; later changes to the
@@ -371,19 +376,21 @@ func TestPromiseM13_TransparencyReport(t *testing.T) {
 		if len(rep.Periods) != 2 || rep.Periods[1].Period != "2026-H1" || !rep.Periods[1].Final || rep.Periods[1].Requests != 3 {
 			t.Fatalf("periods %+v", rep.Periods)
 		}
-		if _, err := e.db.ExecContext(e.ctx, `UPDATE legal_requests SET received_at = $1`, time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)); err != nil {
+		// A decision changed after the half-year was published, and a
+		// request of the new half-year, change nothing in it.
+		if _, err := e.d.Decide(e.ctx, "officer", emergency, disclosure.DecisionComplied, "on reflection"); err != nil {
 			t.Fatal(err)
 		}
 		rec(disclosure.KindOther, "JP", disclosure.DecisionPending, ids[:1])
-		if _, err := e.db.ExecContext(e.ctx, `UPDATE legal_requests SET received_at = $1 WHERE kind = 'other'`, time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)); err != nil {
-			t.Fatal(err)
-		}
 		rep2, err := e.d.Transparency(e.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(rep2.Periods[1].Rows, rep.Periods[1].Rows) || rep2.Periods[1].Requests != 3 {
 			t.Fatalf("a published half-year changed: %+v", rep2.Periods[1])
+		}
+		if p := rep2.Periods[0]; p.Period != "2026-H2" || p.Requests != 1 || p.Rows[0].Kind != disclosure.KindOther {
+			t.Fatalf("the current half-year: %+v", p)
 		}
 	})
 }

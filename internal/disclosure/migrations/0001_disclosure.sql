@@ -90,10 +90,24 @@ CREATE TABLE legal_requests (
 	notify TEXT NOT NULL CHECK (notify IN ('now', 'delay', 'never')),
 	notify_after TIMESTAMP,
 	notify_reason TEXT NOT NULL DEFAULT '',
+	accounts INTEGER NOT NULL,
 	recorded_by TEXT NOT NULL,
 	updated_at TIMESTAMP NOT NULL
 );
 CREATE INDEX legal_requests_received ON legal_requests (received_at);
+
+-- The transparency report's counts, kept with the register in the same
+-- transactions: requests and the accounts they name, by half-year of
+-- receipt, kind, jurisdiction and decision.
+CREATE TABLE legal_request_tally (
+	period TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	jurisdiction TEXT NOT NULL,
+	decision TEXT NOT NULL,
+	requests INTEGER NOT NULL,
+	accounts INTEGER NOT NULL,
+	PRIMARY KEY (period, kind, jurisdiction, decision)
+);
 
 -- The subjects a legal request asks about, and when each was told.
 CREATE TABLE legal_request_subjects (
