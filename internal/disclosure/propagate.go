@@ -78,39 +78,61 @@ func (s *Service) Propagate(ctx context.Context, tx *sql.Tx, c Change) ([]Told, 
 	out := []Told{}
 	now := s.d.Clock.Now().UTC()
 	wake := false
+	// One read of the register: the subjects' rows, and those whose
+	// subject id an account erasure emptied, found by each recipient's
+	// reference.
+	var refs []string
+	for _, r := range s.pol.Recipients {
+		for _, id := range c.Subjects {
+			refs = append(refs, reference(s.recipients[r.ID].refKey, id))
+		}
+	}
+	args := append(store.Args(c.Subjects), store.Args(refs)...)
+	rows, err := tx.QueryContext(ctx, `SELECT recipient_id, recipient_ref, categories FROM disclosures WHERE subject_id IN (`+
+		store.Placeholders(len(c.Subjects), 1)+`) OR recipient_ref IN (`+store.Placeholders(len(refs), 1+len(c.Subjects))+`)`, args...)
+	if err != nil {
+		return nil, errorf("propagate: %w", err)
+	}
+	type seenBy struct {
+		cats map[string]bool
+		refs []string
+	}
+	received := map[string]*seenBy{}
+	for rows.Next() {
+		var rid, ref, cats string
+		if err := rows.Scan(&rid, &ref, &cats); err != nil {
+			rows.Close()
+			return nil, errorf("propagate: %w", err)
+		}
+		rc := s.recipients[rid]
+		if rc == nil || !slices.Contains(c.Subjects, subjectOf(rc, ref, c.Subjects)) {
+			continue // another recipient's reference that happens to match, or a recipient no longer declared
+		}
+		sb := received[rid]
+		if sb == nil {
+			sb = &seenBy{cats: map[string]bool{}}
+			received[rid] = sb
+		}
+		if !slices.Contains(sb.refs, ref) {
+			sb.refs = append(sb.refs, ref)
+		}
+		for _, cat := range parseList(cats) {
+			if c.Categories == nil || slices.Contains(c.Categories, cat) {
+				sb.cats[cat] = true
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, errorf("propagate: %w", err)
+	}
 	for _, r := range s.pol.Recipients {
 		rc := s.recipients[r.ID]
-		refs := make([]string, len(c.Subjects))
-		for i, id := range c.Subjects {
-			refs[i] = reference(rc.refKey, id)
+		sb := received[r.ID]
+		if sb == nil {
+			continue
 		}
-		args := append([]any{rc.ID}, store.Args(c.Subjects)...)
-		args = append(args, store.Args(refs)...)
-		rows, err := tx.QueryContext(ctx, `SELECT recipient_ref, categories FROM disclosures WHERE recipient_id = $1 AND (subject_id IN (`+
-			store.Placeholders(len(c.Subjects), 2)+`) OR recipient_ref IN (`+store.Placeholders(len(refs), 2+len(c.Subjects))+`))`, args...)
-		if err != nil {
-			return nil, errorf("propagate: %w", err)
-		}
-		got, seen := map[string]bool{}, []string{}
-		for rows.Next() {
-			var ref, cats string
-			if err := rows.Scan(&ref, &cats); err != nil {
-				rows.Close()
-				return nil, errorf("propagate: %w", err)
-			}
-			if !slices.Contains(seen, ref) {
-				seen = append(seen, ref)
-			}
-			for _, cat := range parseList(cats) {
-				if c.Categories == nil || slices.Contains(c.Categories, cat) {
-					got[cat] = true
-				}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, errorf("propagate: %w", err)
-		}
+		got, seen := sb.cats, sb.refs
 		if len(got) == 0 {
 			continue
 		}
@@ -257,4 +279,15 @@ func (h *Holder) Left(ctx context.Context, q store.Q, t registry.Table, ids []st
 		return 0, errorf("left %s: %w", t.Name, err)
 	}
 	return n, nil
+}
+
+// subjectOf returns which of the subjects a recipient's reference names
+// ("" for none).
+func subjectOf(rc *recipient, ref string, subjects []string) string {
+	for _, id := range subjects {
+		if reference(rc.refKey, id) == ref {
+			return id
+		}
+	}
+	return ""
 }

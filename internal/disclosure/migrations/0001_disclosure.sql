@@ -19,7 +19,8 @@ CREATE TABLE disclosures (
 	disclosed_at TIMESTAMP NOT NULL
 );
 CREATE INDEX disclosures_subject ON disclosures (subject_id, disclosed_at);
-CREATE INDEX disclosures_recipient ON disclosures (recipient_id, recipient_ref);
+CREATE INDEX disclosures_recipient ON disclosures (recipient_id, disclosed_at);
+CREATE INDEX disclosures_ref ON disclosures (recipient_ref);
 CREATE INDEX disclosures_time ON disclosures (disclosed_at, id);
 
 -- What is delivered to recipients: a disclosure's fields (sealed under the
