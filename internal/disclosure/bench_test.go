@@ -14,7 +14,6 @@ import (
 	"steward/internal/disclosure"
 	"steward/internal/policy"
 	"steward/internal/schema"
-	"steward/internal/store"
 	"steward/internal/store/storetest"
 )
 
@@ -186,4 +185,3 @@ func BenchmarkTransparency100k(b *testing.B) {
 	}
 }
 
-var _ store.Q = (*sql.Tx)(nil)

@@ -3,7 +3,6 @@ package disclosure_test
 import (
 	"encoding/json"
 	"maps"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -413,4 +412,3 @@ func (e *env) request(id string) rights.Request {
 	return r
 }
 
-var _ = http.StatusOK

@@ -111,6 +111,28 @@ func TestPromiseJ12_PartnerOrderOverHTTP(t *testing.T) {
 	if r := e.do(c, "POST", "/api/v1/me/partner-orders", map[string]string{"recipient": "hosting-us"}); r.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("an order to a processor: %d %s", r.StatusCode, r.body)
 	}
+
+	// The member restricts processing: the partner is told (Art. 19),
+	// and staff see who was told, over the API and on the request's page.
+	r = e.do(c, "POST", "/api/v1/me/requests", map[string]any{"type": "restriction"})
+	if r.StatusCode >= 300 {
+		t.Fatalf("restriction: %d %s", r.StatusCode, r.body)
+	}
+	var req struct{ ID string }
+	r.json(t, &req)
+	e.runJobs(t)
+	staff, _ := e.staff("dpo@example.org", "privacy")
+	var told struct {
+		Recipients []disclosure.Delivery `json:"recipients"`
+	}
+	e.do(staff, "GET", "/api/v1/admin/requests/"+req.ID+"/recipients", nil).json(t, &told)
+	if len(told.Recipients) != 1 || told.Recipients[0].Recipient != "brand-partners" || told.Recipients[0].Status != disclosure.StatusDelivered {
+		t.Fatalf("told of the restriction: %+v", told.Recipients)
+	}
+	if page := e.do(staff, "GET", "/admin/requests/"+req.ID, nil); !strings.Contains(string(page.body), "Recipients told") ||
+		!strings.Contains(string(page.body), told.Recipients[0].ID) {
+		t.Fatalf("the request's page does not show who was told: %d", page.StatusCode)
+	}
 }
 
 // J16 and M13 over HTTP: privacy staff record legal requests (a past
