@@ -184,4 +184,3 @@ func BenchmarkTransparency100k(b *testing.B) {
 		}
 	}
 }
-

@@ -411,4 +411,3 @@ func (e *env) request(id string) rights.Request {
 	}
 	return r
 }
-
