@@ -125,10 +125,14 @@ func TestPromiseJ12_PartnerPurchaseEndToEnd(t *testing.T) {
 			t.Fatal("the erasure event carries the address")
 		}
 		var result struct {
-			Told []rights.Told `json:"recipients_told"`
+			Told     []rights.Told         `json:"recipients_told"`
+			ToNotify []rights.RecipientRef `json:"recipients_to_notify"`
 		}
 		if err := json.Unmarshal(e.request(er.ID).Result, &result); err != nil {
 			t.Fatal(err)
+		}
+		if len(result.ToNotify) != 1 || result.ToNotify[0].ID != "brand-partners" || result.ToNotify[0].Basis != "disclosed" {
+			t.Fatalf("the erasure names as its recipients %+v, want the partner that received the data", result.ToNotify)
 		}
 		if k := slices.IndexFunc(result.Told, func(x rights.Told) bool { return x.Recipient == "brand-partners" }); k < 0 || result.Told[k].Event != r.ID {
 			t.Fatalf("the completed request does not show the partner told: %+v", result.Told)

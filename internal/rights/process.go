@@ -292,6 +292,11 @@ func (s *Service) handleFinish(ctx context.Context, j jobs.Job) error {
 // rows erased in either, what was kept and the verification of the last.
 func mergeOutcomes(first, second *Outcome) *Outcome {
 	out := *second
+	if len(out.Recipients) == 0 {
+		// The register was unlinked by the first phase: who received the
+		// data was read then.
+		out.Recipients = first.Recipients
+	}
 	agg := map[string]*TableOutcome{}
 	for _, list := range [][]TableOutcome{first.Erased, second.Erased} {
 		for _, t := range list {

@@ -219,3 +219,31 @@ func (s *Service) erasedCategories(sc Scope) []string {
 	}
 	return cats
 }
+
+// disclosedTo lists the recipients the register shows received any of the
+// erased categories, with those categories.
+func (s *Service) disclosedTo(received []Received, erased map[string]bool) []RecipientRef {
+	out := []RecipientRef{}
+	at := map[string]int{}
+	for _, d := range received {
+		for _, c := range d.Categories {
+			if !erased[c] {
+				continue
+			}
+			i, ok := at[d.Recipient]
+			if !ok {
+				ref := RecipientRef{ID: d.Recipient, Name: d.Recipient, Categories: []string{}, Basis: "disclosed"}
+				if r := s.pol.Recipient(d.Recipient); r != nil {
+					ref.Name, ref.Role, ref.Country = r.Name, string(r.Role), r.Country
+				}
+				i = len(out)
+				at[d.Recipient] = i
+				out = append(out, ref)
+			}
+			if !slices.Contains(out[i].Categories, c) {
+				out[i].Categories = append(out[i].Categories, c)
+			}
+		}
+	}
+	return out
+}
