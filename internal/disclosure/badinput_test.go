@@ -8,6 +8,7 @@ import (
 
 	"steward/internal/app/services"
 	"steward/internal/app/services/servicestest"
+	"steward/internal/consent"
 	"steward/internal/disclosure"
 	"steward/internal/fault"
 	"steward/internal/policy"
@@ -22,7 +23,7 @@ func TestDiscloseRefusedBySubjectState(t *testing.T) {
 		ann := e.member("ann@example.org", "Ann")
 		_, err := e.d.Disclose(e.ctx, disclosure.Request{Recipient: "marketing-services", Purpose: "marketing", Subject: ann,
 			Values: map[string]string{"email": "ann@example.org"}, Basis: disclosure.BasisConsent})
-		if !fault.Is(err, fault.PurposeDenied) || !e.audited("disclosure.refused", map[string]string{"reason": "guard_denied", "guard": "consent missing"}) {
+		if !fault.Is(err, fault.PurposeDenied) || !e.audited("disclosure.refused", map[string]string{"reason": disclosure.RefusedBasis, "basis": "consent"}) {
 			t.Fatalf("marketing without consent: %v", err)
 		}
 		if _, err := e.svc.Rights.File(e.ctx, rights.Requester{SubjectID: ann}, rights.Filing{Type: rights.Restriction}); err != nil {
@@ -337,6 +338,33 @@ func TestPull(t *testing.T) {
 		}
 		if evs, _ := e.d.Pull(e.ctx, "brand-partners", "pull-key-0123456789", 10); len(evs) != 0 {
 			t.Fatalf("acknowledged events pulled again: %+v", evs)
+		}
+	})
+}
+
+// A disclosure on consent names the ledger's record of the consent in
+// force; once withdrawn, it is refused.
+func TestDiscloseOnConsentNamesTheRecord(t *testing.T) {
+	each(t, envOpts{}, func(t *testing.T, e *env) {
+		ann := e.member("ann@example.org", "Ann")
+		rec, err := e.svc.Consent.Change(e.ctx, consent.Change{SubjectID: ann, Purpose: "marketing", State: consent.Given,
+			Method: consent.MethodForm, CollectionPoint: "/account/privacy"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := disclosure.Request{Recipient: "marketing-services", Purpose: "marketing", Subject: ann,
+			Values: map[string]string{"email": "ann@example.org"}, Basis: disclosure.BasisConsent}
+		d, err := e.d.Disclose(e.ctx, req)
+		if err != nil || d.BasisRef != rec.ID {
+			t.Fatalf("disclosure on consent: %+v %v, want the basis %s", d, err, rec.ID)
+		}
+		e.clk.Advance(time.Second)
+		if _, err := e.svc.Consent.Change(e.ctx, consent.Change{SubjectID: ann, Purpose: "marketing", State: consent.Withdrawn,
+			Method: consent.MethodForm, CollectionPoint: "/account/privacy"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.d.Disclose(e.ctx, req); !fault.Is(err, fault.PurposeDenied) {
+			t.Fatalf("after withdrawal: %v", err)
 		}
 	})
 }

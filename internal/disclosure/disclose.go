@@ -267,7 +267,17 @@ func (s *Service) basis(ctx context.Context, q store.Q, r Request, rc *recipient
 		if pu.Basis != policy.BasisConsent {
 			return "", refuse(RefusedBasis, fault.PurposeDenied, "%s is based on %s, not consent", pu.ID, pu.Basis), nil
 		}
-		return "", nil, nil // the guard requires the consent in force
+		if s.d.Consents == nil {
+			return "", nil, nil // the guard requires the consent in force
+		}
+		id, err := s.d.Consents.GivenRecord(ctx, q, r.Subject, pu.ID)
+		if err != nil {
+			return "", nil, err
+		}
+		if id == "" {
+			return "", refuse(RefusedBasis, fault.PurposeDenied, "no consent to %s is recorded in the ledger", pu.ID), nil
+		}
+		return id, nil, nil
 	case BasisContract:
 		if pu.Basis != policy.BasisContract {
 			return "", refuse(RefusedBasis, fault.PurposeDenied, "%s is based on %s, not a contract", pu.ID, pu.Basis), nil

@@ -100,9 +100,18 @@ type Deps struct {
 	// MaxAttempts bounds the attempts of one delivery (20 when zero:
 	// with the runner's backoff, a day and more of failures).
 	MaxAttempts int
+	// Consents finds the consent record a disclosure on consent rests on
+	// (consent.Ledger); nil, the guard's check of the subject's state is
+	// the only one and no record is named.
+	Consents Consents
 	// PlaceHold places a legal hold in the subject-state store; nil, a
 	// legal request cannot place one (refused with a clear error).
 	PlaceHold func(ctx context.Context, q store.Q, h Hold) error
+}
+
+// Consents is the consent ledger as a disclosure reads it.
+type Consents interface {
+	GivenRecord(ctx context.Context, q store.Q, subjectID, purpose string) (string, error)
 }
 
 // Service is the disclosure register and its deliveries.

@@ -36,7 +36,7 @@ func (s *Services) openDisclosure(cfg Config) error {
 	s.Disclosure, err = disclosure.New(disclosure.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Door: s.Door,
 		Subjects: s.Subjects, Audit: s.Audit, Jobs: s.Jobs, Outbox: s.Outbox, Getenv: getenv,
 		RefKey: s.Master.Derive("disclosure recipient reference v1", 32), AllowPrivate: getenv("STEWARD_WEBHOOKS_ALLOW_PRIVATE") == "1",
-		Timeout: timeout})
+		Timeout: timeout, Consents: s.Consent})
 	if err != nil {
 		return err
 	}
