@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -185,5 +186,24 @@ func TestPromiseM13_TransparencyOverHTTP(t *testing.T) {
 	}
 	if r := e.do(staff, "GET", "/admin/disclosures?recipient=authorities", nil); r.StatusCode != http.StatusOK {
 		t.Fatalf("the disclosures page: %d", r.StatusCode)
+	}
+	// The register's form: a past date is drawn again with the message
+	// beside the field; a good one is recorded.
+	form := url.Values{"kind": {"subpoena"}, "jurisdiction": {"US"}, "authority": {"FBI"}, "subjects": {me.ID}, "categories": {"identity"},
+		"decision": {"pending"}, "notify": {"delay"}, "notify_after": {"2020-01-01"}, "notify_reason": {"gag"}}
+	r = e.do(staff, "POST", "/admin/legal-requests", form)
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), "in the past") {
+		t.Fatalf("a past date on the form: %d", r.StatusCode)
+	}
+	form.Set("notify_after", e.clock.Now().AddDate(0, 1, 0).Format("2006-01-02"))
+	if r := e.do(staff, "POST", "/admin/legal-requests", form); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the form: %d %s", r.StatusCode, r.body)
+	}
+	var list struct {
+		Requests []disclosure.LegalRequest `json:"legal_requests"`
+	}
+	e.do(staff, "GET", "/api/v1/admin/legal-requests", nil).json(t, &list)
+	if len(list.Requests) != 2 || list.Requests[0].Kind != "subpoena" || list.Requests[0].Notify != "delay" {
+		t.Fatalf("register: %+v", list.Requests)
 	}
 }
