@@ -149,3 +149,82 @@ func (s *server) pageTransparency() handler {
 		return s.render(w, r, http.StatusOK, "transparency", v)
 	}
 }
+
+type adminLegalDetail struct {
+	R         disclosure.LegalRequest
+	Decisions []string
+	Done      []disclosure.Disclosure
+}
+
+func (s *server) pageAdminLegalRequest() authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		return s.renderAdminLegalRequest(w, r, a, r.PathValue("id"), http.StatusOK, nil)
+	}
+}
+
+func (s *server) renderAdminLegalRequest(w http.ResponseWriter, r *http.Request, a auth, id string, status int, errs map[string]string) error {
+	lr, err := s.d.Disclosure.LegalRequest(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	done, err := s.d.Disclosure.Log(r.Context(), disclosure.Filter{Basis: string(disclosure.BasisLegalRequest), Recipient: lr.Recipient, Limit: 500})
+	if err != nil {
+		return err
+	}
+	var mine []disclosure.Disclosure
+	for _, d := range done {
+		if d.BasisRef == lr.ID {
+			mine = append(mine, d)
+		}
+	}
+	v := s.newView("Legal request "+lr.ID, &a)
+	if errs != nil {
+		v.Errors = errs
+	}
+	switch r.URL.Query().Get("done") {
+	case "decision":
+		v.Notice = "The decision was recorded."
+	case "notification":
+		v.Notice = "The notification decision was changed."
+	case "disclosed":
+		v.Notice = "The disclosure was recorded."
+	}
+	v.Data = adminLegalDetail{R: lr, Decisions: disclosure.Decisions, Done: mine}
+	return s.render(w, r, status, "admin_legal_request", v)
+}
+
+// pageLegalActionPost takes the detail page's forms: the decision, the
+// notification decision, a disclosure on the request.
+func (s *server) pageLegalActionPost(action string) authed {
+	return func(w http.ResponseWriter, r *http.Request, a auth) error {
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		id, f := r.PathValue("id"), r.PostForm
+		var err error
+		switch action {
+		case "decision":
+			_, err = s.d.Disclosure.Decide(r.Context(), a.P.Account.SubjectID, id, f.Get("decision"), f.Get("reason"))
+		case "notification":
+			var after time.Time
+			if v := strings.TrimSpace(f.Get("notify_after")); v != "" {
+				if after, err = time.Parse("2006-01-02", v); err != nil {
+					err = badRequest("notify_after", "notify_after is a date such as 2026-12-31", err)
+				}
+			}
+			if err == nil {
+				_, err = s.d.Disclosure.SetNotification(r.Context(), a.P.Account.SubjectID, id, f.Get("notify"), after, f.Get("reason"))
+			}
+		case "disclosed":
+			_, err = s.d.Disclosure.DiscloseOnRequest(r.Context(), a.P.Account.SubjectID, a.P.Account.Role, id,
+				strings.TrimSpace(f.Get("subject")), words(f.Get("categories")))
+		}
+		if err != nil {
+			return redraw(err, func(status int, errs map[string]string) error {
+				return s.renderAdminLegalRequest(w, r, a, id, status, errs)
+			})
+		}
+		http.Redirect(w, r, "/admin/legal-requests/"+url.PathEscape(id)+"?done="+action, http.StatusSeeOther)
+		return nil
+	}
+}

@@ -206,4 +206,23 @@ func TestPromiseM13_TransparencyOverHTTP(t *testing.T) {
 	if len(list.Requests) != 2 || list.Requests[0].Kind != "subpoena" || list.Requests[0].Notify != "delay" {
 		t.Fatalf("register: %+v", list.Requests)
 	}
+	// On its page: disclosing before deciding is refused; decided, the
+	// disclosure is recorded and listed.
+	lr := "/admin/legal-requests/" + list.Requests[0].ID
+	if r := e.do(staff, "POST", lr+"/disclosures", url.Values{"subject": {me.ID}, "categories": {"identity"}}); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("disclosure on a pending request: %d", r.StatusCode)
+	}
+	if r := e.do(staff, "POST", lr+"/decision", url.Values{"decision": {"complied"}, "reason": {"valid subpoena"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("decision: %d %s", r.StatusCode, r.body)
+	}
+	if r := e.do(staff, "POST", lr+"/disclosures", url.Values{"subject": {me.ID}, "categories": {"identity"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disclosure: %d %s", r.StatusCode, r.body)
+	}
+	if r := e.do(staff, "POST", lr+"/notification", url.Values{"notify": {"delay"}, "notify_after": {"2020-01-01"}, "reason": {"x"}}); r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("an extension into the past: %d", r.StatusCode)
+	}
+	page = e.do(staff, "GET", lr, nil)
+	if page.StatusCode != http.StatusOK || !strings.Contains(string(page.body), "valid subpoena") || strings.Contains(string(page.body), "Nothing yet.") {
+		t.Fatalf("the request's page: %d", page.StatusCode)
+	}
 }

@@ -283,5 +283,9 @@ func (s *server) routes() []route {
 		{"POST", "/admin/disclosures/deliveries/{id}/told", s.pageRole(s.pageToldByHandPost(), "privacy")},
 		{"GET", "/admin/legal-requests", s.pageRole(s.pageAdminLegal(), "privacy")},
 		{"POST", "/admin/legal-requests", s.pageRole(s.pageRecordLegalPost(), "privacy")},
+		{"GET", "/admin/legal-requests/{id}", s.pageRole(s.pageAdminLegalRequest(), "privacy")},
+		{"POST", "/admin/legal-requests/{id}/decision", s.pageRole(s.pageLegalActionPost("decision"), "privacy")},
+		{"POST", "/admin/legal-requests/{id}/notification", s.pageRole(s.pageLegalActionPost("notification"), "privacy")},
+		{"POST", "/admin/legal-requests/{id}/disclosures", s.pageRole(s.pageLegalActionPost("disclosed"), "privacy")},
 	}
 }
