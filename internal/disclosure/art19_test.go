@@ -1,6 +1,7 @@
 package disclosure_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -159,6 +160,32 @@ func TestPromiseJ27_TransfersInAccessReport(t *testing.T) {
 			if _, ok := countries[r.Country]; !ok {
 				t.Fatalf("recipient %s is in %s, which no transfer declares", r.ID, r.Country)
 			}
+		}
+	})
+}
+
+// A correction the subject makes themself reaches the recipients of the
+// field's category, through the hook identity calls in its transaction.
+func TestArt19_SelfServiceCorrection(t *testing.T) {
+	each(t, envOpts{}, func(t *testing.T, e *env) {
+		ann := e.member("ann@example.org", "Ann Lee")
+		e.purchase(ann, map[string]string{"name": "Ann Lee"})
+		var told []disclosure.Told
+		err := e.db.InTx(e.ctx, func(tx *sql.Tx) error {
+			var err error
+			if _, err = e.d.PropagateCorrection(e.ctx, tx, ann, []string{"page"}); err != nil {
+				return err
+			}
+			told, err = e.d.PropagateCorrection(e.ctx, tx, ann, []string{"name"})
+			return err
+		})
+		if err != nil || len(told) != 1 || told[0].Recipient != "brand-partners" || told[0].Status != disclosure.StatusPending {
+			t.Fatalf("told %+v, %v", told, err)
+		}
+		e.run()
+		got := e.ep.requests()
+		if !hasSub(string(got[len(got)-1].Body), "subject.rectified") {
+			t.Fatalf("last event %s", got[len(got)-1].Body)
 		}
 	})
 }

@@ -291,3 +291,21 @@ func subjectOf(rc *recipient, ref string, subjects []string) string {
 	}
 	return ""
 }
+
+// PropagateCorrection tells the recipients of a subject's data of a
+// correction made without a rights request (a field the subject edits
+// themself), inside the transaction that makes it (Art. 19): the
+// categories are those of the fields, and the change gets an id of its
+// own ("chg_…") in place of a request's.
+func (s *Service) PropagateCorrection(ctx context.Context, tx *sql.Tx, subjectID string, fields []string) ([]Told, error) {
+	var cats []string
+	for _, f := range fields {
+		if c := s.pol.CategoryOfField(f); c != "" && !slices.Contains(cats, c) {
+			cats = append(cats, c)
+		}
+	}
+	if len(cats) == 0 {
+		return []Told{}, nil
+	}
+	return s.Propagate(ctx, tx, Change{Request: store.NewID("chg_"), Kind: ChangeRectification, Subjects: []string{subjectID}, Categories: cats})
+}
