@@ -368,3 +368,21 @@ func TestDiscloseOnConsentNamesTheRecord(t *testing.T) {
 		}
 	})
 }
+
+// A recipient whose webhook secret is missing from the environment: the
+// disclosure's delivery is listed for staff, its data dropped, and
+// nothing is sent unsigned.
+func TestDeliveryWithoutSecretIsManual(t *testing.T) {
+	each(t, envOpts{env: map[string]string{"STEWARD_RECIPIENT_BRAND_PARTNERS_SECRET": ""}}, func(t *testing.T, e *env) {
+		ann := e.member("ann@example.org", "Ann")
+		d := e.purchase(ann, map[string]string{"email": "ann@example.org"})
+		e.run()
+		dl, err := e.d.GetDelivery(e.ctx, d.Delivery)
+		if err != nil || dl.Status != disclosure.StatusManual || len(e.ep.requests()) != 0 {
+			t.Fatalf("delivery %+v %v, %d requests", dl, err, len(e.ep.requests()))
+		}
+		if n := count(t, e, `SELECT COUNT(*) FROM disclosure_deliveries WHERE body_sealed IS NOT NULL`); n != 0 {
+			t.Fatal("a manual delivery keeps the data")
+		}
+	})
+}

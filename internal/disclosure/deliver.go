@@ -196,7 +196,7 @@ func (s *Service) deliver(ctx context.Context, j jobs.Job) error {
 	}
 	rc := s.recipients[d.recipient]
 	if rc == nil || !rc.webhook() {
-		return s.finish(ctx, d, StatusManual, 0, "the recipient has no webhook now: tell it by hand")
+		return s.finish(ctx, d, StatusManual, 0, "not sent: the recipient has no webhook with a signing secret; tell it by hand")
 	}
 	body, err := s.open(ctx, d)
 	if errors.Is(err, errGone) {

@@ -349,7 +349,10 @@ func (s *Service) disclose(ctx context.Context, tx *sql.Tx, r Request) (Disclosu
 			"categories": jsonList(cats), "fields": jsonList(fields)}}); err != nil {
 		return Disclosure{}, nil, err
 	}
-	if len(r.Values) > 0 && (rc.webhook() || rc.pulls()) {
+	// A recipient declared with a webhook whose secret is missing gets a
+	// delivery all the same: the job finds no secret and lists it for
+	// staff (manual), so an order is never silently undelivered.
+	if len(r.Values) > 0 && (rc.Webhook != nil || rc.pulls()) {
 		event := r.Event
 		if event == "" {
 			event = "disclosure.created"
@@ -395,7 +398,7 @@ func (s *Service) queueData(ctx context.Context, tx *sql.Tx, v *door.View, rc *r
 		VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)`, id, rc.ID, event, d.ID, d.SubjectID, cat, sealed, d.DisclosedAt); err != nil {
 		return "", errorf("queue delivery: %w", err)
 	}
-	if rc.webhook() {
+	if rc.Webhook != nil {
 		if err := s.enqueue(ctx, tx, id); err != nil {
 			return "", err
 		}
