@@ -337,6 +337,7 @@ func (a *App) webDeps() web.Deps {
 		Payment:     a.Payment,
 		OpenID:      a.OpenID,
 		Retention:   a.Retention,
+		Disclosure:  a.Disclosure,
 		Config: web.Config{
 			BaseURL:        a.Config.BaseURL,
 			Dev:            a.Config.Dev,

@@ -473,6 +473,7 @@ func (c *checker) recipients() {
 				c.add(cp, fmt.Sprintf("recipient %s receives payment category %s without the purpose payment", name, id), "payment data may go only to recipients serving the purpose payment")
 			}
 		}
+		c.recipientDelivery(base, name, r)
 		c.safeguard(base, "recipient "+name, r.Country, r.Safeguard, countryOK)
 		if countryOK && r.Country != UnknownCountry && !inEEA(r.Country) && !slices.ContainsFunc(p.Transfers, func(t Transfer) bool { return t.To == r.Country }) {
 			c.add(base+".country", fmt.Sprintf("recipient %s is in %s, but no transfer to %s is declared", name, r.Country, r.Country), fmt.Sprintf("add {to: %s, safeguard: ...} under transfers:", r.Country))
@@ -909,5 +910,35 @@ func (c *checker) staff() {
 		for i, pu := range r.Purposes {
 			c.checkPurposeRef(fmt.Sprintf("%s.purposes[%d]", base, i), pu, "staff role "+r.ID)
 		}
+	}
+}
+
+// recipientDelivery checks the fields a recipient may receive and how it
+// is reached.
+func (c *checker) recipientDelivery(base, name string, r *Recipient) {
+	seen := map[string]bool{}
+	for j, f := range r.Fields {
+		path := fmt.Sprintf("%s.fields[%d]", base, j)
+		cat := c.p.fieldCat[f]
+		switch {
+		case seen[f]:
+			c.add(path, fmt.Sprintf("recipient %s lists field %s twice", name, f), "list each field once")
+		case cat == nil:
+			c.add(path, fmt.Sprintf("recipient %s receives field %s, which no category declares", name, f), "name a field of one of its categories")
+		case !slices.Contains(r.Categories, cat.ID):
+			c.add(path, fmt.Sprintf("recipient %s receives field %s, which is in category %s, not one of its categories", name, f, cat.ID), fmt.Sprintf("add %s to its categories, or remove the field", cat.ID))
+		}
+		seen[f] = true
+	}
+	if w := r.Webhook; w != nil {
+		if u, err := url.Parse(w.URL); err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || (u.Scheme != "https" && u.Scheme != "http") {
+			c.add(base+".webhook.url", fmt.Sprintf("recipient %s: webhook url %q is not an absolute http(s) URL", name, w.URL), "write the endpoint's full URL, e.g. https://partner.example/steward")
+		}
+		if !secretEnvRE.MatchString(w.SecretEnv) {
+			c.add(base+".webhook.secret_env", fmt.Sprintf("recipient %s: webhook secret_env %q is not an environment variable name", name, w.SecretEnv), "name the variable that holds the signing secret, e.g. STEWARD_RECIPIENT_PARTNER_SECRET")
+		}
+	}
+	if p := r.Pull; p != nil && !secretEnvRE.MatchString(p.KeyEnv) {
+		c.add(base+".pull.key_env", fmt.Sprintf("recipient %s: pull key_env %q is not an environment variable name", name, p.KeyEnv), "name the variable that holds its API key, e.g. STEWARD_RECIPIENT_PARTNER_KEY")
 	}
 }

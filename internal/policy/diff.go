@@ -338,6 +338,7 @@ func (d *differ) recipients(o, n *Policy) {
 		if a.Name != b.Name || a.Note != b.Note {
 			d.minor(base, "The description of recipient %s changed.", b.ID)
 		}
+		d.recipientFields(base, a, b)
 	}
 	for _, a := range o.Recipients {
 		if n.Recipient(a.ID) == nil {
@@ -639,4 +640,23 @@ func added[T comparable](a, b []T) []T {
 		}
 	}
 	return out
+}
+
+// recipientFields classifies a change of the fields a recipient receives:
+// more fields (or no limit where there was one) is significant, fewer is
+// minor.
+func (d *differ) recipientFields(base string, a, b *Recipient) {
+	switch {
+	case len(a.Fields) > 0 && len(b.Fields) == 0:
+		d.significant(base+".fields", "Recipient %s may now receive every field of its categories, not only %s.", b.Name, strings.Join(a.Fields, ", "))
+	case len(a.Fields) > 0:
+		for _, x := range added(a.Fields, b.Fields) {
+			d.significant(base+".fields", "Recipient %s now also receives %s.", b.Name, x)
+		}
+		if len(added(b.Fields, a.Fields)) > 0 {
+			d.minor(base+".fields", "Recipient %s receives fewer fields than before.", b.Name)
+		}
+	case len(b.Fields) > 0:
+		d.minor(base+".fields", "Recipient %s now receives only %s.", b.Name, strings.Join(b.Fields, ", "))
+	}
 }

@@ -24,6 +24,17 @@ func TestDiff(t *testing.T) {
 			reason: "The description of category support was reworded.",
 		},
 		{
+			name: "a partner receives one more field", base: "jmir.yaml",
+			edits:       []repl{{"    fields: [name, email]\n    webhook:", "    fields: [name, email, phone]\n    webhook:"}},
+			significant: true,
+			reason:      "Recipient Third parties you buy from through one of our brands now also receives phone.",
+		},
+		{
+			name: "a partner receives fewer fields", base: "jmir.yaml",
+			edits:  []repl{{"    fields: [name, email]\n    webhook:", "    fields: [email]\n    webhook:"}},
+			reason: "Recipient Third parties you buy from through one of our brands receives fewer fields than before.",
+		},
+		{
 			name: "contact details", base: "jmir.yaml",
 			edits:  []repl{{"contact: privacy@jmir.example", "contact: dpo@jmir.example"}},
 			reason: "The controller's contact details changed.",

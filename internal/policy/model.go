@@ -1,5 +1,7 @@
 package policy
 
+import "slices"
+
 // The types below are the policy file's schema. Field tags name the YAML
 // keys; the strict decoder refuses any key not listed here. A tag option
 // "keyed" marks a slice written in YAML as a mapping from id to entry, which
@@ -224,6 +226,40 @@ type Recipient struct {
 	// Client, when set, makes the recipient an application that signs
 	// people in with Steward as its OpenID provider (see clients.go).
 	Client *RecipientClient `yaml:"client" json:"client,omitempty"`
+	// Fields, when listed, are the only fields of its categories it may
+	// receive (a partner gets the email, never the password hash of the
+	// same category); empty, any field of its categories.
+	Fields []string `yaml:"fields" json:"fields,omitempty"`
+	// Webhook is where disclosures and rights events (Art. 19) are
+	// delivered; nil when the recipient is told by hand or pulls.
+	Webhook *RecipientWebhook `yaml:"webhook" json:"-"`
+	// Pull lets the recipient fetch what was disclosed to it with its own
+	// API key.
+	Pull *RecipientPull `yaml:"pull" json:"-"`
+}
+
+// RecipientWebhook is a recipient's delivery endpoint. The signing secret
+// is not in the policy: SecretEnv names the environment variable that
+// holds it (Standard Webhooks: "whsec_" and base64, or raw bytes).
+type RecipientWebhook struct {
+	URL       string `yaml:"url" json:"url"`
+	SecretEnv string `yaml:"secret_env" json:"-"`
+}
+
+// RecipientPull names the environment variable holding the API key a
+// recipient pulls its disclosures with.
+type RecipientPull struct {
+	KeyEnv string `yaml:"key_env" json:"-"`
+}
+
+// MayReceiveField reports whether the recipient may receive field, whose
+// category is category: the category must be one of its own, and the
+// field among its fields when it lists any.
+func (r *Recipient) MayReceiveField(field, category string) bool {
+	if !slices.Contains(r.Categories, category) {
+		return false
+	}
+	return len(r.Fields) == 0 || slices.Contains(r.Fields, field)
 }
 
 // Transfer is a country outside the controller's where data is stored or

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"steward/internal/fault"
 	"steward/internal/policy"
@@ -24,6 +25,7 @@ type CoverSheet struct {
 	Categories         []CoverCategory   `json:"categories"`
 	Recipients         []CoverRecipient  `json:"recipients"`
 	RecipientsNote     string            `json:"recipients_note"`
+	Disclosures        []CoverDisclosure `json:"disclosures"`
 	Transfers          []CoverTransfer   `json:"transfers"`
 	Stores             []policy.Store    `json:"stores"`
 	Sources            []CoverSource     `json:"sources"`
@@ -66,10 +68,11 @@ type CoverRecipient struct {
 	Safeguard   string   `json:"safeguard,omitempty"`
 	Purposes    []string `json:"purposes"`
 	Categories  []string `json:"categories"`
-	// Basis is "declared": no register of actual disclosures exists yet,
-	// so these are the recipients the policy declares for the purposes
-	// that used the data.
-	Basis string `json:"basis"`
+	// Basis is "disclosed" for a recipient the register shows received
+	// the data (Last is the latest disclosure), "declared" for one the
+	// policy declares for the purposes that used the data.
+	Basis string    `json:"basis"`
+	Last  time.Time `json:"last_disclosed_at,omitzero"`
 }
 
 // CoverTransfer is a country outside the controller's where data is
@@ -119,7 +122,7 @@ func (s *Service) cover(ctx context.Context, inv *inventory) (*CoverSheet, error
 		RecipientsNote: "No register of actual disclosures exists yet: these are the recipients the privacy policy declares for the purposes " +
 			"that use your data, each labelled \"declared\". They may have received it; a recipient not listed here has not.",
 		AutomatedDecisions: "none: no decision about you is made by automated means alone, profiling included (GDPR Art. 22)",
-		Purposes:           []CoverPurpose{}, Categories: []CoverCategory{}, Recipients: []CoverRecipient{},
+		Purposes:           []CoverPurpose{}, Categories: []CoverCategory{}, Recipients: []CoverRecipient{}, Disclosures: []CoverDisclosure{},
 		Transfers: []CoverTransfer{}, Sources: []CoverSource{}, Rights: []CoverRight{}, ErasureExemptions: []string{},
 	}
 	if c.Stores == nil {
@@ -199,6 +202,9 @@ func (s *Service) cover(ctx context.Context, inv *inventory) (*CoverSheet, error
 		}
 		c.Recipients = append(c.Recipients, CoverRecipient{ID: r.ID, Name: r.Name, Role: string(r.Role), Country: r.Country,
 			CountryName: countryName(r.Country), Safeguard: string(r.Safeguard), Purposes: purposes, Categories: cats, Basis: "declared"})
+	}
+	if err := s.actualRecipients(ctx, c, inv.ids); err != nil {
+		return nil, err
 	}
 	for _, t := range s.pol.Transfers {
 		c.Transfers = append(c.Transfers, CoverTransfer{Country: t.To, CountryName: countryName(t.To), Safeguard: string(t.Safeguard),

@@ -75,8 +75,9 @@ type RecipientRef struct {
 	Role       string   `json:"role"`
 	Country    string   `json:"country"`
 	Categories []string `json:"categories"`
-	// Basis is "declared": no disclosure register exists yet, so these are
-	// the recipients the policy declares for the erased categories.
+	// Basis is "disclosed" for a recipient the register shows received
+	// the erased categories, "declared" (without a register) for one the
+	// policy declares for them.
 	Basis string `json:"basis"`
 }
 
@@ -763,6 +764,13 @@ func (s *Service) erase(ctx context.Context, subjectID string, sc Scope, phase i
 		return nil, err
 	}
 	out := &Outcome{Scope: sc, Erased: []TableOutcome{}, Kept: []TableOutcome{}, KeysDestroyed: []string{}}
+	// Who received the data, read before the erasure unlinks the register.
+	var received []Received
+	if reg := s.register(); reg != nil {
+		if received, err = reg.Received(ctx, s.db, p.ids); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.runSteps(ctx, p, phase != 1, out); err != nil {
 		return nil, err
 	}
@@ -774,6 +782,9 @@ func (s *Service) erase(ctx context.Context, subjectID string, sc Scope, phase i
 		out.KeysDestroyed = destroyed
 	}
 	out.Recipients = s.recipientsFor(p.erased)
+	if s.register() != nil {
+		out.Recipients = s.disclosedTo(received, p.erased)
+	}
 	v, err := s.verify(ctx, p, phase != 1, destroyed)
 	if err != nil {
 		return nil, err

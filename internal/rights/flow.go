@@ -281,6 +281,10 @@ func mustJSON(v any) string {
 
 // complete finishes a request with its result and tells the subject.
 func (s *Service) complete(ctx context.Context, tx *sql.Tx, r *Request, actor string, result any) error {
+	result, err := s.propagate(ctx, tx, r, result)
+	if err != nil {
+		return err
+	}
 	now := s.clock.Now()
 	if err := s.update(ctx, tx, r.ID, map[string]any{"status": string(StatusCompleted), "completed_at": now, "progress": 100,
 		"result": mustJSON(result), "needs_review": false}); err != nil {

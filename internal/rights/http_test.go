@@ -426,7 +426,7 @@ func TestPrivacyCentreAndConsolePages(t *testing.T) {
 			return res
 		}
 		html := page(ann, "/account/privacy")
-		for _, want := range []string{"What we hold about you", "Who may have received it", "Delete your account", "Download your data", "Canada"} {
+		for _, want := range []string{"What we hold about you", "Who received it", "Delete your account", "Download your data", "Canada"} {
 			if !strings.Contains(html, want) {
 				t.Errorf("privacy centre lacks %q", want)
 			}

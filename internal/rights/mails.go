@@ -174,7 +174,7 @@ func (s *Service) mailErasure(ctx context.Context, q store.Q, r Request, out *Ou
 		}
 	}
 	if len(out.Recipients) > 0 {
-		b.WriteString("\nWe are telling the recipients the privacy policy declares for this data:\n")
+		b.WriteString("\nWe are telling the recipients of this data:\n")
 		for _, rc := range out.Recipients {
 			fmt.Fprintf(&b, "  - %s\n", rc.Name)
 		}

@@ -275,9 +275,13 @@ func (s *Service) handleFinish(ctx context.Context, j jobs.Job) error {
 		}
 		// The address is gone: the notice mailed in phase one was the
 		// last word, so completing sends nothing.
+		result, err := s.propagate(ctx, tx, &cur, merged)
+		if err != nil {
+			return err
+		}
 		now := s.clock.Now()
 		if err := s.update(ctx, tx, cur.ID, map[string]any{"status": string(StatusCompleted), "completed_at": now, "progress": 100,
-			"result": mustJSON(merged), "phase": "done"}); err != nil {
+			"result": mustJSON(result), "phase": "done"}); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, "system", "request_completed", cur, nil)
@@ -288,6 +292,11 @@ func (s *Service) handleFinish(ctx context.Context, j jobs.Job) error {
 // rows erased in either, what was kept and the verification of the last.
 func mergeOutcomes(first, second *Outcome) *Outcome {
 	out := *second
+	if len(out.Recipients) == 0 {
+		// The register was unlinked by the first phase: who received the
+		// data was read then.
+		out.Recipients = first.Recipients
+	}
 	agg := map[string]*TableOutcome{}
 	for _, list := range [][]TableOutcome{first.Erased, second.Erased} {
 		for _, t := range list {

@@ -777,7 +777,12 @@ var indexTemplate = template.Must(template.New("index").Funcs(template.FuncMap{
 {{- end}}
 <h2>Who may have received it</h2>
 <p>{{.Cover.RecipientsNote}}</p>
-<ul>{{range .Cover.Recipients}}<li>{{.Name}} ({{.Role}}, {{.CountryName}}{{with .Safeguard}}, safeguard: {{.}}{{end}}) — declared</li>{{else}}<li>No recipient.</li>{{end}}</ul>
+<ul>{{range .Cover.Recipients}}<li>{{.Name}} ({{.Role}}, {{.CountryName}}{{with .Safeguard}}, safeguard: {{.}}{{end}}) — {{.Basis}}</li>{{else}}<li>No recipient.</li>{{end}}</ul>
+{{- with .Cover.Disclosures}}
+<table><caption>Each disclosure of your data</caption><tr><th>Date</th><th>Recipient</th><th>Purpose</th><th>What</th><th>Basis</th></tr>
+{{- range .}}<tr><td>{{.At.Format "2 January 2006"}}</td><td>{{.RecipientName}}</td><td>{{.Purpose}}</td><td>{{range $i, $f := .Fields}}{{if $i}}, {{end}}{{$f}}{{else}}{{range $i, $c := .Categories}}{{if $i}}, {{end}}{{$c}}{{end}}{{end}}</td><td>{{.Basis}}</td></tr>{{end}}
+</table>
+{{- end}}
 {{- with .Cover.Transfers}}
 <h2>Countries outside ours</h2>
 <ul>{{range .}}<li>{{.CountryName}}: {{if .Stores}}stored{{end}}{{if and .Stores .Processes}} and {{end}}{{if .Processes}}processed{{end}}, protected by {{.Safeguard}}</li>{{end}}</ul>

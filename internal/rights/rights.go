@@ -189,6 +189,8 @@ type Service struct {
 	holders map[string]Holder
 	files   []FileSource
 	schema  *schema // introspected once, on first use
+	// recipients is the register of disclosures (SetRecipients).
+	recipients Recipients
 
 	limits *netlimit.Limiter // per client network, email filings
 }

@@ -10,6 +10,7 @@ import (
 	"steward/internal/audit"
 	"steward/internal/consent"
 	"steward/internal/content"
+	"steward/internal/disclosure"
 	"steward/internal/door"
 	"steward/internal/identity"
 	"steward/internal/jobs"
@@ -54,6 +55,7 @@ func Modules() []Module {
 		{support.Migrations(), support.Tables()},
 		{payment.Migrations(), payment.Tables()},
 		{openid.Migrations(), openid.Tables()},
+		{disclosure.Migrations(), disclosure.Tables()},
 	}
 }
 

@@ -46,6 +46,8 @@ var consoleLinks = []consoleLink{
 	{"/admin/moderation", "Moderation (reported posts and comments)", []string{"moderator"}},
 	{"/admin/support", "Support desk: requests, answers and recorded calls", []string{"support", "quality"}},
 	{"/admin/retention", "Retention: what the next sweep removes, and legal holds", []string{"admin", "privacy"}},
+	{"/admin/disclosures", "Disclosures: recipients, deliveries and the register", []string{"admin", "privacy"}},
+	{"/admin/legal-requests", "Legal requests and the transparency report", []string{"privacy"}},
 }
 
 func (s *server) pageAdmin() authed {

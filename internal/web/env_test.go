@@ -194,7 +194,7 @@ func webDeps(s *services.Services, cfg Config) Deps {
 		Ready: s.DB.PingContext, Clock: s.Clock, Log: s.Log, Metrics: s.Metrics, Policy: s.Policy,
 		Versions: s.Versions, Identity: s.Identity, Audit: s.Audit, Outbox: s.Outbox, Consent: s.Consent,
 		Newsletters: s.Newsletters, Notices: s.Notices, Rights: s.Rights, Activity: s.Activity, Analytics: s.Analytics, Content: s.Content,
-		Support: s.Support, Payment: s.Payment, OpenID: s.OpenID, Retention: s.Retention, Config: cfg,
+		Support: s.Support, Payment: s.Payment, OpenID: s.OpenID, Retention: s.Retention, Disclosure: s.Disclosure, Config: cfg,
 	}
 }
 

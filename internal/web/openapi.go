@@ -60,6 +60,7 @@ func (s *server) apiSections() []apiSection {
 		{sharingOps(), sharingSchemas()},
 		{openidOps(), openidSchemas()},
 		{retentionOps(), retentionSchemas()},
+		{disclosureOps(), disclosureSchemas()},
 	}
 }
 
@@ -130,6 +131,10 @@ func (s *server) openAPIDocument() ([]byte, error) {
 					"description": "The operator's metrics token (--metrics-token). Scrapers on loopback or in a trusted proxy network need none."},
 				"stripeSignature": map[string]any{"type": "apiKey", "in": "header", "name": "Stripe-Signature",
 					"description": "The processor's HMAC-SHA256 signature of the timestamp and the exact body, under the endpoint secret."},
+				"webhookSignature": map[string]any{"type": "apiKey", "in": "header", "name": "webhook-signature",
+					"description": "A recipient's Standard Webhooks signature (with webhook-id and webhook-timestamp) under its endpoint secret."},
+				"recipientKey": map[string]any{"type": "http", "scheme": "bearer",
+					"description": "The API key of a recipient that pulls (from the environment variable the policy names)."},
 			},
 		},
 	}

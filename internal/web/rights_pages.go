@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"steward/internal/disclosure"
 	"steward/internal/policy"
 	"steward/internal/rights"
 )
@@ -229,13 +230,18 @@ func (s *server) renderAdminRequest(w http.ResponseWriter, r *http.Request, a au
 		v.Errors = errs
 	}
 	v.Notice = adminNotice(r.URL.Query().Get("done"))
+	told, err := s.d.Disclosure.Told(r.Context(), req.ID)
+	if err != nil {
+		return err
+	}
 	v.Data = struct {
 		R              staffRequestJSON
 		CanExtend      bool
 		FirstMonthEnds string
 		Params         string
+		Told           []disclosure.Delivery
 	}{s.staffRequestOut(req), !req.Status.Final() && s.d.Clock.Now().Before(req.FirstMonthEnds()) && req.ExtendedMonths < 2,
-		req.FirstMonthEnds().Format("2 January 2006"), paramsText(req.Params)}
+		req.FirstMonthEnds().Format("2 January 2006"), paramsText(req.Params), told}
 	return s.render(w, r, status, "admin_requests_detail", v)
 }
 

@@ -285,5 +285,35 @@ func (s *server) routes() []route {
 		{"GET", "/api/v1/trends", s.api(s.handleTrends())},
 		{"GET", "/api/v1/admin/analytics/{report}", s.apiRole(s.handleReport(), "admin", "analyst")},
 		{"GET", "/admin/analytics", s.pageRole(s.pageAnalytics(), "admin", "analyst")},
+
+		// Disclosures: a member's order through a partner brand and what
+		// went where; the staff register, deliveries and legal requests;
+		// recipients' own endpoints; the public transparency report.
+		{"POST", "/api/v1/me/partner-orders", s.apiAuth(s.handlePartnerOrder())},
+		{"GET", "/api/v1/me/disclosures", s.apiAuth(s.handleMyDisclosures())},
+		{"GET", "/api/v1/admin/disclosures", s.apiRole(s.handleDisclosureLog(), "privacy", "admin")},
+		{"GET", "/api/v1/admin/recipients", s.apiRole(s.handleRecipients(), "privacy", "admin")},
+		{"GET", "/api/v1/admin/deliveries", s.apiRole(s.handleDeliveries(), "privacy", "admin")},
+		{"GET", "/api/v1/admin/deliveries/{id}", s.apiRole(s.handleDelivery(), "privacy", "admin")},
+		{"POST", "/api/v1/admin/deliveries/{id}/told", s.apiRole(s.handleToldByHand(), "privacy")},
+		{"GET", "/api/v1/admin/requests/{id}/recipients", s.apiRole(s.handleRequestRecipients(), "privacy", "admin")},
+		{"GET", "/api/v1/admin/legal-requests", s.apiRole(s.handleLegalRequests(), "privacy")},
+		{"POST", "/api/v1/admin/legal-requests", s.apiRole(s.handleRecordLegalRequest(), "privacy")},
+		{"GET", "/api/v1/admin/legal-requests/{id}", s.apiRole(s.handleLegalRequest(), "privacy")},
+		{"POST", "/api/v1/admin/legal-requests/{id}/decision", s.apiRole(s.handleDecideLegalRequest(), "privacy")},
+		{"POST", "/api/v1/admin/legal-requests/{id}/notification", s.apiRole(s.handleLegalNotification(), "privacy")},
+		{"POST", "/api/v1/admin/legal-requests/{id}/disclosures", s.apiRole(s.handleLegalDisclosure(), "privacy")},
+		{"POST", "/api/v1/recipients/{id}/acknowledgements", s.api(s.handleRecipientAck())},
+		{"GET", "/api/v1/recipients/{id}/events", s.api(s.handleRecipientEvents())},
+		{"GET", "/api/v1/transparency", s.api(s.handleTransparency())},
+		{"GET", "/transparency", s.page(s.pageTransparency())},
+		{"GET", "/admin/disclosures", s.pageRole(s.pageAdminDisclosures(), "privacy", "admin")},
+		{"POST", "/admin/disclosures/deliveries/{id}/told", s.pageRole(s.pageToldByHandPost(), "privacy")},
+		{"GET", "/admin/legal-requests", s.pageRole(s.pageAdminLegal(), "privacy")},
+		{"POST", "/admin/legal-requests", s.pageRole(s.pageRecordLegalPost(), "privacy")},
+		{"GET", "/admin/legal-requests/{id}", s.pageRole(s.pageAdminLegalRequest(), "privacy")},
+		{"POST", "/admin/legal-requests/{id}/decision", s.pageRole(s.pageLegalActionPost("decision"), "privacy")},
+		{"POST", "/admin/legal-requests/{id}/notification", s.pageRole(s.pageLegalActionPost("notification"), "privacy")},
+		{"POST", "/admin/legal-requests/{id}/disclosures", s.pageRole(s.pageLegalActionPost("disclosed"), "privacy")},
 	}
 }

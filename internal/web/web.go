@@ -28,6 +28,7 @@ import (
 	"steward/internal/clock"
 	"steward/internal/consent"
 	"steward/internal/content"
+	"steward/internal/disclosure"
 	"steward/internal/identity"
 	"steward/internal/mail"
 	"steward/internal/newsletter"
@@ -102,6 +103,7 @@ type Deps struct {
 	Payment     *payment.Service
 	OpenID      *openid.Service // nil: no application signs people in
 	Retention   *retention.Service
+	Disclosure  *disclosure.Service
 	Config      Config
 }
 

@@ -28,6 +28,7 @@ import (
 	"steward/internal/clock"
 	"steward/internal/consent"
 	"steward/internal/content"
+	"steward/internal/disclosure"
 	"steward/internal/door"
 	"steward/internal/fault"
 	"steward/internal/identity"
@@ -119,6 +120,8 @@ type Services struct {
 	Payment *payment.Service
 	// The OpenID provider of the operator's own applications.
 	OpenID *openid.Service
+	// What leaves for recipients, legal requests, the transparency report.
+	Disclosure *disclosure.Service
 	// Cookieless collection and the reports read from it.
 	Activity  *activity.Collector
 	Analytics *analytics.Service
@@ -176,6 +179,9 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 		return nil, err
 	}
 	if err := s.openPayment(cfg); err != nil {
+		return nil, err
+	}
+	if err := s.openDisclosure(cfg); err != nil {
 		return nil, err
 	}
 	if s.OpenID, err = openid.New(ctx, openid.Deps{DB: db, Clock: clk, Log: log, Policy: s.Policy.Policy, Door: s.Door,

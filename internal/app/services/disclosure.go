@@ -1,0 +1,81 @@
+package services
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"steward/internal/disclosure"
+	"steward/internal/registry"
+	"steward/internal/rights"
+	"steward/internal/store"
+)
+
+// openDisclosure builds the register of disclosures: recipients' webhook
+// secrets and pull keys come from the environment variables the policy
+// names; STEWARD_WEBHOOKS_ALLOW_PRIVATE=1 lets webhooks reach private and
+// loopback addresses, STEWARD_WEBHOOK_TIMEOUT bounds one attempt. The
+// rights engine reads the register for access reports and tells
+// recipients of completed changes through it; its erasure empties the
+// register's subject ids.
+func (s *Services) openDisclosure(cfg Config) error {
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	var timeout time.Duration
+	if v := getenv("STEWARD_WEBHOOK_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 5*time.Minute {
+			return fmt.Errorf("services: STEWARD_WEBHOOK_TIMEOUT: want a duration up to 5m, got %q", v)
+		}
+		timeout = d
+	}
+	var err error
+	s.Disclosure, err = disclosure.New(disclosure.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Door: s.Door,
+		Subjects: s.Subjects, Audit: s.Audit, Jobs: s.Jobs, Outbox: s.Outbox, Getenv: getenv,
+		RefKey: s.Master.Derive("disclosure recipient reference v1", 32), AllowPrivate: getenv("STEWARD_WEBHOOKS_ALLOW_PRIVATE") == "1",
+		Timeout: timeout, Consents: s.Consent})
+	if err != nil {
+		return err
+	}
+	h := disclosureRights{s.Disclosure.Holder()}
+	s.Rights.Register("disclosures", h)
+	s.Rights.Register("disclosure_deliveries", h)
+	s.Rights.SetRecipients(rightsRecipients{s.Disclosure})
+	return nil
+}
+
+// disclosureRights hands the register's tables to the rights engine.
+type disclosureRights struct{ h *disclosure.Holder }
+
+func (c disclosureRights) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, ids []string, sc rights.Scope) (rights.TableOutcome, error) {
+	n, err := c.h.Erase(ctx, tx, t, ids, sc.Kind == "account")
+	return rights.TableOutcome{Dataset: t.Dataset, Erased: int64(n)}, err
+}
+
+func (c disclosureRights) Left(ctx context.Context, q store.Q, t registry.Table, ids []string, sc rights.Scope) (int, error) {
+	return c.h.Left(ctx, q, t, ids, sc.Kind == "account")
+}
+
+// rightsRecipients is the register as the rights engine reads it.
+type rightsRecipients struct{ d *disclosure.Service }
+
+func (r rightsRecipients) Received(ctx context.Context, q store.Q, ids []string) ([]rights.Received, error) {
+	ds, err := r.d.Received(ctx, q, ids)
+	out := make([]rights.Received, len(ds))
+	for i, d := range ds {
+		out[i] = rights.Received{Recipient: d.Recipient, Purpose: d.Purpose, Categories: d.Categories, Fields: d.Fields, Basis: d.Basis, At: d.DisclosedAt}
+	}
+	return out, err
+}
+
+func (r rightsRecipients) Propagate(ctx context.Context, tx *sql.Tx, request, change string, ids, cats []string) ([]rights.Told, error) {
+	told, err := r.d.Propagate(ctx, tx, disclosure.Change{Request: request, Kind: change, Subjects: ids, Categories: cats})
+	out := make([]rights.Told, len(told))
+	for i, t := range told {
+		out[i] = rights.Told{Recipient: t.Recipient, Name: t.Name, Categories: t.Categories, Event: t.Delivery, Status: t.Status}
+	}
+	return out, err
+}

@@ -1,0 +1,31 @@
+package consent
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"steward/internal/store"
+)
+
+// GivenRecord returns the id of the record by which the subject's consent
+// to the whole purpose is in force: the newest record of the purpose,
+// when it gives consent. "" when none does (never asked, refused,
+// withdrawn). It opens nothing: a disclosure on consent names the record
+// as its basis.
+func (l *Ledger) GivenRecord(ctx context.Context, q store.Q, subjectID, purpose string) (string, error) {
+	var id, state string
+	err := q.QueryRowContext(ctx, `SELECT id, state FROM consent_records WHERE subject_id = $1 AND purpose_index = $2 AND scope_index IS NULL
+		ORDER BY created_at DESC, id DESC LIMIT 1`, subjectID, l.purposeIndex(purpose)).Scan(&id, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("consent: given record: %w", err)
+	}
+	if State(state) != Given {
+		return "", nil
+	}
+	return id, nil
+}

@@ -1,0 +1,189 @@
+package disclosure
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// SmallCount is the smallest number of accounts the report shows exactly:
+// fewer, and a count could point at someone (the one person a known
+// investigation is about), so it is shown as the band "1-9".
+const SmallCount = 10
+
+// Report is the public transparency report (M13): legal requests counted
+// by kind, jurisdiction and decision per half-year, from the register.
+// It names no one: no subject, no authority, no reason.
+type Report struct {
+	Controller string   `json:"controller"`
+	Generated  string   `json:"generated_at"`
+	Periods    []Period `json:"periods"`
+	Note       string   `json:"note"`
+}
+
+// Period is one half-year of the report.
+type Period struct {
+	Period string    `json:"period"` // "2026-H1"
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// Final periods have ended: they were published when they ended and
+	// stay as published.
+	Final     bool   `json:"final"`
+	Requests  int    `json:"requests"`
+	Accounts  string `json:"accounts_affected"`
+	Rows      []Row  `json:"rows"`
+	Published string `json:"published_at,omitempty"`
+}
+
+// Row counts the requests of one kind, jurisdiction and decision.
+type Row struct {
+	Kind         string `json:"kind"`
+	Jurisdiction string `json:"jurisdiction"`
+	Decision     string `json:"decision"`
+	Requests     int    `json:"requests"`
+	// Accounts is how many accounts the requests named (an account named
+	// by two requests counts in each): a number, or "1-9" below
+	// SmallCount.
+	Accounts string `json:"accounts_affected"`
+}
+
+// band shows a count of accounts without pointing at anyone.
+func band(n int) string {
+	if n > 0 && n < SmallCount {
+		return fmt.Sprintf("1-%d", SmallCount-1)
+	}
+	return strconv.Itoa(n)
+}
+
+// half returns the half-year holding t: its name, start and end.
+func half(t time.Time) (string, time.Time, time.Time) {
+	t = t.UTC()
+	if t.Month() <= 6 {
+		from := time.Date(t.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+		return fmt.Sprintf("%d-H1", t.Year()), from, from.AddDate(0, 6, 0)
+	}
+	from := time.Date(t.Year(), 7, 1, 0, 0, 0, 0, time.UTC)
+	return fmt.Sprintf("%d-H2", t.Year()), from, from.AddDate(0, 6, 0)
+}
+
+// Transparency returns the report: every half-year from the first
+// request to the current one. An ended half-year is read as it was
+// published (and published now if it was not yet); the current one is
+// counted live.
+func (s *Service) Transparency(ctx context.Context) (Report, error) {
+	now := s.d.Clock.Now().UTC()
+	rep := Report{Controller: s.pol.Controller.Name, Generated: now.Format(time.RFC3339), Periods: []Period{},
+		Note: fmt.Sprintf("Counted from our register of legal requests; accounts affected below %d are shown as a band. "+
+			"A half-year's figures are published when it ends and never changed after.", SmallCount)}
+	var first sql.NullString
+	if err := s.d.DB.QueryRowContext(ctx, `SELECT MIN(period) FROM legal_request_tally`).Scan(&first); err != nil {
+		return Report{}, errorf("transparency: %w", err)
+	}
+	_, cur, _ := half(now)
+	start := cur
+	if from, ok := periodStart(first.String); first.Valid && ok && from.Before(cur) {
+		start = from
+	}
+	for from := start; !from.After(cur); from = from.AddDate(0, 6, 0) {
+		name, _, to := half(from)
+		if to.After(now) {
+			p, err := s.count(ctx, name, from, to)
+			if err != nil {
+				return Report{}, err
+			}
+			rep.Periods = append(rep.Periods, p)
+			continue
+		}
+		p, err := s.published(ctx, name, from, to, now)
+		if err != nil {
+			return Report{}, err
+		}
+		rep.Periods = append(rep.Periods, p)
+	}
+	// Newest first.
+	sort.SliceStable(rep.Periods, func(i, j int) bool { return rep.Periods[i].From.After(rep.Periods[j].From) })
+	return rep, nil
+}
+
+// published returns an ended half-year as published, publishing it first
+// when it was not.
+func (s *Service) published(ctx context.Context, name string, from, to, now time.Time) (Period, error) {
+	var raw string
+	err := s.d.DB.QueryRowContext(ctx, `SELECT report FROM transparency_periods WHERE period = $1`, name).Scan(&raw)
+	if err == nil {
+		var p Period
+		if err := json.Unmarshal([]byte(raw), &p); err != nil {
+			return Period{}, errorf("transparency: stored %s: %w", name, err)
+		}
+		return p, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Period{}, errorf("transparency: %w", err)
+	}
+	p, err := s.count(ctx, name, from, to)
+	if err != nil {
+		return Period{}, err
+	}
+	p.Final, p.Published = true, now.Format(time.RFC3339)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return Period{}, errorf("transparency: %w", err)
+	}
+	// Two readers may publish at once: the first one stays.
+	if _, err := s.d.DB.ExecContext(ctx, `INSERT INTO transparency_periods (period, report, published_at) VALUES ($1, $2, $3)
+		ON CONFLICT (period) DO NOTHING`, name, string(b), now); err != nil {
+		return Period{}, errorf("transparency: publish %s: %w", name, err)
+	}
+	if err := s.d.DB.QueryRowContext(ctx, `SELECT report FROM transparency_periods WHERE period = $1`, name).Scan(&raw); err != nil {
+		return Period{}, errorf("transparency: %w", err)
+	}
+	var stored Period
+	if err := json.Unmarshal([]byte(raw), &stored); err != nil {
+		return Period{}, errorf("transparency: %w", err)
+	}
+	return stored, nil
+}
+
+// periodStart reads a half-year's name ("2026-H1") back into its start.
+func periodStart(name string) (time.Time, bool) {
+	var y, h int
+	if n, err := fmt.Sscanf(name, "%d-H%d", &y, &h); err != nil || n != 2 || h < 1 || h > 2 || y < 1970 || y > 9999 {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(1+6*(h-1)), 1, 0, 0, 0, 0, time.UTC), true
+}
+
+// count reads a half-year's counts: kept with the register, in the
+// transactions that record and decide each request, so the report costs
+// one indexed read whatever the register's size.
+func (s *Service) count(ctx context.Context, name string, from, to time.Time) (Period, error) {
+	p := Period{Period: name, From: from, To: to, Rows: []Row{}}
+	rows, err := s.d.DB.QueryContext(ctx, `SELECT kind, jurisdiction, decision, requests, accounts FROM legal_request_tally
+		WHERE period = $1 AND requests > 0 ORDER BY kind, jurisdiction, decision`, name)
+	if err != nil {
+		return Period{}, errorf("transparency: %w", err)
+	}
+	defer rows.Close()
+	accounts := 0
+	for rows.Next() {
+		var r Row
+		var n int
+		if err := rows.Scan(&r.Kind, &r.Jurisdiction, &r.Decision, &r.Requests, &n); err != nil {
+			return Period{}, errorf("transparency: %w", err)
+		}
+		r.Accounts = band(n)
+		p.Requests += r.Requests
+		accounts += n
+		p.Rows = append(p.Rows, r)
+	}
+	if err := rows.Err(); err != nil {
+		return Period{}, errorf("transparency: %w", err)
+	}
+	p.Accounts = band(accounts)
+	return p, nil
+}
