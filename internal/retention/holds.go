@@ -18,19 +18,27 @@ type Hold = subject.Hold
 // subject refuses the erasure, with the reason). by is the staff id, or
 // "system" when a legal request places it (Source then names the request).
 func (s *Service) Place(ctx context.Context, by string, h Hold) (Hold, error) {
+	var out Hold
+	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.PlaceTx(ctx, tx, by, h)
+		return err
+	})
+	return out, err
+}
+
+// PlaceTx is Place inside the caller's transaction (a legal request that
+// places holds with its own record).
+func (s *Service) PlaceTx(ctx context.Context, tx *sql.Tx, by string, h Hold) (Hold, error) {
 	if h.Category != "" && s.d.Policy.Category(h.Category) == nil {
 		return Hold{}, fault.FieldError("category", "the policy declares no category %q", h.Category)
 	}
 	h.PlacedBy = by
-	var out Hold
-	err := s.d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if out, err = s.d.Subjects.PlaceHold(ctx, tx, h); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, by, "retention.hold_placed", out)
-	})
-	return out, err
+	out, err := s.d.Subjects.PlaceHold(ctx, tx, h)
+	if err != nil {
+		return Hold{}, err
+	}
+	return out, s.audit(ctx, tx, by, "retention.hold_placed", out)
 }
 
 // Review keeps a hold until a new expiry, after staff reviewed it.

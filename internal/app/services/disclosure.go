@@ -3,11 +3,14 @@ package services
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"steward/internal/disclosure"
 	"steward/internal/registry"
+	"steward/internal/retention"
 	"steward/internal/rights"
 	"steward/internal/store"
 )
@@ -36,7 +39,7 @@ func (s *Services) openDisclosure(cfg Config) error {
 	s.Disclosure, err = disclosure.New(disclosure.Deps{DB: s.DB, Clock: s.Clock, Log: s.Log, Policy: s.Policy, Door: s.Door,
 		Subjects: s.Subjects, Audit: s.Audit, Jobs: s.Jobs, Outbox: s.Outbox, Getenv: getenv,
 		RefKey: s.Master.Derive("disclosure recipient reference v1", 32), AllowPrivate: getenv("STEWARD_WEBHOOKS_ALLOW_PRIVATE") == "1",
-		Timeout: timeout, Consents: s.Consent})
+		Timeout: timeout, Consents: s.Consent, PlaceHold: s.placeLegalHold})
 	if err != nil {
 		return err
 	}
@@ -78,4 +81,27 @@ func (r rightsRecipients) Propagate(ctx context.Context, tx *sql.Tx, request, ch
 		out[i] = rights.Told{Recipient: t.Recipient, Name: t.Name, Categories: t.Categories, Event: t.Delivery, Status: t.Status}
 	}
 	return out, err
+}
+
+// legalHoldReview is when a hold a legal request placed without an end is
+// next reviewed by staff (holds always carry an expiry to review).
+const legalHoldReview = 365 * 24 * time.Hour
+
+// placeLegalHold places the hold a legal request asks for in the
+// subject-state store, in the request's own transaction, audited as the
+// retention console's are. The retention service is built after the
+// register; a request arrives only once both are.
+func (s *Services) placeLegalHold(ctx context.Context, q store.Q, h disclosure.Hold) error {
+	tx, ok := q.(*sql.Tx)
+	if !ok {
+		return errors.New("services: a legal hold is placed inside the legal request's transaction")
+	}
+	until := h.Until
+	if until.IsZero() {
+		until = s.Clock.Now().Add(legalHoldReview)
+	}
+	by := strings.TrimPrefix(h.Actor, "staff:")
+	_, err := s.Retention.PlaceTx(ctx, tx, by, retention.Hold{SubjectID: h.SubjectID, Category: h.Category, Reason: h.Reason,
+		Source: h.Request, ExpiresAt: until})
+	return err
 }
