@@ -29,3 +29,21 @@ func (l *Ledger) GivenRecord(ctx context.Context, q store.Q, subjectID, purpose 
 	}
 	return id, nil
 }
+
+// GivenScopedRecord returns the id of the record by which the subject's
+// consent to purpose with scope ("client:ID") is in force: the scope's
+// newest record, when it gives consent and no purpose-wide withdrawal or
+// refusal came after. "" when none is in force.
+func (l *Ledger) GivenScopedRecord(ctx context.Context, q store.Q, subjectID, purpose, scope string) (string, error) {
+	in, err := l.ScopeInForce(ctx, q, subjectID, purpose, scope)
+	if err != nil || !in {
+		return "", err
+	}
+	var id string
+	err = q.QueryRowContext(ctx, `SELECT id FROM consent_records WHERE subject_id = $1 AND purpose_index = $2 AND scope_index = $3
+		ORDER BY created_at DESC, id DESC LIMIT 1`, subjectID, l.purposeIndex(purpose), l.scopeIndex(scope)).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("consent: given record: %w", err)
+	}
+	return id, nil
+}

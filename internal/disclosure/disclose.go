@@ -54,6 +54,10 @@ type Request struct {
 	Basis      Basis
 	// Reference is the legal request's id for BasisLegalRequest.
 	Reference string
+	// ConsentScope narrows a consent basis to the consent given for one
+	// use ("client:ID": what an application that signs the person in may
+	// receive), which is not consent to the purpose as a whole.
+	ConsentScope string
 	// Actor is who discloses: "system", "subject", "staff:ID".
 	Actor string
 	// Role is the staff role a staff actor acts in ("" otherwise): the
@@ -270,7 +274,13 @@ func (s *Service) basis(ctx context.Context, q store.Q, r Request, rc *recipient
 		if s.d.Consents == nil {
 			return "", nil, nil // the guard requires the consent in force
 		}
-		id, err := s.d.Consents.GivenRecord(ctx, q, r.Subject, pu.ID)
+		var id string
+		var err error
+		if r.ConsentScope != "" {
+			id, err = s.d.Consents.GivenScopedRecord(ctx, q, r.Subject, pu.ID, r.ConsentScope)
+		} else {
+			id, err = s.d.Consents.GivenRecord(ctx, q, r.Subject, pu.ID)
+		}
 		if err != nil {
 			return "", nil, err
 		}
@@ -315,6 +325,9 @@ func (s *Service) disclose(ctx context.Context, tx *sql.Tx, r Request) (Disclosu
 		actor = door.ActorSystem
 	}
 	use := door.Use{Purpose: r.Purpose, Actor: actor, Role: r.Role}
+	if r.Basis == BasisConsent {
+		use.Scope = r.ConsentScope
+	}
 	v, err := s.d.Door.Subject(ctx, tx, use, r.Subject)
 	if fault.Is(err, fault.NotFound) {
 		return Disclosure{}, refuse(RefusedUnknownSubject, fault.NotFound, "no such subject"), nil

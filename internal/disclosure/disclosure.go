@@ -112,6 +112,8 @@ type Deps struct {
 // Consents is the consent ledger as a disclosure reads it.
 type Consents interface {
 	GivenRecord(ctx context.Context, q store.Q, subjectID, purpose string) (string, error)
+	// GivenScopedRecord is GivenRecord for consent given with a scope.
+	GivenScopedRecord(ctx context.Context, q store.Q, subjectID, purpose, scope string) (string, error)
 }
 
 // Service is the disclosure register and its deliveries.

@@ -332,6 +332,22 @@ func (s *Service) release(ctx context.Context, ui *oidc.UserInfo, clientID, subj
 		if err != nil {
 			return err
 		}
+		if len(got.Values) == 0 {
+			continue
+		}
+		// The release is a disclosure: recorded in the register, and
+		// refused (its claims left out) when the register refuses it.
+		if s.d.Disclosures != nil {
+			err := s.d.Disclosures.DiscloseRelease(ctx, Release{Client: clientID, Purpose: purpose, SubjectID: subjectID,
+				Values: got.Values, Consent: scoped[purpose]})
+			var ferr *fault.Error
+			if errors.As(err, &ferr) && ferr.Code != fault.Internal && ferr.Code != fault.Unavailable {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
 		for field, val := range got.Values {
 			setClaim(ui, field, val, got.EmailVerified)
 			released = append(released, field)

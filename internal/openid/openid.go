@@ -140,6 +140,26 @@ type Deps struct {
 	// TokenSecret encrypts access tokens: 32 bytes derived from the
 	// master key. (The signing keys are sealed by the door.)
 	TokenSecret []byte
+	// Disclosures records each release of claims in the register of
+	// disclosures, and may refuse it (nil: none is recorded).
+	Disclosures Discloser
+}
+
+// Discloser is the one way data leaves for a recipient (package
+// disclosure): each release of claims to an application goes through it.
+type Discloser interface {
+	DiscloseRelease(ctx context.Context, r Release) error
+}
+
+// Release is one release of claims to an application, for one purpose.
+type Release struct {
+	Client, Purpose, SubjectID string
+	// Values are the released fields (policy field names) with their
+	// values.
+	Values map[string]string
+	// Consent says the release rests on the member's consent for this
+	// client (ledger scope "client:ID"); otherwise on the contract.
+	Consent bool
 }
 
 // Service is the provider.

@@ -298,6 +298,22 @@ func TestPromiseJ7_OpenIDProvider(t *testing.T) {
 			t.Fatalf("no signed consent record for the application: %+v", recs)
 		}
 
+		// Each release is a disclosure on the register (what the access
+		// report lists): the contract scopes' and, on the consent given
+		// for this application, the organisation's.
+		got, err := e.svc.Disclosure.Received(context.Background(), e.db, []string{subjectID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var contract, consented bool
+		for _, d := range got {
+			contract = contract || d.Recipient == appID && d.Purpose == "provide-service" && d.Basis == "contract" && slices.Contains(d.Fields, "email")
+			consented = consented || d.Recipient == appID && d.Purpose == "marketing" && d.Basis == "consent" && slices.Equal(d.Fields, []string{"organisation"})
+		}
+		if !contract || !consented {
+			t.Fatalf("the register of disclosures holds %+v", got)
+		}
+
 		// 3. A later sign-in asks nothing: no screen, same claims.
 		code, f = a.signIn(e, browser, nil)
 		_, claims = a.tokens(code, f)

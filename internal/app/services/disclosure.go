@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"steward/internal/disclosure"
+	"steward/internal/openid"
 	"steward/internal/registry"
 	"steward/internal/retention"
 	"steward/internal/rights"
@@ -103,5 +104,21 @@ func (s *Services) placeLegalHold(ctx context.Context, q store.Q, h disclosure.H
 	by := strings.TrimPrefix(h.Actor, "staff:")
 	_, err := s.Retention.PlaceTx(ctx, tx, by, retention.Hold{SubjectID: h.SubjectID, Category: h.Category, Reason: h.Reason,
 		Source: h.Request, ExpiresAt: until})
+	return err
+}
+
+// openidDisclosures records the claims the OpenID provider releases to an
+// application as disclosures to that recipient: on the contract for what
+// signing in needs, on the member's consent for that application
+// otherwise.
+type openidDisclosures struct{ d *disclosure.Service }
+
+func (o openidDisclosures) DiscloseRelease(ctx context.Context, r openid.Release) error {
+	req := disclosure.Request{Recipient: r.Client, Purpose: r.Purpose, Subject: r.SubjectID, Values: r.Values,
+		Basis: disclosure.BasisContract, Actor: "system", Event: "openid.claims"}
+	if r.Consent {
+		req.Basis, req.ConsentScope = disclosure.BasisConsent, "client:"+r.Client
+	}
+	_, err := o.d.Disclose(ctx, req)
 	return err
 }

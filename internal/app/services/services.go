@@ -186,7 +186,7 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, master *door.M
 	}
 	if s.OpenID, err = openid.New(ctx, openid.Deps{DB: db, Clock: clk, Log: log, Policy: s.Policy.Policy, Door: s.Door,
 		Identity: s.Identity, Consent: s.Consent, Audit: s.Audit, Jobs: s.Jobs, BaseURL: cfg.base(), Getenv: cfg.Getenv,
-		TokenSecret: master.Derive("openid access tokens v1", 32)}); err != nil {
+		TokenSecret: master.Derive("openid access tokens v1", 32), Disclosures: openidDisclosures{s.Disclosure}}); err != nil {
 		return nil, err
 	}
 	// Before anything serves or runs a job, and once every store is
