@@ -285,9 +285,13 @@ func TestLegalRequestBadInput(t *testing.T) {
 			}
 		}
 		in := good()
-		in.Hold = &disclosure.HoldInput{Reason: "preserve"}
-		if _, err := e.d.RecordLegalRequest(e.ctx, "officer", in); !fault.Is(err, fault.Conflict) {
-			t.Fatalf("a hold without a hold store: %v", err)
+		in.Hold = &disclosure.HoldInput{Reason: "preserve", Category: "no-such-category"}
+		if _, err := e.d.RecordLegalRequest(e.ctx, "officer", in); !fault.Is(err, fault.Invalid) || fault.FieldOf(err) != "hold.category" {
+			t.Fatalf("a hold on an undeclared category: %v", err)
+		}
+		in.Hold = &disclosure.HoldInput{Reason: " "}
+		if _, err := e.d.RecordLegalRequest(e.ctx, "officer", in); !fault.Is(err, fault.Invalid) {
+			t.Fatalf("a hold without a reason: %v", err)
 		}
 		if n := count(t, e, `SELECT COUNT(*) FROM legal_requests`); n != 0 {
 			t.Fatalf("%d legal requests written from bad input", n)
