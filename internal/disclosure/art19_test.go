@@ -3,7 +3,10 @@ package disclosure_test
 import (
 	"database/sql"
 	"encoding/json"
+	"net/netip"
 	"slices"
+	"steward/internal/app/services/servicestest"
+	"steward/internal/identity"
 	"testing"
 
 	"steward/internal/disclosure"
@@ -186,6 +189,33 @@ func TestArt19_SelfServiceCorrection(t *testing.T) {
 		got := e.ep.requests()
 		if !hasSub(string(got[len(got)-1].Body), "subject.rectified") {
 			t.Fatalf("last event %s", got[len(got)-1].Body)
+		}
+	})
+}
+
+// A member's own profile edit, through identity's real update, reaches
+// the recipient that received the field: the hook is wired.
+func TestArt19_ProfileEditReachesRecipients(t *testing.T) {
+	each(t, envOpts{}, func(t *testing.T, e *env) {
+		ann := e.member("ann@example.org", "Ann Lee")
+		e.purchase(ann, map[string]string{"name": "Ann Lee"})
+		e.run()
+		before := len(e.ep.requests())
+		_, token, err := e.svc.Identity.Login(e.ctx, "ann@example.org", servicestest.Password, identity.Meta{IP: netip.MustParseAddr("192.0.2.1"), UserAgent: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.svc.Identity.Authenticate(e.ctx, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Identity.UpdateProfile(e.ctx, p, map[string]string{"name": "Ann Lee-Park"}, ""); err != nil {
+			t.Fatal(err)
+		}
+		e.run()
+		got := e.ep.requests()
+		if len(got) != before+1 || !hasSub(string(got[len(got)-1].Body), "subject.rectified") {
+			t.Fatalf("after the member corrected their name the partner got %d more events", len(got)-before)
 		}
 	})
 }

@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -184,6 +185,10 @@ type Service struct {
 	// passkeys is the WebAuthn relying party; nil when the base URL is not
 	// a secure context, where no browser offers passkeys.
 	passkeys *webauthn.WebAuthn
+	// correctionHooks run with every correction a member makes (see
+	// OnCorrected).
+	hookMu          sync.Mutex
+	correctionHooks []CorrectionHook
 }
 
 // JobPrune is the job kind of the periodic Prune.

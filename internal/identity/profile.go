@@ -220,6 +220,9 @@ func (s *Service) UpdateProfile(ctx context.Context, p Principal, changes map[st
 				Detail: map[string]string{"fields": strings.Join(changed, ",")}}); err != nil {
 				return err
 			}
+			if err := s.corrected(ctx, tx, p.Account.SubjectID, changed); err != nil {
+				return err
+			}
 		}
 		if newEmail != "" {
 			return s.requestEmailChange(ctx, tx, p, cur.Email, newEmail, now)

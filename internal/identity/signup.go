@@ -291,6 +291,9 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 		action := "account.email_verified"
 		if t.purpose == purposeEmailChange {
 			action = "account.email_changed"
+			if err := s.corrected(ctx, tx, sub.ID, []string{FieldEmail}); err != nil {
+				return err
+			}
 		}
 		return s.audit.Record(ctx, tx, audit.Event{Actor: sub.ID, Action: action, Subject: sub.ID})
 	})

@@ -48,6 +48,12 @@ func (s *Services) openDisclosure(cfg Config) error {
 	s.Rights.Register("disclosures", h)
 	s.Rights.Register("disclosure_deliveries", h)
 	s.Rights.SetRecipients(rightsRecipients{s.Disclosure})
+	// A member's own correction reaches the recipients that received the
+	// field (Art. 19), as a reviewed rectification does.
+	s.Identity.OnCorrected(func(ctx context.Context, tx *sql.Tx, subjectID string, fields []string) error {
+		_, err := s.Disclosure.PropagateCorrection(ctx, tx, subjectID, fields)
+		return err
+	})
 	return nil
 }
 
