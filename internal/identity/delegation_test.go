@@ -3,6 +3,7 @@ package identity_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"steward/internal/fault"
 	"steward/internal/identity"
@@ -173,4 +174,37 @@ func BenchmarkGrantCheck(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestExpiredInvitationsArePruned: an invitation never accepted goes with
+// its link's expiry (it holds only the invitee's address, as a blind
+// index); an accepted share stays.
+func TestExpiredInvitationsArePruned(t *testing.T) {
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, "jmir.yaml")
+		primary := e.member("primary@example.org", "Pat")
+		kept := e.member("kept@example.org", "Kim")
+		for _, email := range []string{"kept@example.org", "ignored@example.org"} {
+			if _, err := e.svc.Invite(ctx, primary, identity.DelegateSubAccount, email, identity.Grant{Categories: []string{"identity"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.svc.AcceptInvitation(ctx, kept, tokenIn(t, e.lastMail("kept@example.org", "account-invitation"))); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(13 * 24 * time.Hour)
+		if _, err := e.svc.Prune(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count("delegations"); n != 2 {
+			t.Fatalf("%d delegations before the invitation expired, want 2", n)
+		}
+		e.clock.Advance(2 * 24 * time.Hour)
+		if _, err := e.svc.Prune(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count("delegations"); n != 1 {
+			t.Fatalf("%d delegations after the invitation expired, want the accepted one", n)
+		}
+	})
 }

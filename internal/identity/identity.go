@@ -322,6 +322,10 @@ func (s *Service) Prune(ctx context.Context) (int64, error) {
 		{`DELETE FROM social_flows WHERE expires_at <= $1`, []any{now}},
 		{`DELETE FROM social_pending WHERE expires_at <= $1`, []any{now}},
 		{`DELETE FROM passkey_challenges WHERE expires_at <= $1`, []any{now}},
+		// An invitation to share an account that was never accepted
+		// holds the invitee's address (as a blind index) and nothing
+		// else worth keeping once its link expired.
+		{`DELETE FROM delegations WHERE status = 'invited' AND expires_at <= $1`, []any{now}},
 	} {
 		res, err := s.db.ExecContext(ctx, q.sql, q.args...)
 		if err != nil {
