@@ -26,11 +26,7 @@ func runRetention(ctx context.Context, args []string, getenv func(string) string
 	if err := parse(fs, args[1:]); err != nil {
 		return quiet(err)
 	}
-	cfg, err := f.Config(getenv)
-	if err != nil {
-		return err
-	}
-	a, err := app.Open(ctx, cfg, getenv, newLogger(stderr), app.Options{})
+	a, err := openApp(ctx, f, getenv, stderr)
 	if err != nil {
 		return err
 	}

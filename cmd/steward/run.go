@@ -107,6 +107,16 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
+// openApp reads the storage flags with their environment and opens the
+// services on the database, for a command that works on it and exits.
+func openApp(ctx context.Context, f *app.Flags, getenv func(string) string, stderr io.Writer) (*app.App, error) {
+	cfg, err := f.Config(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return app.Open(ctx, cfg, getenv, newLogger(stderr), app.Options{})
+}
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr, "serve [flags]")
 	f := app.NewFlags(fs, true)
@@ -266,11 +276,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	cfg, err := f.Config(getenv)
-	if err != nil {
-		return err
-	}
-	a, err := app.Open(ctx, cfg, getenv, newLogger(stderr), app.Options{})
+	a, err := openApp(ctx, f, getenv, stderr)
 	if err != nil {
 		return err
 	}
