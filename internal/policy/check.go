@@ -828,6 +828,17 @@ func (c *checker) newsletters() {
 // secretEnvRE is the name of an environment variable.
 var secretEnvRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
 
+// secretEnv checks the secret_env of who (under base): given, and the
+// name of an environment variable.
+func (c *checker) secretEnv(base, who, v, example string) {
+	switch {
+	case v == "":
+		c.add(base, fmt.Sprintf("%s has no secret_env", who), "add secret_env: the environment variable that holds the client secret, e.g. "+example)
+	case !secretEnvRE.MatchString(v):
+		c.add(base+".secret_env", fmt.Sprintf("%s: %q is not an environment variable name", who, v), "use upper-case letters, digits and _, e.g. "+example)
+	}
+}
+
 // identityProviders checks the services people may sign in with: each
 // named, at an https issuer, with a client id and the variable holding
 // its secret, and importing only claims a sign-in can carry into fields
@@ -857,11 +868,7 @@ func (c *checker) identityProviders() {
 		if ip.ClientID == "" {
 			c.add(base, fmt.Sprintf("identity provider %s has no client_id", ip.ID), "add client_id: the id the provider gave this site")
 		}
-		if ip.SecretEnv == "" {
-			c.add(base, fmt.Sprintf("identity provider %s has no secret_env", ip.ID), "add secret_env: the environment variable that holds the client secret, e.g. STEWARD_OIDC_ORCID_SECRET")
-		} else if !secretEnvRE.MatchString(ip.SecretEnv) {
-			c.add(base+".secret_env", fmt.Sprintf("identity provider %s: %q is not an environment variable name", ip.ID, ip.SecretEnv), "use upper-case letters, digits and _, e.g. STEWARD_OIDC_ORCID_SECRET")
-		}
+		c.secretEnv(base, "identity provider "+ip.ID, ip.SecretEnv, "STEWARD_OIDC_ORCID_SECRET")
 		if len(ip.Claims) == 0 {
 			c.add(base, fmt.Sprintf("identity provider %s imports no claims", ip.ID), "add claims: the fields a sign-in may import, e.g. [name, email]")
 		}

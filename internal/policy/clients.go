@@ -105,11 +105,7 @@ func (c *checker) clients() {
 					"write the full address without a fragment or wildcard; plain http only on localhost")
 			}
 		}
-		if cl.SecretEnv == "" {
-			c.add(base, fmt.Sprintf("client %s has no secret_env", name), "add secret_env: the environment variable that holds the client secret, e.g. STEWARD_CLIENT_APP_SECRET")
-		} else if !secretEnvRE.MatchString(cl.SecretEnv) {
-			c.add(base+".secret_env", fmt.Sprintf("client %s: %q is not an environment variable name", name, cl.SecretEnv), "use upper-case letters, digits and _")
-		}
+		c.secretEnv(base, "client "+name, cl.SecretEnv, "STEWARD_CLIENT_APP_SECRET")
 		seen := map[string]bool{}
 		for j, sc := range cl.Scopes {
 			path := fmt.Sprintf("%s.scopes[%d]", base, j)
