@@ -37,11 +37,7 @@ func (s *server) handleFinishPasskeyRegistration() authed {
 		if err != nil {
 			return err
 		}
-		if codes == nil {
-			codes = []string{}
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		return s.encode(w, http.StatusOK, map[string]any{"recovery_codes": codes})
+		return s.recoveryCodes(w, codes)
 	}
 }
 

@@ -78,11 +78,7 @@ func (s *server) handleConfirmTOTP() authed {
 		if err != nil {
 			return err
 		}
-		if codes == nil {
-			codes = []string{}
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		return s.encode(w, http.StatusOK, map[string]any{"recovery_codes": codes})
+		return s.recoveryCodes(w, codes)
 	}
 }
 
@@ -119,4 +115,14 @@ func (s *server) handleRemoveSecondFactor() authed {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+}
+
+// recoveryCodes answers a new second factor with the recovery codes it
+// made (shown only now, so never cached).
+func (s *server) recoveryCodes(w http.ResponseWriter, codes []string) error {
+	if codes == nil {
+		codes = []string{}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return s.encode(w, http.StatusOK, map[string]any{"recovery_codes": codes})
 }
