@@ -273,13 +273,23 @@ func (s *Service) rowRef() string {
 	return "rowid"
 }
 
+// skipLocked ends a batch's select on PostgreSQL so that two processes
+// sweeping at once take different rows instead of waiting on (or
+// deadlocking over) the same ones; SQLite has one writer at a time.
+func (s *Service) skipLocked() string {
+	if s.d.DB.Engine == store.Postgres {
+		return ` FOR UPDATE OF t SKIP LOCKED`
+	}
+	return ""
+}
+
 // removeRows deletes a target's rows past their time, a batch per
 // transaction, and destroys a subject's category key once the sweep took
 // the last of that category.
 func (s *Service) removeRows(ctx context.Context, tg target, q query, line *Line, rep *Report) error {
 	ref := s.rowRef()
 	limit := fmt.Sprintf(" LIMIT %d", s.d.Batch)
-	sel := `SELECT t.` + ref + ` FROM ` + q.from + ` WHERE ` + q.expired + ` AND NOT ` + q.held + limit
+	sel := `SELECT t.` + ref + ` FROM ` + q.from + ` WHERE ` + q.expired + ` AND NOT ` + q.held + limit + s.skipLocked()
 	del := `DELETE FROM ` + quoteIdent(tg.t.Name) + ` WHERE ` + ref + ` IN (` + sel + `)`
 	if ref == "ctid" {
 		del = `DELETE FROM ` + quoteIdent(tg.t.Name) + ` WHERE ctid = ANY(ARRAY(` + sel + `))`
@@ -403,7 +413,7 @@ const shredChunk = 100
 // items. A batch of rows is one transaction.
 func (s *Service) removeThroughHolder(ctx context.Context, tg target, q query, h rights.Holder, line *Line, withLines []Line, rep *Report) error {
 	sel := `SELECT t.id, t.` + quoteIdent(tg.t.SubjectColumn) + ` FROM ` + q.from + ` WHERE ` + q.expired + ` AND NOT ` + q.held +
-		fmt.Sprintf(" ORDER BY t.id LIMIT %d", s.d.Batch)
+		fmt.Sprintf(" ORDER BY t.id LIMIT %d", s.d.Batch) + s.skipLocked()
 	touched := map[string]bool{}
 	defer func() {
 		if len(touched) > 0 && tg.sealed {
@@ -434,8 +444,15 @@ func (s *Service) removeThroughHolder(ctx context.Context, tg target, q query, h
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			for subj, items := range bySubject {
-				sc := rights.Scope{Kind: policy.ScopeItem, Items: items}
+			// Subjects in one order, so two sweeps never wait on each
+			// other's rows the other way round.
+			subjects := make([]string, 0, len(bySubject))
+			for subj := range bySubject {
+				subjects = append(subjects, subj)
+			}
+			sort.Strings(subjects)
+			for _, subj := range subjects {
+				sc := rights.Scope{Kind: policy.ScopeItem, Items: bySubject[subj]}
 				for i, w := range tg.with {
 					o, err := h.Erase(ctx, tx, w, []string{subj}, sc)
 					if err != nil {
