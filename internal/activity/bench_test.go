@@ -83,3 +83,39 @@ func BenchmarkScrubFound(b *testing.B) {
 		Scrub("/users/jane.doe@example.com/reset/9f86d081884c7d659a2feaa0c55ad015/call/+49-30-1234567")
 	}
 }
+
+// BenchmarkWriteBatch measures the writer alone: batches of 16 prepared
+// page views written the way the group commit writes them (events, the
+// rollups held back and written every second), in one goroutine, so the
+// figure is the writer's CPU per event without the scheduling of
+// concurrent requests.
+func BenchmarkWriteBatch(b *testing.B) {
+	db := storetest.SQLite(b, mods())
+	f := newFixture(b, db, testConfig(allFields(), time.UTC), time.Now().UTC())
+	uas := []string{uaChrome, uaFirefox, uaSafari}
+	const size = 16
+	evs := make([]Event, 0, 1024)
+	for i := range 1024 {
+		in := pageview(fmt.Sprintf("https://example.org/articles/%d?utm_campaign=c%d", i%500, i%7))
+		in.Referrer = fmt.Sprintf("https://ref%d.example/path", i%40)
+		in.Screen = "laptop"
+		r := Request{IP: netip.AddrFrom4([4]byte{81, 2, byte(i % 200), byte(i % 97)}), UserAgent: uas[i%3], Origin: "https://example.org"}
+		ev, err := f.c.Prepare(context.Background(), in, r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	w := f.c.w
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += size {
+		off := (i / size * size) % len(evs)
+		if err := w.write(ctx, evs[off:off+size]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/event")
+}

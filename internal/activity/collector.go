@@ -105,6 +105,8 @@ type Collector struct {
 	gate   *PolicyGate
 	salts  *salts
 	agents *agents
+	pages  *urlCache[pageParts]
+	refs   *urlCache[refParts]
 	w      *writer
 
 	tracker    []byte
@@ -135,6 +137,7 @@ func New(d Deps) (*Collector, error) {
 	c := &Collector{
 		db: d.DB, clock: d.Clock, log: d.Log, cfg: cfg, geo: d.Geo, gate: d.Members,
 		salts: newSalts(d.DB), agents: newAgents(), sites: map[string]Site{},
+		pages: newURLCache[pageParts](), refs: newURLCache[refParts](),
 	}
 	for _, s := range cfg.Sites {
 		c.sites[s.ID] = s

@@ -288,36 +288,31 @@ func (c *Collector) normalize(in Input, site Site, now time.Time) (Event, error)
 			return ev, fault.FieldError("ts", "the timestamp is more than 5 minutes old")
 		}
 	}
-	page, err := parseURL("url", in.URL, true)
+	page, err := c.page(in.URL)
 	if err != nil {
 		return ev, err
 	}
-	if len(site.Origins) > 0 && !site.allows(strings.ToLower(page.Scheme)+"://"+strings.ToLower(page.Host)) {
+	if len(site.Origins) > 0 && !site.allows(page.origin) {
 		return ev, fault.FieldError("url", "the page is not on an origin of site %s", site.ID)
 	}
-	var query url.Values
-	if page.RawQuery != "" {
-		query = page.Query()
-	}
 	if c.cfg.Fields[FieldPage] {
-		ev.Page = pathOf(page)
-		ev.Query = keptQuery(query, c.cfg.SearchParam)
+		ev.Page, ev.Query = page.page, page.query
 		if in.Type == TypePageview {
-			ev.Campaign = clean(Scrub(query.Get("utm_campaign")), 100)
+			ev.Campaign = page.campaign
 		}
 	}
 	if c.cfg.Fields[FieldSearchTerms] && in.Type == TypePageview {
-		ev.Search = normalizeSearch(query.Get(c.cfg.SearchParam))
+		ev.Search = page.search
 	}
 	if in.Referrer != "" {
-		ref, err := parseURL("referrer", in.Referrer, false)
+		ref, err := c.referrer(in.Referrer)
 		if err != nil {
 			return ev, err
 		}
 		// A referrer on the page's own host is navigation inside the site,
 		// not a source.
-		if c.cfg.Fields[FieldReferrer] && !strings.EqualFold(ref.Host, page.Host) && in.Type == TypePageview {
-			ev.Referrer = strings.ToLower(ref.Scheme) + "://" + strings.ToLower(ref.Host) + pathOf(ref)
+		if c.cfg.Fields[FieldReferrer] && !strings.EqualFold(ref.host, page.host) && in.Type == TypePageview {
+			ev.Referrer = ref.norm
 		}
 	}
 	if in.Screen != "" {
@@ -378,6 +373,44 @@ func (c *Collector) normalize(in Input, site Site, now time.Time) (Event, error)
 		ev.DurationMS = *in.DurationMS
 	}
 	return ev, nil
+}
+
+// page normalises a page URL, or takes what it normalised to before.
+func (c *Collector) page(raw string) (pageParts, error) {
+	k := c.pages.key(raw)
+	if p, ok := c.pages.get(k); ok {
+		return p, nil
+	}
+	u, err := parseURL("url", raw, true)
+	if err != nil {
+		return pageParts{}, err
+	}
+	p := pageParts{origin: strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host), host: u.Host, page: pathOf(u)}
+	var query url.Values
+	if u.RawQuery != "" {
+		query = u.Query()
+	}
+	p.query = keptQuery(query, c.cfg.SearchParam)
+	p.campaign = clean(Scrub(query.Get("utm_campaign")), 100)
+	p.search = normalizeSearch(query.Get(c.cfg.SearchParam))
+	c.pages.put(k, p)
+	return p, nil
+}
+
+// referrer normalises a referrer URL, or takes what it normalised to
+// before.
+func (c *Collector) referrer(raw string) (refParts, error) {
+	k := c.refs.key(raw)
+	if r, ok := c.refs.get(k); ok {
+		return r, nil
+	}
+	u, err := parseURL("referrer", raw, false)
+	if err != nil {
+		return refParts{}, err
+	}
+	r := refParts{host: u.Host, norm: strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + pathOf(u)}
+	c.refs.put(k, r)
+	return r, nil
 }
 
 // parseURL parses an absolute URL with a host, bounded in length. Only

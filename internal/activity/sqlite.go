@@ -170,7 +170,8 @@ func chunks(n int) []int {
 func (w *writer) execRows(ctx context.Context, table string, rows int, fill func(args []any, i int) []any) (int64, error) {
 	i := 0
 	var last int64
-	args := make([]any, 0, 20*maxChunk)
+	args := w.args[:0]
+	defer func() { w.args = args[:0] }()
 	for _, n := range chunks(rows) {
 		st, err := w.stmt(ctx, table, n)
 		if err != nil {

@@ -57,6 +57,8 @@ type writer struct {
 	stmts     map[stmtKey]*sql.Stmt
 	held      *totals
 	heldCount int
+	args      []any   // the arguments of one multi-row statement, reused
+	evs       []Event // SQLite: the events of the batch being written, reused
 
 	seen *seenSet
 
@@ -92,15 +94,22 @@ func newWriter(c *Collector, maxBatch, queue int, every time.Duration) *writer {
 	}
 }
 
-var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
+// pendingPool holds the pending events (with their answer channels) of
+// requests that have been answered: one allocation less per event.
+var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan error, 1)} }}
 
 // submit queues ev and waits until it is committed or failed, or ctx ends.
 func (w *writer) submit(ctx context.Context, ev Event) error {
-	p := &pending{ev: ev, done: donePool.Get().(chan error)}
+	p := pendingPool.Get().(*pending)
+	p.ev = ev
+	release := func() {
+		p.ev = Event{}
+		pendingPool.Put(p)
+	}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
-		donePool.Put(p.done)
+		release()
 		return fault.New(fault.Conflict, "the server is shutting down; the event was not recorded")
 	}
 	select {
@@ -108,19 +117,20 @@ func (w *writer) submit(ctx context.Context, ev Event) error {
 		w.mu.RUnlock()
 	case <-ctx.Done():
 		w.mu.RUnlock()
-		donePool.Put(p.done)
+		release()
 		return ctx.Err()
 	}
 	select {
 	case err := <-p.done:
-		donePool.Put(p.done)
+		// The writer answered and no longer holds p.
+		release()
 		if err != nil {
 			return fault.Wrap(fault.Internal, err, "the event could not be stored")
 		}
 		return nil
 	case <-ctx.Done():
-		// The writer still answers on done (it is buffered); the channel
-		// is simply not reused.
+		// The writer still holds p and answers on done (it is buffered):
+		// p is simply not reused.
 		return ctx.Err()
 	}
 }
@@ -296,9 +306,20 @@ func (w *writer) run(ctx context.Context) {
 // fails as a whole, each event is retried alone, so one event the database
 // refuses cannot fail the others.
 func (w *writer) commit(ctx context.Context, batch []*pending) {
-	evs := make([]Event, len(batch))
-	for i, p := range batch {
-		evs[i] = p.ev
+	// On SQLite the batch's slice is reused; PostgreSQL keeps a batch's
+	// events until their rollups are written (pg.held), so it gets its own.
+	var evs []Event
+	if w.c.db.Engine == store.Postgres {
+		evs = make([]Event, 0, len(batch))
+	} else {
+		evs = w.evs[:0]
+		defer func() {
+			clear(evs) // hold no event's values past its batch
+			w.evs = evs[:0]
+		}()
+	}
+	for _, p := range batch {
+		evs = append(evs, p.ev)
 	}
 	start := time.Now()
 	err := w.write(ctx, evs)

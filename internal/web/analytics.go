@@ -53,16 +53,29 @@ func (s *server) collectCORS(w http.ResponseWriter, r *http.Request, site string
 		}
 	}
 	h := w.Header()
-	h.Add("Vary", "Origin")
+	if v, ok := h["Vary"]; ok {
+		h["Vary"] = append(v, "Origin")
+	} else {
+		h["Vary"] = varyOrigin
+	}
 	if !allowed {
 		return false
 	}
 	// By canonical key: Set would canonicalise and allocate per call, on
 	// every collected event.
 	h["Access-Control-Allow-Origin"] = []string{origin}
-	h["Access-Control-Allow-Credentials"] = []string{"true"}
+	h["Access-Control-Allow-Credentials"] = allowCredentials
 	return true
 }
+
+// Header values the collect answer shares between responses instead of
+// allocating them per event. Each has no spare capacity, so an Add to a
+// response's header copies instead of writing into the shared array, and
+// nothing writes into a header value in place.
+var (
+	varyOrigin       = []string{"Origin"}
+	allowCredentials = []string{"true"}
+)
 
 // handleCollectPreflight answers the CORS preflight of fetch() with a JSON
 // content type (sendBeacon's text/plain needs none).

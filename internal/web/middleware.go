@@ -115,8 +115,12 @@ func (s *server) observe(next http.Handler) http.Handler {
 	})
 }
 
-// collectRoute is the route pattern of the tracker's collect endpoint.
-const collectRoute = "POST /api/v1/collect"
+// collectRoute is the route pattern of the tracker's collect endpoint,
+// collectPath its path.
+const (
+	collectRoute = "POST " + collectPath
+	collectPath  = "/api/v1/collect"
+)
 
 // observed is what observe allocates per request.
 type observed struct {
@@ -232,24 +236,35 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// Values of the headers on every response, shared between responses (see
+// varyOrigin).
+var (
+	nosniff = []string{"nosniff"}
+	noStore = []string{"no-store"}
+)
+
 // securityHeaders sets the headers every response carries. Responses are
 // not cached by default because most carry personal data; public assets
 // override that.
 func (s *server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Assigned by canonical key instead of Set: Set allocates a slice
-		// per header on every request. Each value gets its own one-element
-		// slice with no spare capacity, so a later Add copies instead of
-		// writing into another response's header.
+		// per header on every request.
 		h := w.Header()
-		h["Content-Security-Policy"] = []string{contentSecurityPolicy}
-		h["X-Content-Type-Options"] = []string{"nosniff"}
-		h["X-Frame-Options"] = []string{"DENY"}
-		// no-referrer: verification and reset links carry tokens in the
-		// query, which must not leak to any linked site.
-		h["Referrer-Policy"] = []string{"no-referrer"}
-		h["Cross-Origin-Opener-Policy"] = []string{"same-origin"}
-		h["Cache-Control"] = []string{"no-store"}
+		h["X-Content-Type-Options"] = nosniff
+		h["Cache-Control"] = noStore
+		// The tracker's beacon gets no document: its answer is an empty
+		// 202/204 or a problem no browser renders (nosniff). The headers
+		// that only govern a document are left off the busiest endpoint,
+		// where each header costs a copy and a sort at WriteHeader.
+		if r.Method != http.MethodPost || r.URL.Path != collectPath {
+			h["Content-Security-Policy"] = []string{contentSecurityPolicy}
+			h["X-Frame-Options"] = []string{"DENY"}
+			// no-referrer: verification and reset links carry tokens in
+			// the query, which must not leak to any linked site.
+			h["Referrer-Policy"] = []string{"no-referrer"}
+			h["Cross-Origin-Opener-Policy"] = []string{"same-origin"}
+		}
 		if s.d.Config.TLS || r.TLS != nil || infoOf(r).client.HTTPS {
 			h["Strict-Transport-Security"] = []string{"max-age=63072000; includeSubDomains"}
 		}

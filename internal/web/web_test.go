@@ -69,6 +69,18 @@ func TestSecurityHeaders(t *testing.T) {
 			check(t, e.do(nil, "GET", path, nil), false)
 		}
 		check(t, e.do(nil, "POST", "/api/v1/sessions", `{`), false)
+		// The tracker's beacon gets no document: nosniff and no-store,
+		// none of the headers that only govern one.
+		r := e.do(nil, "POST", "/api/v1/collect", `{"site":"demo","type":"pageview","url":"http://127.0.0.1:8080/a"}`,
+			"Content-Type", "text/plain;charset=UTF-8", "Origin", "http://127.0.0.1:8080")
+		if r.StatusCode >= 300 || r.Header.Get("X-Content-Type-Options") != "nosniff" || r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("collect: %d, nosniff %q, Cache-Control %q", r.StatusCode, r.Header.Get("X-Content-Type-Options"), r.Header.Get("Cache-Control"))
+		}
+		if r.Header.Get("Content-Security-Policy") != "" || r.Header.Get("X-Frame-Options") != "" {
+			t.Errorf("collect carries document headers: %v", r.Header)
+		}
+		// GET on the same path is a page's 405, with them all.
+		check(t, e.do(nil, "GET", "/api/v1/collect", nil), false)
 	})
 	t.Run("tls", func(t *testing.T) {
 		e := sqliteEnv(t, envOptions{tls: true, config: Config{TLS: true}})
