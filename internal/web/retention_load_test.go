@@ -13,9 +13,9 @@ import (
 	"steward/internal/store"
 )
 
-// TestLoadCollectBesideSweep measures collection (the in-process Go
-// generator of TestLoadCollect, 64 workers) against a Steward child
-// process, first alone and then while `steward retention run` — a second
+// TestLoadCollectBesideSweep measures collection (TestLoadCollect's
+// generator: wrk when installed, the Go client otherwise) against a
+// Steward child process, first alone and then while `steward retention run` — a second
 // process on the same database — sweeps expired events. The sweep paces
 // itself (bounded batches, a pause between them), so collection should
 // keep most of its throughput and a low p99. STEWARD_LOADTEST=full sweeps
@@ -25,6 +25,8 @@ func TestLoadCollectBesideSweep(t *testing.T) {
 	if os.Getenv("STEWARD_LOADTEST") == "full" {
 		rows, d = 1_000_000, 20*time.Second
 	}
+	gen := newLoadDriver(t)
+	t.Logf("generator: %s", gen.name)
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			env, open := engineEnv(t, engine)
@@ -41,7 +43,7 @@ func TestLoadCollectBesideSweep(t *testing.T) {
 			if _, err := db.ExecContext(context.Background(), q, rows, time.Now().AddDate(-2, 0, 0)); err != nil {
 				t.Fatal(err)
 			}
-			alone := drive(c.url, 64, d, nil)
+			alone := gen.run(c.url, d)
 			// The second process: the sweep as the CLI runs it.
 			cfg := app.Config{Addr: "127.0.0.1:0", Dev: true, DataDir: envValue(env, "CHILD_DATA_DIR"), DatabaseURL: envValue(env, "CHILD_DATABASE_URL"),
 				PolicyPath: envValue(env, "CHILD_POLICY")}
@@ -58,7 +60,7 @@ func TestLoadCollectBesideSweep(t *testing.T) {
 				}
 				done <- rep
 			}()
-			beside := drive(c.url, 64, d, nil)
+			beside := gen.run(c.url, d)
 			rep := <-done
 			var removed int64
 			for _, l := range rep.Lines {
