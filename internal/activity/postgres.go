@@ -272,16 +272,16 @@ func (w *writer) flushPostgres(ctx context.Context) error {
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("activity: clear pending batches: %w", err)
 		}
-		var evs []Event
+		var batches [][]Event
 		lost = 0
 		for _, h := range held {
 			if mine[batchKey{h.writer, h.batch}] {
-				evs = append(evs, h.evs...)
+				batches = append(batches, h.evs)
 			} else {
 				lost++
 			}
 		}
-		agg = aggregate(evs, w.seen)
+		agg = aggregateBatches(batches, w.seen)
 		agg.sortCandidates()
 		return w.c.writeRollupsPostgres(ctx, tx, agg)
 	})

@@ -162,9 +162,24 @@ func contributions(e *Event, out []contribution) []contribution {
 // aggregate sums a batch in memory. seen answers whether a key was already
 // counted (authoritatively on SQLite, as a cache on PostgreSQL).
 func aggregate(evs []Event, seen *seenSet) *rollup {
+	return aggregateBatches([][]Event{evs}, seen)
+}
+
+// aggregateBatches is aggregate over several batches' events at once,
+// without first copying them into one slice.
+func aggregateBatches(batches [][]Event, seen *seenSet) *rollup {
 	r := &rollup{daily: map[dailyKey]*dailyRow{}, hourly: map[hourKey]*hourlyRow{}}
 	inBatch := map[int64]bool{}
 	var cs []contribution
+	for _, evs := range batches {
+		cs = r.add(evs, seen, inBatch, cs)
+	}
+	return r
+}
+
+// add aggregates evs into r; inBatch holds the seen-keys r already has,
+// cs is scratch space, returned for the next call.
+func (r *rollup) add(evs []Event, seen *seenSet, inBatch map[int64]bool, cs []contribution) []contribution {
 	for i := range evs {
 		e := &evs[i]
 		if e.Type == TypeEngagement {
@@ -218,7 +233,7 @@ func aggregate(evs []Event, seen *seenSet) *rollup {
 			}
 		}
 	}
-	return r
+	return cs
 }
 
 // sortCandidates puts the seen candidates in one order for every process:
