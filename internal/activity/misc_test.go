@@ -134,3 +134,27 @@ func TestHeldRollupsSurviveACrash(t *testing.T) {
 		t.Errorf("watermark = %d, want 7", last)
 	}
 }
+
+// TestEmptyTextsStoredEmpty: an event's empty values are stored as empty
+// texts, never NULL, and its set values as they were — whatever each
+// engine's insert binds for an empty one.
+func TestEmptyTextsStoredEmpty(t *testing.T) {
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, testConfig(allFields(), time.UTC), time.Now().UTC())
+		f.collect(t, pageview("https://example.org/a"), req("81.2.69.1", uaChrome))
+		in := Input{Site: "demo", Type: TypeEvent, URL: "https://example.org/b", Name: "zoom"}
+		f.collect(t, in, req("81.2.69.1", uaChrome))
+		cols := []string{"page", "query", "referrer", "search", "link", "asset", "name", "props", "country", "region", "city", "browser", "os", "screen"}
+		for _, c := range cols {
+			if n := count(t, db, `SELECT COUNT(*) FROM activity_events WHERE `+c+` IS NULL`); n != 0 {
+				t.Errorf("%s is NULL in %d rows", c, n)
+			}
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM activity_events WHERE page = '/a' AND name = '' AND link = '' AND browser = 'Chrome'`); n != 1 {
+			t.Errorf("the page view is stored %d times as sent", n)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM activity_events WHERE page = '/b' AND name = 'zoom' AND browser = ''`); n != 1 {
+			t.Errorf("the event is stored %d times as sent", n)
+		}
+	})
+}

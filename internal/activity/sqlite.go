@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"steward/internal/store"
@@ -26,8 +27,36 @@ const (
 )
 
 func eventArgs(args []any, e *Event) []any {
-	return append(args, e.Site, e.At, e.Visitor, e.Type, e.Page, e.Query, e.Referrer, e.Search, e.Link, e.Asset, e.Name, e.Props, e.DurationMS, e.Country, e.Region, e.City, e.Browser, e.OS, e.Screen)
+	return append(args, e.Site, e.At, e.Visitor, e.Type, orNull(e.Page), orNull(e.Query), orNull(e.Referrer), orNull(e.Search), orNull(e.Link),
+		orNull(e.Asset), orNull(e.Name), orNull(e.Props), e.DurationMS, orNull(e.Country), orNull(e.Region), orNull(e.City), orNull(e.Browser),
+		orNull(e.OS), orNull(e.Screen))
 }
+
+// orNull binds an empty text as NULL, which the statement stores as an
+// empty text (eventRow): the driver copies every bound text into a C
+// allocation, and most of an event's texts are empty.
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// eventRow is one row of the events insert: the optional texts are bound
+// as NULL when empty and stored as empty texts.
+var eventRow = func() string {
+	var b strings.Builder
+	b.WriteString("(?,?,?,?")
+	for range 8 { // page … props
+		b.WriteString(",coalesce(?,'')")
+	}
+	b.WriteString(",?")
+	for range 6 { // country … screen
+		b.WriteString(",coalesce(?,'')")
+	}
+	b.WriteString(")")
+	return b.String()
+}()
 
 func memberArgs(args []any, e *Event) []any {
 	args = append(args, e.SubjectID, e.PolicyVersion, e.Site, e.At, e.Type, e.DurationMS)
@@ -45,7 +74,7 @@ func memberArgs(args []any, e *Event) []any {
 // sqliteTables describes each multi-row statement: its prefix, the
 // placeholders of one row, and what follows the VALUES list.
 var sqliteTables = map[string]struct{ head, row, tail string }{
-	"events": {"INSERT INTO activity_events (" + eventCols + ") VALUES ", "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", ""},
+	"events": {"INSERT INTO activity_events (" + eventCols + ") VALUES ", eventRow, ""},
 	"member": {"INSERT INTO activity_member_events (" + memberCols + ") VALUES ", "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", ""},
 	"daily": {"INSERT INTO activity_daily (site, dim, day, value, views, visitors, duration_ms, durations) VALUES ", "(?,?,?,?,?,?,?,?)",
 		" ON CONFLICT (site, dim, day, value) DO UPDATE SET views = activity_daily.views + excluded.views, visitors = activity_daily.visitors + excluded.visitors, duration_ms = activity_daily.duration_ms + excluded.duration_ms, durations = activity_daily.durations + excluded.durations"},
