@@ -234,19 +234,19 @@ func (s *Service) Report(ctx context.Context, name string, q Query) (*Report, er
 	if r.Totals, err = s.totals(ctx, sp); err != nil {
 		return nil, err
 	}
+	// Days before the horizon have no daily or hourly rows left: the
+	// series starts at it rather than show them as empty.
+	series := sp
+	if h, err := s.horizon(ctx, sp.site.ID); err != nil {
+		return nil, err
+	} else if first, _ := activity.DayNumber(sp.fromDay()); h > first {
+		r.DailyFrom = activity.DayOfNumber(h)
+		if d, err := time.ParseInLocation(time.DateOnly, r.DailyFrom, sp.site.Location); err == nil {
+			series.from = d
+		}
+	}
 	if name == Timeseries {
 		r.Interval = sp.interval
-		// Days before the horizon have no daily or hourly rows left: the
-		// series starts at it rather than show them as empty.
-		series := sp
-		if h, err := s.horizon(ctx, sp.site.ID); err != nil {
-			return nil, err
-		} else if first, _ := activity.DayNumber(sp.fromDay()); h > first {
-			r.DailyFrom = activity.DayOfNumber(h)
-			if d, err := time.ParseInLocation(time.DateOnly, r.DailyFrom, sp.site.Location); err == nil {
-				series.from = d
-			}
-		}
 		switch {
 		case series.from.After(series.to):
 		case sp.interval == "hour":
