@@ -24,7 +24,7 @@ type dayRow struct {
 
 // rollupDays writes daily rows (and an hourly row per day) for the days
 // from..to of the first site: a total, a page k visitors saw, a page,
-// a search term, a referrer and a city one visitor had, and a country.
+// search terms, a referrer and a city one visitor had, and a country.
 func (e *env) rollupDays(t *testing.T, from, to string) map[string][]dayRow {
 	t.Helper()
 	site := e.svc.Activity.Sites()[0]
@@ -39,6 +39,9 @@ func (e *env) rollupDays(t *testing.T, from, to string) map[string][]dayRow {
 			{activity.DimPage, "/popular", 60, 12, 6000, 20},
 			{activity.DimPage, "/people/ann-smith-" + day, 1, 1, 500, 1},
 			{activity.DimSearch, "ann smith " + day, 1, 1, 0, 0},
+			// One person searching their name every day reaches k
+			// visitor-days in a month, but never k visitors in a day.
+			{activity.DimSearch, "ann smith", 1, 1, 0, 0},
 			{activity.DimReferrer, "ann-smith-" + day + ".example", 1, 1, 0, 0},
 			{activity.DimCity, "IS/Reykjavik", 1, 1, 0, 0},
 			{activity.DimCountry, "IS", 1, 1, 0, 0},
