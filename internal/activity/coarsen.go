@@ -49,6 +49,15 @@ const OtherValue = "(other)"
 // closedDims keep every value in monthly rows.
 var closedDims = map[string]bool{DimTotal: true, DimCountry: true, DimBrowser: true, DimOS: true, DimScreen: true}
 
+// allDims are the dimensions of the daily rollup. Every query of ageing
+// names them: the keys of the rollup tables begin (site, dim, …), so a
+// range of days is an index range only within a dimension.
+var allDims = []string{DimTotal, DimPage, DimReferrer, DimSearch, DimCampaign, DimCountry, DimRegion, DimCity,
+	DimBrowser, DimOS, DimScreen, DimOutbound, DimDownload, DimEvent}
+
+// inDims is the condition on dim that lets the index serve a day range.
+var inDims = "dim IN ('" + strings.Join(allDims, "', '") + "')"
+
 // minMonthlyK floors the k of monthly rows: below two visitors a value
 // would always be kept.
 const minMonthlyK = 2
@@ -140,7 +149,7 @@ func (r *Rollups) AgeOut(ctx context.Context, a AgeOut) ([]Aged, error) {
 		if !a.Monthly {
 			// Aggregates kept under an earlier rule go when the rule no
 			// longer keeps them.
-			q := `FROM activity_monthly WHERE site = $1 AND month < $2`
+			q := `FROM activity_monthly WHERE site = $1 AND ` + inDims + ` AND month < $2`
 			var n int64
 			if a.DryRun {
 				err = r.db.QueryRowContext(ctx, `SELECT COUNT(*) `+q, s.ID, cutDay[:7]).Scan(&n)
@@ -162,7 +171,7 @@ func (r *Rollups) AgeOut(ctx context.Context, a AgeOut) ([]Aged, error) {
 // monthsBefore lists the months ("2006-01") of a site's daily rows before
 // cutDay, oldest first.
 func (r *Rollups) monthsBefore(ctx context.Context, site, cutDay string) ([]string, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT DISTINCT SUBSTR(day, 1, 7) FROM activity_daily WHERE site = $1 AND day < $2`, site, cutDay)
+	rows, err := r.db.QueryContext(ctx, `SELECT DISTINCT SUBSTR(day, 1, 7) FROM activity_daily WHERE site = $1 AND `+inDims+` AND day < $2`, site, cutDay)
 	if err != nil {
 		return nil, fmt.Errorf("activity: age out: %w", err)
 	}
@@ -239,7 +248,7 @@ THEN excluded.last_id ELSE activity_rollup_state.last_id END`, HorizonMarker(p.s
 			}
 		}
 		rows, err := q.QueryContext(ctx, `SELECT dim, value, day, views, visitors, duration_ms, durations FROM activity_daily
-WHERE site = $1 AND day >= $2 AND day < $3`, p.site, p.month+"-01", upto)
+WHERE site = $1 AND `+inDims+` AND day >= $2 AND day < $3`, p.site, p.month+"-01", upto)
 		if err != nil {
 			return err
 		}
@@ -291,7 +300,7 @@ WHERE site = $1 AND day >= $2 AND day < $3`, p.site, p.month+"-01", upto)
 			label string
 		}{{1, hourQ, hourArgs, "hourly"}}
 		for level := 1; level <= MaxBlockLevel; level++ {
-			bq, bargs := `FROM activity_blocks WHERE site = $1 AND level = $2 AND block <= $3`, []any{p.site, level, last >> level}
+			bq, bargs := `FROM activity_blocks WHERE site = $1 AND `+inDims+` AND level = $2 AND block <= $3`, []any{p.site, level, last >> level}
 			if p.prevLast >= 0 {
 				bq += ` AND block > $4`
 				bargs = append(bargs, p.prevLast>>level)
@@ -321,7 +330,7 @@ WHERE site = $1 AND day >= $2 AND day < $3`, p.site, p.month+"-01", upto)
 		if a.DryRun {
 			return nil
 		}
-		res, err := q.ExecContext(ctx, `DELETE FROM activity_daily WHERE site = $1 AND day >= $2 AND day < $3`, p.site, p.month+"-01", upto)
+		res, err := q.ExecContext(ctx, `DELETE FROM activity_daily WHERE site = $1 AND `+inDims+` AND day >= $2 AND day < $3`, p.site, p.month+"-01", upto)
 		if err != nil {
 			return err
 		}
@@ -376,11 +385,11 @@ func (r *Rollups) fold(ctx context.Context, q store.Q, p *piece, next string, pi
 		}
 		return rows.Err()
 	}
-	if err := scan(`SELECT dim, value, MAX(visitors) FROM activity_daily WHERE site = $1 AND day >= $2 AND day < $3 GROUP BY dim, value`,
+	if err := scan(`SELECT dim, value, MAX(visitors) FROM activity_daily WHERE site = $1 AND `+inDims+` AND day >= $2 AND day < $3 GROUP BY dim, value`,
 		p.site, p.month+"-01", next); err != nil {
 		return nil, err
 	}
-	if err := scan(`SELECT dim, value, peak FROM activity_monthly WHERE site = $1 AND month = $2`, p.site, p.month); err != nil {
+	if err := scan(`SELECT dim, value, peak FROM activity_monthly WHERE site = $1 AND `+inDims+` AND month = $2`, p.site, p.month); err != nil {
 		return nil, err
 	}
 	out := map[monthKey]*monthRow{}
