@@ -230,6 +230,10 @@ func TestRollupsCoarsenedToMonthsPastTheirTime(t *testing.T) {
 				if strings.Contains(detail, "ann") || strings.Contains(detail, "popular") {
 					t.Errorf("audit detail holds data: %s", detail)
 				}
+				// /metrics counts them.
+				if got := e.removedMetric(t, "activity_daily"); got != float64(pastRows) {
+					t.Errorf("steward_retention_rows_removed_total{table=activity_daily} = %v, want %d", got, pastRows)
+				}
 				// Idempotent: the next sweep finds nothing of it.
 				again, err := e.svc.Retention.Sweep(e.ctx)
 				if err != nil {
@@ -512,4 +516,27 @@ func (e *env) registry(t *testing.T) *registry.Registry {
 		t.Fatal(err)
 	}
 	return reg
+}
+
+// removedMetric reads the sweep's rows-removed counter of a table.
+func (e *env) removedMetric(t *testing.T, table string) float64 {
+	t.Helper()
+	mfs, err := e.svc.Metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != "steward_retention_rows_removed_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "table" && l.GetValue() == table {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
