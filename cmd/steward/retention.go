@@ -55,7 +55,7 @@ func printReport(w io.Writer, rep retention.Report) {
 		verb = "would remove"
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "CATEGORY\tTABLE\tRETENTION\tFROM\t%s\tHELD\tOLDEST\tKEPT\n", verb)
+	fmt.Fprintf(tw, "CATEGORY\tTABLE\tRETENTION\tFROM\t%s\tADDED TO\tHELD\tOLDEST\tKEPT\n", verb)
 	for _, l := range rep.Lines {
 		oldest := "-"
 		if l.Oldest != nil {
@@ -65,7 +65,7 @@ func printReport(w io.Writer, rep retention.Report) {
 		if kept == "" {
 			kept = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", l.Category, l.Table, l.Rule, l.Event, l.Due, l.Held, oldest, kept)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", l.Category, l.Table, l.Rule, l.Event, l.Due, l.Added, l.Held, oldest, kept)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "people known only by an address, with nothing else left: %d %s, %d held\n", rep.SubjectsDue, verb, rep.SubjectsHeld)

@@ -32,7 +32,8 @@ func TestRetentionRunCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, want := range []string{"would remove", "activity_member_events", "support_requests", "13 months", "rows would remove: 0"} {
+	for _, want := range []string{"would remove", "activity_member_events", "support_requests", "13 months", "rows would remove: 0",
+		"activity_daily", "activity_monthly", "day ended, coarsened to months", "ADDED TO"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, out)
 		}

@@ -86,6 +86,16 @@ func Tables() []registry.Table {
 			Description: "Sums of activity_daily over aligned blocks of 2 to 256 finished days, for fast reports over long ranges.",
 		},
 		{
+			Name: "activity_monthly", Owner: "activity", Origin: registry.Derived,
+			Columns: []registry.Column{{Name: "site"}, {Name: "dim"}, {Name: "month"}, {Name: "value"}, {Name: "views"}, {Name: "visitors"},
+				{Name: "duration_ms"}, {Name: "durations"}, {Name: "peak"}},
+			Description: "What stays of activity_daily past the activity retention where the policy keeps monthly aggregates: counts " +
+				"per site-local month and dimension. Visitors are the month's daily unique visitors summed (visitor-days), not unique " +
+				"visitors of the month. In free-text dimensions (pages, referrers, search terms, campaigns, events, links, downloads, " +
+				"regions, cities) a value that no day of the month saw k_anonymity different visitors of is merged into \"(other)\", " +
+				"so no row relates to a person; peak is the most visitors one day gave the value.",
+		},
+		{
 			Name: "activity_hourly", Owner: "activity", Origin: registry.Derived,
 			Columns:     []registry.Column{{Name: "site"}, {Name: "hour"}, {Name: "views"}, {Name: "visitors"}},
 			Description: "Aggregate views and visitors per site-local hour.",

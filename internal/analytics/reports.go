@@ -13,6 +13,7 @@ package analytics
 import (
 	"context"
 	cryptorand "crypto/rand"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -212,6 +213,11 @@ type Report struct {
 	Rows     []Row   `json:"rows,omitempty"`
 	Interval string  `json:"interval,omitempty"`
 	Points   []Point `json:"points,omitempty"`
+	// DailyFrom is set when the range reaches before the first day still
+	// held daily: earlier days were aged out by the retention sweep and
+	// are counted only through whole months of the range (see pieces);
+	// the series starts there.
+	DailyFrom string `json:"daily_from,omitempty"`
 }
 
 // Report runs the named report (see ReportNames).
@@ -228,12 +234,25 @@ func (s *Service) Report(ctx context.Context, name string, q Query) (*Report, er
 	if r.Totals, err = s.totals(ctx, sp); err != nil {
 		return nil, err
 	}
+	// Days before the horizon have no daily or hourly rows left: the
+	// series starts at it rather than show them as empty.
+	series := sp
+	if h, err := s.horizon(ctx, sp.site.ID); err != nil {
+		return nil, err
+	} else if first, _ := activity.DayNumber(sp.fromDay()); h > first {
+		r.DailyFrom = activity.DayOfNumber(h)
+		if d, err := time.ParseInLocation(time.DateOnly, r.DailyFrom, sp.site.Location); err == nil {
+			series.from = d
+		}
+	}
 	if name == Timeseries {
 		r.Interval = sp.interval
-		if sp.interval == "hour" {
-			r.Points, err = s.hourly(ctx, sp)
-		} else {
-			r.Points, err = s.daily(ctx, sp)
+		switch {
+		case series.from.After(series.to):
+		case sp.interval == "hour":
+			r.Points, err = s.hourly(ctx, series)
+		default:
+			r.Points, err = s.daily(ctx, series)
 		}
 		return r, err
 	}
@@ -244,9 +263,12 @@ func (s *Service) Report(ctx context.Context, name string, q Query) (*Report, er
 func (s *Service) totals(ctx context.Context, sp span) (Totals, error) {
 	var t Totals
 	var dur int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(views),0), COALESCE(SUM(visitors),0), COALESCE(SUM(duration_ms),0)
-FROM activity_daily WHERE site = $1 AND dim = $2 AND day >= $3 AND day <= $4 AND value = ''`,
-		sp.site.ID, activity.DimTotal, sp.fromDay(), sp.toDay()).Scan(&t.Views, &t.Visitors, &dur)
+	from, args, err := s.pieces(ctx, sp, activity.DimTotal)
+	if err != nil {
+		return t, err
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(v),0), COALESCE(SUM(u),0), COALESCE(SUM(d),0) FROM `+from+` WHERE value = ''`,
+		args...).Scan(&t.Views, &t.Visitors, &dur)
 	if err != nil {
 		return t, fmt.Errorf("analytics: totals: %w", err)
 	}
@@ -283,10 +305,31 @@ GROUP BY value HAVING SUM(v) > 0 ORDER BY views DESC, value LIMIT $`+fmt.Sprint(
 	return out, rows.Err()
 }
 
+// horizon is the first day number of a site still held daily (0 when
+// none was aged out).
+func (s *Service) horizon(ctx context.Context, site string) (int64, error) {
+	var h int64
+	err := s.db.QueryRowContext(ctx, `SELECT last_id FROM activity_rollup_state WHERE name = $1`, activity.HorizonMarker(site)).Scan(&h)
+	if err != nil && err != sql.ErrNoRows {
+		return 0, fmt.Errorf("analytics: horizon: %w", err)
+	}
+	return h, nil
+}
+
 // pieces returns a FROM clause (a subquery with columns value, v, u, d)
 // covering the span's days of one dimension with the fewest rows: whole
 // built blocks (2 to 256 days, see activity/blocks.go) where the span
 // holds them, daily rows elsewhere; and its arguments.
+//
+// Days the retention sweep aged out (before the horizon) have no daily
+// rows and no blocks; where the policy keeps monthly aggregates they are
+// read from activity_monthly for each calendar month wholly inside the
+// span. A month the span cuts counts only its days still held daily: a
+// monthly row cannot be split, so its aged-out days count nothing there.
+// A month's aged-out days and its days still daily are disjoint (ageing
+// moves rows from one table to the other in one transaction), so a month
+// partly aged out is counted whole. In free-text dimensions a month's
+// rare values appear merged as activity.OtherValue.
 func (s *Service) pieces(ctx context.Context, sp span, dim string) (string, []any, error) {
 	first, err := activity.DayNumber(sp.fromDay())
 	if err != nil {
@@ -298,11 +341,12 @@ func (s *Service) pieces(ctx context.Context, sp span, dim string) (string, []an
 	}
 	// next[level] is the first block of that level not built yet.
 	next := make([]int64, activity.MaxBlockLevel+1)
-	rows, err := s.db.QueryContext(ctx, `SELECT name, last_id FROM activity_rollup_state WHERE name LIKE $1`,
-		"blocks:"+sp.site.ID+":%")
+	rows, err := s.db.QueryContext(ctx, `SELECT name, last_id FROM activity_rollup_state WHERE name LIKE $1 OR name = $2`,
+		"blocks:"+sp.site.ID+":%", activity.HorizonMarker(sp.site.ID))
 	if err != nil {
 		return "", nil, fmt.Errorf("analytics: block markers: %w", err)
 	}
+	var horizon int64
 	for rows.Next() {
 		var name string
 		var n int64
@@ -314,6 +358,9 @@ func (s *Service) pieces(ctx context.Context, sp span, dim string) (string, []an
 			if name == activity.BlockMarker(sp.site.ID, l) {
 				next[l] = n
 			}
+		}
+		if name == activity.HorizonMarker(sp.site.ID) {
+			horizon = n
 		}
 	}
 	rows.Close()
@@ -327,7 +374,7 @@ func (s *Service) pieces(ctx context.Context, sp span, dim string) (string, []an
 		level := 0
 		for l := activity.MaxBlockLevel; l >= 1; l-- {
 			size := int64(1) << l
-			if d%size == 0 && d+size-1 <= last && d>>l < next[l] {
+			if d%size == 0 && d+size-1 <= last && d>>l < next[l] && d >= horizon {
 				level = l
 				break
 			}
@@ -365,6 +412,23 @@ WHERE site = $1 AND dim = $2 AND (`+strings.Join(conds, " OR ")+`)`)
 		}
 		parts = append(parts, `SELECT value, views AS v, visitors AS u, duration_ms AS d FROM activity_blocks
 WHERE site = $1 AND dim = $2 AND (`+strings.Join(conds, " OR ")+`)`)
+	}
+	if first < horizon {
+		var months []string
+		for m := time.Date(sp.from.Year(), sp.from.Month(), 1, 0, 0, 0, 0, time.UTC); ; m = m.AddDate(0, 1, 0) {
+			mFirst, _ := activity.DayNumber(m.Format(time.DateOnly))
+			mLast, _ := activity.DayNumber(m.AddDate(0, 1, -1).Format(time.DateOnly))
+			if mFirst >= horizon || mLast > last {
+				break
+			}
+			if mFirst >= first {
+				months = append(months, arg(m.Format("2006-01")))
+			}
+		}
+		if len(months) > 0 {
+			parts = append(parts, `SELECT value, views AS v, visitors AS u, duration_ms AS d FROM activity_monthly
+WHERE site = $1 AND dim = $2 AND month IN (`+strings.Join(months, ", ")+`)`)
+		}
 	}
 	return "(" + strings.Join(parts, " UNION ALL ") + ") pieces", args, nil
 }

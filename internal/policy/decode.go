@@ -333,13 +333,13 @@ func singular(s string) string {
 func (r *Retention) decodeNode(d *decoder, n *yaml.Node, path string) {
 	if n.Kind != yaml.ScalarNode || isNull(n) {
 		d.add(n, path, fmt.Sprintf("retention of %s must be a rule such as \"13 months\", found %s", strings.TrimPrefix(path, "retention."), kindName(n)),
-			"write a period (\"30 days\", \"13 months\", \"7 years\"), account-lifetime, \"account-lifetime + 30 days\" or archive")
+			"write a period (\"30 days\", \"13 months\", \"7 years\", \"13 months, then monthly aggregates\"), account-lifetime, \"account-lifetime + 30 days\" or archive")
 		return
 	}
 	rr, err := ParseRetention(n.Value)
 	if err != nil {
 		d.add(n, path, fmt.Sprintf("retention of %s: %v", strings.TrimPrefix(path, "retention."), err),
-			"write a period (\"30 days\", \"13 months\", \"7 years\"), account-lifetime, \"account-lifetime + 30 days\" or archive")
+			"write a period (\"30 days\", \"13 months\", \"7 years\", \"13 months, then monthly aggregates\"), account-lifetime, \"account-lifetime + 30 days\" or archive")
 		// Keep the entry so the category does not also count as missing.
 		rr = Retention{Kind: RetainArchive}
 	}

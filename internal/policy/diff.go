@@ -227,6 +227,14 @@ func (d *differ) categories(o, n *Policy) {
 		case a.Retention.Longer(b.Retention):
 			d.minor("retention."+b.ID, "Category %s is kept for less time: %s instead of %s.", b.ID, b.Retention, a.Retention)
 		}
+		// Aggregates kept past the period are kept longer (without end);
+		// dropping them keeps less, as a shorter period does.
+		switch {
+		case b.Retention.Kind == RetainPeriod && b.Retention.Then > a.Retention.Then:
+			d.significant("retention."+b.ID, "Past its retention, category %s is no longer only deleted: %s.", b.ID, b.Retention)
+		case a.Retention.Kind == RetainPeriod && a.Retention.Then > b.Retention.Then:
+			d.minor("retention."+b.ID, "Past its retention, category %s is deleted and no aggregates of it are kept: %s instead of %s.", b.ID, b.Retention, a.Retention)
+		}
 		if a.Description != b.Description {
 			d.minor(base+".description", "The description of category %s was reworded.", b.ID)
 		}

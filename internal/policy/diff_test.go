@@ -42,13 +42,24 @@ func TestDiff(t *testing.T) {
 		{
 			name: "shorter retention is minor", base: "mixi.yaml",
 			edits:  []repl{{"  activity: 13 months", "  activity: 6 months"}},
-			reason: "Category activity is kept for less time: 6 months instead of 13 months.",
+			reason: "Category activity is kept for less time: 6 months, then monthly aggregates instead of 13 months, then monthly aggregates.",
 		},
 		{
 			name: "longer retention is significant", base: "mixi.yaml",
 			edits:       []repl{{"  activity: 13 months", "  activity: 2 years"}},
 			significant: true,
-			reason:      "Category activity is kept longer: 2 years instead of 13 months.",
+			reason:      "Category activity is kept longer: 2 years, then monthly aggregates instead of 13 months, then monthly aggregates.",
+		},
+		{
+			name: "keeping no aggregates past the period is minor", base: "mixi.yaml",
+			edits:  []repl{{"  activity: 13 months, then monthly aggregates", "  activity: 13 months"}},
+			reason: "Past its retention, category activity is deleted and no aggregates of it are kept: 13 months instead of 13 months, then monthly aggregates.",
+		},
+		{
+			name: "keeping aggregates past the period is significant", base: "mixi.yaml",
+			edits:       []repl{{"  location: 13 months", "  location: 13 months, then monthly aggregates"}},
+			significant: true,
+			reason:      "Past its retention, category location is no longer only deleted: 13 months, then monthly aggregates.",
 		},
 		{
 			name: "account lifetime to archive is longer", base: "mixi.yaml",

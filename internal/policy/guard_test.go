@@ -296,8 +296,8 @@ func TestStricter(t *testing.T) {
 			t.Errorf("stricter Decide(%s, %s) = %+v, want %+v", tt.purpose, tt.category, got, tt.want)
 		}
 	}
-	if r, _ := s.Retention("activity"); r.String() != "13 months" {
-		t.Errorf("stricter retention of activity = %s, want 13 months", r)
+	if r, _ := s.Retention("activity"); r.String() != "13 months, then monthly aggregates" {
+		t.Errorf("stricter retention of activity = %s, want 13 months, then monthly aggregates", r)
 	}
 	if s.MayDisclose("fraud-prevention", "operations", "activity") {
 		t.Error("stricter guard lets fraud-prevention receive data for operations, which only the new version names")

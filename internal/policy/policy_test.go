@@ -134,8 +134,8 @@ func TestAccessors(t *testing.T) {
 	if r, ok := j.Retention("publications"); !ok || r.Kind != RetainArchive {
 		t.Errorf("jmir publications retention = %v, %v; want archive (J19)", r, ok)
 	}
-	if r, ok := m.Retention("activity"); !ok || r.String() != "13 months" {
-		t.Errorf("mixi activity retention = %v, %v; want 13 months", r, ok)
+	if r, ok := m.Retention("activity"); !ok || r.String() != "13 months, then monthly aggregates" {
+		t.Errorf("mixi activity retention = %v, %v; want 13 months, then monthly aggregates", r, ok)
 	}
 	var got []string
 	for _, r := range j.RecipientsFor("payment") {

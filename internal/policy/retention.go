@@ -108,7 +108,27 @@ type Retention struct {
 	// Period is the length for RetainPeriod, and the grace period after
 	// the account ends for RetainAccountLifetime.
 	Period Period
+	// Then is what stays of the category's aggregates once the period is
+	// over (only after a period): ThenDelete (the zero value) deletes
+	// them with the rows they were counted from, ThenMonthly keeps them
+	// coarsened to the month with rare values merged, so none relates to
+	// a person.
+	Then Afterwards
 }
+
+// Afterwards is what a period rule keeps of a category's aggregates (the
+// analytics rollups) once the period is over.
+type Afterwards uint8
+
+const (
+	// ThenDelete deletes the aggregates with the rows.
+	ThenDelete Afterwards = iota
+	// ThenMonthly keeps anonymous monthly aggregates.
+	ThenMonthly
+)
+
+// thenMonthly is how a rule spells ThenMonthly after its period.
+const thenMonthly = "monthly aggregates"
 
 // IsSet reports whether the rule was given.
 func (r Retention) IsSet() bool { return r.Kind != 0 }
@@ -117,6 +137,9 @@ func (r Retention) IsSet() bool { return r.Kind != 0 }
 func (r Retention) String() string {
 	switch r.Kind {
 	case RetainPeriod:
+		if r.Then == ThenMonthly {
+			return r.Period.String() + ", then " + thenMonthly
+		}
 		return r.Period.String()
 	case RetainAccountLifetime:
 		if r.Period.IsZero() {
@@ -133,6 +156,10 @@ func (r Retention) String() string {
 func (r Retention) Describe() string {
 	switch r.Kind {
 	case RetainPeriod:
+		if r.Then == ThenMonthly {
+			return r.Period.String() + " after it is collected, then deleted; only statistics totalled by month are kept, " +
+				"in which any value seen by too few visitors is merged into \"other\", so they relate to no one"
+		}
 		return r.Period.String() + " after it is collected, then deleted"
 	case RetainAccountLifetime:
 		if r.Period.IsZero() {
@@ -180,7 +207,8 @@ func (r Retention) Longer(o Retention) bool {
 }
 
 // Shorter returns the stricter of two rules (the one keeping data less
-// long); an unset rule yields the other.
+// long); an unset rule yields the other. Of two equally long periods, the
+// one keeping no aggregates afterwards is the stricter.
 func Shorter(a, b Retention) Retention {
 	if !a.IsSet() {
 		return b
@@ -188,7 +216,7 @@ func Shorter(a, b Retention) Retention {
 	if !b.IsSet() {
 		return a
 	}
-	if a.Longer(b) {
+	if a.Longer(b) || (!b.Longer(a) && a.Then > b.Then) {
 		return b
 	}
 	return a
@@ -200,7 +228,11 @@ func (r Retention) MarshalJSON() ([]byte, error) {
 		Text   string `json:"text"`
 		Kind   string `json:"kind"`
 		Period string `json:"period,omitempty"`
+		Then   string `json:"then,omitempty"`
 	}{Text: r.String(), Kind: r.Kind.String()}
+	if r.Then == ThenMonthly {
+		v.Then = thenMonthly
+	}
 	if r.Kind != RetainArchive && !r.Period.IsZero() {
 		v.Period = r.Period.ISO()
 	}
@@ -209,9 +241,25 @@ func (r Retention) MarshalJSON() ([]byte, error) {
 
 // ParseRetention reads "13 months", "30 days", "7 years", "1 year 6
 // months", "2 weeks", "account-lifetime", "account-lifetime + 30 days" or
-// "archive".
+// "archive"; a period may end with ", then monthly aggregates" ("13
+// months, then monthly aggregates").
 func ParseRetention(s string) (Retention, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
+	if head, after, ok := strings.Cut(t, "then"); ok {
+		after = strings.Join(strings.Fields(after), " ")
+		if after != thenMonthly {
+			return Retention{}, fmt.Errorf("%q: after \"then\" only %q may follow (the aggregates kept once the period is over)", s, thenMonthly)
+		}
+		r, err := ParseRetention(strings.TrimSuffix(strings.TrimSpace(head), ","))
+		if err != nil {
+			return Retention{}, err
+		}
+		if r.Kind != RetainPeriod {
+			return Retention{}, fmt.Errorf("%q: \"then %s\" follows only a period such as \"13 months\"", s, thenMonthly)
+		}
+		r.Then = ThenMonthly
+		return r, nil
+	}
 	switch {
 	case t == "archive":
 		return Retention{Kind: RetainArchive}, nil

@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,6 +25,13 @@ func TestParseRetention(t *testing.T) {
 		{"account-lifetime + 30 days", "account-lifetime + 30 days", RetainAccountLifetime, false},
 		{"account-lifetime+3 years", "account-lifetime + 3 years", RetainAccountLifetime, false},
 		{"archive", "archive", RetainArchive, false},
+		{"13 months, then monthly aggregates", "13 months, then monthly aggregates", RetainPeriod, false},
+		{"13 Months then  Monthly Aggregates", "13 months, then monthly aggregates", RetainPeriod, false},
+		{"13 months, then weekly aggregates", "", 0, true},
+		{"13 months, then", "", 0, true},
+		{"account-lifetime, then monthly aggregates", "", 0, true},
+		{"archive, then monthly aggregates", "", 0, true},
+		{"then monthly aggregates", "", 0, true},
 		{"", "", 0, true},
 		{"0 days", "", 0, true},
 		{"13", "", 0, true},
@@ -108,5 +118,30 @@ func TestRetentionCutoff(t *testing.T) {
 	}
 	if got := (Period{Years: 1, Months: 6}).ISO(); got != "P1Y6M" {
 		t.Errorf("ISO = %s", got)
+	}
+}
+
+// TestBadAfterwardsNamesItsLine: a misspelt "then" clause is refused at
+// the retention line that holds it.
+func TestBadAfterwardsNamesItsLine(t *testing.T) {
+	data, err := os.ReadFile("../../examples/mixi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	line := 0
+	for i, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "  activity: 13 months, then monthly aggregates") {
+			line = i + 1
+		}
+	}
+	if line == 0 {
+		t.Fatal("mixi.yaml keeps no monthly aggregates of activity")
+	}
+	for _, bad := range []string{"13 months, then weekly aggregates", "account-lifetime, then monthly aggregates"} {
+		_, err := Parse("mixi.yaml", []byte(strings.Replace(text, "13 months, then monthly aggregates", bad, 1)))
+		if want := fmt.Sprintf("mixi.yaml:%d:", line); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want a problem at %s", bad, err, want)
+		}
 	}
 }

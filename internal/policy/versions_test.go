@@ -46,7 +46,7 @@ func TestPublish(t *testing.T) {
 		if v2.Number != 2 || v2.Significant || v2.ReducesRights || v2.Classification != "minor" {
 			t.Errorf("minor version = %+v", v2)
 		}
-		if !contains(v2.Reasons, "Category activity is kept for less time: 6 months instead of 13 months.") {
+		if !contains(v2.Reasons, "Category activity is kept for less time: 6 months, then monthly aggregates instead of 13 months, then monthly aggregates.") {
 			t.Errorf("minor reasons = %q", v2.Reasons)
 		}
 

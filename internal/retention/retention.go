@@ -61,6 +61,8 @@ type Deps struct {
 	Door     *door.Door
 	Audit    *audit.Log
 	Rights   *rights.Service
+	// Rollups age out the aggregates counted from registered tables.
+	Rollups []Rollup
 	// Metrics, when set, receives the sweep's counters.
 	Metrics prometheus.Registerer
 	// Batch bounds the rows one transaction removes, Pause is the rest
@@ -157,6 +159,9 @@ type Line struct {
 	// a whole line is kept (archive, a hold on the category).
 	Held int64  `json:"held"`
 	Kept string `json:"kept,omitempty"`
+	// Added counts the aggregate rows that rows removed were added to
+	// (rollups coarsened to months).
+	Added int64 `json:"added,omitempty"`
 }
 
 // Report is a sweep or its dry run.
@@ -322,6 +327,15 @@ func (s *Service) record(ctx context.Context, rep Report, stopped bool) error {
 	for _, l := range rep.Lines {
 		held[l.Category] += l.Held
 	}
+	var rollRemoved, rollAdded int64
+	for _, l := range rep.Lines {
+		if strings.HasPrefix(l.Event, eventDayEnded) {
+			rollRemoved += l.Due
+			rollAdded += l.Added
+		}
+	}
+	detail["rollups_removed"] = strconv.FormatInt(rollRemoved, 10)
+	detail["rollups_added"] = strconv.FormatInt(rollAdded, 10)
 	for cat, n := range rep.ByCategory() {
 		if len(detail) < 31 {
 			detail[detailKey("removed.", cat)] = strconv.FormatInt(n, 10)

@@ -267,8 +267,13 @@ func TestDryRunNamesTheOldestRow(t *testing.T) {
 		for _, l := range p.Lines {
 			if l.Due > 0 && l.Cutoff != nil {
 				n++
-				if l.Oldest == nil || !l.Oldest.Equal(t0) {
-					t.Errorf("%s/%s: oldest %v, want %v", l.Category, l.Table, l.Oldest, t0)
+				want := t0
+				if strings.HasPrefix(l.Event, "day ended") {
+					// Rollups name the day their oldest row counts.
+					want = time.Date(t0.Year(), t0.Month(), t0.Day(), 0, 0, 0, 0, time.UTC)
+				}
+				if l.Oldest == nil || !l.Oldest.Equal(want) {
+					t.Errorf("%s/%s: oldest %v, want %v", l.Category, l.Table, l.Oldest, want)
 				}
 			}
 		}

@@ -27,7 +27,7 @@ func (e *env) service(t *testing.T, reg *registry.Registry, batch int, pause tim
 		}
 	}
 	s, err := retention.New(retention.Deps{DB: e.db, Clock: e.clk, Policy: e.pol, Registry: reg, Subjects: e.svc.Subjects,
-		Door: e.svc.Door, Audit: e.svc.Audit, Rights: e.svc.Rights, Batch: batch, Pause: pause})
+		Door: e.svc.Door, Audit: e.svc.Audit, Rights: e.svc.Rights, Batch: batch, Pause: pause, Rollups: e.svc.Rollups})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestTwoSweepsAtOnce(t *testing.T) {
 func (e *env) withActivity(t *testing.T, rule string) *policy.Policy {
 	t.Helper()
 	raw := string(e.pol.Raw())
-	const from = "  activity: 13 months\n  location: 13 months\n  device: 13 months\n"
+	const from = "  activity: 13 months, then monthly aggregates # a year compared with the one before\n  location: 13 months\n  device: 13 months\n"
 	if !strings.Contains(raw, from) {
 		t.Fatal("the policy keeps activity for something else")
 	}
@@ -358,7 +358,7 @@ func TestSignificantChangeAppliesOnceInForce(t *testing.T) {
 		raw := string(e.pol.Raw())
 		changed := raw
 		for _, r := range [][2]string{
-			{"  activity: 13 months\n", "  activity: 6 months\n"},
+			{"  activity: 13 months, then monthly aggregates\n", "  activity: 6 months, then monthly aggregates\n"},
 			{"  location: 13 months\n", "  location: 6 months\n"},
 			{"  communications: 1 year\n", "  communications: 2 years\n"}, // lengthened: significant
 			{"version: 2026-11-01\n", "version: 2026-12-01\n"},

@@ -51,19 +51,26 @@ func (s *Service) run(ctx context.Context, dry bool) (Report, error) {
 		return rep, err
 	}
 	hist = inForce(hist, now)
-	for _, tg := range s.targets() {
-		// The rule in force is the newest version's that is in force:
-		// a significant change applies once its announced date came.
-		current := tg.rule
+	// The rule in force is the newest version's that is in force: a
+	// significant change applies once its announced date came.
+	current := func(tg target) policy.Retention {
 		if r, ok := Rule(hist[len(hist)-1].pol, tg.cat); ok && hist[len(hist)-1].pol != s.d.Policy {
-			current = r
+			return r
 		}
-		tg.spans = spans(hist, tg.cat, current)
+		return tg.rule
+	}
+	for _, tg := range s.targets() {
+		tg.spans = spans(hist, tg.cat, current(tg))
 		lines, err := s.sweepTarget(ctx, tg, now, dry, catHolds, &rep)
 		rep.Lines = append(rep.Lines, lines...)
 		if err != nil {
 			return rep, err
 		}
+	}
+	lines, err := s.sweepRollups(ctx, now, dry, current, catHolds)
+	rep.Lines = append(rep.Lines, lines...)
+	if err != nil {
+		return rep, err
 	}
 	if err := s.sweepSubjects(ctx, now, dry, &rep); err != nil {
 		return rep, err

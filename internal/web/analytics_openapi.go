@@ -52,6 +52,8 @@ func analyticsSchemas() map[string]any {
 			"totals": object(map[string]any{"views": integer, "visitors": integer, "avg_duration_ms": integer}),
 			"rows":   map[string]any{"type": "array", "items": row},
 			"points": map[string]any{"type": "array", "items": point},
+			"daily_from": map[string]any{"type": "string", "description": "Set when the range reaches before the first day still held daily: " +
+				"earlier days count only through whole calendar months of the range (monthly aggregates, rare values merged as \"(other)\"), and the series starts here."},
 		}, "site", "report", "from", "to", "time_zone", "totals"),
 		"Trends": object(map[string]any{
 			"site": str(""), "from": str(""), "to": str(""), "time_zone": str(""),

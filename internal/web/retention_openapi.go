@@ -24,7 +24,9 @@ func retentionSchemas() map[string]any {
 		"placed_by": str(""), "placed_at": dateTime, "expires_at": dateTime, "lifted_at": dateTime, "lifted_by": str("")},
 		"id", "reason", "source", "placed_by", "placed_at", "expires_at")
 	line := object(map[string]any{"category": str(""), "table": str(""), "rule": str(""), "event": str(""), "cutoff": dateTime,
-		"due": integer, "oldest": dateTime, "held": integer, "kept": str("")}, "category", "table", "rule", "event", "due", "held")
+		"due": integer, "oldest": dateTime, "held": integer, "kept": str(""),
+		"added": map[string]any{"type": "integer", "description": "Monthly aggregate rows the removed rollup rows were added to (rule \"then monthly aggregates\")."}},
+		"category", "table", "rule", "event", "due", "held")
 	return map[string]any{
 		"Hold":  hold,
 		"Holds": object(map[string]any{"holds": map[string]any{"type": "array", "items": ref("Hold")}}, "holds"),

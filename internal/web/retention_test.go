@@ -65,7 +65,8 @@ func TestRetentionStaffAPIAndConsole(t *testing.T) {
 	}
 	// The console page lists the hold and lifts it.
 	page := e.do(priv, "GET", "/admin/retention", nil)
-	if page.StatusCode != http.StatusOK || !strings.Contains(string(page.body), h.ID) || !strings.Contains(string(page.body), "activity_member_events") {
+	if page.StatusCode != http.StatusOK || !strings.Contains(string(page.body), h.ID) || !strings.Contains(string(page.body), "activity_member_events") ||
+		!strings.Contains(string(page.body), "<td>activity_monthly</td>") {
 		t.Fatalf("console: %d", page.StatusCode)
 	}
 	r = e.do(priv, "POST", "/admin/holds/"+h.ID+"/lift", url.Values{})

@@ -128,6 +128,9 @@ type Services struct {
 	Metrics   *prometheus.Registry
 	// The retention sweep and legal holds.
 	Retention *retention.Service
+	// Rollups are the aggregates the sweep ages out, for a second sweep
+	// built over the same database (tests).
+	Rollups []retention.Rollup
 
 	tmpBlobs string // a temporary blob directory to remove at Close
 }
