@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,7 +78,8 @@ type Service struct {
 	d       Deps
 	removed *prometheus.CounterVec
 	seconds prometheus.Histogram
-	mu      sync.Mutex // one sweep at a time in this process
+	mu      sync.Mutex   // one sweep at a time in this process
+	worked  atomic.Int64 // when the sweep's current work began (UnixNano; pause)
 	histMu  sync.Mutex
 	parsed  map[int]*policy.Policy // published versions, by number
 }
