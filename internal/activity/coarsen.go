@@ -100,6 +100,10 @@ type AgeOut struct {
 	// Monthly keeps monthly aggregates; otherwise the days are deleted,
 	// and monthly rows of months wholly before the cutoff too.
 	Monthly bool
+	// MonthlyFrom, with Monthly, is when the versions keeping monthly
+	// aggregates began (zero: always): a day begun before it was collected,
+	// at least in part, under a version that kept none, and is deleted.
+	MonthlyFrom time.Time
 	// DryRun counts what would change and changes nothing.
 	DryRun bool
 	// Pause rests between two transactions; an error stops the work.
@@ -140,8 +144,12 @@ func (r *Rollups) AgeOut(ctx context.Context, a AgeOut) ([]Aged, error) {
 			return out, err
 		}
 		p := piece{site: s.ID, loc: loc, cutDay: cutDay, prevLast: -1}
-		for _, m := range months {
-			p.month, p.from = m, m+"-01"
+		if a.Monthly && !a.MonthlyFrom.IsZero() {
+			p.monthlyDay = firstDayFrom(a.MonthlyFrom, loc)
+		}
+		for _, mf := range months {
+			m := mf[0]
+			p.month, p.from = m, mf[1]
 			for p.from < p.cutDay && p.from[:7] == m {
 				if started {
 					if err := rest(); err != nil {
@@ -154,16 +162,16 @@ func (r *Rollups) AgeOut(ctx context.Context, a AgeOut) ([]Aged, error) {
 				}
 			}
 		}
-		if !a.Monthly {
-			// Aggregates kept under an earlier rule go when the rule no
-			// longer keeps them.
+		if before := monthlyRowsGoBefore(a.Monthly, cutDay, p.monthlyDay); before != "" {
+			// Aggregates kept under an earlier rule go when a later one
+			// keeps none of those months.
 			q := `FROM activity_monthly WHERE site = $1 AND ` + inDims + ` AND month < $2`
 			var n int64
 			if a.DryRun {
-				err = r.db.QueryRowContext(ctx, `SELECT COUNT(*) `+q, s.ID, cutDay[:7]).Scan(&n)
+				err = r.db.QueryRowContext(ctx, `SELECT COUNT(*) `+q, s.ID, before[:7]).Scan(&n)
 			} else {
 				var res sql.Result
-				if res, err = r.db.ExecContext(ctx, `DELETE `+q, s.ID, cutDay[:7]); err == nil {
+				if res, err = r.db.ExecContext(ctx, `DELETE `+q, s.ID, before[:7]); err == nil {
 					n, _ = res.RowsAffected()
 				}
 			}
@@ -176,23 +184,47 @@ func (r *Rollups) AgeOut(ctx context.Context, a AgeOut) ([]Aged, error) {
 	return out, nil
 }
 
+// firstDayFrom is the first site-local day that begins at or after t.
+func firstDayFrom(t time.Time, loc *time.Location) string {
+	lt := t.In(loc)
+	day := lt.Format(time.DateOnly)
+	if lt.Hour() != 0 || lt.Minute() != 0 || lt.Second() != 0 || lt.Nanosecond() != 0 {
+		day = lt.AddDate(0, 0, 1).Format(time.DateOnly)
+	}
+	return day
+}
+
+// monthlyRowsGoBefore is the day whose month and later months keep their
+// monthly rows ("" for all): without monthly aggregates the months wholly
+// past; with them since monthlyDay, the months wholly before it.
+func monthlyRowsGoBefore(monthly bool, cutDay, monthlyDay string) string {
+	switch {
+	case !monthly:
+		return cutDay
+	case monthlyDay != "":
+		return min(cutDay, monthlyDay)
+	}
+	return ""
+}
+
 // monthsBefore lists the months ("2006-01") of a site's daily rows before
-// cutDay, oldest first.
-func (r *Rollups) monthsBefore(ctx context.Context, site, cutDay string) ([]string, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT DISTINCT SUBSTR(day, 1, 7) FROM activity_daily WHERE site = $1 AND `+inDims+` AND day < $2`, site, cutDay)
+// cutDay, oldest first, each with its first day still held daily: pieces
+// start there, not at days an earlier sweep already took.
+func (r *Rollups) monthsBefore(ctx context.Context, site, cutDay string) ([][2]string, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT SUBSTR(day, 1, 7), MIN(day) FROM activity_daily WHERE site = $1 AND `+inDims+` AND day < $2 GROUP BY SUBSTR(day, 1, 7)`, site, cutDay)
 	if err != nil {
 		return nil, fmt.Errorf("activity: age out: %w", err)
 	}
 	defer rows.Close()
-	var out []string
+	var out [][2]string
 	for rows.Next() {
-		var m string
-		if err := rows.Scan(&m); err != nil {
+		var m [2]string
+		if err := rows.Scan(&m[0], &m[1]); err != nil {
 			return nil, fmt.Errorf("activity: age out: %w", err)
 		}
 		out = append(out, m)
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
 	return out, rows.Err()
 }
 
@@ -200,13 +232,16 @@ func (r *Rollups) monthsBefore(ctx context.Context, site, cutDay string) ([]stri
 // of the last day the previous piece of this run took (-1: none), so a
 // dry run counts each block and hour once, as the sweep removes them.
 type piece struct {
-	site     string
-	loc      *time.Location
-	cutDay   string
-	month    string
-	from     string // the first day of the piece
-	prevLast int64
-	prevEnd  time.Time
+	site   string
+	loc    *time.Location
+	cutDay string
+	// monthlyDay is the first day whose aggregates may be kept ("": all,
+	// when the rule keeps them); days before it are deleted.
+	monthlyDay string
+	month      string
+	from       string // the first day of the piece
+	prevLast   int64
+	prevEnd    time.Time
 }
 
 type monthKey struct{ dim, value string }
@@ -237,6 +272,10 @@ func (r *Rollups) agePiece(ctx context.Context, p *piece, a AgeOut, out []Aged) 
 	}
 	next := first.AddDate(0, 1, 0).Format(time.DateOnly)
 	upto := min(next, p.cutDay, from.AddDate(0, 0, pieceDays).Format(time.DateOnly)) // exclusive
+	if p.from < p.monthlyDay {
+		upto = min(upto, p.monthlyDay) // a piece is all deleted or all coarsened
+	}
+	monthly := a.Monthly && p.from >= p.monthlyDay
 	uptoN, err := DayNumber(upto)
 	if err != nil {
 		return err
@@ -289,7 +328,7 @@ WHERE site = $1 AND `+inDims+` AND day >= $2 AND day < $3`, p.site, p.from, upto
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if a.Monthly && len(piece) > 0 {
+		if monthly && len(piece) > 0 {
 			merged, err := r.fold(ctx, q, p, next, piece)
 			if err != nil {
 				return err

@@ -93,7 +93,14 @@ func spans(hist []era, cat string, current policy.Retention) []span {
 	for i := len(hist) - 1; i >= 0; i-- {
 		if i < len(hist)-1 {
 			if r, ok := Rule(hist[i].pol, cat); ok {
-				rule = policy.Shorter(rule, r)
+				shorter := policy.Shorter(rule, r)
+				if r.Then == policy.ThenDelete || rule.Then == policy.ThenDelete {
+					// What is kept afterwards follows the strictest
+					// version too: once one keeps no aggregates, the days
+					// collected before it keep none either.
+					shorter.Then = policy.ThenDelete
+				}
+				rule = shorter
 			}
 		}
 		out[i] = span{rule: rule}

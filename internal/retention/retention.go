@@ -194,6 +194,9 @@ func (r Report) Removed() int64 {
 func (r Report) ByCategory() map[string]int64 {
 	out := map[string]int64{}
 	for _, l := range r.Lines {
+		if strings.HasPrefix(l.Event, eventDayEnded) {
+			continue // aggregates: counted apart (rollups_removed)
+		}
 		out[l.Category] += l.Due
 	}
 	return out

@@ -28,7 +28,10 @@ type Rollup interface {
 type AgeOut struct {
 	Before  time.Time
 	Monthly bool // keep monthly aggregates
-	DryRun  bool
+	// MonthlyFrom, when set, is when the versions keeping monthly
+	// aggregates began: days begun before it are deleted, not coarsened.
+	MonthlyFrom time.Time
+	DryRun      bool
 	// Pause rests between two transactions; an error stops the work,
 	// leaving what finished done.
 	Pause func(context.Context) error
@@ -49,9 +52,20 @@ const (
 	eventCoarsen  = eventDayEnded + ", coarsened to months"
 )
 
-// sweepRollups ages out every rollup past its source's rule.
-func (s *Service) sweepRollups(ctx context.Context, now time.Time, dry bool, current func(target) policy.Retention, catHolds map[string]bool) ([]Line, error) {
+// sweepRollups ages out every rollup past its source's rule. Days follow
+// the rule of the policy version they were collected under, shortened by
+// every later one, as raw rows do (spans): the days are due up to the
+// latest cutoff of any span, and a version that kept no monthly
+// aggregates deletes the days collected under it (and, being stricter,
+// before it), whatever a later one keeps. What is kept afterwards only
+// ever turns from deleted to monthly along the spans, so one instant
+// (MonthlyFrom) divides the days deleted from those coarsened.
+func (s *Service) sweepRollups(ctx context.Context, now time.Time, dry bool, hist []era, current func(target) policy.Retention, catHolds map[string]bool) ([]Line, error) {
 	var out []Line
+	pause := s.pause
+	if dry {
+		pause = nil // a dry run changes nothing and has nothing to yield to
+	}
 	for _, r := range s.d.Rollups {
 		var tg *target
 		for _, t := range s.targets() {
@@ -64,19 +78,36 @@ func (s *Service) sweepRollups(ctx context.Context, now time.Time, dry bool, cur
 			return out, fmt.Errorf("retention: rollups counted from %s, which the sweep does not date", r.Source())
 		}
 		rule := current(*tg)
-		cutoff, ok := rule.Cutoff(now)
-		if !ok {
+		var cutoff, monthlyFrom time.Time
+		due := false
+		for _, sp := range spans(hist, tg.cat, rule) {
+			c, ok := sp.rule.Cutoff(now)
+			if !ok {
+				continue
+			}
+			if !sp.to.IsZero() && sp.to.Before(c) {
+				c = sp.to
+			}
+			if !due || c.After(cutoff) {
+				cutoff, due = c, true
+			}
+			if sp.rule.Then != policy.ThenMonthly {
+				monthlyFrom = sp.to // the days after this span may keep aggregates
+			}
+		}
+		if !due {
 			continue
 		}
+		monthly := rule.Then == policy.ThenMonthly
 		ev := eventDayEnded
-		if rule.Then == policy.ThenMonthly {
+		if monthly {
 			ev = eventCoarsen
 		}
 		held := catHolds[""] || anyHeld(tg.cats, catHolds)
 		var aged []Aged
 		var err error
 		if !held {
-			aged, err = r.AgeOut(ctx, AgeOut{Before: cutoff, Monthly: rule.Then == policy.ThenMonthly, DryRun: dry, Pause: s.pause})
+			aged, err = r.AgeOut(ctx, AgeOut{Before: cutoff, Monthly: monthly, MonthlyFrom: monthlyFrom, DryRun: dry, Pause: pause})
 		}
 		for _, a := range aged {
 			l := Line{Category: tg.cat, Table: a.Table, Rule: rule.String(), Event: ev, Cutoff: &cutoff, Due: a.Removed, Added: a.Added, Oldest: a.Oldest}

@@ -506,3 +506,56 @@ func (e *env) removedMetric(t *testing.T, table string) float64 {
 	}
 	return sum
 }
+
+// TestRollupsFollowThePolicyTheyWereCollectedUnder: days collected while
+// the policy kept no aggregates are deleted when their time comes, even
+// after a later version keeps monthly aggregates; days collected under
+// that later version are coarsened.
+func TestRollupsFollowThePolicyTheyWereCollectedUnder(t *testing.T) {
+	each(t, "jmir.yaml", func(t *testing.T, e *env) {
+		publish := func(p *policy.Policy, at time.Time) *retention.Service {
+			t.Helper()
+			e.clk.Set(at)
+			if _, _, err := policy.Publish(e.ctx, e.db, p, at); err != nil {
+				t.Fatal(err)
+			}
+			s, err := retention.New(retention.Deps{DB: e.db, Clock: e.clk, Policy: p, Registry: e.registry(t), Subjects: e.svc.Subjects,
+				Door: e.svc.Door, Audit: e.svc.Audit, Rights: e.svc.Rights, Pause: -1, Rollups: e.svc.Rollups})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		// January and February under "13 months" (then deleted), from
+		// March under "13 months, then monthly aggregates".
+		publish(e.withActivity(t, "13 months"), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+		monthly := e.withActivity(t, "13 months, then monthly aggregates")
+		s := publish(monthly, time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC))
+		// The change is significant: it is in force from its effective
+		// date, which the days are counted from.
+		e.rollupDays(t, "2027-01-01", "2027-04-30")
+		e.clk.Set(time.Date(2028, 5, 20, 12, 0, 0, 0, time.UTC))
+		plan, err := s.Plan(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := s.Sweep(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Removed() != rep.Removed() {
+			t.Errorf("the dry run listed %d, the sweep removed %d", plan.Removed(), rep.Removed())
+		}
+		if n := e.count(t, `SELECT COUNT(*) FROM activity_daily WHERE day < '2027-04-01'`); n != 0 {
+			t.Errorf("%d daily rows of January to March past their time", n)
+		}
+		for _, m := range []string{"2027-01", "2027-02"} {
+			if n := e.count(t, `SELECT COUNT(*) FROM activity_monthly WHERE month = $1`, m); n != 0 {
+				t.Errorf("%s, collected while no aggregates were kept, has %d monthly rows", m, n)
+			}
+		}
+		if n := e.count(t, `SELECT COUNT(*) FROM activity_monthly WHERE month = '2027-03'`); n == 0 {
+			t.Error("March, collected under monthly aggregates, was not coarsened")
+		}
+	})
+}

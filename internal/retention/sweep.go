@@ -48,7 +48,10 @@ func (s *Service) restAfter(worked time.Duration) time.Duration {
 const restPerWork = 6
 
 func (s *Service) run(ctx context.Context, dry bool) (Report, error) {
-	s.worked.Store(time.Now().UnixNano())
+	if !dry {
+		// Only a sweep rests (one at a time: s.mu); a dry run never does.
+		s.worked.Store(time.Now().UnixNano())
+	}
 	now := s.d.Clock.Now()
 	rep := Report{At: now, DryRun: dry, Lines: []Line{}}
 	catHolds, err := s.categoryHolds(ctx, now)
@@ -76,7 +79,7 @@ func (s *Service) run(ctx context.Context, dry bool) (Report, error) {
 			return rep, err
 		}
 	}
-	lines, err := s.sweepRollups(ctx, now, dry, current, catHolds)
+	lines, err := s.sweepRollups(ctx, now, dry, hist, current, catHolds)
 	rep.Lines = append(rep.Lines, lines...)
 	if err != nil {
 		return rep, err

@@ -36,7 +36,7 @@ type activityRollups struct{ r *activity.Rollups }
 func (a activityRollups) Source() string { return "activity_events" }
 
 func (a activityRollups) AgeOut(ctx context.Context, q retention.AgeOut) ([]retention.Aged, error) {
-	aged, err := a.r.AgeOut(ctx, activity.AgeOut{Before: q.Before, Monthly: q.Monthly, DryRun: q.DryRun, Pause: q.Pause})
+	aged, err := a.r.AgeOut(ctx, activity.AgeOut{Before: q.Before, Monthly: q.Monthly, MonthlyFrom: q.MonthlyFrom, DryRun: q.DryRun, Pause: q.Pause})
 	out := make([]retention.Aged, 0, len(aged))
 	for _, g := range aged {
 		r := retention.Aged{Table: g.Table, Removed: g.Removed, Added: g.Added}
