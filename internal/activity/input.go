@@ -288,12 +288,9 @@ func (c *Collector) normalize(in Input, site Site, now time.Time) (Event, error)
 			return ev, fault.FieldError("ts", "the timestamp is more than 5 minutes old")
 		}
 	}
-	page, err := c.page(in.URL)
+	page, err := c.page(in.URL, site)
 	if err != nil {
 		return ev, err
-	}
-	if len(site.Origins) > 0 && !site.allows(page.origin) {
-		return ev, fault.FieldError("url", "the page is not on an origin of site %s", site.ID)
 	}
 	if c.cfg.Fields[FieldPage] {
 		ev.Page, ev.Query = page.page, page.query
@@ -375,31 +372,49 @@ func (c *Collector) normalize(in Input, site Site, now time.Time) (Event, error)
 	return ev, nil
 }
 
-// page normalises a page URL, or takes what it normalised to before.
-func (c *Collector) page(raw string) (pageParts, error) {
+// page normalises a page URL and checks it is on one of the site's
+// origins, or takes what it normalised to before. Only what the policy
+// records is computed and kept; a URL on no origin of the site, or longer
+// than maxCachedURL, is not kept.
+func (c *Collector) page(raw string, site Site) (pageParts, error) {
 	k := c.pages.key(raw)
-	if p, ok := c.pages.get(k); ok {
-		return p, nil
+	p, ok := c.pages.get(k)
+	if !ok {
+		u, err := parseURL("url", raw, true)
+		if err != nil {
+			return pageParts{}, err
+		}
+		p = pageParts{origin: strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host), host: u.Host}
+		var query url.Values
+		if u.RawQuery != "" {
+			query = u.Query()
+		}
+		if c.cfg.Fields[FieldPage] {
+			p.page = pathOf(u)
+			p.query = keptQuery(query, c.cfg.SearchParam)
+			p.campaign = clean(Scrub(query.Get("utm_campaign")), 100)
+		}
+		if c.cfg.Fields[FieldSearchTerms] {
+			p.search = normalizeSearch(query.Get(c.cfg.SearchParam))
+		}
 	}
-	u, err := parseURL("url", raw, true)
-	if err != nil {
-		return pageParts{}, err
+	if len(site.Origins) > 0 && !site.allows(p.origin) {
+		return pageParts{}, fault.FieldError("url", "the page is not on an origin of site %s", site.ID)
 	}
-	p := pageParts{origin: strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host), host: u.Host, page: pathOf(u)}
-	var query url.Values
-	if u.RawQuery != "" {
-		query = u.Query()
+	if !ok && len(raw) <= maxCachedURL {
+		c.pages.put(k, p)
 	}
-	p.query = keptQuery(query, c.cfg.SearchParam)
-	p.campaign = clean(Scrub(query.Get("utm_campaign")), 100)
-	p.search = normalizeSearch(query.Get(c.cfg.SearchParam))
-	c.pages.put(k, p)
 	return p, nil
 }
 
 // referrer normalises a referrer URL, or takes what it normalised to
-// before.
+// before. When the policy records no referrer, it is only validated and
+// nothing of it is kept.
 func (c *Collector) referrer(raw string) (refParts, error) {
+	if !c.cfg.Fields[FieldReferrer] {
+		_, err := parseURL("referrer", raw, false)
+		return refParts{}, err
+	}
 	k := c.refs.key(raw)
 	if r, ok := c.refs.get(k); ok {
 		return r, nil
@@ -409,7 +424,9 @@ func (c *Collector) referrer(raw string) (refParts, error) {
 		return refParts{}, err
 	}
 	r := refParts{host: u.Host, norm: strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + pathOf(u)}
-	c.refs.put(k, r)
+	if len(raw) <= maxCachedURL {
+		c.refs.put(k, r)
+	}
 	return r, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,6 +157,46 @@ func TestEmptyTextsStoredEmpty(t *testing.T) {
 		}
 		if n := count(t, db, `SELECT COUNT(*) FROM activity_events WHERE page = '/b' AND name = 'zoom' AND browser = ''`); n != 1 {
 			t.Errorf("the event is stored %d times as sent", n)
+		}
+	})
+}
+
+// TestCancelledSubmitsLoseNothing: requests whose clients go away while
+// their events wait for the group commit leave the others' answers
+// right (the pending events are pooled and reused): every acknowledged
+// event is stored, and nothing more than was sent.
+func TestCancelledSubmitsLoseNothing(t *testing.T) {
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, testConfig(allFields(), time.UTC), time.Now().UTC())
+		const n = 400
+		var acked atomic.Int64
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				if i%2 == 1 {
+					go func() {
+						time.Sleep(time.Duration(i%7) * 100 * time.Microsecond)
+						cancel()
+					}()
+				}
+				r := req(fmt.Sprintf("81.2.%d.%d", i/200, i%200+1), uaChrome)
+				if err := f.c.Collect(ctx, pageview(fmt.Sprintf("https://example.org/p/%d", i)), r); err == nil {
+					acked.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		f.flush(t)
+		stored := count(t, db, `SELECT COUNT(*) FROM activity_events`)
+		if stored < acked.Load() || stored > n {
+			t.Errorf("%d acknowledged, %d stored, %d sent", acked.Load(), stored, n)
+		}
+		if acked.Load() < n/2 {
+			t.Errorf("only %d of the %d events not cancelled were acknowledged", acked.Load(), n/2)
 		}
 	})
 }

@@ -200,7 +200,10 @@ func (w *writer) execRows(ctx context.Context, table string, rows int, fill func
 	i := 0
 	var last int64
 	args := w.args[:0]
-	defer func() { w.args = args[:0] }()
+	defer func() {
+		clear(args[:cap(args)]) // hold no event's values past its batch
+		w.args = args[:0]
+	}()
 	for _, n := range chunks(rows) {
 		st, err := w.stmt(ctx, table, n)
 		if err != nil {

@@ -11,8 +11,10 @@ import (
 // the URL and the collector's configuration, so it is kept by URL. The key
 // is two independent hashes of the URL (128 bits), not the URL itself: a
 // raw URL may carry an email or a token in its query, which the cache must
-// not hold after the request. Only what normalisation keeps — scrubbed —
-// is held. The cache is bounded and emptied when full.
+// not hold after the request. Only what normalisation keeps — scrubbed,
+// and only the parts the policy records — is held, for URLs on an origin
+// of the site and at most maxCachedURL long. The cache is bounded and
+// emptied when full: a flood of new URLs only costs misses.
 
 // pageParts is what a page URL normalises to.
 type pageParts struct {
@@ -30,8 +32,12 @@ type refParts struct {
 	norm string // lower-case scheme://host + scrubbed path
 }
 
-// urlCacheMax bounds each cache's entries (a few hundred kB at most).
+// urlCacheMax bounds each cache's entries: about 100 bytes each for real
+// pages, a few MB at most for URLs made to be as long as maxCachedURL.
 const urlCacheMax = 4096
+
+// maxCachedURL is the longest URL kept: a real page's is far shorter.
+const maxCachedURL = 512
 
 type urlKey [2]uint64
 

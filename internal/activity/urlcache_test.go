@@ -69,3 +69,37 @@ func TestURLCacheAnswersAsNormalising(t *testing.T) {
 		}
 	}
 }
+
+// TestURLCacheKeepsOnlyWhatIsRecorded: with search terms and referrers
+// not recorded, the caches hold neither; a page on no origin of the site
+// is refused and not kept, and a long URL is not kept.
+func TestURLCacheKeepsOnlyWhatIsRecorded(t *testing.T) {
+	fields := allFields()
+	delete(fields, FieldSearchTerms)
+	delete(fields, FieldReferrer)
+	f := newFixture(t, storetest.SQLite(t, mods()), testConfig(fields, time.UTC), time.Now().UTC())
+	r := req("81.2.69.142", uaChrome)
+	in := pageview("https://example.org/search?q=ann+smith+diagnosis")
+	in.Referrer = "https://ann-smith.example/me"
+	if _, err := f.c.Prepare(context.Background(), in, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range f.c.pages.m {
+		if strings.Contains(fmt.Sprint(p), "ann smith") {
+			t.Errorf("the page cache holds the search terms the policy does not record: %+v", p)
+		}
+	}
+	if len(f.c.refs.m) != 0 {
+		t.Errorf("the referrer cache holds %d entries though referrers are not recorded", len(f.c.refs.m))
+	}
+	before := len(f.c.pages.m)
+	if _, err := f.c.Prepare(context.Background(), pageview("https://elsewhere.example/a"), r); err == nil {
+		t.Error("a page on another origin was accepted")
+	}
+	if _, err := f.c.Prepare(context.Background(), pageview("https://example.org/"+strings.Repeat("a", maxCachedURL)), r); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.c.pages.m); n != before {
+		t.Errorf("the cache grew from %d to %d entries on a foreign origin and an overlong URL", before, n)
+	}
+}

@@ -57,8 +57,11 @@ type writer struct {
 	stmts     map[stmtKey]*sql.Stmt
 	held      *totals
 	heldCount int
-	args      []any   // the arguments of one multi-row statement, reused
-	evs       []Event // SQLite: the events of the batch being written, reused
+	args      []any // the arguments of one multi-row statement, reused
+	// pendings holds the pending events (with their answer channels) of
+	// requests already answered: one allocation less per event.
+	pendings sync.Pool
+	evs      []Event // SQLite: the events of the batch being written, reused
 
 	seen *seenSet
 
@@ -94,17 +97,16 @@ func newWriter(c *Collector, maxBatch, queue int, every time.Duration) *writer {
 	}
 }
 
-// pendingPool holds the pending events (with their answer channels) of
-// requests that have been answered: one allocation less per event.
-var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan error, 1)} }}
-
 // submit queues ev and waits until it is committed or failed, or ctx ends.
 func (w *writer) submit(ctx context.Context, ev Event) error {
-	p := pendingPool.Get().(*pending)
+	p, _ := w.pendings.Get().(*pending)
+	if p == nil {
+		p = &pending{done: make(chan error, 1)}
+	}
 	p.ev = ev
 	release := func() {
 		p.ev = Event{}
-		pendingPool.Put(p)
+		w.pendings.Put(p)
 	}
 	w.mu.RLock()
 	if w.closed {
