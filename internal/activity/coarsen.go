@@ -268,7 +268,7 @@ func (r *Rollups) agePiece(ctx context.Context, p *piece, a AgeOut, out []Aged) 
 	}
 	from, err := time.Parse(time.DateOnly, p.from)
 	if err != nil {
-		return err
+		return fmt.Errorf("activity: age out: bad day %q: %w", p.from, err)
 	}
 	next := first.AddDate(0, 1, 0).Format(time.DateOnly)
 	upto := min(next, p.cutDay, from.AddDate(0, 0, pieceDays).Format(time.DateOnly)) // exclusive
@@ -278,12 +278,12 @@ func (r *Rollups) agePiece(ctx context.Context, p *piece, a AgeOut, out []Aged) 
 	monthly := a.Monthly && p.from >= p.monthlyDay
 	uptoN, err := DayNumber(upto)
 	if err != nil {
-		return err
+		return fmt.Errorf("activity: age out: %w", err)
 	}
 	last := uptoN - 1
 	end, err := time.ParseInLocation(time.DateOnly, upto, p.loc)
 	if err != nil {
-		return err
+		return fmt.Errorf("activity: age out: bad day %q: %w", upto, err)
 	}
 	end = end.UTC()
 	var n [4]int64

@@ -14,6 +14,7 @@ import (
 	"context"
 	cryptorand "crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -310,7 +311,7 @@ GROUP BY value HAVING SUM(v) > 0 ORDER BY views DESC, value LIMIT $`+fmt.Sprint(
 func (s *Service) horizon(ctx context.Context, site string) (int64, error) {
 	var h int64
 	err := s.db.QueryRowContext(ctx, `SELECT last_id FROM activity_rollup_state WHERE name = $1`, activity.HorizonMarker(site)).Scan(&h)
-	if err != nil && err != sql.ErrNoRows {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("analytics: horizon: %w", err)
 	}
 	return h, nil
