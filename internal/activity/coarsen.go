@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -133,7 +134,11 @@ func (r *Rollups) AgeOut(ctx context.Context, a AgeOut) ([]Aged, error) {
 		return a.Pause(ctx)
 	}
 	started := false
-	for _, s := range r.sites {
+	sites, err := r.allSites(ctx)
+	if err != nil {
+		return out, err
+	}
+	for _, s := range sites {
 		loc := s.Location
 		if loc == nil {
 			loc = time.UTC
@@ -182,6 +187,28 @@ func (r *Rollups) AgeOut(ctx context.Context, a AgeOut) ([]Aged, error) {
 		}
 	}
 	return out, nil
+}
+
+// allSites are the configured sites and, counted in UTC days, any site
+// whose rollups remain after it left the configuration: its aggregates
+// are aged by the same rule, not kept for ever.
+func (r *Rollups) allSites(ctx context.Context) ([]Site, error) {
+	sites := slices.Clone(r.sites)
+	rows, err := r.db.QueryContext(ctx, `SELECT DISTINCT site FROM activity_daily`)
+	if err != nil {
+		return nil, fmt.Errorf("activity: age out: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("activity: age out: %w", err)
+		}
+		if !slices.ContainsFunc(sites, func(s Site) bool { return s.ID == id }) {
+			sites = append(sites, Site{ID: id, Location: time.UTC})
+		}
+	}
+	return sites, rows.Err()
 }
 
 // firstDayFrom is the first site-local day that begins at or after t.

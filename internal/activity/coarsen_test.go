@@ -1,6 +1,7 @@
 package activity
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -8,6 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"steward/internal/store"
+	"steward/internal/store/storetest"
 )
 
 // TestAgeingNamesEveryDimension: ageing selects rollup rows by dimension
@@ -43,4 +48,32 @@ func TestAgeingNamesEveryDimension(t *testing.T) {
 	if n != len(allDims) {
 		t.Errorf("rollup.go declares %d dimensions, allDims names %d", n, len(allDims))
 	}
+}
+
+// TestAgeingReachesSitesNoLongerConfigured: the rollups of a site taken
+// out of the configuration are aged by the same rule, not kept for ever.
+func TestAgeingReachesSitesNoLongerConfigured(t *testing.T) {
+	storetest.Each(t, mods(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for _, site := range []string{"demo", "gone"} {
+			for _, day := range []string{"2026-01-10", "2026-03-10"} {
+				if _, err := db.ExecContext(ctx, `INSERT INTO activity_daily (site, dim, day, value, views, visitors, duration_ms, durations)
+VALUES ($1, $2, $3, '', 5, 3, 0, 0)`, site, DimTotal, day); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		sites := testConfig(allFields(), time.UTC).Sites
+		if _, err := NewRollups(db, sites, 5).AgeOut(ctx, AgeOut{Before: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, site := range []string{"demo", "gone"} {
+			if n := count(t, db, `SELECT COUNT(*) FROM activity_daily WHERE site = $1 AND day < '2026-02-01'`, site); n != 0 {
+				t.Errorf("%s: %d daily rows past their time", site, n)
+			}
+			if n := count(t, db, `SELECT COUNT(*) FROM activity_daily WHERE site = $1 AND day >= '2026-02-01'`, site); n != 1 {
+				t.Errorf("%s: %d daily rows within their time, want 1", site, n)
+			}
+		}
+	})
 }
