@@ -63,7 +63,7 @@ func Tables() []registry.Table {
 				"deleted with the day's salt.",
 		},
 		{
-			Name: "activity_daily", Owner: "activity", Origin: registry.Derived,
+			Name: "activity_daily", Owner: "activity", Origin: registry.Derived, CountedFrom: "activity_events",
 			Columns: []registry.Column{{Name: "site"}, {Name: "dim"}, {Name: "day"}, {Name: "value"}, {Name: "views"}, {Name: "visitors"}, {Name: "duration_ms"}, {Name: "durations"}},
 			Description: "Aggregate counts per site-local day and dimension (pages, referrers, search terms, countries, browsers...). " +
 				"No visitor hash, no subject.",
@@ -80,13 +80,13 @@ func Tables() []registry.Table {
 				"deleted when the rollups are written.",
 		},
 		{
-			Name: "activity_blocks", Owner: "activity", Origin: registry.Derived,
+			Name: "activity_blocks", Owner: "activity", Origin: registry.Derived, CountedFrom: "activity_events",
 			Columns: []registry.Column{{Name: "site"}, {Name: "dim"}, {Name: "level"}, {Name: "block"}, {Name: "value"}, {Name: "views"},
 				{Name: "visitors"}, {Name: "duration_ms"}, {Name: "durations"}},
 			Description: "Sums of activity_daily over aligned blocks of 2 to 256 finished days, for fast reports over long ranges.",
 		},
 		{
-			Name: "activity_monthly", Owner: "activity", Origin: registry.Derived,
+			Name: "activity_monthly", Owner: "activity", Origin: registry.Derived, CountedFrom: "activity_events",
 			Columns: []registry.Column{{Name: "site"}, {Name: "dim"}, {Name: "month"}, {Name: "value"}, {Name: "views"}, {Name: "visitors"},
 				{Name: "duration_ms"}, {Name: "durations"}, {Name: "peak"}},
 			Description: "What stays of activity_daily past the activity retention where the policy keeps monthly aggregates: counts " +
@@ -96,7 +96,7 @@ func Tables() []registry.Table {
 				"so no row relates to a person; peak is the most visitors one day gave the value.",
 		},
 		{
-			Name: "activity_hourly", Owner: "activity", Origin: registry.Derived,
+			Name: "activity_hourly", Owner: "activity", Origin: registry.Derived, CountedFrom: "activity_events",
 			Columns:     []registry.Column{{Name: "site"}, {Name: "hour"}, {Name: "views"}, {Name: "visitors"}},
 			Description: "Aggregate views and visitors per site-local hour.",
 		},

@@ -93,6 +93,10 @@ type Table struct {
 	// (internal/retention); empty for tables whose rows live as long as
 	// their subject's account or hold no personal data.
 	Dated Dating
+	// CountedFrom, for a Derived table of aggregates, names the table its
+	// rows are counted from: a rule keeping monthly aggregates of a
+	// category needs such a table counted from a table that category dates.
+	CountedFrom string
 }
 
 // Dating says how the retention sweep dates a table's rows.

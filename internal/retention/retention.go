@@ -307,6 +307,33 @@ func Check(p *policy.Policy, reg *registry.Registry) error {
 				fmt.Sprintf("keep %s for account-lifetime (or archive), or have package %s declare registry.Dating on %s", cat, t.Owner, t.Name)))
 		}
 	}
+	// Monthly aggregates can only be kept of a category some aggregate
+	// table is counted from: on any other the clause would promise what
+	// nothing does.
+	aggregated := map[string]bool{}
+	for _, t := range reg.Tables() {
+		if t.CountedFrom == "" {
+			continue
+		}
+		for _, src := range reg.Tables() {
+			if src.Name == t.CountedFrom && src.Dated.Column != "" {
+				aggregated[datingCategory(p, src)] = true
+			}
+		}
+	}
+	kept := make([]string, 0, len(aggregated))
+	for c := range aggregated {
+		kept = append(kept, c)
+	}
+	sort.Strings(kept)
+	for _, c := range p.Categories() {
+		cat := c.ID
+		if r, _ := Rule(p, cat); r.Then == policy.ThenMonthly && !aggregated[cat] {
+			probs = append(probs, p.ProblemAt("retention."+cat,
+				fmt.Sprintf("category %s keeps monthly aggregates, but no aggregate table is counted from it", cat),
+				fmt.Sprintf("end %s's rule at its period; aggregates are counted from %s only", cat, strings.Join(kept, ", "))))
+		}
+	}
 	if len(probs) == 0 {
 		return nil
 	}

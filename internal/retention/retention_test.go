@@ -234,6 +234,8 @@ func TestCheckRefusesRetentionNoSweepCanApply(t *testing.T) {
 	cases := []struct{ from, to, want string }{
 		{"  identity: account-lifetime\n", "  identity: 13 months\n", "jmir.yaml:240:"},
 		{"  location: 13 months\n", "  location: 6 months\n", "jmir.yaml:246:"},
+		// No aggregate is counted from location's own table.
+		{"  location: 13 months\n", "  location: 13 months, then monthly aggregates\n", "jmir.yaml:246:"},
 	}
 	for _, c := range cases {
 		if !strings.Contains(raw, c.from) {
