@@ -18,37 +18,29 @@ import (
 // agent, group commit with rollups) from 64 concurrent goroutines, without
 // HTTP.
 func BenchmarkCollect(b *testing.B) {
-	for _, engine := range []string{"sqlite", "postgres"} {
-		b.Run(engine, func(b *testing.B) {
-			var db *store.DB
-			if engine == "sqlite" {
-				db = storetest.SQLite(b, mods())
-			} else {
-				db = storetest.Postgres(b, mods())
-			}
-			f := newFixture(b, db, testConfig(allFields(), time.UTC), time.Now().UTC())
-			uas := []string{uaChrome, uaFirefox, uaSafari}
-			var seq atomic.Int64
-			b.SetParallelism(32) // 64 goroutines on 2 CPUs
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := seq.Add(1)
-					in := pageview(fmt.Sprintf("https://example.org/articles/%d?utm_campaign=c%d", i%500, i%7))
-					in.Referrer = fmt.Sprintf("https://ref%d.example/path", i%40)
-					in.Screen = "laptop"
-					r := Request{IP: netip.AddrFrom4([4]byte{81, 2, byte(i % 200), byte(i % 97)}), UserAgent: uas[i%3], Origin: "https://example.org"}
-					if err := f.c.Collect(context.Background(), in, r); err != nil {
-						b.Fatal(err)
-					}
+	storetest.EachB(b, mods(), func(b *testing.B, db *store.DB) {
+		f := newFixture(b, db, testConfig(allFields(), time.UTC), time.Now().UTC())
+		uas := []string{uaChrome, uaFirefox, uaSafari}
+		var seq atomic.Int64
+		b.SetParallelism(32) // 64 goroutines on 2 CPUs
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := seq.Add(1)
+				in := pageview(fmt.Sprintf("https://example.org/articles/%d?utm_campaign=c%d", i%500, i%7))
+				in.Referrer = fmt.Sprintf("https://ref%d.example/path", i%40)
+				in.Screen = "laptop"
+				r := Request{IP: netip.AddrFrom4([4]byte{81, 2, byte(i % 200), byte(i % 97)}), UserAgent: uas[i%3], Origin: "https://example.org"}
+				if err := f.c.Collect(context.Background(), in, r); err != nil {
+					b.Fatal(err)
 				}
-			})
-			b.StopTimer()
-			st := f.c.Stats()
-			b.ReportMetric(float64(st.Events)/float64(max(st.Batches, 1)), "events/batch")
-			b.ReportMetric(float64(st.CommitTime.Microseconds())/float64(max(st.Batches, 1)), "µs/commit")
+			}
 		})
-	}
+		b.StopTimer()
+		st := f.c.Stats()
+		b.ReportMetric(float64(st.Events)/float64(max(st.Batches, 1)), "events/batch")
+		b.ReportMetric(float64(st.CommitTime.Microseconds())/float64(max(st.Batches, 1)), "µs/commit")
+	})
 }
 
 // BenchmarkPrepare measures the per-event work before storage:

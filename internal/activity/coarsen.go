@@ -194,21 +194,22 @@ func (r *Rollups) AgeOut(ctx context.Context, a AgeOut) ([]Aged, error) {
 // are aged by the same rule, not kept for ever.
 func (r *Rollups) allSites(ctx context.Context) ([]Site, error) {
 	sites := slices.Clone(r.sites)
-	rows, err := r.db.QueryContext(ctx, `SELECT DISTINCT site FROM activity_daily`)
-	if err != nil {
-		return nil, fmt.Errorf("activity: age out: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+	// One index seek per site (the key begins with site), not a scan of
+	// every daily row.
+	var after string
+	for {
+		var id sql.NullString
+		if err := r.db.QueryRowContext(ctx, `SELECT MIN(site) FROM activity_daily WHERE site > $1`, after).Scan(&id); err != nil {
 			return nil, fmt.Errorf("activity: age out: %w", err)
 		}
-		if !slices.ContainsFunc(sites, func(s Site) bool { return s.ID == id }) {
-			sites = append(sites, Site{ID: id, Location: time.UTC})
+		if !id.Valid {
+			return sites, nil
+		}
+		after = id.String
+		if !slices.ContainsFunc(sites, func(s Site) bool { return s.ID == after }) {
+			sites = append(sites, Site{ID: after, Location: time.UTC})
 		}
 	}
-	return sites, rows.Err()
 }
 
 // firstDayFrom is the first site-local day that begins at or after t.

@@ -17,48 +17,40 @@ import (
 // is the longest transaction (one site and month), the time collection
 // may wait for the writer.
 func BenchmarkAgeOut(b *testing.B) {
-	for _, engine := range []string{"sqlite", "postgres"} {
-		b.Run(engine, func(b *testing.B) {
-			var db *store.DB
-			if engine == "sqlite" {
-				db = storetest.SQLite(b, mods())
-			} else {
-				db = storetest.Postgres(b, mods())
-			}
-			sites := []Site{{ID: "demo", Location: time.UTC}}
-			r := NewRollups(db, sites, 10)
-			for _, c := range []struct {
-				name   string
-				before time.Time
-			}{
-				{"13-months", time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)},
-				{"one-day", time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)},
-			} {
-				b.Run(c.name, func(b *testing.B) {
-					var maxTx time.Duration
-					var daily int64
-					for i := 0; i < b.N; i++ {
-						b.StopTimer()
-						seedDaily(b, db)
-						b.StartTimer()
-						last := time.Now()
-						aged, err := r.AgeOut(context.Background(), AgeOut{Before: c.before, Monthly: true, Pause: func(ctx context.Context) error {
-							maxTx = max(maxTx, time.Since(last))
-							last = time.Now()
-							return nil
-						}})
+	storetest.EachB(b, mods(), func(b *testing.B, db *store.DB) {
+		sites := []Site{{ID: "demo", Location: time.UTC}}
+		r := NewRollups(db, sites, 10)
+		for _, c := range []struct {
+			name   string
+			before time.Time
+		}{
+			{"13-months", time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)},
+			{"one-day", time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)},
+		} {
+			b.Run(c.name, func(b *testing.B) {
+				var maxTx time.Duration
+				var daily int64
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					seedDaily(b, db)
+					b.StartTimer()
+					last := time.Now()
+					aged, err := r.AgeOut(context.Background(), AgeOut{Before: c.before, Monthly: true, Pause: func(ctx context.Context) error {
 						maxTx = max(maxTx, time.Since(last))
-						if err != nil {
-							b.Fatal(err)
-						}
-						daily = aged[0].Removed
+						last = time.Now()
+						return nil
+					}})
+					maxTx = max(maxTx, time.Since(last))
+					if err != nil {
+						b.Fatal(err)
 					}
-					b.ReportMetric(float64(daily), "daily-rows")
-					b.ReportMetric(float64(maxTx.Microseconds())/1000, "max-tx-ms")
-				})
-			}
-		})
-	}
+					daily = aged[0].Removed
+				}
+				b.ReportMetric(float64(daily), "daily-rows")
+				b.ReportMetric(float64(maxTx.Microseconds())/1000, "max-tx-ms")
+			})
+		}
+	})
 }
 
 // seedDaily replaces the rollups with 2,000 values a day from 2025-01-01

@@ -86,47 +86,39 @@ func seedRollups(b *testing.B, db *store.DB, now time.Time) {
 // The goal is under 50 ms per report.
 func BenchmarkReport(b *testing.B) {
 	now := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
-	for _, engine := range []string{"sqlite", "postgres"} {
-		b.Run(engine, func(b *testing.B) {
-			var db *store.DB
-			if engine == "sqlite" {
-				db = storetest.SQLite(b, mods())
-			} else {
-				db = storetest.Postgres(b, mods())
-			}
-			seedRollups(b, db, now)
-			sites := []activity.Site{{ID: "demo", Location: time.UTC}}
-			if n, err := activity.BuildBlocks(context.Background(), db, sites, now); err != nil || n == 0 {
-				b.Fatalf("build blocks: %d, %v", n, err)
-			}
-			if engine == "postgres" {
-				db.ExecContext(context.Background(), `ANALYZE`)
-			}
-			s, err := New(db, clock.NewFake(now), sites, TrendsConfig{Enabled: true, K: 10, Epsilon: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			q := Query{From: "2026-03-02", To: "2026-03-31"}
-			for _, name := range []string{"pages", "search-terms", "countries", Timeseries, "timeseries-hourly", "trends"} {
-				b.Run(name, func(b *testing.B) {
-					for b.Loop() {
-						var err error
-						switch name {
-						case "trends":
-							_, err = s.Trends(context.Background(), Query{From: "2026-03-01", To: "2026-03-30"})
-						case "timeseries-hourly":
-							qq := q
-							qq.Interval = "hour"
-							_, err = s.Report(context.Background(), Timeseries, qq)
-						default:
-							_, err = s.Report(context.Background(), name, q)
-						}
-						if err != nil {
-							b.Fatal(err)
-						}
+	storetest.EachB(b, mods(), func(b *testing.B, db *store.DB) {
+		seedRollups(b, db, now)
+		sites := []activity.Site{{ID: "demo", Location: time.UTC}}
+		if n, err := activity.BuildBlocks(context.Background(), db, sites, now); err != nil || n == 0 {
+			b.Fatalf("build blocks: %d, %v", n, err)
+		}
+		if db.Engine == store.Postgres {
+			db.ExecContext(context.Background(), `ANALYZE`)
+		}
+		s, err := New(db, clock.NewFake(now), sites, TrendsConfig{Enabled: true, K: 10, Epsilon: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		q := Query{From: "2026-03-02", To: "2026-03-31"}
+		for _, name := range []string{"pages", "search-terms", "countries", Timeseries, "timeseries-hourly", "trends"} {
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					var err error
+					switch name {
+					case "trends":
+						_, err = s.Trends(context.Background(), Query{From: "2026-03-01", To: "2026-03-30"})
+					case "timeseries-hourly":
+						qq := q
+						qq.Interval = "hour"
+						_, err = s.Report(context.Background(), Timeseries, qq)
+					default:
+						_, err = s.Report(context.Background(), name, q)
 					}
-				})
-			}
-		})
-	}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	})
 }

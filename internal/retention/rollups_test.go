@@ -438,11 +438,7 @@ func TestRollupsDeletedWithoutMonthlyAggregates(t *testing.T) {
 		if _, _, err := policy.Publish(e.ctx, e.db, p, e.clk.Now()); err != nil {
 			t.Fatal(err)
 		}
-		s, err := retention.New(retention.Deps{DB: e.db, Clock: e.clk, Policy: p, Registry: e.registry(t), Subjects: e.svc.Subjects,
-			Door: e.svc.Door, Audit: e.svc.Audit, Rights: e.svc.Rights, Pause: -1, Rollups: e.svc.Rollups})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := e.serviceFor(t, p)
 		plan, err := s.Plan(e.ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -519,12 +515,7 @@ func TestRollupsFollowThePolicyTheyWereCollectedUnder(t *testing.T) {
 			if _, _, err := policy.Publish(e.ctx, e.db, p, at); err != nil {
 				t.Fatal(err)
 			}
-			s, err := retention.New(retention.Deps{DB: e.db, Clock: e.clk, Policy: p, Registry: e.registry(t), Subjects: e.svc.Subjects,
-				Door: e.svc.Door, Audit: e.svc.Audit, Rights: e.svc.Rights, Pause: -1, Rollups: e.svc.Rollups})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
+			return e.serviceFor(t, p)
 		}
 		// January and February under "13 months" (then deleted), from
 		// March under "13 months, then monthly aggregates".

@@ -34,6 +34,18 @@ func (e *env) service(t *testing.T, reg *registry.Registry, batch int, pause tim
 	return s
 }
 
+// serviceFor is the sweep of another version of the policy, as a process
+// running it would build it (with the app's rollups), resting not at all.
+func (e *env) serviceFor(t *testing.T, p *policy.Policy) *retention.Service {
+	t.Helper()
+	s, err := retention.New(retention.Deps{DB: e.db, Clock: e.clk, Policy: p, Registry: e.registry(t), Subjects: e.svc.Subjects,
+		Door: e.svc.Door, Audit: e.svc.Audit, Rights: e.svc.Rights, Pause: -1, Rollups: e.svc.Rollups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // openRequests gives a member n support requests with a file each.
 func (e *env) openRequests(t *testing.T, id string, n int) {
 	t.Helper()

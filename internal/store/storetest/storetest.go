@@ -27,6 +27,14 @@ func Each(t *testing.T, mods []store.Migrations, fn func(t *testing.T, db *store
 	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t, mods)) })
 }
 
+// EachB is Each for benchmarks: fn runs once per engine as sub-benchmarks
+// "sqlite" and "postgres", each with a fresh, migrated database.
+func EachB(b *testing.B, mods []store.Migrations, fn func(b *testing.B, db *store.DB)) {
+	b.Helper()
+	b.Run("sqlite", func(b *testing.B) { fn(b, SQLite(b, mods)) })
+	b.Run("postgres", func(b *testing.B) { fn(b, Postgres(b, mods)) })
+}
+
 // SQLite returns a migrated SQLite database in a temporary directory.
 func SQLite(t testing.TB, mods []store.Migrations) *store.DB {
 	t.Helper()
