@@ -172,6 +172,13 @@ func TestPromiseJ11_OutsideDeclarationRefused(t *testing.T) {
 				Values: map[string]string{"card_last4": "4242"}, Basis: disclosure.BasisContract}, disclosure.RefusedField},
 			{"whole category to a field-limited partner", disclosure.Request{Recipient: "brand-partners", Purpose: "order-fulfilment", Subject: ann,
 				Categories: []string{"identity"}, Basis: disclosure.BasisContract}, disclosure.RefusedCategory},
+			// A recipient without a list of fields: a whole category it is
+			// not declared for (its purpose uses it), and a category it is
+			// declared for that the purpose does not use.
+			{"whole category not its own", disclosure.Request{Recipient: "submission-system", Purpose: "provide-service", Subject: ann,
+				Categories: []string{"activity"}, Basis: disclosure.BasisContract}, disclosure.RefusedCategory},
+			{"category its purpose does not use", disclosure.Request{Recipient: "support-staff", Purpose: "quality-training", Subject: ann,
+				Values: map[string]string{"email": "ann@example.org"}, Basis: disclosure.BasisPurpose}, disclosure.RefusedCategory},
 			{"unknown recipient", disclosure.Request{Recipient: "data-broker", Purpose: "order-fulfilment", Subject: ann,
 				Values: map[string]string{"email": "a"}, Basis: disclosure.BasisContract}, disclosure.RefusedUnknownRecipient},
 		}
