@@ -10,6 +10,7 @@ import (
 	"steward/internal/disclosure"
 	"steward/internal/fault"
 	"steward/internal/mail"
+	"steward/internal/policy"
 	"steward/internal/rights"
 )
 
@@ -172,6 +173,13 @@ func TestPromiseJ11_OutsideDeclarationRefused(t *testing.T) {
 				Values: map[string]string{"card_last4": "4242"}, Basis: disclosure.BasisContract}, disclosure.RefusedField},
 			{"whole category to a field-limited partner", disclosure.Request{Recipient: "brand-partners", Purpose: "order-fulfilment", Subject: ann,
 				Categories: []string{"identity"}, Basis: disclosure.BasisContract}, disclosure.RefusedCategory},
+			// A recipient without a list of fields: a whole category it is
+			// not declared for (its purpose uses it), and a category it is
+			// declared for that the purpose does not use.
+			{"whole category not its own", disclosure.Request{Recipient: "submission-system", Purpose: "provide-service", Subject: ann,
+				Categories: []string{"activity"}, Basis: disclosure.BasisContract}, disclosure.RefusedCategory},
+			{"category its purpose does not use", disclosure.Request{Recipient: "support-staff", Purpose: "quality-training", Subject: ann,
+				Values: map[string]string{"email": "ann@example.org"}, Basis: disclosure.BasisPurpose}, disclosure.RefusedCategory},
 			{"unknown recipient", disclosure.Request{Recipient: "data-broker", Purpose: "order-fulfilment", Subject: ann,
 				Values: map[string]string{"email": "a"}, Basis: disclosure.BasisContract}, disclosure.RefusedUnknownRecipient},
 		}
@@ -225,6 +233,32 @@ func TestPromiseM12_NoSharingWithoutConsentOrLegalBasis(t *testing.T) {
 		// Categories the order did not ask for stay.
 		if _, err := e.d.DiscloseOnRequest(e.ctx, "officer", "privacy", lr.ID, kim, []string{"content"}); !fault.Is(err, fault.PurposeDenied) {
 			t.Fatalf("content, not asked for: %v", err)
+		}
+	})
+	// The cases above are refused before the promise is asked (the
+	// purpose is not a contract; only processors use a purpose's own
+	// basis). An authority the policy also declares for a contract
+	// purpose (the policy check lets authorities be) gets nothing on that
+	// contract either: only the promise refuses it.
+	contract := func(p *policy.Policy) {
+		r := p.Recipient("authorities")
+		r.Purposes = append(r.Purposes, "provide-service")
+		if problems := p.Check(); len(problems) != 0 {
+			t.Fatalf("the tweaked policy does not pass its check: %v", problems)
+		}
+	}
+	each(t, envOpts{policy: "mixi.yaml", tweak: contract}, func(t *testing.T, e *env) {
+		kim := e.member("kim@example.org", "Kim")
+		_, err := e.d.Disclose(e.ctx, disclosure.Request{Recipient: "authorities", Purpose: "provide-service", Subject: kim,
+			Values: map[string]string{"email": "kim@example.org"}, Basis: disclosure.BasisContract, Actor: "staff:x"})
+		if !fault.Is(err, fault.PurposeDenied) {
+			t.Fatalf("a contract disclosure to an authority: %v, want purpose_denied (M12)", err)
+		}
+		if !e.audited("disclosure.refused", map[string]string{"recipient": "authorities", "basis": "contract", "reason": disclosure.RefusedBasis}) {
+			t.Fatal("the refusal is not audited")
+		}
+		if n := count(t, e, `SELECT COUNT(*) FROM disclosures`); n != 0 {
+			t.Fatalf("%d disclosures recorded", n)
 		}
 	})
 }

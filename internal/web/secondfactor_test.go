@@ -34,16 +34,32 @@ func TestStaffWithoutSecondFactorReachNoPersonalData(t *testing.T) {
 			}
 		}
 		// Every GET route of the table, walked with the owing session,
-		// shows nothing of the member.
+		// shows nothing of the member; and every one that refuses a
+		// visitor without a session refuses it too, with the second
+		// factor it owes (or, for a route that takes no session at all,
+		// as it refuses the visitor): the handler is never reached, so a
+		// route guarded by mistake like the enrolment page is found
+		// whatever data the test happens to hold.
 		fill := regexp.MustCompile(`\{[^}]+\}`)
 		for _, rt := range e.srv.routes() {
-			if rt.method != "GET" {
+			if rt.method != "GET" || rt.path == "/account/second-factor" {
 				continue
 			}
 			path := strings.TrimSuffix(fill.ReplaceAllString(rt.path, "x"), "{$}")
 			r := e.do(c, "GET", path, nil)
 			if strings.Contains(string(r.body), "ann@example.org") || strings.Contains(string(r.body), "Ann Example") {
 				t.Errorf("GET %s showed the member's data to a session owing its second factor", rt.path)
+			}
+			anon := e.do(nil, "GET", path, nil)
+			toLogin := anon.StatusCode == http.StatusSeeOther && strings.HasPrefix(anon.Header.Get("Location"), "/login")
+			if anon.StatusCode != http.StatusUnauthorized && !toLogin {
+				continue
+			}
+			owed := r.StatusCode == http.StatusForbidden && strings.Contains(string(r.body), "second_factor_required") ||
+				r.StatusCode == http.StatusSeeOther && strings.HasPrefix(r.Header.Get("Location"), "/account/second-factor") ||
+				r.StatusCode == anon.StatusCode && !toLogin
+			if !owed {
+				t.Errorf("GET %s (%s without a session) answered a session owing its second factor %d", rt.path, anon.Status, r.StatusCode)
 			}
 		}
 		for _, path := range []string{"/admin", "/admin/requests", "/admin/audit", "/account"} {
