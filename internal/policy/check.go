@@ -692,8 +692,8 @@ func (c *checker) promises() {
 	}
 	if pr.NoSharingWithoutConsent {
 		for i, r := range p.Recipients {
-			if r.Role == RoleProcessor || r.Role == RoleAuthority {
-				continue // processors act for us; authorities receive data for legal reasons
+			if r.Role == RoleProcessor {
+				continue // processors act for us; an authority too may receive only for a legal reason or on consent
 			}
 			for j, pid := range r.Purposes {
 				pu := p.purByID[pid]
