@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"steward/internal/disclosure"
@@ -50,6 +51,16 @@ func TestPromiseJ16_LegalRequestPlacesAHold(t *testing.T) {
 		}
 		if _, err := e.identity.AccountOf(ctx, id); err != nil {
 			t.Fatalf("the held member's account is gone: %v", err)
+		}
+		var mine struct {
+			Requests []struct {
+				Status        string `json:"status"`
+				RefusalReason string `json:"refusal_reason"`
+			} `json:"requests"`
+		}
+		e.do(c, "GET", "/api/v1/me/requests", nil).json(t, &mine)
+		if len(mine.Requests) != 1 || mine.Requests[0].Status != "refused" || !strings.Contains(mine.Requests[0].RefusalReason, "preserve for litigation") {
+			t.Fatalf("the held member's erasure: %+v, want refused with the hold's reason", mine.Requests)
 		}
 	})
 }
