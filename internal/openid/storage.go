@@ -108,8 +108,12 @@ func (s *Service) loadRequest(ctx context.Context, q store.Q, where string, arg 
 	return &r, nil
 }
 
-func (st *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
-	return st.s.loadRequest(ctx, st.s.d.DB, "id", id)
+// AuthRequestByID serves only op's authorize callback, which would give
+// the code of an approved request to anyone holding its id (the id
+// travels in the sign-in link). Steward issues codes in Approve, to the
+// session that approved, so no request is ever found this way.
+func (st *storage) AuthRequestByID(context.Context, string) (op.AuthRequest, error) {
+	return nil, errNotFound{"sign-in request"}
 }
 
 func codeHash(code string) []byte {

@@ -582,7 +582,7 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 func TestOpenIDCodeGoesOnlyToTheApprovingSession(t *testing.T) {
 	storetest.Each(t, modules(), func(t *testing.T, db *store.DB) {
 		e := openidEnv(t, db)
-		_, token := e.member("vic@example.org", "Vic Victim")
+		vc, token := e.member("vic@example.org", "Vic Victim")
 		a := e.app(t, "profile", "email")
 		victim := e.browser(token)
 		code, f := a.signIn(e, victim, []string{}) // the victim has used the application before
@@ -596,12 +596,32 @@ func TestOpenIDCodeGoesOnlyToTheApprovingSession(t *testing.T) {
 		if continueURL(victimPage) == "" {
 			t.Fatalf("the victim's sign-in did not complete: %s", victimPage)
 		}
-		for _, try := range []string{"http://steward.test/oidc/authorize/callback?id=" + url.QueryEscape(id), link} {
-			res := get(t, attacker, try)
+		callback := "http://steward.test/oidc/authorize/callback?id=" + url.QueryEscape(id)
+		noCode := func(try string, res *http.Response) {
+			t.Helper()
 			page := body(t, res)
 			if strings.Contains(res.Header.Get("Location"), "code=") || strings.Contains(page, "code=") {
 				t.Fatalf("the attacker got a code from %s: %d %s %s", try, res.StatusCode, res.Header.Get("Location"), page)
 			}
+		}
+		for _, try := range []string{callback, link} {
+			noCode("GET "+try, get(t, attacker, try))
+		}
+		// Nor by another method, even in the moment between the
+		// approval's commit and its code (the request approved, no code
+		// saved yet: the state the victim's approval passes through).
+		res, _ = a.authorize(attacker)
+		id = strings.TrimPrefix(res.Header.Get("Location"), "http://steward.test/oidc/sign-in?request=")
+		if _, err := db.ExecContext(context.Background(), `UPDATE openid_requests SET subject_id = $2, granted_scopes = 'openid profile email', auth_time = $3 WHERE id = $1`,
+			id, annID(t, e, vc), e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for _, try := range []string{"http://steward.test/oidc/authorize/callback", callback} {
+			r, err := attacker.PostForm(try, url.Values{"id": {id}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			noCode("POST "+try, r)
 		}
 
 		// One code, four exchanges at once: one token set (five rounds:

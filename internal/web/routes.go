@@ -74,6 +74,7 @@ func (s *server) routes() []route {
 		{"POST", "/oidc/", s.handleOpenIDProtocol()},
 		{"GET", "/oidc/.well-known/openid-configuration", s.api(s.handleOpenIDDiscovery())},
 		{"GET", "/oidc/authorize/callback", s.page(s.handleOpenIDNotOffered())},
+		{"POST", "/oidc/authorize/callback", s.page(s.handleOpenIDNotOffered())},
 		{"GET", "/oidc/end_session", s.api(s.handleOpenIDNotOffered())},
 		{"POST", "/oidc/end_session", s.api(s.handleOpenIDNotOffered())},
 		{"POST", "/oidc/device_authorization", s.api(s.handleOpenIDNotOffered())},
