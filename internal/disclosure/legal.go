@@ -513,8 +513,13 @@ func (s *Service) DiscloseOnRequest(ctx context.Context, staffID, role, id, subj
 	if err != nil {
 		return Disclosure{}, err
 	}
+	rc := s.recipients[lr.Recipient]
+	if rc == nil || len(rc.Purposes) == 0 {
+		return Disclosure{}, conflict("legal request %s names the recipient %q, which the privacy policy no longer declares: "+
+			"nothing can be disclosed on it until the policy declares the authority again", lr.ID, clip(lr.Recipient, 64))
+	}
 	pur := ""
-	for _, p := range s.recipients[lr.Recipient].Purposes {
+	for _, p := range rc.Purposes {
 		if pu := s.pol.Purpose(p); pu != nil && pur == "" {
 			ok := true
 			for _, c := range categories {
@@ -526,7 +531,7 @@ func (s *Service) DiscloseOnRequest(ctx context.Context, staffID, role, id, subj
 		}
 	}
 	if pur == "" {
-		pur = s.recipients[lr.Recipient].Purposes[0]
+		pur = rc.Purposes[0]
 	}
 	return s.Disclose(ctx, Request{Recipient: lr.Recipient, Purpose: pur, Subject: subjectID, Categories: categories,
 		Basis: BasisLegalRequest, Reference: id, Actor: "staff:" + staffID, Role: role})

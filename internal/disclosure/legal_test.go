@@ -1,9 +1,12 @@
 package disclosure_test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"steward/internal/disclosure"
+	"steward/internal/fault"
 	"steward/internal/mail"
 )
 
@@ -44,6 +47,32 @@ func TestLegalNoticeMailedOnce(t *testing.T) {
 		}
 		if got, _ := e.d.LegalRequest(e.ctx, lr.ID); got.Notified[ann] == "" {
 			t.Fatal("the register does not show the member told")
+		}
+	})
+}
+
+// A legal request whose authority recipient the policy no longer declares
+// (recorded under an earlier policy) refuses a disclosure on it with a
+// conflict naming the recipient, instead of failing.
+func TestDiscloseOnRequestWhoseRecipientIsGone(t *testing.T) {
+	each(t, envOpts{}, func(t *testing.T, e *env) {
+		ann := e.member("ann@example.org", "Ann Lee")
+		lr, err := e.d.RecordLegalRequest(e.ctx, "officer", disclosure.LegalInput{Kind: disclosure.KindSubpoena, Jurisdiction: "US",
+			Authority: "FBI", Subjects: []string{ann}, Categories: []string{"identity"}, Decision: disclosure.DecisionComplied,
+			DecisionReason: "valid", Notify: disclosure.NotifyDelay, NotifyAfter: e.clk.Now().Add(30 * 24 * time.Hour), NotifyReason: "gag order"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As if recorded under a policy whose authority was since renamed.
+		if _, err := e.db.ExecContext(e.ctx, `UPDATE legal_requests SET recipient_id = 'old-authorities' WHERE id = $1`, lr.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.d.DiscloseOnRequest(e.ctx, "officer", "privacy", lr.ID, ann, []string{"identity"})
+		if !fault.Is(err, fault.Conflict) || !strings.Contains(err.Error(), "old-authorities") || !strings.Contains(err.Error(), "no longer declares") {
+			t.Fatalf("disclosure on a request whose recipient is gone: %v, want a conflict naming it", err)
+		}
+		if ds, err := e.d.Log(e.ctx, disclosure.Filter{Subject: ann}); err != nil || len(ds) != 0 {
+			t.Fatalf("disclosures recorded: %v, %v", ds, err)
 		}
 	})
 }
