@@ -248,6 +248,10 @@ func Tables() []registry.Table {
 		{
 			Name: "legal_request_subjects", Owner: "disclosure", Origin: registry.Observed, Dataset: "legal_requests",
 			SubjectColumn: "subject_id", Source: "observed",
+			// The register of legal requests is a record the law obliges
+			// us to keep; a row is shown to its subject only once they
+			// were told of the request (Holder, gag.go).
+			KeptBecause: "legal-obligation",
 			Columns:     []registry.Column{{Name: "request_id"}, {Name: "subject_id"}, {Name: "notified_at"}},
 			Description: "Legal requests (a subpoena, a court order) that asked about you, and when we told you of them.",
 		},

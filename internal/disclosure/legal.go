@@ -415,29 +415,44 @@ func (s *Service) notifyDue(ctx context.Context, j jobs.Job) error {
 		if err != nil {
 			return err
 		}
-		now := s.d.Clock.Now()
-		switch {
-		case lr.Notify == NotifyNever:
-			return nil
-		case lr.Notify == NotifyDelay && now.Before(lr.NotifyAfter):
-			return nil // extended: the later date has its own job
-		}
-		for _, sid := range lr.Subjects {
-			if _, done := lr.Notified[sid]; done {
-				continue
-			}
-			if err := s.tell(ctx, tx, lr, sid); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.notify(ctx, tx, lr)
 	})
+}
+
+// notify tells the request's subjects not told yet, as lr was read.
+func (s *Service) notify(ctx context.Context, tx *sql.Tx, lr LegalRequest) error {
+	now := s.d.Clock.Now()
+	switch {
+	case lr.Notify == NotifyNever:
+		return nil
+	case lr.Notify == NotifyDelay && now.Before(lr.NotifyAfter):
+		return nil // extended: the later date has its own job
+	}
+	for _, sid := range lr.Subjects {
+		if _, done := lr.Notified[sid]; done {
+			continue
+		}
+		if err := s.tell(ctx, tx, lr, sid); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // tell mails one subject of a legal request and records it. A subject
 // with no address (erased, or known by none) is recorded as told with
-// nothing sent: there is no one to tell.
+// nothing sent: there is no one to tell. The telling is claimed first, in
+// the transaction that queues the mail: of two notify jobs that read the
+// subject untold, only the one whose claim changed the row mails.
 func (s *Service) tell(ctx context.Context, tx *sql.Tx, lr LegalRequest, subjectID string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE legal_request_subjects SET notified_at = $3 WHERE request_id = $1 AND subject_id = $2 AND notified_at IS NULL`,
+		lr.ID, subjectID, s.d.Clock.Now().UTC())
+	if err != nil {
+		return errorf("record notification: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // told already
+	}
 	sub, err := s.d.Subjects.Get(ctx, tx, subjectID)
 	sent := false
 	switch {
@@ -462,10 +477,6 @@ func (s *Service) tell(ctx context.Context, tx *sql.Tx, lr LegalRequest, subject
 			return err
 		}
 		sent = true
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE legal_request_subjects SET notified_at = $3 WHERE request_id = $1 AND subject_id = $2`,
-		lr.ID, subjectID, s.d.Clock.Now().UTC()); err != nil {
-		return errorf("record notification: %w", err)
 	}
 	return s.d.Audit.Record(ctx, tx, audit.Event{Actor: "system", Action: "legal_request.subject_notified", Subject: subjectID,
 		Detail: map[string]string{"request": lr.ID, "mailed": strconv.FormatBool(sent)}})
@@ -502,8 +513,13 @@ func (s *Service) DiscloseOnRequest(ctx context.Context, staffID, role, id, subj
 	if err != nil {
 		return Disclosure{}, err
 	}
+	rc := s.recipients[lr.Recipient]
+	if rc == nil || len(rc.Purposes) == 0 {
+		return Disclosure{}, conflict("legal request %s names the recipient %q, which the privacy policy no longer declares: "+
+			"nothing can be disclosed on it until the policy declares the authority again", lr.ID, clip(lr.Recipient, 64))
+	}
 	pur := ""
-	for _, p := range s.recipients[lr.Recipient].Purposes {
+	for _, p := range rc.Purposes {
 		if pu := s.pol.Purpose(p); pu != nil && pur == "" {
 			ok := true
 			for _, c := range categories {
@@ -515,7 +531,7 @@ func (s *Service) DiscloseOnRequest(ctx context.Context, staffID, role, id, subj
 		}
 	}
 	if pur == "" {
-		pur = s.recipients[lr.Recipient].Purposes[0]
+		pur = rc.Purposes[0]
 	}
 	return s.Disclose(ctx, Request{Recipient: lr.Recipient, Purpose: pur, Subject: subjectID, Categories: categories,
 		Basis: BasisLegalRequest, Reference: id, Actor: "staff:" + staffID, Role: role})

@@ -88,8 +88,11 @@ func (s *Service) Propagate(ctx context.Context, tx *sql.Tx, c Change) ([]Told, 
 		}
 	}
 	args := append(store.Args(c.Subjects), store.Args(refs)...)
-	rows, err := tx.QueryContext(ctx, `SELECT recipient_id, recipient_ref, categories FROM disclosures WHERE subject_id IN (`+
-		store.Placeholders(len(c.Subjects), 1)+`) OR recipient_ref IN (`+store.Placeholders(len(refs), 1+len(c.Subjects))+`)`, args...)
+	// A disclosure on a legal request the subject was not told of is left
+	// out: the subject sees who was told, and would learn of the request.
+	rows, err := tx.QueryContext(ctx, `SELECT d.recipient_id, d.recipient_ref, d.categories FROM disclosures d WHERE (d.subject_id IN (`+
+		store.Placeholders(len(c.Subjects), 1)+`) OR d.recipient_ref IN (`+store.Placeholders(len(refs), 1+len(c.Subjects))+`)) AND `+
+		shownSQL(1, len(c.Subjects)), args...)
 	if err != nil {
 		return nil, errorf("propagate: %w", err)
 	}
@@ -231,54 +234,55 @@ func (s *Service) MarkTold(ctx context.Context, staffID, delivery string) (Deliv
 // Holder is the rights engine's view of the register: an account erasure
 // empties the subject id of the subject's disclosures (the recipient's
 // reference stays, so the erasure can be propagated by it) and drops what
-// deliveries still carry.
+// deliveries still carry; the legal register is kept. The subject is shown
+// (Export, Count) and erases only what they may see: nothing of a legal
+// request they have not been told of (gag.go).
 type Holder struct{ s *Service }
 
 // Holder returns the register's erasure holder.
 func (s *Service) Holder() *Holder { return &Holder{s: s} }
 
-// Erase empties the subject ids of the table's rows on an account
-// erasure (other scopes do not touch the register). A delivery still
-// carrying data is not sent.
-func (h *Holder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, ids []string, account bool) (int, error) {
-	if !account || len(ids) == 0 {
-		return 0, nil
+// Erase empties the subject ids of the table's rows the subject may see
+// on an account erasure (other scopes do not touch the register). A
+// delivery still carrying data is not sent.
+func (h *Holder) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, ids []string, account bool) (Outcome, error) {
+	if t.Name == "legal_request_subjects" {
+		return h.eraseLegal(ctx, tx, t, ids, account)
 	}
-	in := `(` + store.Placeholders(len(ids), 1) + `)`
+	if !account || len(ids) == 0 {
+		return Outcome{}, nil
+	}
+	where, err := shownWhere(t.Name, len(ids))
+	if err != nil {
+		return Outcome{}, err
+	}
+	alias := registerTables[t.Name].alias
+	in := `(SELECT ` + alias + `.id FROM ` + t.Name + ` ` + alias + ` WHERE ` + where + `)`
 	var q string
 	switch t.Name {
 	case "disclosures":
-		q = `UPDATE disclosures SET subject_id = NULL WHERE subject_id IN ` + in
+		q = `UPDATE disclosures SET subject_id = NULL WHERE id IN ` + in
 	case "disclosure_deliveries":
 		q = `UPDATE disclosure_deliveries SET subject_id = NULL, body_sealed = NULL,
 			status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
 			last_error = CASE WHEN status = 'pending' THEN 'not sent: the subject was erased first' ELSE last_error END
-			WHERE subject_id IN ` + in
-	default:
-		return 0, errorf("holder: %s is not a table of the register", t.Name)
+			WHERE id IN ` + in
 	}
 	res, err := tx.ExecContext(ctx, q, store.Args(ids)...)
 	if err != nil {
-		return 0, errorf("erase %s: %w", t.Name, err)
+		return Outcome{}, errorf("erase %s: %w", t.Name, err)
 	}
 	n, _ := res.RowsAffected()
-	return int(n), nil
+	return Outcome{Erased: n}, nil
 }
 
-// Left counts the table's rows still linked to the subjects.
+// Left counts the table's rows an account erasure should have unlinked
+// and are still linked to the subjects.
 func (h *Holder) Left(ctx context.Context, q store.Q, t registry.Table, ids []string, account bool) (int, error) {
-	if !account || len(ids) == 0 {
+	if !account || len(ids) == 0 || t.Name == "legal_request_subjects" {
 		return 0, nil
 	}
-	var n int
-	if t.Name != "disclosures" && t.Name != "disclosure_deliveries" {
-		return 0, errorf("holder: %s is not a table of the register", t.Name)
-	}
-	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+t.Name+` WHERE subject_id IN (`+store.Placeholders(len(ids), 1)+`)`, store.Args(ids)...).Scan(&n)
-	if err != nil {
-		return 0, errorf("left %s: %w", t.Name, err)
-	}
-	return n, nil
+	return h.Count(ctx, q, t, ids)
 }
 
 // subjectOf returns which of the subjects a recipient's reference names

@@ -51,13 +51,14 @@ type Mine struct {
 
 // Mine lists who received the subject's data (and the data of those
 // merged into them), newest first: the privacy centre's "who received my
-// data".
+// data". A disclosure on a legal request they have not been told of is
+// not listed (Shown).
 func (s *Service) Mine(ctx context.Context, subjectID string) ([]Mine, error) {
 	ids := []string{subjectID}
 	if merged, err := s.d.Subjects.MergedFrom(ctx, s.d.DB, subjectID); err == nil {
 		ids = append(ids, merged...)
 	}
-	ds, err := s.Received(ctx, s.d.DB, ids)
+	ds, err := s.Shown(ctx, s.d.DB, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -864,11 +864,11 @@ func (s *Service) Keeps(ctx context.Context, subjectID string) ([]TableOutcome, 
 	}
 	out := []TableOutcome{}
 	for _, st := range p.steps {
-		var n int64
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+quoteIdent(st.t.Name)+` WHERE `+subjectWhere(st.t, p.ids, 1),
-			anyArgs(p.ids)...).Scan(&n); err != nil {
+		c, _, err := s.count(ctx, s.db, st.t, p.ids)
+		if err != nil {
 			return nil, fmt.Errorf("rights: keeps: %w", err)
 		}
+		n := int64(c)
 		if n == 0 {
 			continue
 		}
@@ -876,8 +876,11 @@ func (s *Service) Keeps(ctx context.Context, subjectID string) ([]TableOutcome, 
 		case st.act == actKeep:
 			out = append(out, TableOutcome{Dataset: st.t.Dataset, Kept: n, Why: st.why, Explanation: s.explain(st.why, st.t)})
 		case st.act == actHolder && st.t.KeptBecause != "":
-			out = append(out, TableOutcome{Dataset: st.t.Dataset, Kept: n, Why: st.t.KeptBecause,
-				Explanation: "The record that each of your requests was received and answered is kept (GDPR Art. 5(2)); what you wrote in them is erased."})
+			explanation := s.explain(st.t.KeptBecause, st.t)
+			if _, ok := st.holder.(requestsHolder); ok {
+				explanation = "The record that each of your requests was received and answered is kept (GDPR Art. 5(2)); what you wrote in them is erased."
+			}
+			out = append(out, TableOutcome{Dataset: st.t.Dataset, Kept: n, Why: st.t.KeptBecause, Explanation: explanation})
 		}
 	}
 	return out, nil

@@ -104,12 +104,12 @@ func (s *Service) inventory(ctx context.Context, q store.Q, subjectID string) (*
 	inv := &inventory{subjectID: subjectID, ids: ids, byName: map[string]*dataset{}}
 	for _, t := range sc.tables {
 		d := s.describeDataset(t)
-		if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+quoteIdent(t.Name)+` WHERE `+quoteIdent(t.SubjectColumn)+
-			` IN (`+placeholders(1, len(ids))+`)`, anyArgs(ids)...).Scan(&d.Count); err != nil {
-			return nil, fmt.Errorf("rights: count %s: %w", t.Name, err)
+		counted := false
+		if d.Count, counted, err = s.count(ctx, q, t, ids); err != nil {
+			return nil, err
 		}
 		d.sources = map[string]int{}
-		if d.Count > 0 && t.SourceColumn != "" {
+		if d.Count > 0 && t.SourceColumn != "" && !counted {
 			if err := countSources(ctx, q, t, ids, d.sources); err != nil {
 				return nil, err
 			}
@@ -120,6 +120,21 @@ func (s *Service) inventory(ctx context.Context, q store.Q, subjectID string) (*
 		inv.byName[t.Name] = d
 	}
 	return inv, nil
+}
+
+// count counts the subjects' rows of t the subject is shown: a holder's
+// Counter when it has one (counted), else every row.
+func (s *Service) count(ctx context.Context, q store.Q, t *liveTable, ids []string) (n int, counted bool, err error) {
+	if c, ok := s.holder(t.Name).(Counter); ok {
+		if n, err = c.Count(ctx, q, t.Table, ids); err != nil {
+			return 0, true, fmt.Errorf("rights: count %s: %w", t.Name, err)
+		}
+		return n, true, nil
+	}
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+quoteIdent(t.Name)+` WHERE `+subjectWhere(t, ids, 1), anyArgs(ids)...).Scan(&n); err != nil {
+		return 0, false, fmt.Errorf("rights: count %s: %w", t.Name, err)
+	}
+	return n, false, nil
 }
 
 func countSources(ctx context.Context, q store.Q, t *liveTable, ids []string, into map[string]int) error {

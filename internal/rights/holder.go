@@ -34,6 +34,15 @@ type Exporter interface {
 	Export(ctx context.Context, q store.Q, t registry.Table, subjects []string) ([]map[string]any, error)
 }
 
+// Counter counts the subject's rows of a table in place of the generic
+// count, for a holder whose Exporter shows the subject only some of them
+// (a legal request they may not be told of yet): the inventory, the cover
+// sheet and the privacy centre then say nothing of the rest. A counted
+// table's rows all have its fixed Source.
+type Counter interface {
+	Count(ctx context.Context, q store.Q, t registry.Table, subjects []string) (int, error)
+}
+
 // Register makes h handle table. Register holders at start-up, before the
 // first request.
 func (s *Service) Register(table string, h Holder) {

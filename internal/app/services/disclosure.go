@@ -22,7 +22,9 @@ import (
 // loopback addresses, STEWARD_WEBHOOK_TIMEOUT bounds one attempt. The
 // rights engine reads the register for access reports and tells
 // recipients of completed changes through it; its erasure empties the
-// register's subject ids.
+// register's subject ids and keeps the legal register. What a member sees
+// of the register and of the audit log leaves out a legal request they
+// have not been told of (a gag order).
 func (s *Services) openDisclosure(cfg Config) error {
 	getenv := cfg.Getenv
 	if getenv == nil {
@@ -47,6 +49,8 @@ func (s *Services) openDisclosure(cfg Config) error {
 	h := disclosureRights{s.Disclosure.Holder()}
 	s.Rights.Register("disclosures", h)
 	s.Rights.Register("disclosure_deliveries", h)
+	s.Rights.Register("legal_request_subjects", h)
+	s.Rights.Register("audit_log", auditRights{s.Disclosure})
 	s.Rights.SetRecipients(rightsRecipients{s.Disclosure})
 	// A member's own correction reaches the recipients that received the
 	// field (Art. 19), as a reviewed rectification does.
@@ -57,23 +61,141 @@ func (s *Services) openDisclosure(cfg Config) error {
 	return nil
 }
 
-// disclosureRights hands the register's tables to the rights engine.
+// disclosureRights hands the register's tables to the rights engine: the
+// member sees, exports and erases only what they may be shown (nothing
+// of a legal request they have not been told of), and the legal register
+// is kept.
 type disclosureRights struct{ h *disclosure.Holder }
 
 func (c disclosureRights) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, ids []string, sc rights.Scope) (rights.TableOutcome, error) {
-	n, err := c.h.Erase(ctx, tx, t, ids, sc.Kind == "account")
-	return rights.TableOutcome{Dataset: t.Dataset, Erased: int64(n)}, err
+	o, err := c.h.Erase(ctx, tx, t, ids, sc.Kind == "account")
+	return rights.TableOutcome{Dataset: t.Dataset, Erased: o.Erased, Kept: o.Kept, Why: o.Why, Explanation: o.Explanation}, err
 }
 
 func (c disclosureRights) Left(ctx context.Context, q store.Q, t registry.Table, ids []string, sc rights.Scope) (int, error) {
 	return c.h.Left(ctx, q, t, ids, sc.Kind == "account")
 }
 
+func (c disclosureRights) Export(ctx context.Context, q store.Q, t registry.Table, ids []string) ([]map[string]any, error) {
+	return c.h.Export(ctx, q, t, ids)
+}
+
+func (c disclosureRights) Count(ctx context.Context, q store.Q, t registry.Table, ids []string) (int, error) {
+	return c.h.Count(ctx, q, t, ids)
+}
+
+// auditRights hands the audit log to the rights engine: it is kept
+// through every erasure (legal-obligation, as the registry says), and a
+// member is shown their entries but those recording a disclosure on a
+// legal request they were not told of, which name the authority.
+type auditRights struct{ d *disclosure.Service }
+
+func (a auditRights) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, ids []string, sc rights.Scope) (rights.TableOutcome, error) {
+	to := rights.TableOutcome{Dataset: t.Dataset}
+	if sc.Kind != "account" {
+		return to, nil
+	}
+	n, err := a.Count(ctx, tx, t, ids)
+	if err != nil || n == 0 {
+		return to, err
+	}
+	to.Kept, to.Why = int64(n), t.KeptBecause
+	to.Explanation = "Kept because the law obliges us to keep this record (GDPR Art. 17(3)(b)); it names you only by a pseudonymous id. " + t.Description
+	return to, nil
+}
+
+func (a auditRights) Left(ctx context.Context, q store.Q, t registry.Table, ids []string, sc rights.Scope) (int, error) {
+	return 0, nil
+}
+
+func (a auditRights) Count(ctx context.Context, q store.Q, t registry.Table, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	unshown, err := a.d.Unshown(ctx, q, ids)
+	if err != nil {
+		return 0, err
+	}
+	in := `subject_id IN (` + store.Placeholders(len(ids), 1) + `)`
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log WHERE `+in, store.Args(ids)...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("services: count audit log: %w", err)
+	}
+	if len(unshown) == 0 {
+		return n, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT action, detail FROM audit_log WHERE `+in+` AND action LIKE 'disclosure.%'`, store.Args(ids)...)
+	if err != nil {
+		return 0, fmt.Errorf("services: count audit log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var action, detail string
+		if err := rows.Scan(&action, &detail); err != nil {
+			return 0, fmt.Errorf("services: count audit log: %w", err)
+		}
+		if disclosure.Reveals(action, detail, unshown) {
+			n--
+		}
+	}
+	return n, rows.Err()
+}
+
+func (a auditRights) Export(ctx context.Context, q store.Q, t registry.Table, ids []string) ([]map[string]any, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	unshown, err := a.d.Unshown(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = c.Name
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM audit_log WHERE subject_id IN (`+store.Placeholders(len(ids), 1)+
+		`) ORDER BY seq`, store.Args(ids)...)
+	if err != nil {
+		return nil, fmt.Errorf("services: export audit log: %w", err)
+	}
+	defer rows.Close()
+	var out []map[string]any
+	raw := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("services: export audit log: %w", err)
+		}
+		m := make(map[string]any, len(cols))
+		for i, c := range cols {
+			m[c] = raw[i]
+		}
+		if disclosure.Reveals(textValue(m["action"]), textValue(m["detail"]), unshown) {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func textValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return ""
+}
+
 // rightsRecipients is the register as the rights engine reads it.
 type rightsRecipients struct{ d *disclosure.Service }
 
 func (r rightsRecipients) Received(ctx context.Context, q store.Q, ids []string) ([]rights.Received, error) {
-	ds, err := r.d.Received(ctx, q, ids)
+	ds, err := r.d.Shown(ctx, q, ids)
 	out := make([]rights.Received, len(ds))
 	for i, d := range ds {
 		out[i] = rights.Received{Recipient: d.Recipient, Purpose: d.Purpose, Categories: d.Categories, Fields: d.Fields, Basis: d.Basis, At: d.DisclosedAt}
