@@ -7,13 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 )
 
-// SmallCount is the smallest number of accounts the report shows exactly:
-// fewer, and a count could point at someone (the one person a known
-// investigation is about), so it is shown as the band "1-9".
+// SmallCount is the smallest number of accounts the report shows as a
+// band of its own width: fewer, and a count could point at someone (the
+// one person a known investigation is about), so it is shown as "1-9".
 const SmallCount = 10
 
 // Report is the public transparency report (M13): legal requests counted
@@ -31,12 +30,15 @@ type Period struct {
 	Period string    `json:"period"` // "2026-H1"
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
-	// Final periods have ended: they were published when they ended and
-	// stay as published.
-	Final     bool   `json:"final"`
-	Requests  int    `json:"requests"`
-	Accounts  string `json:"accounts_affected"`
-	Rows      []Row  `json:"rows"`
+	// Final periods have ended. Their figures are the counts as they
+	// stood at To, stored for good at Published: the first time the report
+	// was read, or a request of the half-year changed, after it ended.
+	Final    bool   `json:"final"`
+	Requests int    `json:"requests"`
+	Accounts string `json:"accounts_affected"`
+	Rows     []Row  `json:"rows"`
+	// Published is when the ended half-year's figures were stored for
+	// good; they are those of its end whatever the time.
 	Published string `json:"published_at,omitempty"`
 }
 
@@ -47,17 +49,32 @@ type Row struct {
 	Decision     string `json:"decision"`
 	Requests     int    `json:"requests"`
 	// Accounts is how many accounts the requests named (an account named
-	// by two requests counts in each): a number, or "1-9" below
-	// SmallCount.
+	// by two requests counts in each), as a band: see band.
 	Accounts string `json:"accounts_affected"`
 }
 
-// band shows a count of accounts without pointing at anyone.
+// band shows a count of accounts without pointing at anyone: 0, or the
+// band of SmallCount it falls in ("1-9", "10-19", "20-29"...). Every
+// account figure, each row's and the period's total, is banded the same
+// way: were the total exact (13) beside a banded row ("1-9") and exact
+// others (12), subtracting would give the banded one back (1); with every
+// figure a band of width SmallCount, subtracting gives a range again. The
+// same holds for the live half-year watched over time: a new request
+// moves a figure by a band at most, its own count staying a range.
+// Request counts stay exact: they count what authorities asked, not whom,
+// and only bound an account figure from below (a request names one
+// account at least), which pins it only when the requests alone fill its
+// band: nine requests in "1-9" named one account each, which the request
+// count had already said.
 func band(n int) string {
-	if n > 0 && n < SmallCount {
+	if n <= 0 {
+		return "0"
+	}
+	if n < SmallCount {
 		return fmt.Sprintf("1-%d", SmallCount-1)
 	}
-	return strconv.Itoa(n)
+	lo := n - n%SmallCount
+	return fmt.Sprintf("%d-%d", lo, lo+SmallCount-1)
 }
 
 // half returns the half-year holding t: its name, start and end.
@@ -78,8 +95,9 @@ func half(t time.Time) (string, time.Time, time.Time) {
 func (s *Service) Transparency(ctx context.Context) (Report, error) {
 	now := s.d.Clock.Now().UTC()
 	rep := Report{Controller: s.pol.Controller.Name, Generated: now.Format(time.RFC3339), Periods: []Period{},
-		Note: fmt.Sprintf("Counted from our register of legal requests; accounts affected below %d are shown as a band. "+
-			"A half-year's figures are published when it ends and never changed after.", SmallCount)}
+		Note: fmt.Sprintf("Counted from our register of legal requests. Accounts affected are shown in bands of %d (0, 1-%d, %d-%d...), "+
+			"totals too, so that no figure can be worked out from the others. "+
+			"An ended half-year's figures are those at its end, and never change after.", SmallCount, SmallCount-1, SmallCount, 2*SmallCount-1)}
 	var first sql.NullString
 	if err := s.d.DB.QueryRowContext(ctx, `SELECT MIN(period) FROM legal_request_tally`).Scan(&first); err != nil {
 		return Report{}, errorf("transparency: %w", err)
