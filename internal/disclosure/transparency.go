@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"steward/internal/store"
 )
 
 // SmallCount is the smallest number of accounts the report shows as a
@@ -89,9 +91,9 @@ func half(t time.Time) (string, time.Time, time.Time) {
 }
 
 // Transparency returns the report: every half-year from the first
-// request to the current one. An ended half-year is read as it was
-// published (and published now if it was not yet); the current one is
-// counted live.
+// request to the current one. An ended half-year is read as stored (and
+// stored now if it was not yet: see freeze); the current one is counted
+// live.
 func (s *Service) Transparency(ctx context.Context) (Report, error) {
 	now := s.d.Clock.Now().UTC()
 	rep := Report{Controller: s.pol.Controller.Name, Generated: now.Format(time.RFC3339), Periods: []Period{},
@@ -110,14 +112,14 @@ func (s *Service) Transparency(ctx context.Context) (Report, error) {
 	for from := start; !from.After(cur); from = from.AddDate(0, 6, 0) {
 		name, _, to := half(from)
 		if to.After(now) {
-			p, err := s.count(ctx, name, from, to)
+			p, err := s.count(ctx, s.d.DB, name, from, to)
 			if err != nil {
 				return Report{}, err
 			}
 			rep.Periods = append(rep.Periods, p)
 			continue
 		}
-		p, err := s.published(ctx, name, from, to, now)
+		p, err := s.published(ctx, from, now)
 		if err != nil {
 			return Report{}, err
 		}
@@ -128,43 +130,58 @@ func (s *Service) Transparency(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
-// published returns an ended half-year as published, publishing it first
-// when it was not.
-func (s *Service) published(ctx context.Context, name string, from, to, now time.Time) (Period, error) {
-	var raw string
-	err := s.d.DB.QueryRowContext(ctx, `SELECT report FROM transparency_periods WHERE period = $1`, name).Scan(&raw)
-	if err == nil {
-		var p Period
-		if err := json.Unmarshal([]byte(raw), &p); err != nil {
-			return Period{}, errorf("transparency: stored %s: %w", name, err)
-		}
-		return p, nil
+// published returns an ended half-year as stored, storing it first when
+// it was not.
+func (s *Service) published(ctx context.Context, from, now time.Time) (Period, error) {
+	name, _, _ := half(from)
+	if err := s.freeze(ctx, s.d.DB, from, now); err != nil {
+		return Period{}, err
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
+	var raw string
+	if err := s.d.DB.QueryRowContext(ctx, `SELECT report FROM transparency_periods WHERE period = $1`, name).Scan(&raw); err != nil {
 		return Period{}, errorf("transparency: %w", err)
 	}
-	p, err := s.count(ctx, name, from, to)
+	var p Period
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		return Period{}, errorf("transparency: stored %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// freeze stores for good the figures of the half-year holding t once it
+// has ended, unless they are stored already. It runs before anything
+// changes a half-year's counts (tally, in the transaction that changes
+// them) as well as when the report is read, so the first change to an
+// ended half-year, or the first read, stores the counts as they stood at
+// its end: nothing changed them in between. Two at once store the same
+// figures; the first one stays.
+func (s *Service) freeze(ctx context.Context, q store.Q, t, now time.Time) error {
+	name, from, to := half(t)
+	if to.After(now) {
+		return nil
+	}
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM transparency_periods WHERE period = $1`, name).Scan(&one)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return errorf("transparency: %w", err)
+	}
+	p, err := s.count(ctx, q, name, from, to)
 	if err != nil {
-		return Period{}, err
+		return err
 	}
 	p.Final, p.Published = true, now.Format(time.RFC3339)
 	b, err := json.Marshal(p)
 	if err != nil {
-		return Period{}, errorf("transparency: %w", err)
+		return errorf("transparency: %w", err)
 	}
-	// Two readers may publish at once: the first one stays.
-	if _, err := s.d.DB.ExecContext(ctx, `INSERT INTO transparency_periods (period, report, published_at) VALUES ($1, $2, $3)
+	if _, err := q.ExecContext(ctx, `INSERT INTO transparency_periods (period, report, published_at) VALUES ($1, $2, $3)
 		ON CONFLICT (period) DO NOTHING`, name, string(b), now); err != nil {
-		return Period{}, errorf("transparency: publish %s: %w", name, err)
+		return errorf("transparency: store %s: %w", name, err)
 	}
-	if err := s.d.DB.QueryRowContext(ctx, `SELECT report FROM transparency_periods WHERE period = $1`, name).Scan(&raw); err != nil {
-		return Period{}, errorf("transparency: %w", err)
-	}
-	var stored Period
-	if err := json.Unmarshal([]byte(raw), &stored); err != nil {
-		return Period{}, errorf("transparency: %w", err)
-	}
-	return stored, nil
+	return nil
 }
 
 // periodStart reads a half-year's name ("2026-H1") back into its start.
@@ -179,9 +196,9 @@ func periodStart(name string) (time.Time, bool) {
 // count reads a half-year's counts: kept with the register, in the
 // transactions that record and decide each request, so the report costs
 // one indexed read whatever the register's size.
-func (s *Service) count(ctx context.Context, name string, from, to time.Time) (Period, error) {
+func (s *Service) count(ctx context.Context, q store.Q, name string, from, to time.Time) (Period, error) {
 	p := Period{Period: name, From: from, To: to, Rows: []Row{}}
-	rows, err := s.d.DB.QueryContext(ctx, `SELECT kind, jurisdiction, decision, requests, accounts FROM legal_request_tally
+	rows, err := q.QueryContext(ctx, `SELECT kind, jurisdiction, decision, requests, accounts FROM legal_request_tally
 		WHERE period = $1 AND requests > 0 ORDER BY kind, jurisdiction, decision`, name)
 	if err != nil {
 		return Period{}, errorf("transparency: %w", err)

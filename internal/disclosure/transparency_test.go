@@ -2,7 +2,9 @@ package disclosure_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"steward/internal/disclosure"
 )
@@ -108,6 +110,55 @@ func TestTransparencyBandsCannotBeSubtracted(t *testing.T) {
 			if r.Accounts != want {
 				t.Fatalf("row %+v, want accounts %s", r, want)
 			}
+		}
+	})
+}
+
+// M13: an ended half-year's figures are those of its end. A decision
+// changed on one of its requests after it ended, before anyone read the
+// report, leaves it as it stood when it ended.
+func TestTransparencyEndedHalfYearKeepsItsEndFigures(t *testing.T) {
+	each(t, envOpts{policy: "mixi.yaml"}, func(t *testing.T, e *env) {
+		ann, bob := e.member("ann@example.org", "Ann"), e.member("bob@example.org", "Bob")
+		rec := func(kind, decision, subject string) string {
+			t.Helper()
+			lr, err := e.d.RecordLegalRequest(e.ctx, "officer", disclosure.LegalInput{Kind: kind, Jurisdiction: "JP", Authority: "Authority X",
+				Subjects: []string{subject}, Categories: []string{"identity"}, Decision: decision, DecisionReason: "r",
+				Notify: disclosure.NotifyNever, NotifyReason: "emergency"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return lr.ID
+		}
+		e.clk.Set(time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC))
+		rec(disclosure.KindCourtOrder, disclosure.DecisionComplied, ann)
+		emergency := rec(disclosure.KindEmergency, disclosure.DecisionPending, bob)
+		before, err := e.d.Transparency(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+		e.clk.Set(end.Add(24 * time.Hour))
+		if _, err := e.d.Decide(e.ctx, "officer", emergency, disclosure.DecisionRefused, "no emergency"); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := e.d.Transparency(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Periods) != 2 || rep.Periods[1].Period != "2026-H1" {
+			t.Fatalf("periods %+v", rep.Periods)
+		}
+		got, want := rep.Periods[1], before.Periods[0]
+		if !got.Final || !slices.Equal(got.Rows, want.Rows) || got.Requests != want.Requests || got.Accounts != want.Accounts {
+			t.Fatalf("2026-H1 after it ended: %+v, want the figures at its end %+v", got, want)
+		}
+		if at, err := time.Parse(time.RFC3339, got.Published); err != nil || at.Before(end) {
+			t.Fatalf("published_at %q: want a time after the half-year's end", got.Published)
+		}
+		// The register itself has the new decision.
+		if lr, err := e.d.LegalRequest(e.ctx, emergency); err != nil || lr.Decision != disclosure.DecisionRefused {
+			t.Fatalf("the request: %+v %v", lr, err)
 		}
 	})
 }
