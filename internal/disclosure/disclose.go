@@ -459,6 +459,7 @@ type Filter struct {
 	Recipient string
 	Purpose   string
 	Basis     string
+	BasisRef  string // the legal request (or other reference) the basis names
 	Subject   string
 	From, To  time.Time
 	Limit     int
@@ -479,6 +480,9 @@ func (s *Service) Log(ctx context.Context, f Filter) ([]Disclosure, error) {
 	}
 	if f.Basis != "" {
 		add("d.basis =", f.Basis)
+	}
+	if f.BasisRef != "" {
+		add("d.basis_ref =", f.BasisRef)
 	}
 	if f.Subject != "" {
 		add("d.subject_id =", f.Subject)
