@@ -147,20 +147,6 @@ func (s *Service) Disclose(ctx context.Context, r Request) (Disclosure, error) {
 	return out, nil
 }
 
-// DiscloseTx is Disclose inside the caller's transaction (a legal request
-// recorded with what it disclosed). A refusal is audited in tx too, and
-// rolls back with it unless the caller commits.
-func (s *Service) DiscloseTx(ctx context.Context, tx *sql.Tx, r Request) (Disclosure, error) {
-	out, ref, err := s.disclose(ctx, tx, r)
-	if ref != nil {
-		if aerr := s.auditRefusal(ctx, r, ref); aerr != nil {
-			return Disclosure{}, errors.Join(ref.err, aerr)
-		}
-		return Disclosure{}, ref.err
-	}
-	return out, err
-}
-
 func (s *Service) auditRefusal(ctx context.Context, r Request, ref *refusal) error {
 	actor := r.Actor
 	if actor == "" {
@@ -459,6 +445,7 @@ type Filter struct {
 	Recipient string
 	Purpose   string
 	Basis     string
+	BasisRef  string // the legal request (or other reference) the basis names
 	Subject   string
 	From, To  time.Time
 	Limit     int
@@ -479,6 +466,9 @@ func (s *Service) Log(ctx context.Context, f Filter) ([]Disclosure, error) {
 	}
 	if f.Basis != "" {
 		add("d.basis =", f.Basis)
+	}
+	if f.BasisRef != "" {
+		add("d.basis_ref =", f.BasisRef)
 	}
 	if f.Subject != "" {
 		add("d.subject_id =", f.Subject)

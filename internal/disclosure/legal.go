@@ -615,8 +615,13 @@ func (s *Service) LegalRequests(ctx context.Context, limit int) ([]LegalRequest,
 }
 
 // tally adds to the transparency report's counts of the half-year of
-// received, in the transaction that changes the register.
+// received, in the transaction that changes the register; an ended
+// half-year's figures are stored first (freeze), so they stay those of
+// its end.
 func (s *Service) tally(ctx context.Context, tx *sql.Tx, received time.Time, kind, jur, decision string, requests, accounts int) error {
+	if err := s.freeze(ctx, tx, received, s.d.Clock.Now().UTC()); err != nil {
+		return err
+	}
 	period, _, _ := half(received)
 	_, err := tx.ExecContext(ctx, `INSERT INTO legal_request_tally (period, kind, jurisdiction, decision, requests, accounts)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (period, kind, jurisdiction, decision)

@@ -167,15 +167,10 @@ func (s *server) renderAdminLegalRequest(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	done, err := s.d.Disclosure.Log(r.Context(), disclosure.Filter{Basis: string(disclosure.BasisLegalRequest), Recipient: lr.Recipient, Limit: 500})
+	done, err := s.d.Disclosure.Log(r.Context(), disclosure.Filter{Basis: string(disclosure.BasisLegalRequest), BasisRef: lr.ID,
+		Recipient: lr.Recipient, Limit: 500})
 	if err != nil {
 		return err
-	}
-	var mine []disclosure.Disclosure
-	for _, d := range done {
-		if d.BasisRef == lr.ID {
-			mine = append(mine, d)
-		}
 	}
 	v := s.newView("Legal request "+lr.ID, &a)
 	if errs != nil {
@@ -189,7 +184,7 @@ func (s *server) renderAdminLegalRequest(w http.ResponseWriter, r *http.Request,
 	case "disclosed":
 		v.Notice = "The disclosure was recorded."
 	}
-	v.Data = adminLegalDetail{R: lr, Decisions: disclosure.Decisions, Done: mine}
+	v.Data = adminLegalDetail{R: lr, Decisions: disclosure.Decisions, Done: done}
 	return s.render(w, r, status, "admin_legal_request", v)
 }
 

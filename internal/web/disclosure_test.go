@@ -2,6 +2,8 @@ package web
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -224,5 +226,60 @@ func TestPromiseM13_TransparencyOverHTTP(t *testing.T) {
 	page = e.do(staff, "GET", lr, nil)
 	if page.StatusCode != http.StatusOK || !strings.Contains(string(page.body), "valid subpoena") || strings.Contains(string(page.body), "Nothing yet.") {
 		t.Fatalf("the request's page: %d", page.StatusCode)
+	}
+}
+
+// A legal request's page lists its own disclosures however many were
+// made on other requests since: the oldest request's one shows beside
+// 500 later disclosures to the same authority on another request.
+func TestLegalRequestPageListsItsDisclosuresAmongMany(t *testing.T) {
+	e := sqliteEnv(t, envOptions{})
+	ctx := context.Background()
+	_, _ = e.member("kim@example.org", "Kim")
+	var me struct{ ID string }
+	c, _ := e.login("kim@example.org", testPassword)
+	e.do(c, "GET", "/api/v1/me", nil).json(t, &me)
+	staff, _ := e.staff("dpo@example.org", "privacy")
+	d := e.svc.Disclosure
+	record := func() disclosure.LegalRequest {
+		t.Helper()
+		lr, err := d.RecordLegalRequest(ctx, "dpo", disclosure.LegalInput{Kind: disclosure.KindCourtOrder, Jurisdiction: "JP",
+			Authority: "Tokyo District Court", Subjects: []string{me.ID}, Categories: []string{"identity"},
+			Decision: disclosure.DecisionComplied, DecisionReason: "valid order", Notify: disclosure.NotifyNever, NotifyReason: "gag"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lr
+	}
+	old := record()
+	if _, err := d.DiscloseOnRequest(ctx, "dpo", "privacy", old.ID, me.ID, []string{"identity"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	later := record()
+	first, err := d.DiscloseOnRequest(ctx, "dpo", "privacy", later.ID, me.ID, []string{"identity"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 500 more on the later request, written as the register would.
+	if err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+		for i := range 500 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO disclosures (id, subject_id, recipient_id, recipient_ref, purpose, categories, fields,
+				basis, basis_ref, actor, disclosed_at) SELECT $1, subject_id, recipient_id, recipient_ref, purpose, categories, fields, basis,
+				basis_ref, actor, $2 FROM disclosures WHERE id = $3`, "dis_many"+strconv.Itoa(i), first.DisclosedAt.Add(time.Duration(i+1)*time.Second),
+				first.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	page := e.do(staff, "GET", "/admin/legal-requests/"+old.ID, nil)
+	if page.StatusCode != http.StatusOK || strings.Contains(string(page.body), "Nothing yet.") || !strings.Contains(string(page.body), me.ID) {
+		t.Fatalf("the older request's page: %d, its disclosure missing", page.StatusCode)
+	}
+	if n := strings.Count(string(page.body), "<td><code>staff:dpo</code></td>"); n != 1 {
+		t.Fatalf("the older request's page lists %d disclosures, want its 1", n)
 	}
 }
