@@ -431,8 +431,9 @@ func parseList(s string) []string {
 	return out
 }
 
-// Received lists the disclosures of the subjects' data, newest first:
-// the member's "who received my data" and the access report.
+// Received lists every disclosure of the subjects' data, newest first,
+// those on a legal request under a gag included: what staff see. The
+// member's own views read Shown.
 func (s *Service) Received(ctx context.Context, q store.Q, subjectIDs []string) ([]Disclosure, error) {
 	if len(subjectIDs) == 0 {
 		return []Disclosure{}, nil
