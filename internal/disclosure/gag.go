@@ -91,33 +91,20 @@ func (h *Holder) Export(ctx context.Context, q store.Q, t registry.Table, ids []
 		return nil, err
 	}
 	tab := registerTables[t.Name]
-	cols := make([]string, len(t.Columns))
+	cols, names := make([]string, len(t.Columns)), make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		cols[i] = tab.alias + "." + c.Name
+		cols[i], names[i] = tab.alias+"."+c.Name, c.Name
 	}
 	rows, err := q.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+t.Name+` `+tab.alias+` WHERE `+where+` ORDER BY `+tab.order,
 		store.Args(ids)...)
 	if err != nil {
 		return nil, errorf("export %s: %w", t.Name, err)
 	}
-	defer rows.Close()
-	var out []map[string]any
-	raw := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range raw {
-		ptrs[i] = &raw[i]
+	out, err := store.Maps(rows, names, nil)
+	if err != nil {
+		return nil, errorf("export %s: %w", t.Name, err)
 	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, errorf("export %s: %w", t.Name, err)
-		}
-		m := make(map[string]any, len(cols))
-		for i, c := range t.Columns {
-			m[c.Name] = raw[i]
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Outcome is what an erasure did to one of the register's tables.

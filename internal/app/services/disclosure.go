@@ -158,27 +158,13 @@ func (a auditRights) Export(ctx context.Context, q store.Q, t registry.Table, id
 	if err != nil {
 		return nil, fmt.Errorf("services: export audit log: %w", err)
 	}
-	defer rows.Close()
-	var out []map[string]any
-	raw := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range raw {
-		ptrs[i] = &raw[i]
+	out, err := store.Maps(rows, cols, func(m map[string]any) bool {
+		return !disclosure.Reveals(textValue(m["action"]), textValue(m["detail"]), unshown)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("services: export audit log: %w", err)
 	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("services: export audit log: %w", err)
-		}
-		m := make(map[string]any, len(cols))
-		for i, c := range cols {
-			m[c] = raw[i]
-		}
-		if disclosure.Reveals(textValue(m["action"]), textValue(m["detail"]), unshown) {
-			continue
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func textValue(v any) string {
