@@ -343,6 +343,37 @@ func TestPull(t *testing.T) {
 		if evs, _ := e.d.Pull(e.ctx, "brand-partners", "pull-key-0123456789", 10); len(evs) != 0 {
 			t.Fatalf("acknowledged events pulled again: %+v", evs)
 		}
+
+		// A recipient that pulls and never acknowledges, or never pulls,
+		// leaves no copy here past the window: the data goes, the
+		// delivery is failed and no longer pulled; a younger one stays.
+		pulled := e.purchase(ann, map[string]string{"email": "ann@example.org"})
+		if evs, err := e.d.Pull(e.ctx, "brand-partners", "pull-key-0123456789", 10); err != nil || len(evs) != 1 {
+			t.Fatalf("pull: %+v, %v", evs, err)
+		}
+		never := e.purchase(ann, map[string]string{"email": "ann@example.org"})
+		e.clk.Advance(disclosure.PullWindow - time.Hour)
+		young := e.purchase(ann, map[string]string{"email": "ann@example.org"})
+		e.clk.Advance(2 * time.Hour)
+		e.run()
+		for _, c := range []struct {
+			id, status string
+			body       int
+		}{{pulled.Delivery, "failed", 0}, {never.Delivery, "failed", 0}, {young.Delivery, "pending", 1}} {
+			var status string
+			var body int
+			if err := e.db.QueryRowContext(e.ctx, `SELECT status, CASE WHEN body_sealed IS NULL THEN 0 ELSE 1 END FROM disclosure_deliveries WHERE id = $1`,
+				c.id).Scan(&status, &body); err != nil {
+				t.Fatal(err)
+			}
+			if status != c.status || body != c.body {
+				t.Fatalf("delivery %s: %s with %d bodies, want %s with %d", c.id, status, body, c.status, c.body)
+			}
+		}
+		evs, err := e.d.Pull(e.ctx, "brand-partners", "pull-key-0123456789", 10)
+		if err != nil || len(evs) != 1 || evs[0].ID != young.Delivery {
+			t.Fatalf("after the window the pull returns %+v, %v: want only the younger event", evs, err)
+		}
 	})
 }
 

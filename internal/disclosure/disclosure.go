@@ -56,7 +56,16 @@ const (
 	// JobNotify mails the people a legal request concerns once its
 	// notification date has come.
 	JobNotify = "disclosure.notify"
+	// JobExpirePulls drops what events waiting for a pulling recipient
+	// carry once they have waited PullWindow unacknowledged.
+	JobExpirePulls = "disclosure.expire-pulls"
 )
+
+// PullWindow is how long an event waits for a recipient that pulls to
+// fetch and acknowledge it before the data it carries is dropped and the
+// delivery marked failed: a recipient that stops pulling leaves no copy
+// here for ever.
+const PullWindow = 30 * 24 * time.Hour
 
 // Recorder appends audit events (audit.Log).
 type Recorder interface {
@@ -176,6 +185,8 @@ func New(d Deps) (*Service, error) {
 	s.client = newClient(d.Timeout, d.AllowPrivate)
 	d.Jobs.Handle(JobDeliver, s.deliver)
 	d.Jobs.Handle(JobNotify, s.notifyDue)
+	d.Jobs.Handle(JobExpirePulls, s.expirePulls)
+	d.Jobs.Every(JobExpirePulls, time.Hour)
 	return s, nil
 }
 
@@ -232,7 +243,8 @@ func Tables() []registry.Table {
 			// seal_category, which varies by row: the door refuses it once
 			// that key is destroyed, and an erasure empties it (Holder).
 			Description: "Deliveries of what was disclosed to a recipient: the fields travel encrypted with your key until the " +
-				"recipient has them, and are then deleted here; what remains is when it was delivered and acknowledged.",
+				"recipient has them (or, for a recipient that fetches them, 30 days at most), and are then deleted here; what remains " +
+				"is when it was delivered and acknowledged.",
 		},
 		{Name: "disclosure_attempts", Owner: "disclosure", Origin: registry.System,
 			Columns: []registry.Column{{Name: "delivery_id"}, {Name: "attempt"}, {Name: "at"}, {Name: "status_code"}, {Name: "error"}}},

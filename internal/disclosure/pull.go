@@ -9,9 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
+	"strconv"
+	"time"
 
 	"steward/internal/audit"
 	"steward/internal/fault"
+	"steward/internal/jobs"
+	"steward/internal/store"
 )
 
 // maxAckEvents bounds the events one acknowledgement may name.
@@ -134,4 +139,31 @@ func eventIDs(es []Event) []string {
 		out[i] = e.ID
 	}
 	return out
+}
+
+// expirePulls drops the data of the events that waited PullWindow for a
+// pulling recipient without an acknowledgement, and marks them failed.
+func (s *Service) expirePulls(ctx context.Context, _ jobs.Job) error {
+	var ids []string
+	for id, rc := range s.recipients {
+		if rc.Pull != nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	cutoff := s.d.Clock.Now().UTC().Add(-PullWindow)
+	res, err := s.d.DB.ExecContext(ctx, `UPDATE disclosure_deliveries SET status = 'failed', body_sealed = NULL,
+		last_error = 'not acknowledged within `+strconv.Itoa(int(PullWindow/(24*time.Hour)))+` days: its data was dropped'
+		WHERE status IN ('pending', 'delivered') AND created_at < $1 AND recipient_id IN (`+store.Placeholders(len(ids), 2)+`)`,
+		append([]any{cutoff}, store.Args(ids)...)...)
+	if err != nil {
+		return errorf("expire pulls: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		s.d.Log.Info("disclosure: events never acknowledged by a pulling recipient expired", "events", n)
+	}
+	return nil
 }
