@@ -554,7 +554,11 @@ func (s *Service) applyStep(ctx context.Context, tx *sql.Tx, p *plan, st *step) 
 	case actSkip:
 		return TableOutcome{}, nil
 	case actHolder:
-		return st.holder.Erase(ctx, tx, t.Table, p.ids, p.scope)
+		o, err := st.holder.Erase(ctx, tx, t.Table, p.ids, p.scope)
+		if o.Kept > 0 && o.Why != "" && o.Explanation == "" {
+			o.Explanation = s.explain(o.Why, t)
+		}
+		return o, err
 	case actDelete:
 		n, err := exec(`DELETE FROM `+quoteIdent(t.Name)+` WHERE `+where, args...)
 		to.Erased = n

@@ -99,8 +99,7 @@ func (a auditRights) Erase(ctx context.Context, tx *sql.Tx, t registry.Table, id
 	if err != nil || n == 0 {
 		return to, err
 	}
-	to.Kept, to.Why = int64(n), t.KeptBecause
-	to.Explanation = "Kept because the law obliges us to keep this record (GDPR Art. 17(3)(b)); it names you only by a pseudonymous id. " + t.Description
+	to.Kept, to.Why = int64(n), t.KeptBecause // the engine says why in words
 	return to, nil
 }
 
